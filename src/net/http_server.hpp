@@ -1,0 +1,73 @@
+#pragma once
+// Async HTTP/1.1 server (Beast, one coroutine per connection, no thread per request).
+// Used by `serve`, by `simulate-bedrock` and by tests that need a real peer on loopback.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "net/http_message.hpp"
+#include "util/result.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ba::net {
+
+struct ServerRequest {
+  std::string method;
+  std::string target;  // raw request target, e.g. /chat?x=1
+  std::string path;    // target without the query, still percent-encoded
+  std::string query;   // after '?', raw
+  Headers headers;
+  std::string body;
+  std::string remote_address;
+};
+
+// Writes a streamed response body (chunked). write() returns false once the client has gone away.
+class BodyWriter {
+ public:
+  virtual ~BodyWriter() = default;
+  virtual boost::asio::awaitable<bool> write(std::string_view chunk) = 0;
+};
+
+struct ServerResponse {
+  int status = 200;
+  Headers headers;
+  std::string body;
+  // When set, the headers are sent at once and this writes the body as it is produced.
+  std::function<boost::asio::awaitable<void>(BodyWriter&)> stream;
+  // When true the connection is closed after this response (fault injection, shutdown).
+  bool close_connection = false;
+  // When true the connection is dropped without sending anything (fault injection).
+  bool abort_connection = false;
+};
+
+using Handler = std::function<boost::asio::awaitable<ServerResponse>(ServerRequest&)>;
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 0;  // 0: an ephemeral port (see HttpServer::port())
+  std::size_t body_limit = 1024 * 1024;  // larger bodies get 413
+  std::chrono::seconds read_timeout{30};
+  std::chrono::seconds idle_timeout{60};
+  // The error body for limits the server enforces itself (413, 400 on bad HTTP).
+  std::function<ServerResponse(int status, std::string_view type, std::string_view message)> error_response;
+};
+
+class HttpServer {
+ public:
+  virtual ~HttpServer() = default;
+  // Binds and starts accepting on the io_context; returns the bound port.
+  virtual Result<std::uint16_t> start() = 0;
+  // Stops accepting and closes idle connections; in-flight requests finish within `grace`.
+  virtual void stop(std::chrono::milliseconds grace = std::chrono::milliseconds{2000}) = 0;
+  virtual std::uint16_t port() const = 0;
+};
+
+std::unique_ptr<HttpServer> make_http_server(boost::asio::io_context& io, ServerOptions options, Handler handler);
+
+}  // namespace ba::net
