@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps build run run-offline test test-sanitize ci clean
+.PHONY: deps build run run-offline test test-sanitize clean bench-quota
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -32,3 +32,9 @@ test-sanitize: deps
 
 clean:
 	rm -rf build build-sanitize
+
+# Quota-efficiency benchmark (issue: rate limiting): three runs side by side, about 4 minutes.
+bench-quota: deps
+	@cmake --preset default -DBA_BENCH=ON >/dev/null
+	@cmake --build --preset default -j $(JOBS) --target bench_quota
+	./build/bench_quota $(ARGS)

@@ -20,10 +20,13 @@ std::uint64_t get_be(std::string_view in, std::size_t at, int bytes) {
   return v;
 }
 
+// Over-long names (> 255 bytes) and values (> 65535 bytes) cannot be framed: they are truncated so
+// the frame stays well-formed (callers never send such headers; AWS uses short ASCII names).
 void encode_header(std::string& out, const MessageHeader& h) {
   using T = HeaderValue::Type;
-  put_u8(out, static_cast<std::uint8_t>(h.name.size()));
-  out += h.name;
+  const std::string_view name = std::string_view(h.name).substr(0, 255);
+  put_u8(out, static_cast<std::uint8_t>(name.size()));
+  out += name;
   put_u8(out, static_cast<std::uint8_t>(h.value.type));
   const auto u = static_cast<std::uint64_t>(h.value.integer);
   switch (h.value.type) {
@@ -35,10 +38,12 @@ void encode_header(std::string& out, const MessageHeader& h) {
     case T::int64:
     case T::timestamp: put_be(out, u, 8); break;
     case T::bytes:
-    case T::string:
-      put_be(out, h.value.data.size(), 2);
-      out += h.value.data;
+    case T::string: {
+      const std::string_view data = std::string_view(h.value.data).substr(0, 65535);
+      put_be(out, data.size(), 2);
+      out += data;
       break;
+    }
     case T::uuid: {
       std::string id = h.value.data.substr(0, 16);
       id.resize(16, '\0');

@@ -1,10 +1,177 @@
 #include "cli/app.hpp"
 
+#include <CLI/CLI.hpp>
+
+#include <csignal>
 #include <cstdio>
 
+#include "cli/options.hpp"
+
 namespace ba::cli {
-int run(int, char**) {
-  std::puts("bedrock-agent: not yet implemented");
-  return 0;
+namespace {
+
+// "NAME=VALUE" pairs for the simulator's fault options.
+template <class V>
+std::vector<std::pair<sim::Fault, V>> parse_fault_pairs(const std::vector<std::string>& items, const char* flag) {
+  std::vector<std::pair<sim::Fault, V>> out;
+  for (const auto& item : items) {
+    auto eq = item.rfind('=');
+    if (eq == std::string::npos) throw CLI::ValidationError(flag, "expected FAULT=VALUE, got '" + item + "'");
+    auto fault = sim::parse_fault(item.substr(0, eq));
+    if (!fault) throw CLI::ValidationError(flag, "unknown fault '" + item.substr(0, eq) + "'");
+    V value{};
+    try {
+      if constexpr (std::is_same_v<V, double>) {
+        value = std::stod(item.substr(eq + 1));
+        if (value < 0 || value > 1) throw std::out_of_range("p");
+      } else {
+        value = std::stoi(item.substr(eq + 1));
+        if (value < 1) throw std::out_of_range("n");
+      }
+    } catch (const std::exception&) {
+      throw CLI::ValidationError(flag, std::string("bad value in '") + item + "'" +
+                                           (std::is_same_v<V, double> ? " (a probability 0..1)" : " (a count >= 1)"));
+    }
+    out.emplace_back(*fault, value);
+  }
+  return out;
 }
+
+void add_serve(CLI::App& app, ServeOptions& o) {
+  app.add_option("--host", o.host, "Address to listen on")->envname("BEDROCK_AGENT_HOST")->capture_default_str();
+  app.add_option("--port", o.port, "Port to listen on (0: an ephemeral port, printed in the startup log line)")
+      ->envname("BEDROCK_AGENT_PORT")
+      ->capture_default_str();
+  app.add_option("--model-id", o.model_id, "Bedrock model: base id, cross-region inference profile id or ARN")
+      ->envname("BEDROCK_MODEL_ID")
+      ->capture_default_str();
+  app.add_option("--region", o.region,
+                 "AWS region (else AWS_DEFAULT_REGION, the profile's region, then us-east-1)")
+      ->envname("AWS_REGION");
+  app.add_option("--profile", o.profile, "AWS shared-config profile for credentials and region")
+      ->envname("AWS_PROFILE");
+  app.add_option("--history", o.history, "Conversation history store: sqlite:PATH")
+      ->envname("BEDROCK_AGENT_HISTORY")
+      ->capture_default_str();
+  app.add_option("--api", o.api, "Bedrock API: converse (any model) or invoke (Claude, Titan Text)")
+      ->envname("BEDROCK_AGENT_API")
+      ->check(CLI::IsMember({"converse", "invoke"}))
+      ->capture_default_str();
+  app.add_option("--api-keys-file", o.api_keys_file,
+                 "File of API keys, one per line ('#' comments); callers then need Authorization: Bearer <key>")
+      ->envname("BEDROCK_AGENT_API_KEYS_FILE");
+  app.add_flag("--allow-anonymous", o.allow_anonymous,
+               "Allow listening on a non-loopback address without API keys")
+      ->envname("BEDROCK_AGENT_ALLOW_ANONYMOUS");
+  app.add_flag("--simulate", o.simulate,
+               "Run offline: start an in-process Bedrock simulator and use it with dummy credentials")
+      ->envname("BEDROCK_AGENT_SIMULATE");
+  app.add_option("--max-body-bytes", o.max_body_bytes, "Largest accepted request body (413 above)")
+      ->envname("BEDROCK_AGENT_MAX_BODY_BYTES")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{64} * 1024 * 1024))
+      ->capture_default_str();
+  app.add_option("--max-input-chars", o.max_input_chars, "Longest accepted chat input")
+      ->envname("BEDROCK_AGENT_MAX_INPUT_CHARS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-tokens-limit", o.max_tokens_limit, "Largest max_tokens a caller may ask for")
+      ->envname("BEDROCK_AGENT_MAX_TOKENS_LIMIT")
+      ->check(CLI::Range(1, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--history-turns", o.history_turns, "Earlier turns sent to the model with include_history")
+      ->envname("BEDROCK_AGENT_HISTORY_TURNS")
+      ->capture_default_str();
+  app.add_option("--request-timeout", o.request_timeout_s, "Deadline for one model call, in seconds")
+      ->envname("BEDROCK_AGENT_REQUEST_TIMEOUT")
+      ->check(CLI::Range(1, 3600))
+      ->capture_default_str();
+}
+
+struct SimFlags {
+  sim::SimulatorOptions o;
+  std::int64_t ttft_ms = 0, token_ms = 0, timeout_fault_delay_ms = 0;
+  std::vector<std::string> fault_rates, fault_script;
+  bool no_echo = false, no_fault_header = false;
+};
+
+void add_simulate(CLI::App& app, SimFlags& f) {
+  auto& o = f.o;
+  o.port = 4000;
+  app.add_option("--host", o.host, "Address to listen on")->envname("BEDROCK_SIM_HOST")->capture_default_str();
+  app.add_option("--port", o.port, "Port to listen on (0: ephemeral)")->envname("BEDROCK_SIM_PORT")->capture_default_str();
+  app.add_option("--seed", o.seed, "Seed of the synthetic replies")->envname("BEDROCK_SIM_SEED")->capture_default_str();
+  app.add_option("--reply-tokens", o.reply_tokens, "Output tokens of a reply when the request names none")
+      ->envname("BEDROCK_SIM_REPLY_TOKENS")
+      ->capture_default_str();
+  app.add_option("--default-max-tokens", o.default_max_tokens, "Converse maxTokens when the request gives none")
+      ->envname("BEDROCK_SIM_DEFAULT_MAX_TOKENS")
+      ->capture_default_str();
+  app.add_flag("--no-echo", f.no_echo, "Disable echo mode (\"echo:<text>\" replies <text>)")->envname("BEDROCK_SIM_NO_ECHO");
+  app.add_option("--ttft-ms", f.ttft_ms, "Time to first token, ms")->envname("BEDROCK_SIM_TTFT_MS")->capture_default_str();
+  app.add_option("--per-token-ms,--token-ms", f.token_ms, "Time per output token, ms")->envname("BEDROCK_SIM_PER_TOKEN_MS")->capture_default_str();
+  app.add_option("--timeout-fault-ms", f.timeout_fault_delay_ms, "Wait before a 'timeout' fault answers, ms")
+      ->envname("BEDROCK_SIM_TIMEOUT_FAULT_MS")
+      ->capture_default_str();
+  app.add_option("--rpm", o.rpm, "Requests per minute per model (0: unlimited)")->envname("BEDROCK_SIM_RPM")->capture_default_str();
+  app.add_option("--tpm", o.tpm, "Tokens per minute per model (0: unlimited)")->envname("BEDROCK_SIM_TPM")->capture_default_str();
+  app.add_option("--tokens-per-day", o.tokens_per_day, "Tokens per day per model (0: unlimited)")
+      ->envname("BEDROCK_SIM_TOKENS_PER_DAY")
+      ->capture_default_str();
+  app.add_option("--burndown", o.burndown, "Output-token factor charged against --tpm")
+      ->envname("BEDROCK_SIM_BURNDOWN")
+      ->capture_default_str();
+  app.add_option("--fault,--fault-rate", f.fault_rates,
+                 "FAULT=P: inject FAULT with probability P (repeatable). Faults: throttle, throttle-tokens, "
+                 "throttle-daily, 500, 503, timeout, model-not-ready, model-error, access-denied, not-found, "
+                 "service-quota, validation, drop, drop-mid-stream, stream-exception:<type>")
+      ->envname("BEDROCK_SIM_FAULT_RATE");
+  app.add_option("--fault-script", f.fault_script, "FAULT=N: the next N requests get FAULT (repeatable, in order)")
+      ->envname("BEDROCK_SIM_FAULT_SCRIPT");
+  app.add_flag("--no-fault-header", f.no_fault_header, "Ignore the x-sim-fault request header")
+      ->envname("BEDROCK_SIM_NO_FAULT_HEADER");
+  app.add_option("--access-key-id", o.access_key_id, "Verify SigV4 signatures made with this access key id")
+      ->envname("BEDROCK_SIM_ACCESS_KEY_ID");
+  app.add_option("--secret-access-key", o.secret_access_key, "Secret key used to verify SigV4 signatures")
+      ->envname("BEDROCK_SIM_SECRET_ACCESS_KEY");
+  app.add_option("--api-key", o.api_key, "Accept this Bedrock API key (Authorization: Bearer)")
+      ->envname("BEDROCK_SIM_API_KEY");
+  app.add_option("--region", o.region, "Require this region in the SigV4 credential scope")->envname("BEDROCK_SIM_REGION");
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  CLI::App app{"bedrock-agent: a chat agent on AWS Bedrock (HTTP API, SQLite history, offline simulator)"};
+  app.set_version_flag("--version", std::string("bedrock-agent ") + BA_VERSION);
+  app.require_subcommand(1);
+
+  ServeOptions serve;
+  auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP API (POST /chat, /conversations/{id}, /health, /metrics)");
+  add_serve(*serve_cmd, serve);
+
+  SimFlags sim_flags;
+  auto* sim_cmd = app.add_subcommand("simulate-bedrock", "Run a local Bedrock Runtime simulator (see docs/simulator.md)");
+  add_simulate(*sim_cmd, sim_flags);
+
+  try {
+    app.parse(argc, argv);
+    if (*sim_cmd) {
+      auto& o = sim_flags.o;
+      o.ttft = std::chrono::milliseconds(sim_flags.ttft_ms);
+      o.per_token = std::chrono::milliseconds(sim_flags.token_ms);
+      o.timeout_fault_delay = std::chrono::milliseconds(sim_flags.timeout_fault_delay_ms);
+      o.echo = !sim_flags.no_echo;
+      o.fault_header = !sim_flags.no_fault_header;
+      o.fault_rates = parse_fault_pairs<double>(sim_flags.fault_rates, "--fault");
+      o.fault_script = parse_fault_pairs<int>(sim_flags.fault_script, "--fault-script");
+    }
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  if (*serve_cmd) return run_serve(serve);
+  return run_simulate(sim_flags.o);
+}
+
 }  // namespace ba::cli

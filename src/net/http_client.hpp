@@ -5,6 +5,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -45,6 +46,8 @@ struct ClientConfig {
   std::size_t max_idle_per_origin = 32;
   std::chrono::seconds idle_timeout{30};
   bool use_proxy_env = true;                // honor HTTPS_PROXY / HTTP_PROXY / NO_PROXY
+  // Reads proxy variables; nullptr reads the process environment (tests inject a map instead).
+  std::function<std::optional<std::string>(std::string_view)> getenv;
 };
 
 std::unique_ptr<HttpClient> make_http_client(boost::asio::io_context& io, ClientConfig config = {});

@@ -25,6 +25,7 @@ struct ServerRequest {
   Headers headers;
   std::string body;
   std::string remote_address;
+  std::uint64_t connection_id = 0;  // distinct per accepted connection (diagnostics, tests)
 };
 
 // Writes a streamed response body (chunked). write() returns false once the client has gone away.
@@ -56,6 +57,10 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{60};
   // The error body for limits the server enforces itself (413, 400 on bad HTTP).
   std::function<ServerResponse(int status, std::string_view type, std::string_view message)> error_response;
+  // HTTPS when both are set (PEM files: certificate chain, private key). Tests use it for a TLS peer.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::size_t header_limit = 16 * 1024;  // larger request heads get 431
 };
 
 class HttpServer {

@@ -95,6 +95,15 @@ TEST(EventStream, EveryHeaderTypeRoundTrips) {
   }
 }
 
+TEST(EventStream, OverlongHeaderValuesAreTruncatedNotCorrupted) {
+  Message m;
+  m.headers = {hdr(std::string(300, 'n'), T::string, 0, std::string(70'000, 'v'))};
+  Message back = decode_one(encode(m));
+  ASSERT_EQ(back.headers.size(), 1u);
+  EXPECT_EQ(back.headers[0].name.size(), 255u);
+  EXPECT_EQ(back.headers[0].value.data.size(), 65'535u);
+}
+
 TEST(EventStream, EmptyMessageRoundTrips) {
   Message m;
   auto frame = encode(m);
@@ -153,8 +162,8 @@ std::string frame_with_raw_headers(const std::string& headers, std::string_view 
 }
 
 TEST(EventStream, RejectsDuplicateAndMalformedHeaders) {
-  std::string one = encode(Message{{hdr("a", T::string, 0, "x")}, ""}).substr(12, 7);
-  ASSERT_EQ(one, std::string("\x01" "a\x07\x00\x01x", 7));
+  std::string one = encode(Message{{hdr("a", T::string, 0, "x")}, ""}).substr(12, 6);
+  ASSERT_EQ(one, std::string("\x01" "a\x07\x00\x01x", 6));
   std::vector<std::string> bad = {
       one + one,                              // duplicate
       std::string("\x01" "a\x0a", 3),          // unknown type 10

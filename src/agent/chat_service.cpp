@@ -1,0 +1,178 @@
+// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#include "agent/chat_service.hpp"
+
+#include <cmath>
+#include <limits>
+#include <utility>
+
+#include "util/encoding.hpp"
+
+namespace ba::agent {
+
+bool valid_conversation_id(std::string_view id) {
+  if (id.empty() || id.size() > 128) return false;
+  for (char c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+              c == ':' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+ChatService::ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config)
+    : model_(model), history_(history), config_(std::move(config)) {}
+
+Status ChatService::validate(const ChatInput& in) const {
+  const auto& lim = config_.limits;
+  if (in.conversation_id && !valid_conversation_id(*in.conversation_id)) {
+    return fail(ErrorKind::invalid_input,
+                "conversation_id must be " + std::string(kConversationIdRule) + "; omit it to start a new conversation");
+  }
+  if (trim(in.input).empty()) return fail(ErrorKind::invalid_input, "input must be a non-empty string");
+  if (in.input.size() > lim.max_input_chars) {
+    return fail(ErrorKind::invalid_input, "input is " + std::to_string(in.input.size()) +
+                                              " characters; the limit is " + std::to_string(lim.max_input_chars));
+  }
+  if (in.system.size() > lim.max_system_chars) {
+    return fail(ErrorKind::invalid_input, "system is " + std::to_string(in.system.size()) +
+                                              " characters; the limit is " + std::to_string(lim.max_system_chars));
+  }
+  if (in.max_tokens && (*in.max_tokens < 1 || *in.max_tokens > lim.max_tokens_limit)) {
+    return fail(ErrorKind::invalid_input,
+                "max_tokens must be between 1 and " + std::to_string(lim.max_tokens_limit));
+  }
+  if (in.temperature && (!std::isfinite(*in.temperature) || *in.temperature < 0.0 || *in.temperature > 1.0)) {
+    return fail(ErrorKind::invalid_input, "temperature must be a number between 0 and 1");
+  }
+  if (in.owner.empty()) return fail(ErrorKind::internal, "chat called without a caller identity");
+  return {};
+}
+
+Error ChatService::map_model_error(Error e) const {
+  const bool from_aws = e.http_status != 0 || !e.code.empty();
+  switch (e.kind) {
+    case ErrorKind::unauthorized:
+      if (!from_aws) {
+        // The credentials chain found nothing: a server configuration problem, not the caller's.
+        std::string detail = e.message;
+        e.kind = ErrorKind::unavailable;
+        e.message = config_.credentials_hint;
+        if (!detail.empty()) e.message += " (" + detail + ")";
+        e.retryable = false;
+        return e;
+      }
+      [[fallthrough]];
+    case ErrorKind::forbidden:
+      e.message = "Bedrock refused the AWS credentials for model '" + config_.model_id + "'" +
+                  (e.code.empty() ? "" : " (" + e.code + ")") + ": " + e.message +
+                  " - check the IAM permissions (bedrock:InvokeModel*) and that model access is enabled in this region";
+      e.kind = ErrorKind::upstream;
+      return e;
+    case ErrorKind::not_found:
+      e.message = "Bedrock does not know model '" + config_.model_id + "' in this region" +
+                  (e.message.empty() ? "" : ": " + e.message) +
+                  " - check --model-id (base id, inference profile id or ARN) and --region";
+      e.kind = ErrorKind::upstream;
+      return e;
+    default:
+      return e;
+  }
+}
+
+boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedrock::DeltaHandler on_delta) {
+  if (auto st = validate(in); !st) co_return fail(st.error());
+  const auto& lim = config_.limits;
+
+  ChatOutput out;
+  out.model_id = config_.model_id;
+  std::vector<store::Turn> turns;
+  if (in.conversation_id) {
+    out.conversation_id = *in.conversation_id;
+    if (in.include_history && lim.history_turns > 0) {
+      auto loaded = co_await history_.load(in.owner, out.conversation_id, lim.history_turns);
+      if (loaded) {
+        turns = std::move(*loaded);
+      } else if (loaded.error().kind == ErrorKind::not_found) {
+        // A caller-chosen id that does not exist yet starts a new conversation under that id
+        // (if another owner holds it, saving the turn reports not_found).
+        out.new_conversation = true;
+      } else {
+        co_return fail(loaded.error());
+      }
+    }
+  } else {
+    out.conversation_id = uuid_v4();
+    out.new_conversation = true;
+  }
+
+  // Keep the newest turns that fit the character budget.
+  std::size_t budget = lim.history_chars;
+  std::size_t first = turns.size();
+  while (first > 0) {
+    const auto& t = turns[first - 1];
+    std::size_t cost = t.user_input.size() + t.assistant_reply.size();
+    if (cost > budget) break;
+    budget -= cost;
+    --first;
+  }
+
+  bedrock::ChatRequest req;
+  req.model_id = config_.model_id;
+  req.system = in.system;
+  req.max_tokens = in.max_tokens.value_or(std::min(lim.default_max_tokens, lim.max_tokens_limit));
+  req.temperature = in.temperature;
+  for (std::size_t i = first; i < turns.size(); ++i) {
+    req.messages.push_back({"user", {bedrock::ContentBlock::make_text(turns[i].user_input)}});
+    req.messages.push_back({"assistant", {bedrock::ContentBlock::make_text(turns[i].assistant_reply)}});
+  }
+  req.messages.push_back({"user", {bedrock::ContentBlock::make_text(in.input)}});
+
+  bedrock::CallOptions opts{.deadline = in.deadline};
+  // (No co_await inside ?: - GCC 12 miscompiles it.)
+  Result<bedrock::ChatResponse> reply;
+  if (on_delta) {
+    reply = co_await model_.chat_stream(req, std::move(on_delta), opts);
+  } else {
+    reply = co_await model_.chat(req, opts);
+  }
+  if (!reply) co_return fail(map_model_error(std::move(reply.error())));
+
+  store::Turn turn;
+  turn.conversation_id = out.conversation_id;
+  turn.user_input = std::move(in.input);
+  turn.assistant_reply = reply->text;
+  turn.model_id = config_.model_id;
+  turn.input_tokens = reply->usage.input_tokens;
+  turn.output_tokens = reply->usage.output_tokens;
+  turn.stop_reason = reply->stop_reason;
+  turn.request_id = in.request_id;
+  auto saved = co_await history_.append(in.owner, std::move(turn));
+  if (!saved) co_return fail(saved.error());
+
+  out.response = std::move(reply->text);
+  out.stop_reason = std::move(reply->stop_reason);
+  out.usage = reply->usage;
+  out.upstream_request_id = std::move(reply->request_id);
+  out.seq = saved->seq;
+  out.new_conversation = out.new_conversation || saved->seq == 1;
+  co_return out;
+}
+
+boost::asio::awaitable<Result<std::vector<store::Turn>>> ChatService::conversation(std::string owner,
+                                                                                   std::string conversation_id) {
+  if (!valid_conversation_id(conversation_id)) {
+    co_return fail(ErrorKind::invalid_input, "conversation id must be " + std::string(kConversationIdRule));
+  }
+  co_return co_await history_.load(std::move(owner), std::move(conversation_id),
+                                   std::numeric_limits<std::size_t>::max());
+}
+
+boost::asio::awaitable<Status> ChatService::remove(std::string owner, std::string conversation_id) {
+  if (!valid_conversation_id(conversation_id)) {
+    co_return fail(ErrorKind::invalid_input, "conversation id must be " + std::string(kConversationIdRule));
+  }
+  co_return co_await history_.remove(std::move(owner), std::move(conversation_id));
+}
+
+}  // namespace ba::agent

@@ -1,0 +1,90 @@
+#pragma once
+// The chat use case, independent of HTTP: validate the input, load the conversation's recent turns,
+// call the model (buffered or streaming), save the turn only when the call succeeded.
+#include <boost/asio/awaitable.hpp>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bedrock/model_client.hpp"
+#include "bedrock/types.hpp"
+#include "store/history.hpp"
+#include "util/clock.hpp"
+#include "util/result.hpp"
+
+namespace ba::agent {
+
+struct ChatLimits {
+  std::size_t max_input_chars = 100'000;   // bytes of UTF-8, counted as sent
+  std::size_t max_system_chars = 20'000;
+  int max_tokens_limit = 4'096;            // the clamp: 1..max_tokens_limit accepted
+  int default_max_tokens = 1'024;
+  std::size_t history_turns = 20;          // newest turns sent to the model
+  std::size_t history_chars = 200'000;     // and at most this many characters of them
+};
+
+struct ChatConfig {
+  std::string model_id = "anthropic.claude-3-sonnet-20240229-v1:0";
+  ChatLimits limits;
+  // Shown in the 503 when the model client reports that no AWS credentials were found.
+  std::string credentials_hint =
+      "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
+      "(or --profile) with a profile in ~/.aws/credentials, then restart; or run offline with --simulate";
+};
+
+struct ChatInput {
+  std::string owner;                           // caller identity (API key fingerprint or "anonymous")
+  std::optional<std::string> conversation_id;  // absent: a new conversation
+  std::string input;
+  bool include_history = true;
+  std::string system;
+  std::optional<int> max_tokens;
+  std::optional<double> temperature;
+  bool stream = false;                         // informational; streaming is chosen by passing a DeltaHandler
+  std::optional<SteadyTime> deadline;
+  std::string request_id;                      // ours, saved with the turn
+};
+
+struct ChatOutput {
+  std::string response;
+  std::string conversation_id;
+  std::string model_id;
+  std::string stop_reason;
+  bedrock::Usage usage;
+  std::string upstream_request_id;
+  bool new_conversation = false;
+  std::int64_t seq = 0;  // the saved turn's sequence number
+};
+
+// 1-128 characters of [A-Za-z0-9._:-].
+bool valid_conversation_id(std::string_view id);
+inline constexpr std::string_view kConversationIdRule = "1-128 characters of A-Z a-z 0-9 . _ : -";
+
+class ChatService {
+ public:
+  ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config = {});
+
+  // Checks the input alone (no I/O); the HTTP layer calls it before committing to a streamed response.
+  Status validate(const ChatInput& input) const;
+
+  // One turn. With `on_delta` the model is called in streaming mode and each text delta is forwarded;
+  // a handler returning false cancels the call (ErrorKind::cancelled) and nothing is saved.
+  // A failed call leaves the history unchanged.
+  boost::asio::awaitable<Result<ChatOutput>> chat(ChatInput input, bedrock::DeltaHandler on_delta = nullptr);
+
+  boost::asio::awaitable<Result<std::vector<store::Turn>>> conversation(std::string owner, std::string conversation_id);
+  boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id);
+
+  const ChatConfig& config() const { return config_; }
+
+ private:
+  Error map_model_error(Error e) const;
+
+  bedrock::ModelClient& model_;
+  store::HistoryStore& history_;
+  ChatConfig config_;
+};
+
+}  // namespace ba::agent

@@ -1,0 +1,268 @@
+#include "bedrock/client.hpp"
+
+// GCC 12 false positive on Asio's awaitable frame allocator (operator new/delete are a matched pair
+// in awaitable_frame_base, but inlining through thread_info_base confuses the check).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+#include <stdexcept>
+
+#include "aws/credentials.hpp"
+#include "aws/errors.hpp"
+#include "aws/eventstream.hpp"
+#include "aws/sigv4.hpp"
+#include "bedrock/codec_common.hpp"
+#include "bedrock/converse_codec.hpp"
+#include "bedrock/invoke_codec.hpp"
+#include "bedrock/model_id.hpp"
+#include "net/http_client.hpp"
+#include "net/url.hpp"
+
+namespace ba::bedrock {
+namespace {
+
+using boost::asio::awaitable;
+
+constexpr std::string_view kJson = "application/json";
+constexpr std::string_view kEventStream = "application/vnd.amazon.eventstream";
+
+struct Prepared {
+  Operation op = Operation::converse;
+  ModelFamily family = ModelFamily::other;
+  std::string path;
+  std::string body;
+};
+
+// Everything one streamed call needs while body bytes arrive.
+struct StreamState {
+  aws::eventstream::Decoder decoder;
+  StreamAccumulator acc;
+  bool invoke = false;
+  ModelFamily family = ModelFamily::other;
+  DeltaHandler* on_delta = nullptr;
+  std::optional<Error> error;  // a stream failure (exception frame, corruption, bad payload)
+  bool cancelled = false;      // the DeltaHandler asked to stop
+  // After an exception frame the service ends the stream; reading on to the end (within a small
+  // allowance) lets the call finish normally, so the response headers (x-amzn-RequestId) are known.
+  bool draining = false;
+  std::size_t drained = 0;
+};
+
+constexpr std::size_t kDrainAllowance = 64 * 1024;
+
+std::int64_t elapsed_ms(SteadyTime start, SteadyTime end) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(end - start).count();
+}
+
+// Handles one message frame; false when the stream must stop.
+awaitable<bool> handle_frame(StreamState& st, const aws::eventstream::Message& msg) {
+  const auto message_type = msg.header(":message-type").value_or("event");
+  if (message_type == "exception") {
+    st.error = aws::parse_stream_exception(msg.header(":exception-type").value_or(""), msg.payload);
+    st.draining = true;
+    co_return true;
+  }
+  if (message_type == "error") {
+    st.error = aws::parse_stream_exception(msg.header(":error-code").value_or("UnknownError"),
+                                           msg.header(":error-message").value_or(msg.payload));
+    st.draining = true;
+    co_return true;
+  }
+  if (message_type != "event") co_return true;  // unknown message types are skipped, as the SDKs do
+  const auto event_type = msg.header(":event-type").value_or("");
+  Result<std::string> delta;
+  if (st.invoke) {
+    if (event_type != "chunk") co_return true;
+    delta = invoke::apply_stream_chunk(st.acc, msg.payload, st.family);
+  } else {
+    delta = converse::apply_stream_event(st.acc, event_type, msg.payload);
+  }
+  if (!delta) {
+    st.error = std::move(delta.error());
+    co_return false;
+  }
+  if (!delta->empty() && st.on_delta && *st.on_delta) {
+    const std::string text = std::move(*delta);
+    if (!co_await (*st.on_delta)(text)) {
+      st.cancelled = true;
+      co_return false;
+    }
+  }
+  co_return true;
+}
+
+// The body sink: feed the decoder, hand every complete frame on.
+awaitable<bool> on_body(StreamState* st, std::string_view chunk) {
+  if (st->draining) {
+    st->drained += chunk.size();
+    co_return st->drained <= kDrainAllowance;
+  }
+  st->decoder.feed(chunk);
+  while (!st->draining) {
+    auto next = st->decoder.next();
+    if (!next) {
+      Error e = std::move(next.error());
+      e.kind = ErrorKind::network;
+      st->error = std::move(e);
+      co_return false;
+    }
+    if (!*next) co_return true;
+    if (!co_await handle_frame(*st, **next)) co_return false;
+  }
+  co_return true;
+}
+
+class BedrockClient final : public ModelClient {
+ public:
+  BedrockClient(net::HttpClient& http, aws::CredentialsProvider& credentials, BedrockConfig config, Clock& clock)
+      : http_(http), credentials_(credentials), config_(std::move(config)), clock_(clock) {
+    if (config_.region.empty()) throw std::invalid_argument("Bedrock client: no region configured");
+    while (!config_.endpoint.empty() && config_.endpoint.back() == '/') config_.endpoint.pop_back();
+    if (config_.endpoint.empty()) throw std::invalid_argument("Bedrock client: no endpoint configured");
+    if (auto url = net::parse_url(config_.endpoint); !url)
+      throw std::invalid_argument("Bedrock client: bad endpoint \"" + config_.endpoint + "\": " + url.error().message);
+  }
+
+  awaitable<Result<ChatResponse>> chat(const ChatRequest& request, CallOptions options) override {
+    const SteadyTime start = clock_.now();
+    auto prepared = prepare(request, false);
+    if (!prepared) co_return std::unexpected(std::move(prepared.error()));
+    auto http_request = co_await build_request(*prepared);
+    if (!http_request) co_return std::unexpected(std::move(http_request.error()));
+    auto sent = co_await http_.send(std::move(*http_request), request_options(options));
+    if (!sent) co_return std::unexpected(std::move(sent.error()));
+    const net::HttpResponse& response = *sent;
+    const std::string request_id(response.headers.get("x-amzn-RequestId").value_or(""));
+    if (response.status < 200 || response.status > 299) co_return std::unexpected(http_error(response));
+    Result<ChatResponse> out = prepared->op == Operation::invoke ? invoke::decode_response(response.body, prepared->family)
+                                                                 : converse::decode_response(response.body);
+    if (!out) {
+      out.error().request_id = request_id;
+      out.error().http_status = response.status;
+      co_return out;
+    }
+    out->request_id = request_id;
+    out->latency_ms = elapsed_ms(start, clock_.now());
+    co_return out;
+  }
+
+  awaitable<Result<ChatResponse>> chat_stream(const ChatRequest& request, DeltaHandler on_delta,
+                                              CallOptions options) override {
+    const SteadyTime start = clock_.now();
+    auto prepared = prepare(request, true);
+    if (!prepared) co_return std::unexpected(std::move(prepared.error()));
+    auto http_request = co_await build_request(*prepared);
+    if (!http_request) co_return std::unexpected(std::move(http_request.error()));
+
+    StreamState state;
+    state.invoke = prepared->op == Operation::invoke_stream;
+    state.family = prepared->family;
+    state.on_delta = &on_delta;
+    StreamState* st = &state;
+    net::BodySink sink = [st](std::string_view chunk) { return on_body(st, chunk); };
+    auto sent = co_await http_.send_streaming(std::move(*http_request), std::move(sink), request_options(options));
+
+    if (state.cancelled) co_return fail(ErrorKind::cancelled, "the stream was cancelled by the caller");
+    if (state.error) {
+      Error e = std::move(*state.error);
+      if (sent) e.request_id = std::string(sent->headers.get("x-amzn-RequestId").value_or(""));
+      if (!state.acc.text.empty()) {
+        e.message += " (after " + std::to_string(state.acc.text.size()) + " bytes of streamed text)";
+      }
+      co_return std::unexpected(std::move(e));
+    }
+    if (!sent) co_return std::unexpected(std::move(sent.error()));
+    const net::HttpResponse& response = *sent;
+    const std::string request_id(response.headers.get("x-amzn-RequestId").value_or(""));
+    if (response.status < 200 || response.status > 299) co_return std::unexpected(http_error(response));
+
+    // Anything that is not a complete, finished stream is an error, never a partial success.
+    if (state.decoder.has_partial() || !state.acc.finished) {
+      Error e = Error::make(ErrorKind::network,
+                            state.decoder.has_partial()
+                                ? "Bedrock event stream truncated: the connection ended inside a frame"
+                                : std::string("Bedrock event stream ended before its final event (") +
+                                      (state.invoke ? "message_stop/completionReason" : "messageStop") + ")");
+      e.retryable = state.acc.text.empty();  // nothing reached the caller yet: a retry is safe
+      e.request_id = request_id;
+      e.http_status = response.status;
+      co_return std::unexpected(std::move(e));
+    }
+    ChatResponse out = state.acc.to_response();
+    out.request_id = request_id;
+    out.latency_ms = elapsed_ms(start, clock_.now());
+    co_return out;
+  }
+
+ private:
+  Result<Prepared> prepare(const ChatRequest& request, bool stream) const {
+    if (auto ok = validate_request(request); !ok) return std::unexpected(std::move(ok.error()));
+    Prepared p;
+    if (config_.api == Api::converse) {
+      p.op = stream ? Operation::converse_stream : Operation::converse;
+      p.body = converse::encode_request(request);
+    } else {
+      p.op = stream ? Operation::invoke_stream : Operation::invoke;
+      p.family = model_family(request.model_id);
+      auto body = invoke::encode_request(request, p.family);
+      if (!body) return std::unexpected(std::move(body.error()));
+      p.body = std::move(*body);
+    }
+    p.path = model_path(request.model_id, p.op);
+    return p;
+  }
+
+  awaitable<Result<net::HttpRequest>> build_request(const Prepared& p) {
+    auto creds = co_await credentials_.get();
+    if (!creds) co_return std::unexpected(std::move(creds.error()));
+    net::HttpRequest req;
+    req.method = "POST";
+    req.url = config_.endpoint + p.path;
+    req.headers.set("Content-Type", std::string(kJson));
+    switch (p.op) {
+      case Operation::converse:
+      case Operation::invoke: req.headers.set("Accept", std::string(kJson)); break;
+      case Operation::converse_stream: req.headers.set("Accept", std::string(kEventStream)); break;
+      case Operation::invoke_stream:
+        req.headers.set("Accept", std::string(kEventStream));
+        req.headers.set("X-Amzn-Bedrock-Accept", std::string(kJson));
+        break;
+    }
+    req.body = p.body;
+    aws::SigningParams params;
+    params.region = config_.region;
+    params.service = "bedrock";
+    params.time = clock_.wall();
+    aws::sign_request(req, *creds, params);
+    co_return req;
+  }
+
+  net::RequestOptions request_options(const CallOptions& options) const {
+    net::RequestOptions o;
+    o.connect_timeout = config_.connect_timeout;
+    o.read_timeout = config_.read_timeout;
+    o.deadline = options.deadline;
+    return o;
+  }
+
+  static Error http_error(const net::HttpResponse& response) {
+    Error e = aws::parse_json_error(response);
+    if (e.request_id.empty()) e.request_id = std::string(response.headers.get("x-amzn-RequestId").value_or(""));
+    return e;
+  }
+
+  net::HttpClient& http_;
+  aws::CredentialsProvider& credentials_;
+  BedrockConfig config_;
+  Clock& clock_;
+};
+
+}  // namespace
+
+std::unique_ptr<ModelClient> make_bedrock_client(net::HttpClient& http, aws::CredentialsProvider& credentials,
+                                                 BedrockConfig config, Clock& clock) {
+  return std::make_unique<BedrockClient>(http, credentials, std::move(config), clock);
+}
+
+}  // namespace ba::bedrock

@@ -1,0 +1,167 @@
+#include "bedrock/codec_common.hpp"
+
+#include <array>
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+
+#include "bedrock/model_id.hpp"
+
+namespace ba::bedrock {
+namespace {
+
+constexpr std::array<std::string_view, 4> kImageFormats{"png", "jpeg", "gif", "webp"};
+constexpr std::array<std::string_view, 9> kDocumentFormats{"pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"};
+
+template <std::size_t N>
+bool one_of(std::string_view v, const std::array<std::string_view, N>& set) {
+  for (auto s : set)
+    if (s == v) return true;
+  return false;
+}
+
+bool in_unit_range(double v) { return std::isfinite(v) && v >= 0.0 && v <= 1.0; }
+
+void write(std::string& out, const boost::json::value& v) {
+  switch (v.kind()) {
+    case boost::json::kind::object: {
+      out.push_back('{');
+      bool first = true;
+      for (const auto& kv : v.get_object()) {
+        if (!first) out.push_back(',');
+        first = false;
+        out += boost::json::serialize(boost::json::string_view(kv.key()));
+        out.push_back(':');
+        write(out, kv.value());
+      }
+      out.push_back('}');
+      break;
+    }
+    case boost::json::kind::array: {
+      out.push_back('[');
+      bool first = true;
+      for (const auto& e : v.get_array()) {
+        if (!first) out.push_back(',');
+        first = false;
+        write(out, e);
+      }
+      out.push_back(']');
+      break;
+    }
+    case boost::json::kind::double_: {
+      double d = v.get_double();
+      if (!std::isfinite(d)) {  // JSON has no NaN/Inf; validation keeps them out of requests
+        out += "null";
+        break;
+      }
+      std::array<char, 64> buf{};
+      auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), d);
+      out.append(buf.data(), ec == std::errc{} ? end : buf.data());
+      break;
+    }
+    default: out += boost::json::serialize(v); break;
+  }
+}
+
+}  // namespace
+
+Status validate_request(const ChatRequest& request) {
+  if (auto ok = validate_model_id(request.model_id); !ok) return ok;
+  if (request.messages.empty()) return fail(ErrorKind::invalid_input, "messages must not be empty");
+  if (request.messages.front().role != "user")
+    return fail(ErrorKind::invalid_input, "the first message must have role \"user\"");
+  if (request.max_tokens < 1)
+    return fail(ErrorKind::invalid_input, "max_tokens must be at least 1 (got " + std::to_string(request.max_tokens) + ")");
+  if (request.temperature && !in_unit_range(*request.temperature))
+    return fail(ErrorKind::invalid_input, "temperature must be between 0 and 1");
+  if (request.top_p && !in_unit_range(*request.top_p))
+    return fail(ErrorKind::invalid_input, "top_p must be between 0 and 1");
+  for (const auto& s : request.stop_sequences)
+    if (s.empty()) return fail(ErrorKind::invalid_input, "stop sequences must not be empty strings");
+  for (std::size_t i = 0; i < request.messages.size(); ++i) {
+    const auto& m = request.messages[i];
+    const std::string where = "messages[" + std::to_string(i) + "]";
+    if (m.role != "user" && m.role != "assistant")
+      return fail(ErrorKind::invalid_input, where + ".role must be \"user\" or \"assistant\" (got \"" + m.role + "\")");
+    if (m.content.empty()) return fail(ErrorKind::invalid_input, where + " has no content");
+    for (std::size_t j = 0; j < m.content.size(); ++j) {
+      const auto& b = m.content[j];
+      const std::string at = where + ".content[" + std::to_string(j) + "]";
+      switch (b.type) {
+        case ContentBlock::Type::text:
+          if (b.text.empty()) return fail(ErrorKind::invalid_input, at + ": text must not be empty");
+          break;
+        case ContentBlock::Type::image:
+          if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": images are only allowed in user messages");
+          if (!one_of(b.format, kImageFormats))
+            return fail(ErrorKind::invalid_input, at + ": image format must be png, jpeg, gif or webp (got \"" + b.format + "\")");
+          if (b.bytes.empty()) return fail(ErrorKind::invalid_input, at + ": image has no bytes");
+          break;
+        case ContentBlock::Type::document:
+          if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": documents are only allowed in user messages");
+          if (!one_of(b.format, kDocumentFormats))
+            return fail(ErrorKind::invalid_input,
+                        at + ": document format must be pdf, csv, doc, docx, xls, xlsx, html, txt or md (got \"" + b.format + "\")");
+          if (b.name.empty() || b.name.size() > 200)
+            return fail(ErrorKind::invalid_input, at + ": document name must be 1-200 characters");
+          if (b.bytes.empty()) return fail(ErrorKind::invalid_input, at + ": document has no bytes");
+          break;
+      }
+    }
+  }
+  return {};
+}
+
+ChatResponse StreamAccumulator::to_response() const {
+  ChatResponse r;
+  r.text = text;
+  r.stop_reason = stop_reason;
+  r.usage = usage;
+  r.latency_ms = latency_ms;
+  return r;
+}
+
+namespace detail {
+
+std::string to_json(const boost::json::value& v) {
+  std::string out;
+  write(out, v);
+  return out;
+}
+
+Error malformed(std::string_view what, std::string_view detail) {
+  Error e = Error::make(ErrorKind::upstream, "malformed " + std::string(what) + ": " + std::string(detail));
+  return e;
+}
+
+Result<boost::json::object> parse_object(std::string_view text, std::string_view what) {
+  boost::system::error_code ec;
+  boost::json::value v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
+  if (ec) return std::unexpected(malformed(what, "invalid JSON (" + ec.message() + ")"));
+  if (!v.is_object()) return std::unexpected(malformed(what, "expected a JSON object"));
+  return std::move(v.get_object());
+}
+
+std::int64_t int_field(const boost::json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end()) return 0;
+  const auto& v = it->value();
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
+  if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
+  return 0;
+}
+
+std::string string_field(const boost::json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_string()) return {};
+  return std::string(it->value().get_string());
+}
+
+const boost::json::object* object_field(const boost::json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  return it != o.end() && it->value().is_object() ? &it->value().get_object() : nullptr;
+}
+
+}  // namespace detail
+}  // namespace ba::bedrock

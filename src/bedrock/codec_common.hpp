@@ -1,0 +1,46 @@
+#pragma once
+// Pieces shared by the Converse and InvokeModel codecs and the client: request validation, the
+// streaming accumulator, and a JSON writer with plain decimal numbers.
+#include <boost/json/fwd.hpp>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "bedrock/types.hpp"
+#include "util/result.hpp"
+
+namespace ba::bedrock {
+
+// Checks what Bedrock would reject with a ValidationException, before anything is sent:
+// a valid model id, at least one message, the first one from the user, roles user|assistant,
+// no empty message, max_tokens >= 1, temperature/top_p in [0,1], image/document formats and names.
+// Errors are ErrorKind::invalid_input with a message naming the offending field.
+Status validate_request(const ChatRequest& request);
+
+// State of one streamed reply (ConverseStream or InvokeModelWithResponseStream), fed event by event.
+struct StreamAccumulator {
+  std::string text;            // all text deltas so far
+  std::string stop_reason;     // normalized: end_turn, max_tokens, stop_sequence, content_filtered, ...
+  Usage usage;
+  std::int64_t latency_ms = 0;  // as reported by Bedrock (metrics.latencyMs / invocationLatency)
+  bool finished = false;        // the stream's terminal event (messageStop, message_stop, Titan completionReason)
+  bool has_metadata = false;    // usage/metrics seen
+
+  ChatResponse to_response() const;
+};
+
+namespace detail {
+// Serializes like boost::json::serialize, but numbers with a fractional part are written as the
+// shortest round-trip decimal (0.5, not 5E-1).
+std::string to_json(const boost::json::value& v);
+// An ErrorKind::upstream error for a reply we cannot make sense of.
+Error malformed(std::string_view what, std::string_view detail);
+// Parses `text` as a JSON object; anything else is malformed(what, ...).
+Result<boost::json::object> parse_object(std::string_view text, std::string_view what);
+// Lenient field readers: a missing or mistyped field reads as 0 / "" / nullptr.
+std::int64_t int_field(const boost::json::object& o, std::string_view key);
+std::string string_field(const boost::json::object& o, std::string_view key);
+const boost::json::object* object_field(const boost::json::object& o, std::string_view key);
+}  // namespace detail
+
+}  // namespace ba::bedrock

@@ -1,0 +1,26 @@
+#pragma once
+// The Converse / ConverseStream wire format (rest-json), independent of HTTP.
+#include <string>
+#include <string_view>
+
+#include "bedrock/codec_common.hpp"
+#include "bedrock/types.hpp"
+#include "util/result.hpp"
+
+namespace ba::bedrock::converse {
+
+// The request body for Converse and ConverseStream (the model id goes in the path, not the body).
+// Unset options are omitted; bytes are base64-encoded. Does not validate (see validate_request).
+std::string encode_request(const ChatRequest& request);
+
+// Parses a 2xx Converse response: text blocks concatenated, stopReason, usage (incl. cache tokens),
+// metrics.latencyMs. Unknown keys are ignored. Invalid JSON or a missing output message is
+// ErrorKind::upstream.
+Result<ChatResponse> decode_response(std::string_view body);
+
+// Applies one ConverseStream event (`:event-type` + JSON payload) to `acc` and returns the text delta
+// it carried (empty for events without text). Unknown event types are ignored; an unparsable payload
+// is ErrorKind::upstream.
+Result<std::string> apply_stream_event(StreamAccumulator& acc, std::string_view event_type, std::string_view payload);
+
+}  // namespace ba::bedrock::converse

@@ -1,0 +1,312 @@
+#include "bedrock/invoke_codec.hpp"
+
+#include <boost/json.hpp>
+#include <optional>
+
+#include "util/encoding.hpp"
+
+namespace ba::bedrock::invoke {
+namespace json = boost::json;
+using detail::int_field;
+using detail::object_field;
+using detail::parse_object;
+using detail::string_field;
+
+namespace {
+
+constexpr std::string_view kAnthropicVersion = "bedrock-2023-05-31";
+
+// Structural UTF-8 check (lead byte + continuation bytes); enough to keep binary out of a text source.
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t extra = 0;
+    if (c < 0x80) extra = 0;
+    else if ((c & 0xE0) == 0xC0 && c >= 0xC2) extra = 1;
+    else if ((c & 0xF0) == 0xE0) extra = 2;
+    else if ((c & 0xF8) == 0xF0 && c <= 0xF4) extra = 3;
+    else return false;
+    if (s.size() - i <= extra) return false;
+    for (std::size_t k = 1; k <= extra; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    i += extra + 1;
+  }
+  return true;
+}
+
+std::optional<std::int64_t> opt_int(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end()) return std::nullopt;
+  const auto& v = it->value();
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64()) return static_cast<std::int64_t>(v.get_uint64());
+  if (v.is_double()) return static_cast<std::int64_t>(v.get_double());
+  return std::nullopt;
+}
+
+Error invalid(std::string msg) { return Error::make(ErrorKind::invalid_input, std::move(msg)); }
+
+// ---- Claude ----
+
+Result<json::object> claude_block(const ContentBlock& b) {
+  switch (b.type) {
+    case ContentBlock::Type::text: return json::object{{"type", "text"}, {"text", b.text}};
+    case ContentBlock::Type::image:
+      return json::object{{"type", "image"},
+                          {"source", json::object{{"type", "base64"},
+                                                  {"media_type", "image/" + b.format},
+                                                  {"data", base64_encode(b.bytes)}}}};
+    case ContentBlock::Type::document: {
+      json::object doc{{"type", "document"}};
+      if (b.format == "pdf") {
+        doc["source"] = json::object{{"type", "base64"}, {"media_type", "application/pdf"}, {"data", base64_encode(b.bytes)}};
+      } else if (b.format == "txt" || b.format == "md" || b.format == "csv" || b.format == "html") {
+        if (!valid_utf8(b.bytes))
+          return std::unexpected(invalid("document \"" + b.name + "\" (" + b.format + ") is not valid UTF-8 text"));
+        doc["source"] = json::object{{"type", "text"}, {"media_type", "text/plain"}, {"data", b.bytes}};
+      } else {
+        return std::unexpected(invalid("the Claude InvokeModel body takes pdf and text documents only; \"" + b.name +
+                                       "\" is " + b.format + ": use the Converse API for it"));
+      }
+      if (!b.name.empty()) doc["title"] = b.name;
+      return doc;
+    }
+  }
+  return std::unexpected(invalid("unknown content block type"));
+}
+
+Result<std::string> claude_request(const ChatRequest& r) {
+  json::object body;
+  body["anthropic_version"] = kAnthropicVersion;
+  body["max_tokens"] = r.max_tokens;
+  if (!r.system.empty()) body["system"] = r.system;
+  json::array messages;
+  for (const auto& m : r.messages) {
+    json::array content;
+    for (const auto& b : m.content) {
+      auto block = claude_block(b);
+      if (!block) return std::unexpected(block.error());
+      content.push_back(std::move(*block));
+    }
+    messages.push_back(json::object{{"role", m.role}, {"content", std::move(content)}});
+  }
+  body["messages"] = std::move(messages);
+  if (r.temperature) body["temperature"] = *r.temperature;
+  if (r.top_p) body["top_p"] = *r.top_p;
+  if (!r.stop_sequences.empty()) {
+    json::array stops;
+    for (const auto& s : r.stop_sequences) stops.push_back(json::string(s));
+    body["stop_sequences"] = std::move(stops);
+  }
+  return detail::to_json(body);
+}
+
+void claude_usage(Usage& u, const json::object& o) {
+  if (auto v = opt_int(o, "input_tokens")) u.input_tokens = *v;
+  if (auto v = opt_int(o, "output_tokens")) u.output_tokens = *v;
+  if (auto v = opt_int(o, "cache_read_input_tokens")) u.cache_read_input_tokens = *v;
+  if (auto v = opt_int(o, "cache_creation_input_tokens")) u.cache_write_input_tokens = *v;
+}
+
+Result<ChatResponse> claude_response(const json::object& root) {
+  if (string_field(root, "type") == "error") {
+    const auto* err = object_field(root, "error");
+    return std::unexpected(detail::malformed("Claude response", "error: " + (err ? string_field(*err, "message") : "")));
+  }
+  auto content = root.find("content");
+  if (content == root.end() || !content->value().is_array())
+    return std::unexpected(detail::malformed("Claude response", "no content array"));
+  ChatResponse r;
+  for (const auto& block : content->value().get_array()) {
+    if (!block.is_object()) continue;
+    const auto& b = block.get_object();
+    if (string_field(b, "type") == "text") r.text += string_field(b, "text");
+  }
+  r.stop_reason = string_field(root, "stop_reason");
+  if (const auto* usage = object_field(root, "usage")) claude_usage(r.usage, *usage);
+  return r;
+}
+
+void invocation_metrics(StreamAccumulator& acc, const json::object& o) {
+  const auto* m = object_field(o, "amazon-bedrock-invocationMetrics");
+  if (!m) return;
+  if (auto v = opt_int(*m, "inputTokenCount")) acc.usage.input_tokens = *v;
+  if (auto v = opt_int(*m, "outputTokenCount")) acc.usage.output_tokens = *v;
+  if (auto v = opt_int(*m, "cacheReadInputTokenCount")) acc.usage.cache_read_input_tokens = *v;
+  if (auto v = opt_int(*m, "cacheWriteInputTokenCount")) acc.usage.cache_write_input_tokens = *v;
+  if (auto v = opt_int(*m, "invocationLatency")) acc.latency_ms = *v;
+  acc.has_metadata = true;
+}
+
+Result<std::string> claude_chunk(StreamAccumulator& acc, const json::object& ev) {
+  const std::string type = string_field(ev, "type");
+  std::string delta;
+  if (type == "message_start") {
+    if (const auto* msg = object_field(ev, "message"))
+      if (const auto* usage = object_field(*msg, "usage")) claude_usage(acc.usage, *usage);
+  } else if (type == "content_block_start") {
+    if (const auto* block = object_field(ev, "content_block"); block && string_field(*block, "type") == "text")
+      delta = string_field(*block, "text");
+  } else if (type == "content_block_delta") {
+    if (const auto* d = object_field(ev, "delta"); d && string_field(*d, "type") == "text_delta")
+      delta = string_field(*d, "text");
+  } else if (type == "message_delta") {
+    if (const auto* d = object_field(ev, "delta")) {
+      if (auto reason = string_field(*d, "stop_reason"); !reason.empty()) acc.stop_reason = reason;
+    }
+    if (const auto* usage = object_field(ev, "usage")) claude_usage(acc.usage, *usage);
+  } else if (type == "message_stop") {
+    acc.finished = true;
+  } else if (type == "error") {
+    const auto* err = object_field(ev, "error");
+    std::string etype = err ? string_field(*err, "type") : "";
+    std::string message = "Claude stream error" + (etype.empty() ? "" : " " + etype) +
+                          (err ? ": " + string_field(*err, "message") : "");
+    Error e = Error::make(ErrorKind::upstream, std::move(message));
+    e.code = etype;
+    if (etype == "overloaded_error") {
+      e.kind = ErrorKind::unavailable;
+      e.retryable = true;
+    } else if (etype == "rate_limit_error") {
+      e.kind = ErrorKind::throttled;
+      e.retryable = true;
+      e.throttle = true;
+    }
+    return std::unexpected(std::move(e));
+  }
+  invocation_metrics(acc, ev);
+  acc.text += delta;
+  return delta;
+}
+
+// ---- Titan ----
+
+std::string block_text(const Message& m) {
+  std::string out;
+  for (const auto& b : m.content) {
+    if (b.type != ContentBlock::Type::text) continue;
+    if (!out.empty()) out += "\n";
+    out += b.text;
+  }
+  return out;
+}
+
+Result<std::string> titan_request(const ChatRequest& r) {
+  for (const auto& m : r.messages)
+    for (const auto& b : m.content)
+      if (b.type != ContentBlock::Type::text)
+        return std::unexpected(invalid(std::string("Amazon Titan Text models accept text only: remove the ") +
+                                       (b.type == ContentBlock::Type::image ? "image" : "document") +
+                                       " or use a model that supports it (e.g. Anthropic Claude 3+)"));
+  json::object config;
+  config["maxTokenCount"] = r.max_tokens;
+  if (r.temperature) config["temperature"] = *r.temperature;
+  if (r.top_p) config["topP"] = *r.top_p;
+  if (!r.stop_sequences.empty()) {
+    json::array stops;
+    for (const auto& s : r.stop_sequences) stops.push_back(json::string(s));
+    config["stopSequences"] = std::move(stops);
+  }
+  json::object body;
+  body["inputText"] = titan_transcript(r);
+  body["textGenerationConfig"] = std::move(config);
+  return detail::to_json(body);
+}
+
+Result<ChatResponse> titan_response(const json::object& root) {
+  auto results = root.find("results");
+  if (results == root.end() || !results->value().is_array() || results->value().get_array().empty())
+    return std::unexpected(detail::malformed("Titan response", "no results"));
+  ChatResponse r;
+  r.usage.input_tokens = int_field(root, "inputTextTokenCount");
+  for (const auto& item : results->value().get_array()) {
+    if (!item.is_object()) return std::unexpected(detail::malformed("Titan response", "a result is not an object"));
+    const auto& o = item.get_object();
+    r.text += string_field(o, "outputText");
+    r.usage.output_tokens += int_field(o, "tokenCount");
+    if (r.stop_reason.empty()) r.stop_reason = titan_stop_reason(string_field(o, "completionReason"));
+  }
+  return r;
+}
+
+Result<std::string> titan_chunk(StreamAccumulator& acc, const json::object& ev) {
+  std::string delta = string_field(ev, "outputText");
+  if (auto v = opt_int(ev, "inputTextTokenCount")) acc.usage.input_tokens = *v;
+  if (auto v = opt_int(ev, "totalOutputTextTokenCount")) acc.usage.output_tokens = *v;
+  if (auto reason = string_field(ev, "completionReason"); !reason.empty()) {
+    acc.stop_reason = titan_stop_reason(reason);
+    acc.finished = true;
+  }
+  invocation_metrics(acc, ev);
+  acc.text += delta;
+  return delta;
+}
+
+Error no_family(std::string_view what) {
+  return invalid(std::string(what) +
+                 ": the model id does not name an Anthropic Claude or Amazon Titan Text model, so there is no "
+                 "InvokeModel body for it (provisioned-throughput, custom-model and application-inference-profile "
+                 "ARNs hide the base model); use the Converse API (api = converse)");
+}
+
+}  // namespace
+
+std::string titan_stop_reason(std::string_view reason) {
+  if (reason == "FINISH" || reason == "FINISHED") return "end_turn";
+  if (reason == "LENGTH") return "max_tokens";
+  if (reason == "STOP_CRITERIA_MET") return "stop_sequence";
+  if (reason == "CONTENT_FILTERED") return "content_filtered";
+  return to_lower(reason);
+}
+
+std::string titan_transcript(const ChatRequest& r) {
+  std::string out;
+  if (!r.system.empty()) out += r.system + "\n\n";
+  for (std::size_t i = 0; i < r.messages.size(); ++i) {
+    const auto& m = r.messages[i];
+    const bool last = i + 1 == r.messages.size();
+    out += m.role == "assistant" ? "Bot: " : "User: ";
+    out += block_text(m);
+    if (!last) out += "\n";
+  }
+  // A trailing assistant message is a prefill the model continues; otherwise the bot's turn starts.
+  if (r.messages.empty() || r.messages.back().role != "assistant") out += "\nBot:";
+  return out;
+}
+
+Result<std::string> encode_request(const ChatRequest& request, ModelFamily family) {
+  switch (family) {
+    case ModelFamily::anthropic_claude: return claude_request(request);
+    case ModelFamily::amazon_titan_text: return titan_request(request);
+    case ModelFamily::other: break;
+  }
+  return std::unexpected(no_family("model \"" + request.model_id + "\""));
+}
+
+Result<ChatResponse> decode_response(std::string_view body, ModelFamily family) {
+  if (family == ModelFamily::other) return std::unexpected(no_family("InvokeModel response"));
+  auto parsed = parse_object(body, family == ModelFamily::anthropic_claude ? "Claude response" : "Titan response");
+  if (!parsed) return std::unexpected(parsed.error());
+  return family == ModelFamily::anthropic_claude ? claude_response(*parsed) : titan_response(*parsed);
+}
+
+Result<std::string> apply_model_chunk(StreamAccumulator& acc, std::string_view model_json, ModelFamily family) {
+  if (family == ModelFamily::other) return std::unexpected(no_family("InvokeModel stream"));
+  auto parsed = parse_object(model_json, family == ModelFamily::anthropic_claude ? "Claude stream chunk" : "Titan stream chunk");
+  if (!parsed) return std::unexpected(parsed.error());
+  return family == ModelFamily::anthropic_claude ? claude_chunk(acc, *parsed) : titan_chunk(acc, *parsed);
+}
+
+Result<std::string> apply_stream_chunk(StreamAccumulator& acc, std::string_view chunk_payload, ModelFamily family) {
+  auto wrapper = parse_object(chunk_payload, "InvokeModelWithResponseStream chunk");
+  if (!wrapper) return std::unexpected(wrapper.error());
+  auto it = wrapper->find("bytes");
+  if (it == wrapper->end() || !it->value().is_string())
+    return std::unexpected(detail::malformed("InvokeModelWithResponseStream chunk", "no \"bytes\" string"));
+  auto decoded = base64_decode(std::string_view(it->value().get_string()));
+  if (!decoded) return std::unexpected(detail::malformed("InvokeModelWithResponseStream chunk", "\"bytes\" is not base64"));
+  return apply_model_chunk(acc, *decoded, family);
+}
+
+}  // namespace ba::bedrock::invoke

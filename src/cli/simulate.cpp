@@ -1,0 +1,34 @@
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include <cstdio>
+
+#include "cli/options.hpp"
+#include "cli/signals.hpp"
+
+namespace ba::cli {
+
+int run_simulate(const sim::SimulatorOptions& options) {
+  boost::asio::io_context io;
+  auto simulator = sim::make_simulator(io, options);
+  auto port = simulator->start();
+  if (!port) {
+    std::fprintf(stderr, "bedrock-agent simulate-bedrock: cannot listen on %s:%u: %s\n", options.host.c_str(),
+                 options.port, port.error().message.c_str());
+    return 1;
+  }
+  boost::json::object info;
+  info["host"] = options.host;
+  info["port"] = *port;
+  info["endpoint"] = "http://" + options.host + ":" + std::to_string(*port);
+  info["seed"] = options.seed;
+  info["sigv4"] = !options.access_key_id.empty() && !options.secret_access_key.empty();
+  std::string extra = boost::json::serialize(info);
+  log_line("info", "simulator listening", extra.substr(1, extra.size() - 2));
+  constexpr std::chrono::milliseconds grace{2000};
+  run_until_signal(io, [&] { simulator->stop(grace); }, grace);
+  log_line("info", "stopped");
+  return 0;
+}
+
+}  // namespace ba::cli

@@ -1,0 +1,436 @@
+// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#include "http/api.hpp"
+
+#include <boost/json.hpp>
+
+#include <cstdio>
+#include <ctime>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "http/errors.hpp"
+#include "http/sse.hpp"
+#include "util/encoding.hpp"
+#include "util/metrics.hpp"
+
+namespace ba::http {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kChatRoute = "/chat";
+constexpr std::string_view kConversationRoute = "/conversations/{id}";
+constexpr std::string_view kHealthRoute = "/health";
+constexpr std::string_view kMetricsRoute = "/metrics";
+constexpr std::string_view kNoRoute = "(unmatched)";
+constexpr std::string_view kConversationsPrefix = "/conversations/";
+
+struct ApiMetrics {
+  explicit ApiMetrics(metrics::Registry& r)
+      : requests(r.counter("ba_http_requests_total", "HTTP requests by route and status", {"route", "status"})),
+        duration(r.histogram("ba_http_request_duration_seconds", "HTTP request latency", {"route"})),
+        tokens(r.counter("ba_model_tokens_total", "Model tokens used by completed chat turns",
+                         {"model", "direction"})) {}
+  metrics::Family<metrics::Counter>& requests;
+  metrics::Family<metrics::Histogram>& duration;
+  metrics::Family<metrics::Counter>& tokens;
+};
+
+struct State {
+  ApiContext& ctx;
+  std::optional<ApiMetrics> metrics;
+  Clock& clock;
+};
+
+// What one request log line says.
+struct RequestLog {
+  std::string request_id;
+  std::string method;
+  std::string_view route = kNoRoute;
+  std::string caller;
+  int status = 0;
+  std::string error_type;
+  std::optional<std::int64_t> input_tokens, output_tokens;
+  std::string upstream_request_id;
+  bool stream = false;
+  SteadyTime start;
+};
+
+std::string iso_time(WallTime t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
+
+void emit(State& s, const RequestLog& log) {
+  auto elapsed = s.clock.now() - log.start;
+  double latency_ms = std::chrono::duration<double, std::milli>(elapsed).count();
+  json::object o;
+  o["ts"] = iso_time(s.clock.wall());
+  o["level"] = log.status >= 500 ? "error" : (log.status >= 400 ? "warn" : "info");
+  o["msg"] = "request";
+  o["request_id"] = log.request_id;
+  o["method"] = log.method;
+  o["route"] = log.route;
+  o["status"] = log.status;
+  o["latency_ms"] = static_cast<std::int64_t>(latency_ms + 0.5);
+  if (log.route == kChatRoute) {
+    o["model"] = s.ctx.config.model_id;
+    o["stream"] = log.stream;
+  }
+  if (log.input_tokens) o["input_tokens"] = *log.input_tokens;
+  if (log.output_tokens) o["output_tokens"] = *log.output_tokens;
+  if (!log.caller.empty()) o["caller"] = log.caller;
+  if (!log.error_type.empty()) o["error"] = log.error_type;
+  if (!log.upstream_request_id.empty()) o["upstream_request_id"] = log.upstream_request_id;
+  std::string line = json::serialize(o);
+  if (s.ctx.log) {
+    s.ctx.log(line);
+  } else {
+    log_to_stderr(line);
+  }
+  if (s.metrics) {
+    s.metrics->requests.labels({std::string(log.route), std::to_string(log.status)}).inc();
+    s.metrics->duration.labels({std::string(log.route)}).observe(latency_ms / 1000.0);
+    if (log.input_tokens) s.metrics->tokens.labels({s.ctx.config.model_id, "input"}).inc(static_cast<double>(*log.input_tokens));
+    if (log.output_tokens) s.metrics->tokens.labels({s.ctx.config.model_id, "output"}).inc(static_cast<double>(*log.output_tokens));
+  }
+}
+
+// Finishes a response: request id header, the log line.
+net::ServerResponse finish(State& s, RequestLog& log, net::ServerResponse r) {
+  r.headers.set("x-request-id", log.request_id);
+  log.status = r.status;
+  emit(s, log);
+  return r;
+}
+
+net::ServerResponse fail_with(State& s, RequestLog& log, const Error& e) {
+  log.error_type = std::string(to_string(e.kind));
+  return finish(s, log, error_response(e));
+}
+
+net::ServerResponse json_response(int status, const json::value& v) {
+  net::ServerResponse r;
+  r.status = status;
+  r.headers.set("Content-Type", "application/json");
+  r.body = json::serialize(v);
+  return r;
+}
+
+net::ServerResponse method_not_allowed(std::string_view method, std::string_view route, std::string_view allow) {
+  auto r = error_response(405, "method_not_allowed",
+                          "method " + std::string(method) + " is not allowed on " + std::string(route) +
+                              "; allowed: " + std::string(allow));
+  r.headers.set("Allow", std::string(allow));
+  return r;
+}
+
+// Accepts a caller's x-request-id when it is a sane token; otherwise makes one.
+std::string request_id_for(const net::ServerRequest& req) {
+  if (auto v = req.headers.get("x-request-id"); v && agent::valid_conversation_id(*v)) return std::string(*v);
+  return uuid_v4();
+}
+
+Result<agent::ChatInput> parse_chat(std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) return fail(ErrorKind::invalid_input, "the request body is not valid JSON (" + ec.message() + ")");
+  if (!v.is_object()) return fail(ErrorKind::invalid_input, "the request body must be a JSON object");
+  agent::ChatInput in;
+  bool have_input = false;
+  for (const auto& [key, val] : v.as_object()) {
+    auto type_error = [&](std::string_view expected) {
+      return fail(ErrorKind::invalid_input, "field '" + std::string(key) + "' must be " + std::string(expected));
+    };
+    if (key == "input") {
+      if (!val.is_string()) return type_error("a string");
+      in.input = std::string(val.as_string());
+      have_input = true;
+    } else if (key == "conversation_id") {
+      if (val.is_null()) continue;
+      if (!val.is_string()) return type_error("a string (" + std::string(agent::kConversationIdRule) + ")");
+      in.conversation_id = std::string(val.as_string());
+    } else if (key == "include_history") {
+      if (!val.is_bool()) return type_error("true or false");
+      in.include_history = val.as_bool();
+    } else if (key == "stream") {
+      if (!val.is_bool()) return type_error("true or false");
+      in.stream = val.as_bool();
+    } else if (key == "system") {
+      if (val.is_null()) continue;
+      if (!val.is_string()) return type_error("a string");
+      in.system = std::string(val.as_string());
+    } else if (key == "max_tokens") {
+      if (val.is_null()) continue;
+      std::int64_t n;
+      if (val.is_int64()) {
+        n = val.as_int64();
+      } else if (val.is_uint64()) {
+        n = std::numeric_limits<std::int64_t>::max();
+      } else {
+        return type_error("an integer");
+      }
+      if (n > std::numeric_limits<int>::max()) n = std::numeric_limits<int>::max();
+      if (n < std::numeric_limits<int>::min()) n = std::numeric_limits<int>::min();
+      in.max_tokens = static_cast<int>(n);
+    } else if (key == "temperature") {
+      if (val.is_null()) continue;
+      if (!val.is_number()) return type_error("a number between 0 and 1");
+      in.temperature = val.to_number<double>();
+    } else {
+      return fail(ErrorKind::invalid_input,
+                  "unknown field '" + std::string(key) +
+                      "'; accepted: input, conversation_id, include_history, system, max_tokens, temperature, stream");
+    }
+  }
+  if (!have_input) return fail(ErrorKind::invalid_input, "field 'input' is required (a non-empty string)");
+  return in;
+}
+
+json::object usage_json(std::int64_t in, std::int64_t out) {
+  json::object u;
+  u["input_tokens"] = in;
+  u["output_tokens"] = out;
+  return u;
+}
+
+boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::ChatInput input, RequestLog log,
+                                         net::BodyWriter& writer) {
+  State& s = *state;
+  bool client_gone = false;
+  bedrock::DeltaHandler on_delta = [&writer, &client_gone](std::string_view text) -> boost::asio::awaitable<bool> {
+    json::object d;
+    d["text"] = text;
+    bool ok = co_await writer.write(sse_event("delta", json::serialize(d)));
+    if (!ok) client_gone = true;
+    co_return ok;
+  };
+  auto out = co_await s.ctx.chat.chat(std::move(input), std::move(on_delta));
+  log.status = 200;
+  if (out) {
+    json::object done;
+    done["conversation_id"] = out->conversation_id;
+    done["model_id"] = out->model_id;
+    done["stop_reason"] = out->stop_reason;
+    done["usage"] = usage_json(out->usage.input_tokens, out->usage.output_tokens);
+    done["request_id"] = log.request_id;
+    log.input_tokens = out->usage.input_tokens;
+    log.output_tokens = out->usage.output_tokens;
+    log.upstream_request_id = out->upstream_request_id;
+    co_await writer.write(sse_event("done", json::serialize(done)));
+  } else {
+    log.error_type = client_gone ? "client_disconnected" : std::string(to_string(out.error().kind));
+    log.upstream_request_id = out.error().request_id;
+    if (!client_gone) {
+      json::object err;
+      err["type"] = to_string(out.error().kind);
+      err["message"] = out.error().message;
+      if (out.error().retry_after) err["retry_after_ms"] = out.error().retry_after->count();
+      co_await writer.write(sse_event("error", json::serialize(err)));
+    }
+  }
+  emit(s, log);
+}
+
+boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> state, net::ServerRequest& req,
+                                                        RequestLog& log) {
+  State& s = *state;
+  auto parsed = parse_chat(req.body);
+  if (!parsed) co_return fail_with(s, log, parsed.error());
+  agent::ChatInput input = std::move(*parsed);
+  input.owner = log.caller;
+  input.request_id = log.request_id;
+  input.deadline = s.clock.now() + s.ctx.config.request_timeout;
+  log.stream = input.stream;
+  if (auto st = s.ctx.chat.validate(input); !st) co_return fail_with(s, log, st.error());
+
+  if (input.stream) {
+    net::ServerResponse r;
+    r.status = 200;
+    r.headers.set("Content-Type", "text/event-stream");
+    r.headers.set("Cache-Control", "no-cache");
+    r.headers.set("X-Accel-Buffering", "no");
+    r.headers.set("x-request-id", log.request_id);
+    // A plain lambda: the coroutine's state lives in stream_chat's frame (arguments copied in).
+    r.stream = [state, input = std::move(input), log](net::BodyWriter& w) { return stream_chat(state, input, log, w); };
+    co_return r;
+  }
+
+  auto out = co_await s.ctx.chat.chat(std::move(input));
+  if (!out) {
+    log.upstream_request_id = out.error().request_id;
+    co_return fail_with(s, log, out.error());
+  }
+  log.input_tokens = out->usage.input_tokens;
+  log.output_tokens = out->usage.output_tokens;
+  log.upstream_request_id = out->upstream_request_id;
+  json::object body;
+  body["response"] = out->response;
+  body["conversation_id"] = out->conversation_id;
+  body["model_id"] = out->model_id;
+  body["stop_reason"] = out->stop_reason;
+  body["usage"] = usage_json(out->usage.input_tokens, out->usage.output_tokens);
+  body["request_id"] = log.request_id;
+  co_return finish(s, log, json_response(200, body));
+}
+
+boost::asio::awaitable<net::ServerResponse> handle_conversation(std::shared_ptr<State> state, net::ServerRequest& req,
+                                                                RequestLog& log, std::string id) {
+  State& s = *state;
+  if (req.method == "DELETE") {
+    auto st = co_await s.ctx.chat.remove(log.caller, id);
+    if (!st) co_return fail_with(s, log, st.error());
+    net::ServerResponse r;
+    r.status = 204;
+    co_return finish(s, log, std::move(r));
+  }
+  auto turns = co_await s.ctx.chat.conversation(log.caller, id);
+  if (!turns) co_return fail_with(s, log, turns.error());
+  json::array list;
+  for (const auto& t : *turns) {
+    json::object o;
+    o["seq"] = t.seq;
+    o["input"] = t.user_input;
+    o["response"] = t.assistant_reply;
+    o["model_id"] = t.model_id;
+    o["stop_reason"] = t.stop_reason;
+    o["usage"] = usage_json(t.input_tokens, t.output_tokens);
+    o["created_at"] = iso_time(WallTime{std::chrono::milliseconds{t.created_at_ms}});
+    o["request_id"] = t.request_id;
+    list.push_back(std::move(o));
+  }
+  json::object body;
+  body["conversation_id"] = id;
+  body["turns"] = std::move(list);
+  co_return finish(s, log, json_response(200, body));
+}
+
+net::ServerResponse handle_health(State& s, RequestLog& log) {
+  const auto& c = s.ctx.config;
+  auto history = s.ctx.history.check();
+  const bool creds = !c.credentials_source.empty();
+  json::object body;
+  body["status"] = !history ? "unavailable" : (creds ? "ok" : "degraded");
+  if (!c.version.empty()) body["version"] = c.version;
+  json::object model;
+  model["id"] = c.model_id;
+  model["region"] = c.region;
+  model["api"] = c.api;
+  body["model"] = std::move(model);
+  json::object cred;
+  cred["found"] = creds;
+  if (creds) {
+    cred["source"] = c.credentials_source;
+  } else {
+    cred["hint"] = c.credentials_hint.empty() ? s.ctx.chat.config().credentials_hint : c.credentials_hint;
+  }
+  body["credentials"] = std::move(cred);
+  json::object hist;
+  hist["backend"] = c.history;
+  hist["status"] = history ? "ok" : "error";
+  if (!history) hist["error"] = history.error().message;
+  body["history"] = std::move(hist);
+  body["auth"] = s.ctx.keys.empty() ? "none" : "api_key";
+  return finish(s, log, json_response(history ? 200 : 503, body));
+}
+
+boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state, net::ServerRequest& req) {
+  State& s = *state;
+  RequestLog log;
+  log.start = s.clock.now();
+  log.request_id = request_id_for(req);
+  log.method = req.method;
+  const std::string& path = req.path;
+
+  std::string conversation_id;
+  std::string_view allow;
+  if (path == kChatRoute) {
+    log.route = kChatRoute;
+    allow = "POST";
+  } else if (path.starts_with(kConversationsPrefix) &&
+             path.find('/', kConversationsPrefix.size()) == std::string::npos) {
+    log.route = kConversationRoute;
+    allow = "GET, DELETE";
+    conversation_id = path.substr(kConversationsPrefix.size());
+  } else if (path == kHealthRoute) {
+    log.route = kHealthRoute;
+    allow = "GET";
+  } else if (path == kMetricsRoute) {
+    log.route = kMetricsRoute;
+    allow = "GET";
+  } else {
+    co_return finish(s, log,
+                     error_response(404, "not_found",
+                                    "no route for " + req.method + " " + path +
+                                        "; routes: POST /chat, GET|DELETE /conversations/{id}, GET /health, "
+                                        "GET /metrics"));
+  }
+  bool allowed = false;
+  for (std::string_view m : {"POST", "GET", "DELETE"}) {
+    if (req.method == m && allow.find(m) != std::string_view::npos) allowed = true;
+  }
+  if (!allowed) co_return finish(s, log, method_not_allowed(req.method, log.route, allow));
+
+  if (log.route == kHealthRoute) co_return handle_health(s, log);
+
+  auto caller = s.ctx.keys.authenticate(req.headers);
+  if (!caller) {
+    const bool presented = presented_key(req.headers).has_value();
+    auto r = error_response(401, to_string(ErrorKind::unauthorized),
+                            presented ? "the API key is not valid"
+                                      : "an API key is required: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'");
+    r.headers.set("WWW-Authenticate", "Bearer");
+    log.error_type = std::string(to_string(ErrorKind::unauthorized));
+    co_return finish(s, log, std::move(r));
+  }
+  log.caller = *caller;
+
+  if (req.body.size() > s.ctx.config.body_limit) {
+    co_return fail_with(s, log,
+                        Error::make(ErrorKind::too_large, "the request body is " + std::to_string(req.body.size()) +
+                                                              " bytes; the limit is " +
+                                                              std::to_string(s.ctx.config.body_limit)));
+  }
+
+  if (log.route == kMetricsRoute) {
+    net::ServerResponse r;
+    r.status = 200;
+    r.headers.set("Content-Type", std::string(metrics::kContentType));
+    if (s.ctx.metrics) r.body = s.ctx.metrics->render();
+    co_return finish(s, log, std::move(r));
+  }
+  if (log.route == kChatRoute) co_return co_await handle_chat(state, req, log);
+  co_return co_await handle_conversation(state, req, log, std::move(conversation_id));
+}
+
+}  // namespace
+
+void log_to_stderr(std::string_view line) {
+  std::string out(line);
+  out += '\n';
+  std::fwrite(out.data(), 1, out.size(), stderr);
+  std::fflush(stderr);
+}
+
+net::ServerResponse server_error_response(int status, std::string_view type, std::string_view message) {
+  auto r = error_response(status, type, message);
+  r.headers.set("x-request-id", uuid_v4());
+  return r;
+}
+
+net::Handler make_api_handler(ApiContext& context) {
+  auto state = std::shared_ptr<State>(new State{context, std::nullopt, context.clock ? *context.clock : system_clock()});
+  if (context.metrics) state->metrics.emplace(*context.metrics);
+  return [state](net::ServerRequest& req) { return handle(state, req); };
+}
+
+}  // namespace ba::http

@@ -1,0 +1,63 @@
+#pragma once
+// The HTTP API as a net::Handler: the same handler serves `bedrock-agent serve` and (later) Lambda.
+//
+//   POST   /chat                 one chat turn (JSON, or Server-Sent Events with "stream": true)
+//   GET    /conversations/{id}   the conversation's turns, oldest first
+//   DELETE /conversations/{id}   removes the conversation (204)
+//   GET    /health               readiness: history store and whether AWS credentials were found
+//   GET    /metrics              Prometheus text format
+//
+// Every response carries x-request-id; every error is {"error": {"type", "message"}}; one JSON log
+// line per request (no message content, no keys, no credentials). See docs/api.md.
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "agent/chat_service.hpp"
+#include "http/auth.hpp"
+#include "net/http_server.hpp"
+#include "store/history.hpp"
+#include "util/clock.hpp"
+
+namespace ba::metrics {
+class Registry;
+}
+
+namespace ba::http {
+
+struct ApiConfig {
+  std::size_t body_limit = 1024 * 1024;              // larger request bodies get 413
+  std::chrono::milliseconds request_timeout{120'000};  // deadline for the model call
+  // Reported by /health (and nothing else):
+  std::string version;
+  std::string model_id;
+  std::string region;
+  std::string api = "converse";
+  std::string history = "sqlite";       // backend description, e.g. "sqlite:./data/history.db"
+  std::string credentials_source;       // where AWS credentials were found at start-up; empty: none found
+  std::string credentials_hint;         // shown by /health when none were found
+};
+
+struct ApiContext {
+  agent::ChatService& chat;
+  store::HistoryStore& history;
+  const ApiKeys& keys;  // empty: no authentication, every caller is "anonymous"
+  ApiConfig config;
+  metrics::Registry* metrics = nullptr;  // nullptr: GET /metrics renders nothing
+  // Receives one JSON object per request (no trailing newline); nullptr: a line on stderr.
+  std::function<void(std::string_view)> log;
+  Clock* clock = nullptr;  // nullptr: system_clock()
+};
+
+// `context` must outlive the handler.
+net::Handler make_api_handler(ApiContext& context);
+
+// The JSON error body for limits the server enforces itself (ServerOptions::error_response).
+net::ServerResponse server_error_response(int status, std::string_view type, std::string_view message);
+
+// Writes a JSON log line to stderr (the default sink).
+void log_to_stderr(std::string_view line);
+
+}  // namespace ba::http

@@ -1,0 +1,486 @@
+// Async HTTP/1.1 server: one coroutine per connection on its own strand, keep-alive, a timeout on
+// every read and write, body and header limits, chunked streaming, optional TLS, graceful stop.
+#include "net/http_server.hpp"
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/json/serialize.hpp>
+#include <boost/json/value.hpp>
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "util/encoding.hpp"
+
+namespace ba::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// One accepted connection, as seen by stop(). Touched only on the connection's strand (ex).
+struct Conn {
+  asio::any_io_executor ex;
+  std::function<void()> close;  // set while the session's stream is alive
+  bool busy = false;            // a request is being read, handled or answered
+};
+
+struct State {
+  State(asio::io_context& io_, ServerOptions o, Handler h)
+      : io(io_), opts(std::move(o)), handler(std::move(h)), strand(asio::make_strand(io_)), acceptor(strand) {}
+
+  asio::io_context& io;
+  ServerOptions opts;
+  Handler handler;
+  asio::strand<asio::io_context::executor_type> strand;  // acceptor and grace timers
+  tcp::acceptor acceptor;
+  std::unique_ptr<ssl::context> tls;
+  std::atomic<bool> stopping{false};
+  std::atomic<std::uint16_t> port{0};
+
+  std::mutex mu;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Conn>> conns;  // guarded by mu
+  std::uint64_t next_id = 1;                                       // guarded by mu
+  std::vector<std::shared_ptr<asio::steady_timer>> grace_timers;   // on strand
+};
+
+void close_conn_on_strand(const std::shared_ptr<Conn>& c, bool only_idle) {
+  asio::post(c->ex, [c, only_idle] {
+    if (c->close && (!only_idle || !c->busy)) c->close();
+  });
+}
+
+std::vector<std::shared_ptr<Conn>> snapshot(State& st) {
+  std::lock_guard lock(st.mu);
+  std::vector<std::shared_ptr<Conn>> out;
+  out.reserve(st.conns.size());
+  for (auto& [id, c] : st.conns) out.push_back(c);
+  return out;
+}
+
+ServerResponse default_error(int status, std::string_view type, std::string_view message) {
+  boost::json::value v = {{"error", {{"type", type}, {"message", message}}}};
+  ServerResponse r;
+  r.status = status;
+  r.headers.set("Content-Type", "application/json");
+  r.body = boost::json::serialize(v);
+  return r;
+}
+
+ServerResponse error_for(const State& st, int status, std::string_view type, std::string_view message) {
+  ServerResponse r = st.opts.error_response ? st.opts.error_response(status, type, message)
+                                            : default_error(status, type, message);
+  r.close_connection = true;
+  r.stream = nullptr;
+  r.abort_connection = false;
+  return r;
+}
+
+bool managed_header(std::string_view name) {
+  return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "connection");
+}
+
+template <class Fields>
+void copy_headers(const Headers& from, Fields& to) {
+  for (const auto& h : from)
+    if (!managed_header(h.name)) to.insert(h.name, h.value);
+}
+
+void split_target(std::string_view target, ServerRequest& req) {
+  std::string_view t = target;
+  // Absolute form (requests to a proxy): keep only the path and query.
+  if (t.starts_with("http://") || t.starts_with("https://")) {
+    auto scheme_end = t.find("://") + 3;
+    auto slash = t.find_first_of("/?", scheme_end);
+    t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
+  }
+  auto q = t.find('?');
+  if (q == std::string_view::npos) {
+    req.path = std::string(t);
+  } else {
+    req.path = std::string(t.substr(0, q));
+    req.query = std::string(t.substr(q + 1));
+  }
+  if (req.path.empty()) req.path = "/";
+}
+
+template <class Stream>
+class ChunkWriter final : public BodyWriter {
+ public:
+  ChunkWriter(Stream& s, const State& st, bool chunked) : s_(s), st_(st), chunked_(chunked) {}
+  asio::awaitable<bool> write(std::string_view chunk) override {
+    if (!alive_) co_return false;
+    if (chunk.empty()) co_return true;  // an empty chunk would end the body
+    beast::get_lowest_layer(s_).expires_after(st_.opts.read_timeout);
+    error_code ec;
+    if (chunked_) {
+      auto [e, n] = co_await asio::async_write(s_, http::make_chunk(asio::buffer(chunk.data(), chunk.size())), kTuple);
+      ec = e;
+    } else {
+      auto [e, n] = co_await asio::async_write(s_, asio::buffer(chunk.data(), chunk.size()), kTuple);
+      ec = e;
+    }
+    if (ec) alive_ = false;
+    co_return alive_;
+  }
+  bool alive() const { return alive_; }
+
+ private:
+  Stream& s_;
+  const State& st_;
+  bool chunked_;
+  bool alive_ = true;
+};
+
+// Sends a buffered response; false when the write failed.
+template <class Stream>
+asio::awaitable<bool> write_buffered(Stream& stream, const State& st, ServerResponse& resp, unsigned version,
+                                     bool keep_alive, bool head) {
+  http::response<http::string_body> res;
+  res.version(version);
+  res.result(static_cast<unsigned>(resp.status));
+  if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
+  copy_headers(resp.headers, res);
+  res.keep_alive(keep_alive);
+  std::size_t length = resp.body.size();
+  if (!head) res.body() = std::move(resp.body);
+  res.content_length(length);
+  if (resp.status < 200 || resp.status == 204 || resp.status == 304) res.erase(http::field::content_length);
+  beast::get_lowest_layer(stream).expires_after(st.opts.read_timeout);
+  auto [ec, n] = co_await http::async_write(stream, res, kTuple);
+  co_return !ec;
+}
+
+// Half-closes and drains what the peer is still sending, so it can read our error response before the
+// socket goes away (closing with unread data would reset the connection).
+asio::awaitable<void> linger(beast::tcp_stream& stream, std::size_t budget) {
+  error_code ec;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+  if (ec) co_return;
+  std::array<char, 16 * 1024> scratch;
+  std::size_t total = 0;
+  stream.expires_after(std::chrono::seconds(2));
+  while (total < budget) {
+    auto [e, n] = co_await stream.async_read_some(asio::buffer(scratch), kTuple);
+    if (e) break;
+    total += n;
+  }
+}
+asio::awaitable<void> linger(ssl::stream<beast::tcp_stream>&, std::size_t) { co_return; }
+
+enum class Next { keep_going, close, abort };
+
+template <class Stream>
+asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const std::string& remote,
+                                   std::uint64_t conn_id) {
+  beast::flat_buffer buffer;
+  auto& lowest = beast::get_lowest_layer(stream);
+  for (;;) {
+    conn.busy = false;
+    if (st.stopping) co_return;
+    if (buffer.size() == 0) {
+      // Idle between requests: wait for the first byte of the next one.
+      lowest.expires_after(st.opts.idle_timeout);
+      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(8192), kTuple);
+      if (ec) co_return;
+      buffer.commit(n);
+    }
+    conn.busy = true;
+
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(st.opts.header_limit, UINT32_MAX)));
+    parser.body_limit(st.opts.body_limit);
+    error_code ec;
+    bool continue_sent = false;
+    while (!parser.is_done()) {
+      if (parser.is_header_done() && !continue_sent) {
+        continue_sent = true;
+        auto expect = parser.get()[http::field::expect];
+        if (iequals(expect, "100-continue") && parser.get().version() >= 11) {
+          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+          lowest.expires_after(st.opts.read_timeout);
+          auto [e, n] = co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
+          if (e) co_return;
+        }
+      }
+      lowest.expires_after(st.opts.read_timeout);  // silence allowed between bytes
+      auto [e, n] = co_await http::async_read_some(stream, buffer, parser, kTuple);
+      if (e) {
+        ec = e;
+        break;
+      }
+    }
+    if (ec) {
+      ServerResponse err;
+      if (ec == http::error::body_limit) {
+        err = error_for(st, 413, "payload_too_large",
+                        "request body exceeds the limit of " + std::to_string(st.opts.body_limit) + " bytes");
+      } else if (ec == http::error::header_limit) {
+        err = error_for(st, 431, "header_too_large", "request header exceeds the limit");
+      } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
+                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
+        err = error_for(st, 400, "bad_request", "malformed HTTP request: " + ec.message());
+      } else {
+        co_return;  // timeout, reset, EOF mid-request: nobody to answer
+      }
+      unsigned version = parser.is_header_done() ? parser.get().version() : 11;
+      if (co_await write_buffered(stream, st, err, version == 10 ? 10 : 11, false, false))
+        co_await linger(stream, 1024 * 1024);
+      co_return;
+    }
+
+    auto& msg = parser.get();
+    ServerRequest req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    split_target(req.target, req);
+    for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+    req.body = std::move(msg.body());
+    req.remote_address = remote;
+    req.connection_id = conn_id;
+    const unsigned version = msg.version();
+    const bool head = msg.method() == http::verb::head;
+    bool keep_alive = msg.keep_alive();
+
+    ServerResponse resp;
+    bool failed = false;
+    try {
+      resp = co_await st.handler(req);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "http_server: handler threw: %s\n", e.what());
+      failed = true;
+    }
+    if (failed) resp = error_for(st, 500, "internal", "internal error");
+
+    if (resp.abort_connection) {
+      lowest.close();
+      co_return;
+    }
+    if (resp.close_connection || st.stopping) keep_alive = false;
+    if (auto c = resp.headers.get("connection"); c && iequals(*c, "close")) keep_alive = false;
+
+    if (!resp.stream) {
+      if (!co_await write_buffered(stream, st, resp, version, keep_alive, head)) co_return;
+    } else {
+      const bool chunked = version >= 11;
+      http::response<http::empty_body> res;
+      res.version(version);
+      res.result(static_cast<unsigned>(resp.status));
+      if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
+      copy_headers(resp.headers, res);
+      if (chunked) {
+        res.chunked(true);
+      } else {
+        keep_alive = false;  // HTTP/1.0: the body ends when the connection closes
+      }
+      res.keep_alive(keep_alive);
+      http::response_serializer<http::empty_body> sr(res);
+      lowest.expires_after(st.opts.read_timeout);
+      auto [e, n] = co_await http::async_write_header(stream, sr, kTuple);
+      if (e) co_return;
+      ChunkWriter<Stream> writer(stream, st, chunked);
+      bool threw = false;
+      try {
+        co_await resp.stream(writer);
+      } catch (const std::exception& ex) {
+        std::fprintf(stderr, "http_server: stream writer threw: %s\n", ex.what());
+        threw = true;
+      }
+      if (threw || !writer.alive()) co_return;  // a truncated body: the peer must see the connection end
+      if (chunked) {
+        lowest.expires_after(st.opts.read_timeout);
+        auto [e2, n2] = co_await asio::async_write(stream, http::make_chunk_last(), kTuple);
+        if (e2) co_return;
+      }
+    }
+    if (!keep_alive) co_return;
+  }
+}
+
+asio::awaitable<void> serve_connection(std::shared_ptr<State> st, tcp::socket socket) {
+  auto conn = std::make_shared<Conn>();
+  conn->ex = socket.get_executor();
+  std::uint64_t id;
+  {
+    std::lock_guard lock(st->mu);
+    id = st->next_id++;
+    st->conns.emplace(id, conn);
+  }
+  struct Unregister {
+    std::shared_ptr<State> st;
+    std::uint64_t id;
+    ~Unregister() {
+      bool last;
+      {
+        std::lock_guard lock(st->mu);
+        st->conns.erase(id);
+        last = st->conns.empty();
+      }
+      if (last && st->stopping) {
+        asio::post(st->strand, [st = st] {
+          for (auto& t : st->grace_timers) t->cancel();
+          st->grace_timers.clear();
+        });
+      }
+    }
+  } unregister{st, id};
+
+  error_code ec;
+  auto ep = socket.remote_endpoint(ec);
+  std::string remote = ec ? std::string() : ep.address().to_string();
+  if (st->stopping) co_return;
+
+  if (st->tls) {
+    ssl::stream<beast::tcp_stream> stream(beast::tcp_stream(std::move(socket)), *st->tls);
+    conn->close = [&stream] { beast::get_lowest_layer(stream).close(); };
+    struct Reset {
+      Conn& c;
+      ~Reset() { c.close = nullptr; }
+    } reset{*conn};
+    beast::get_lowest_layer(stream).expires_after(st->opts.read_timeout);
+    auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kTuple);
+    if (hec) co_return;
+    co_await session_loop(*st, *conn, stream, remote, id);
+    if (beast::get_lowest_layer(stream).socket().is_open()) {
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
+      co_await stream.async_shutdown(kTuple);
+    }
+  } else {
+    beast::tcp_stream stream(std::move(socket));
+    conn->close = [&stream] { stream.close(); };
+    struct Reset {
+      Conn& c;
+      ~Reset() { c.close = nullptr; }
+    } reset{*conn};
+    co_await session_loop(*st, *conn, stream, remote, id);
+    if (stream.socket().is_open()) stream.socket().shutdown(tcp::socket::shutdown_both, ec);
+  }
+}
+
+asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
+  for (;;) {
+    tcp::socket socket(asio::make_strand(st->io));
+    auto [ec] = co_await st->acceptor.async_accept(socket, kTuple);
+    if (st->stopping || !st->acceptor.is_open()) co_return;
+    if (ec) {
+      if (ec == asio::error::operation_aborted) co_return;
+      // Out of descriptors or a transient failure: back off briefly instead of spinning.
+      asio::steady_timer pause(st->strand, std::chrono::milliseconds(50));
+      co_await pause.async_wait(kTuple);
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto ex = socket.get_executor();
+    asio::co_spawn(ex, serve_connection(st, std::move(socket)), [](std::exception_ptr e) {
+      if (!e) return;
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        std::fprintf(stderr, "http_server: connection failed: %s\n", x.what());
+      }
+    });
+  }
+}
+
+class ServerImpl final : public HttpServer {
+ public:
+  ServerImpl(asio::io_context& io, ServerOptions options, Handler handler)
+      : st_(std::make_shared<State>(io, std::move(options), std::move(handler))) {}
+  ~ServerImpl() override { stop(std::chrono::milliseconds(0)); }
+
+  Result<std::uint16_t> start() override {
+    auto& st = *st_;
+    if (st.acceptor.is_open()) return st.port.load();
+    if (st.opts.tls_cert_file.empty() != st.opts.tls_key_file.empty())
+      return fail(ErrorKind::invalid_input, "TLS needs both a certificate and a key file");
+    if (!st.opts.tls_cert_file.empty()) {
+      auto ctx = std::make_unique<ssl::context>(ssl::context::tls_server);
+      ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                       ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      error_code ec;
+      ctx->use_certificate_chain_file(st.opts.tls_cert_file, ec);
+      if (ec) return fail(ErrorKind::invalid_input, "cannot load TLS certificate: " + ec.message());
+      ctx->use_private_key_file(st.opts.tls_key_file, ssl::context::pem, ec);
+      if (ec) return fail(ErrorKind::invalid_input, "cannot load TLS key: " + ec.message());
+      st.tls = std::move(ctx);
+    }
+    error_code ec;
+    auto address = asio::ip::make_address(st.opts.host, ec);
+    tcp::endpoint endpoint;
+    if (ec) {
+      tcp::resolver resolver(st.io);
+      auto results = resolver.resolve(st.opts.host, std::to_string(st.opts.port), ec);
+      if (ec || results.empty()) return fail(ErrorKind::invalid_input, "cannot resolve listen host " + st.opts.host);
+      endpoint = results.begin()->endpoint();
+    } else {
+      endpoint = tcp::endpoint(address, st.opts.port);
+    }
+    st.acceptor.open(endpoint.protocol(), ec);
+    if (!ec) st.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) st.acceptor.bind(endpoint, ec);
+    if (!ec) st.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      error_code ignored;
+      st.acceptor.close(ignored);
+      return fail(ErrorKind::unavailable, "cannot listen on " + st.opts.host + ":" + std::to_string(st.opts.port) +
+                                              ": " + ec.message());
+    }
+    st.port = st.acceptor.local_endpoint(ec).port();
+    asio::co_spawn(st.strand, accept_loop(st_), asio::detached);
+    return st.port.load();
+  }
+
+  void stop(std::chrono::milliseconds grace) override {
+    auto st = st_;
+    st->stopping = true;
+    asio::dispatch(st->strand, [st, grace] {
+      error_code ec;
+      st->acceptor.close(ec);
+      auto conns = snapshot(*st);
+      if (conns.empty()) return;
+      for (auto& c : conns) close_conn_on_strand(c, true);
+      auto timer = std::make_shared<asio::steady_timer>(st->strand, grace);
+      st->grace_timers.push_back(timer);
+      timer->async_wait([st](error_code e) {
+        if (e) return;
+        for (auto& c : snapshot(*st)) close_conn_on_strand(c, false);
+      });
+    });
+  }
+
+  std::uint16_t port() const override { return st_->port.load(); }
+
+ private:
+  std::shared_ptr<State> st_;
+};
+
+}  // namespace
+
+std::unique_ptr<HttpServer> make_http_server(asio::io_context& io, ServerOptions options, Handler handler) {
+  return std::make_unique<ServerImpl>(io, std::move(options), std::move(handler));
+}
+
+}  // namespace ba::net

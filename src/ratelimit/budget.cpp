@@ -1,0 +1,191 @@
+#include "ratelimit/budget.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace ba::ratelimit {
+namespace {
+
+using Secs = std::chrono::duration<double>;
+
+std::chrono::milliseconds ceil_ms(SteadyTime::duration d) {
+  return std::chrono::ceil<std::chrono::milliseconds>(std::max(d, SteadyTime::duration::zero()));
+}
+
+}  // namespace
+
+std::int64_t utc_day(WallTime t) {
+  return std::chrono::floor<std::chrono::days>(t).time_since_epoch().count();
+}
+
+std::chrono::milliseconds until_next_utc_day(WallTime t) {
+  auto next = std::chrono::floor<std::chrono::days>(t) + std::chrono::days{1};
+  return std::chrono::ceil<std::chrono::milliseconds>(next - t);
+}
+
+// ---- TokenBucket ----
+
+TokenBucket::TokenBucket(double capacity, double per_second, SteadyTime now, double initial_level)
+    : capacity_(capacity), rate_(per_second), level_(initial_level), last_(now) {}
+
+void TokenBucket::refill(SteadyTime now) {
+  if (now <= last_) return;
+  level_ = std::min(capacity_, level_ + rate_ * Secs(now - last_).count());
+  last_ = now;
+}
+
+double TokenBucket::level(SteadyTime now) const {
+  if (now <= last_) return level_;
+  return std::min(capacity_, level_ + rate_ * Secs(now - last_).count());
+}
+
+SteadyTime TokenBucket::ready_at(double cost, SteadyTime now) const {
+  if (!limited()) return now;
+  double after = level(now) - cost;
+  if (after >= 0) return now;
+  if (!(rate_ > 0)) return SteadyTime::max();
+  auto wait = std::chrono::ceil<SteadyTime::duration>(Secs(-after / rate_));
+  return now + wait;
+}
+
+void TokenBucket::debit(double cost, SteadyTime now) {
+  if (!limited()) return;
+  refill(now);
+  level_ -= cost;
+}
+
+void TokenBucket::credit(double amount, SteadyTime now) {
+  if (!limited()) return;
+  refill(now);
+  level_ = std::min(capacity_, level_ + amount);
+}
+
+void TokenBucket::set_rate(double capacity, double per_second, SteadyTime now) {
+  refill(now);
+  capacity_ = capacity;
+  rate_ = per_second;
+  level_ = std::min(level_, capacity_);
+}
+
+// ---- Budget ----
+
+Budget::KeyState& Budget::state(const Key& key, Now now) {
+  auto it = keys_.find(key);
+  if (it != keys_.end()) return it->second;
+  const BudgetLimits& l = config_.limits_for(key.model);
+  KeyState s(now.steady);
+  if (l.rpm > 0) s.rpm = TokenBucket(l.rpm, l.rpm / 60.0, now.steady, l.rpm);
+  if (l.tpm > 0) s.tpm = TokenBucket(l.tpm, l.tpm / 60.0, now.steady, l.tpm);
+  s.day = utc_day(now.wall);
+  return keys_.emplace(key, std::move(s)).first->second;
+}
+
+void Budget::roll_day(KeyState& s, Now now) {
+  auto d = utc_day(now.wall);
+  if (d != s.day) {
+    s.day = d;
+    s.daily_used = 0;
+  }
+}
+
+Result<Grant> Budget::reserve(const Key& key, Cost cost, Now now, std::optional<SteadyTime> deadline) {
+  KeyState& s = state(key, now);
+  const BudgetLimits& l = config_.limits_for(key.model);
+  if (s.rpm.limited() && static_cast<double>(cost.requests) > s.rpm.capacity())
+    return fail(ErrorKind::invalid_input, "request count above the per-minute request budget");
+  if (s.tpm.limited() && static_cast<double>(cost.tokens) > s.tpm.capacity())
+    return fail(ErrorKind::invalid_input, "request needs " + std::to_string(cost.tokens) +
+                                              " tokens (input + max_tokens x burndown) but the per-minute budget is " +
+                                              std::to_string(static_cast<std::int64_t>(s.tpm.capacity())) +
+                                              "; lower max_tokens or the input");
+  if (l.daily_tokens > 0 && cost.tokens > l.daily_tokens)
+    return fail(ErrorKind::invalid_input, "request needs more tokens than the daily budget");
+
+  roll_day(s, now);
+  if (l.daily_tokens > 0 && s.daily_used + cost.tokens > l.daily_tokens) {
+    Error e = Error::make(ErrorKind::quota_exceeded, "daily token budget for " + key.model + " exhausted");
+    e.retry_after = until_next_utc_day(now.wall);
+    return fail(std::move(e));
+  }
+
+  // Waiters whose time has come are no longer queued.
+  s.waiters.erase(s.waiters.begin(), s.waiters.upper_bound(now.steady));
+
+  SteadyTime ready = now.steady;
+  ready = std::max(ready, s.rpm.ready_at(static_cast<double>(cost.requests), now.steady));
+  ready = std::max(ready, s.tpm.ready_at(static_cast<double>(cost.tokens), now.steady));
+  if (config_.adaptive && s.cubic.enabled()) ready = std::max(ready, s.adaptive.ready_at(1.0, now.steady));
+  if (!s.waiters.empty()) ready = std::max(ready, *s.waiters.rbegin());  // FIFO
+
+  if (ready == SteadyTime::max() || (deadline && ready > *deadline)) {
+    Error e = Error::make(ErrorKind::rate_limited, "rate limit for " + key.model + ": no capacity before the deadline");
+    e.retry_after = ready == SteadyTime::max() ? std::chrono::milliseconds{60'000} : ceil_ms(ready - now.steady);
+    return fail(std::move(e));
+  }
+
+  s.rpm.debit(static_cast<double>(cost.requests), now.steady);
+  s.tpm.debit(static_cast<double>(cost.tokens), now.steady);
+  if (config_.adaptive && s.cubic.enabled()) s.adaptive.debit(1.0, now.steady);
+  s.daily_used += cost.tokens;
+  if (ready > now.steady) s.waiters.insert(ready);
+
+  ReservationId id = next_id_++;
+  reservations_.emplace(id, Reservation{key, cost, ready, s.day});
+  return Grant{id, ready};
+}
+
+void Budget::adjust(ReservationId id, Cost actual, Now now) {
+  auto it = reservations_.find(id);
+  Reservation r = std::move(it->second);
+  reservations_.erase(it);
+  KeyState& s = state(r.key, now);
+  if (auto w = s.waiters.find(r.ready_at); w != s.waiters.end()) s.waiters.erase(w);
+  auto refund_requests = static_cast<double>(r.cost.requests - actual.requests);
+  auto refund_tokens = static_cast<double>(r.cost.tokens - actual.tokens);
+  if (refund_requests >= 0) s.rpm.credit(refund_requests, now.steady);
+  else s.rpm.debit(-refund_requests, now.steady);
+  if (refund_tokens >= 0) s.tpm.credit(refund_tokens, now.steady);
+  else s.tpm.debit(-refund_tokens, now.steady);
+  roll_day(s, now);
+  if (r.day == s.day) s.daily_used = std::max<std::int64_t>(0, s.daily_used - (r.cost.tokens - actual.tokens));
+}
+
+bool Budget::settle(ReservationId id, Cost actual, Now now) {
+  if (!reservations_.contains(id)) return false;
+  adjust(id, actual, now);
+  return true;
+}
+
+bool Budget::cancel(ReservationId id, Now now) {
+  if (!reservations_.contains(id)) return false;
+  adjust(id, Cost{0, 0}, now);
+  return true;
+}
+
+void Budget::on_response(const Key& key, bool throttled, Now now) {
+  if (!config_.adaptive) return;
+  KeyState& s = state(key, now);
+  bool was_enabled = s.cubic.enabled();
+  if (throttled) s.cubic.on_throttle(now.steady);
+  else s.cubic.on_success(now.steady);
+  if (!s.cubic.enabled()) return;
+  double rate = s.cubic.fill_rate();
+  if (!was_enabled) s.adaptive = TokenBucket(std::max(1.0, rate), rate, now.steady, 0.0);  // start empty
+  else s.adaptive.set_rate(std::max(1.0, rate), rate, now.steady);
+}
+
+KeySnapshot Budget::snapshot(const Key& key, Now now) {
+  KeyState& s = state(key, now);
+  roll_day(s, now);
+  s.waiters.erase(s.waiters.begin(), s.waiters.upper_bound(now.steady));
+  return KeySnapshot{
+      .requests_available = s.rpm.limited() ? s.rpm.level(now.steady) : 0,
+      .tokens_available = s.tpm.limited() ? s.tpm.level(now.steady) : 0,
+      .daily_used = s.daily_used,
+      .waiting = s.waiters.size(),
+      .adaptive_enabled = s.cubic.enabled(),
+      .adaptive_fill_rate = s.cubic.fill_rate(),
+  };
+}
+
+}  // namespace ba::ratelimit

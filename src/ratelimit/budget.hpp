@@ -1,0 +1,128 @@
+#pragma once
+// Pure, deterministic budget logic (time passed in, not thread-safe; see limiter.hpp for the locked,
+// awaitable wrapper). Per key (model + region):
+//   - an RPM and a TPM token bucket: capacity = the per-minute amount, continuous refill at amount/60 s,
+//     starting full (so a burst up to one minute's budget is allowed, then the steady rate);
+//   - a daily token cap per UTC calendar day (resets at 00:00 UTC; wall clock), counting reservations;
+//   - once the adaptive limiter saw a throttle: a request bucket at CubicRate::fill_rate().
+// reserve() works like a reservation in a GCRA/Go rate.Limiter: the cost is debited at once (levels may
+// go negative) and the grant says when the request may be sent (ready_at: the time every bucket is back
+// to >= 0). Waiters per key are served in FIFO order: ready_at is never earlier than that of any waiter
+// still queued ahead. If ready_at would pass the caller's deadline nothing is debited and the request is
+// rejected with kind rate_limited and retry_after = ready_at − now. A cost above a bucket's capacity is
+// rejected as invalid_input (it could never run). settle() adjusts to the real cost (refund or debit),
+// cancel() refunds everything; each reservation is settled or cancelled at most once.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+
+#include "ratelimit/adaptive.hpp"
+#include "ratelimit/config.hpp"
+#include "util/clock.hpp"
+#include "util/result.hpp"
+
+namespace ba::ratelimit {
+
+struct Key {
+  std::string model;
+  std::string region;
+  std::string str() const { return region + "/" + model; }
+  auto operator<=>(const Key&) const = default;
+};
+
+struct Cost {
+  std::int64_t requests = 1;
+  std::int64_t tokens = 0;
+};
+
+struct Now {
+  SteadyTime steady;
+  WallTime wall;
+  static Now from(const Clock& c) { return Now{c.now(), c.wall()}; }
+};
+
+using ReservationId = std::uint64_t;
+
+struct Grant {
+  ReservationId id = 0;
+  SteadyTime ready_at;  // send at or after this time
+};
+
+// A token bucket with continuous refill; capacity 0 = unlimited.
+class TokenBucket {
+ public:
+  TokenBucket() = default;
+  TokenBucket(double capacity, double per_second, SteadyTime now, double initial_level);
+  bool limited() const { return capacity_ > 0; }
+  double capacity() const { return capacity_; }
+  double rate() const { return rate_; }
+  double level(SteadyTime now) const;            // after refill to now (not stored)
+  SteadyTime ready_at(double cost, SteadyTime now) const;  // when level − cost reaches 0
+  void debit(double cost, SteadyTime now);        // may go negative
+  void credit(double amount, SteadyTime now);     // capped at capacity
+  void set_rate(double capacity, double per_second, SteadyTime now);
+
+ private:
+  void refill(SteadyTime now);
+  double capacity_ = 0;
+  double rate_ = 0;
+  double level_ = 0;
+  SteadyTime last_{};
+};
+
+struct KeySnapshot {
+  double requests_available = 0;  // RPM bucket level (may be negative while waiters are queued)
+  double tokens_available = 0;    // TPM bucket level
+  std::int64_t daily_used = 0;
+  std::size_t waiting = 0;        // reservations with ready_at in the future
+  bool adaptive_enabled = false;
+  double adaptive_fill_rate = 0;
+};
+
+class Budget {
+ public:
+  explicit Budget(RateLimitConfig config) : config_(std::move(config)) {}
+
+  // Errors: invalid_input (cost can never fit), rate_limited (deadline; retry_after set),
+  // quota_exceeded (daily cap reached; retry_after until the next UTC midnight).
+  Result<Grant> reserve(const Key& key, Cost cost, Now now, std::optional<SteadyTime> deadline = std::nullopt);
+  bool settle(ReservationId id, Cost actual, Now now);  // false: unknown or already settled
+  bool cancel(ReservationId id, Now now);               // refunds requests and tokens
+  void on_response(const Key& key, bool throttled, Now now);  // feeds the adaptive rate
+
+  KeySnapshot snapshot(const Key& key, Now now);
+  std::size_t outstanding() const { return reservations_.size(); }
+  const RateLimitConfig& config() const { return config_; }
+
+ private:
+  struct KeyState {
+    TokenBucket rpm, tpm, adaptive;
+    CubicRate cubic;
+    std::int64_t day = 0;
+    std::int64_t daily_used = 0;
+    std::multiset<SteadyTime> waiters;  // ready_at of queued reservations
+    explicit KeyState(SteadyTime t) : cubic(t) {}
+  };
+  struct Reservation {
+    Key key;
+    Cost cost;
+    SteadyTime ready_at;
+    std::int64_t day;
+  };
+  KeyState& state(const Key& key, Now now);
+  void roll_day(KeyState& s, Now now);
+  void adjust(ReservationId id, Cost actual, Now now);
+
+  RateLimitConfig config_;
+  std::map<Key, KeyState> keys_;
+  std::map<ReservationId, Reservation> reservations_;
+  ReservationId next_id_ = 1;
+};
+
+std::int64_t utc_day(WallTime t);
+std::chrono::milliseconds until_next_utc_day(WallTime t);
+
+}  // namespace ba::ratelimit

@@ -1,0 +1,62 @@
+#include "ratelimit/limiter.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace ba::ratelimit {
+
+namespace asio = boost::asio;
+
+asio::awaitable<Result<Grant>> InProcessBudgetStore::reserve(const Key& key, Cost cost,
+                                                              std::optional<SteadyTime> deadline) {
+  std::lock_guard lock(mu_);
+  co_return budget_.reserve(key, cost, Now::from(clock_), deadline);
+}
+
+bool InProcessBudgetStore::settle(ReservationId id, Cost actual) {
+  std::lock_guard lock(mu_);
+  return budget_.settle(id, actual, Now::from(clock_));
+}
+
+bool InProcessBudgetStore::cancel(ReservationId id) {
+  std::lock_guard lock(mu_);
+  return budget_.cancel(id, Now::from(clock_));
+}
+
+void InProcessBudgetStore::on_response(const Key& key, bool throttled) {
+  std::lock_guard lock(mu_);
+  budget_.on_response(key, throttled, Now::from(clock_));
+}
+
+KeySnapshot InProcessBudgetStore::snapshot(const Key& key) {
+  std::lock_guard lock(mu_);
+  return budget_.snapshot(key, Now::from(clock_));
+}
+
+std::size_t InProcessBudgetStore::outstanding() const {
+  std::lock_guard lock(mu_);
+  return budget_.outstanding();
+}
+
+asio::awaitable<Result<Permit>> LimiterAdmission::acquire(const Key& key, Cost cost,
+                                                          std::optional<SteadyTime> deadline) {
+  auto grant = co_await store_.reserve(key, cost, deadline);
+  if (!grant) co_return fail(std::move(grant.error()));
+  Permit permit{.id = grant->id, .key = key, .reserved = cost};
+  auto start = clock_.now();
+  if (grant->ready_at > start) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    timer.expires_after(grant->ready_at - start);
+    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (ec) {
+      store_.cancel(grant->id);
+      co_return fail(ErrorKind::cancelled, "cancelled while waiting for rate-limit budget");
+    }
+    permit.waited = grant->ready_at - start;
+  }
+  co_return permit;
+}
+
+}  // namespace ba::ratelimit

@@ -1,0 +1,85 @@
+#pragma once
+// Admission: reserve a request's cost before sending, wait (on a timer, never blocking a thread) until
+// the budget allows it, or be rejected at once; settle with the real cost after the reply.
+//
+//   BudgetStore  — where budgets live. InProcessBudgetStore (a locked Budget) is the default; a store
+//                  shared by processes/Lambda instances (DynamoDB conditional updates, Redis) implements
+//                  the same interface later. reserve() is awaitable for that reason; settle/cancel/
+//                  on_response are fire-and-forget (a remote store may spawn its own update).
+//   Admission    — what callers use. LimiterAdmission waits on an asio steady_timer until the grant's
+//                  ready_at; grants are ordered FIFO per key by the store, so waiters wake in order.
+//                  If the awaiting coroutine is cancelled (terminal/partial cancellation through its
+//                  cancellation slot), the reservation is cancelled and its capacity refunded.
+//
+// Permits settle exactly once, explicitly: call Admission::settle(permit, actual) after the call (with
+// Cost{1, 0} if nothing was charged). The store ignores a second settle of the same permit; a permit
+// that is never settled keeps its reservation (the full estimated cost stays charged).
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <mutex>
+#include <optional>
+
+#include "ratelimit/budget.hpp"
+#include "util/clock.hpp"
+#include "util/result.hpp"
+
+namespace ba::ratelimit {
+
+class BudgetStore {
+ public:
+  virtual ~BudgetStore() = default;
+  virtual boost::asio::awaitable<Result<Grant>> reserve(const Key& key, Cost cost,
+                                                        std::optional<SteadyTime> deadline) = 0;
+  virtual bool settle(ReservationId id, Cost actual) = 0;
+  virtual bool cancel(ReservationId id) = 0;
+  virtual void on_response(const Key& key, bool throttled) = 0;
+};
+
+class InProcessBudgetStore final : public BudgetStore {
+ public:
+  InProcessBudgetStore(RateLimitConfig config, const Clock& clock) : budget_(std::move(config)), clock_(clock) {}
+  boost::asio::awaitable<Result<Grant>> reserve(const Key& key, Cost cost, std::optional<SteadyTime> deadline) override;
+  bool settle(ReservationId id, Cost actual) override;
+  bool cancel(ReservationId id) override;
+  void on_response(const Key& key, bool throttled) override;
+
+  KeySnapshot snapshot(const Key& key);
+  std::size_t outstanding() const;
+
+ private:
+  mutable std::mutex mu_;
+  Budget budget_;
+  const Clock& clock_;
+};
+
+struct Permit {
+  ReservationId id = 0;
+  Key key;
+  Cost reserved;
+  std::chrono::nanoseconds waited{0};  // time spent queued for budget
+};
+
+class Admission {
+ public:
+  virtual ~Admission() = default;
+  // Errors: rate_limited (+retry_after), quota_exceeded (daily cap), invalid_input (cost too large),
+  // cancelled (the caller went away while queued).
+  virtual boost::asio::awaitable<Result<Permit>> acquire(const Key& key, Cost cost,
+                                                         std::optional<SteadyTime> deadline) = 0;
+  virtual void settle(const Permit& permit, Cost actual) = 0;
+  virtual void on_response(const Key& key, bool throttled) = 0;
+};
+
+class LimiterAdmission final : public Admission {
+ public:
+  LimiterAdmission(BudgetStore& store, const Clock& clock) : store_(store), clock_(clock) {}
+  boost::asio::awaitable<Result<Permit>> acquire(const Key& key, Cost cost, std::optional<SteadyTime> deadline) override;
+  void settle(const Permit& permit, Cost actual) override { store_.settle(permit.id, actual); }
+  void on_response(const Key& key, bool throttled) override { store_.on_response(key, throttled); }
+
+ private:
+  BudgetStore& store_;
+  const Clock& clock_;
+};
+
+}  // namespace ba::ratelimit

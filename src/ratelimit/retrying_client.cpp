@@ -1,0 +1,154 @@
+#include "ratelimit/retrying_client.hpp"
+
+// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames of coroutine lambdas.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#endif
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "ratelimit/cost.hpp"
+
+namespace ba::ratelimit {
+
+namespace asio = boost::asio;
+using bedrock::ChatRequest;
+using bedrock::ChatResponse;
+
+RateLimitMetrics::RateLimitMetrics(metrics::Registry& r)
+    : waits(r.counter("ba_ratelimit_waits_total", "Requests that waited for rate-limit budget", {"model"})),
+      wait_seconds(r.histogram("ba_ratelimit_wait_seconds", "Time requests waited for rate-limit budget", {"model"},
+                               {0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30})),
+      throttles(r.counter("ba_upstream_throttles_total", "Throttling errors received from Bedrock", {"model"})),
+      retries(r.counter("ba_retries_total", "Retries sent to Bedrock", {"model"})),
+      budget_exhausted(
+          r.counter("ba_retry_budget_exhausted_total", "Retries refused because the retry budget was empty", {"model"})),
+      rate_limited(r.counter("ba_rate_limited_total", "Requests answered 429 by the local rate limiter", {"model"})) {}
+
+RetryingClient::RetryingClient(bedrock::ModelClient& inner, Admission& admission, RetryBudget& retry_budget,
+                               metrics::Registry& registry, const Clock& clock, Random& random, Options options)
+    : inner_(inner),
+      admission_(admission),
+      retry_budget_(retry_budget),
+      metrics_(registry),
+      clock_(clock),
+      random_(random),
+      options_(std::move(options)),
+      policy_(options_.config.retry) {}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options) {
+  co_return co_await run(request, nullptr, options, nullptr);
+}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options,
+                                                           CallStats* stats) {
+  co_return co_await run(request, nullptr, options, stats);
+}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
+                                                                  bedrock::DeltaHandler on_delta,
+                                                                  bedrock::CallOptions options) {
+  co_return co_await run(request, &on_delta, options, nullptr);
+}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
+                                                                  bedrock::DeltaHandler on_delta,
+                                                                  bedrock::CallOptions options, CallStats* stats) {
+  co_return co_await run(request, &on_delta, options, stats);
+}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& original,
+                                                          const bedrock::DeltaHandler* on_delta,
+                                                          bedrock::CallOptions options, CallStats* stats) {
+  CallStats local;
+  CallStats& st = stats ? *stats : local;
+  st = CallStats{};
+
+  const RateLimitConfig& cfg = options_.config;
+  const ModelProfile profile = model_profile(original.model_id, cfg);
+  ChatRequest request = original;
+  request.max_tokens = effective_max_tokens(original.max_tokens, profile);
+  st.max_tokens = request.max_tokens;
+
+  const Key key{original.model_id, options_.region};
+  const Cost cost{1, estimate_cost(estimate_input_tokens(request, cfg.chars_per_token), request.max_tokens,
+                                   profile.burndown)};
+  st.reserved_tokens = cost.tokens;
+  const SteadyTime deadline = options.deadline ? *options.deadline : clock_.now() + cfg.default_deadline;
+  options.deadline = deadline;
+  const std::vector<std::string> labels{original.model_id};
+
+  int retry_spent = 0;
+  for (int attempt = 1;; ++attempt) {
+    auto permit = co_await admission_.acquire(key, cost, deadline);
+    if (!permit) {
+      Error e = std::move(permit.error());
+      if (e.kind == ErrorKind::rate_limited || e.kind == ErrorKind::quota_exceeded)
+        metrics_.rate_limited.labels(labels).inc();
+      st.final_status = RetryStatus::no_not_retryable;
+      co_return fail(std::move(e));
+    }
+    if (permit->waited > std::chrono::nanoseconds::zero()) {
+      metrics_.waits.labels(labels).inc();
+      metrics_.wait_seconds.labels(labels).observe(std::chrono::duration<double>(permit->waited).count());
+      st.queued += std::chrono::ceil<std::chrono::milliseconds>(permit->waited);
+    }
+
+    ++st.attempts;
+    bool delivered = false;
+    Result<ChatResponse> result;
+    if (on_delta) {
+      bedrock::DeltaHandler wrapped = [&delivered, on_delta](std::string_view text) -> asio::awaitable<bool> {
+        delivered = true;
+        co_return co_await (*on_delta)(text);
+      };
+      result = co_await inner_.chat_stream(request, wrapped, options);
+    } else {
+      result = co_await inner_.chat(request, options);
+    }
+
+    if (result) {
+      admission_.on_response(key, false);
+      std::int64_t charged = charged_tokens(result->usage, profile.burndown);
+      admission_.settle(*permit, Cost{1, charged});
+      st.charged_tokens += charged;
+      retry_budget_.on_success(retry_spent);
+      st.final_status = RetryStatus::yes;
+      co_return result;
+    }
+
+    Error& err = result.error();
+    admission_.on_response(key, err.throttle);
+    if (err.throttle) {
+      ++st.throttles;
+      metrics_.throttles.labels(labels).inc();
+    }
+    if (delivered) {
+      admission_.settle(*permit, permit->reserved);  // charged, amount unknown: keep the reservation
+      st.charged_tokens += permit->reserved.tokens;
+      st.final_status = RetryStatus::no_partial_stream;
+      co_return result;
+    }
+    admission_.settle(*permit, Cost{1, 0});
+
+    RetryDecision d = policy_.decide(err, attempt, clock_.now(), deadline, retry_budget_, random_);
+    st.final_status = d.status;
+    if (d.status == RetryStatus::no_budget) metrics_.budget_exhausted.labels(labels).inc();
+    if (d.status != RetryStatus::yes) co_return result;
+
+    retry_spent += d.cost;
+    metrics_.retries.labels(labels).inc();
+    st.backoff += d.delay;
+    if (d.delay > std::chrono::milliseconds::zero()) {
+      asio::steady_timer timer(co_await asio::this_coro::executor);
+      timer.expires_after(d.delay);
+      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      if (ec) co_return fail(ErrorKind::cancelled, "cancelled during retry backoff");
+    }
+  }
+}
+
+}  // namespace ba::ratelimit

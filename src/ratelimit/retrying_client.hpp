@@ -1,0 +1,88 @@
+#pragma once
+// A bedrock::ModelClient decorator: admission (reserve -> call -> settle with the real charge), adaptive
+// send rate, retries with full-jitter backoff on an asio timer, the retry budget and the deadline, and
+// metrics per model. One call here = up to max_attempts calls of the inner client.
+//
+//   reserve : Cost{1, estimate_input_tokens + max_tokens × burndown} (max_tokens defaulted/clamped per model)
+//   settle  : success -> usage.input + cache_write + output × burndown; failure -> 0 tokens (Bedrock charges
+//             nothing for a throttled/failed call); a stream that failed after delivering text keeps its
+//             reservation (it was charged, by an amount we cannot see).
+//   retry   : RetryPolicy::decide; streaming calls are retried only while no delta has been delivered.
+//   deadline: CallOptions::deadline, else now + config.default_deadline; admission never waits past it and
+//             no backoff sleep crosses it.
+// Per-call details (for the request log) go to an optional CallStats* passed to the non-virtual overloads.
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "bedrock/model_client.hpp"
+#include "ratelimit/config.hpp"
+#include "ratelimit/limiter.hpp"
+#include "ratelimit/retry.hpp"
+#include "util/clock.hpp"
+#include "util/metrics.hpp"
+
+namespace ba::ratelimit {
+
+struct CallStats {
+  int attempts = 0;                             // inner calls made
+  int throttles = 0;                            // upstream throttles received
+  std::chrono::milliseconds queued{0};          // total wait for budget (admission)
+  std::chrono::milliseconds backoff{0};         // total retry sleeps
+  int max_tokens = 0;                           // after default and clamp (report it in the response)
+  std::int64_t reserved_tokens = 0;             // estimated cost of one attempt
+  std::int64_t charged_tokens = 0;              // settled total over all attempts
+  RetryStatus final_status = RetryStatus::yes;  // why retrying stopped (yes = it succeeded)
+};
+
+// Metric names (label "model"): ba_ratelimit_waits_total, ba_ratelimit_wait_seconds (histogram),
+// ba_upstream_throttles_total, ba_retries_total, ba_retry_budget_exhausted_total, ba_rate_limited_total.
+struct RateLimitMetrics {
+  explicit RateLimitMetrics(metrics::Registry& registry);
+  metrics::Family<metrics::Counter>& waits;
+  metrics::Family<metrics::Histogram>& wait_seconds;
+  metrics::Family<metrics::Counter>& throttles;
+  metrics::Family<metrics::Counter>& retries;
+  metrics::Family<metrics::Counter>& budget_exhausted;
+  metrics::Family<metrics::Counter>& rate_limited;
+};
+
+class RetryingClient final : public bedrock::ModelClient {
+ public:
+  struct Options {
+    std::string region = "us-east-1";
+    RateLimitConfig config;
+  };
+  // All references must outlive the client. retry_budget is usually shared by every client of a process.
+  RetryingClient(bedrock::ModelClient& inner, Admission& admission, RetryBudget& retry_budget,
+                 metrics::Registry& registry, const Clock& clock, Random& random, Options options);
+
+  boost::asio::awaitable<Result<bedrock::ChatResponse>> chat(const bedrock::ChatRequest& request,
+                                                             bedrock::CallOptions options) override;
+  boost::asio::awaitable<Result<bedrock::ChatResponse>> chat_stream(const bedrock::ChatRequest& request,
+                                                                    bedrock::DeltaHandler on_delta,
+                                                                    bedrock::CallOptions options) override;
+
+  boost::asio::awaitable<Result<bedrock::ChatResponse>> chat(const bedrock::ChatRequest& request,
+                                                             bedrock::CallOptions options, CallStats* stats);
+  boost::asio::awaitable<Result<bedrock::ChatResponse>> chat_stream(const bedrock::ChatRequest& request,
+                                                                    bedrock::DeltaHandler on_delta,
+                                                                    bedrock::CallOptions options, CallStats* stats);
+
+ private:
+  boost::asio::awaitable<Result<bedrock::ChatResponse>> run(const bedrock::ChatRequest& request,
+                                                            const bedrock::DeltaHandler* on_delta,
+                                                            bedrock::CallOptions options, CallStats* stats);
+
+  bedrock::ModelClient& inner_;
+  Admission& admission_;
+  RetryBudget& retry_budget_;
+  RateLimitMetrics metrics_;
+  const Clock& clock_;
+  Random& random_;
+  Options options_;
+  RetryPolicy policy_;
+};
+
+}  // namespace ba::ratelimit

@@ -1,0 +1,39 @@
+#pragma once
+// Deterministic synthetic replies and the simulator's token counting rule.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ba::sim {
+
+// The simulator's token estimate for input text: ceil(UTF-8 bytes / 4) of all the text in the request
+// (system prompt + every text block of every message; images and documents count 0).
+std::int64_t count_tokens(std::string_view text);
+
+// "[[tokens=N]]" anywhere in `text` (the last user message): the reply length it asks for.
+std::optional<std::int64_t> requested_tokens(std::string_view text);
+
+struct Reply {
+  std::string text;
+  std::vector<std::string> pieces;  // the stream deltas; their concatenation is `text`
+  std::int64_t output_tokens = 0;
+  bool truncated = false;           // clamped by max_tokens (stopReason max_tokens)
+};
+
+struct ReplySpec {
+  std::uint64_t seed = 0;
+  std::string_view fingerprint;     // the request content: same fingerprint and seed, same reply
+  std::string_view last_user_text;  // "[[tokens=N]]" and "echo:" are read from here
+  std::int64_t reply_tokens = 20;   // the length when the request asks for none
+  std::int64_t max_tokens = 4096;
+  bool echo = true;                 // "echo:<text>" replies <text>
+};
+
+// Generated mode: min(N, max_tokens) words from a fixed list, one word = one output token.
+// Echo mode: the text after "echo:" (leading spaces dropped), ceil(bytes/4) tokens, cut to
+// max_tokens x 4 bytes (at a UTF-8 boundary) when longer.
+Reply make_reply(const ReplySpec& spec);
+
+}  // namespace ba::sim

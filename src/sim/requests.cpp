@@ -1,0 +1,318 @@
+#include "sim/requests.hpp"
+
+#include <boost/json.hpp>
+
+#include <array>
+#include "sim/text.hpp"
+
+#include "sim/reply.hpp"
+
+namespace ba::sim {
+namespace json = boost::json;
+namespace {
+
+using Parsed = std::expected<ParsedRequest, std::string>;
+
+std::unexpected<std::string> malformed(std::string_view what) {
+  return std::unexpected(detail::format("Malformed input request: {}, please reformat your input and try again.", what));
+}
+
+template <std::size_t N>
+bool one_of(std::string_view key, const std::array<std::string_view, N>& keys) {
+  for (auto k : keys)
+    if (k == key) return true;
+  return false;
+}
+
+std::expected<json::object, std::string> parse_object(std::string_view body) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) return std::unexpected(detail::format("Malformed input request: {}, please reformat your input and try again.",
+                                             ec.message()));
+  if (!v.is_object())
+    return std::unexpected(std::string(
+        "Malformed input request: #: expected type: JSONObject, found: " +
+        std::string(v.is_array() ? "JSONArray" : v.is_string() ? "String" : "Other") +
+        ", please reformat your input and try again."));
+  return std::move(v.as_object());
+}
+
+std::optional<std::int64_t> as_int(const json::value& v) {
+  if (v.is_int64()) return v.as_int64();
+  if (v.is_uint64() && v.as_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) return static_cast<std::int64_t>(v.as_uint64());
+  return std::nullopt;
+}
+
+std::optional<double> as_number(const json::value& v) {
+  if (v.is_double()) return v.as_double();
+  if (auto i = as_int(v)) return static_cast<double>(*i);
+  return std::nullopt;
+}
+
+// Checks a [0,1] number at `path`; empty string when fine.
+std::string check_unit(const json::object& o, std::string_view key, std::string_view path) {
+  auto it = o.find(key);
+  if (it == o.end()) return {};
+  auto n = as_number(it->value());
+  if (!n) return detail::format("{}: expected type: Number", path);
+  if (*n < 0 || *n > 1) return detail::format("{}: {} is not in the range [0, 1]", path, *n);
+  return {};
+}
+
+bool string_list(const json::value& v) {
+  if (!v.is_array()) return false;
+  for (const auto& s : v.as_array())
+    if (!s.is_string()) return false;
+  return true;
+}
+
+// The roles of a conversation: starts with user, alternates.
+std::string check_roles(const std::vector<std::string_view>& roles, bool converse) {
+  if (roles.empty()) return converse ? "A conversation must start with a user message. Try again with a conversation that starts with a user message." : "messages: at least one message is required";
+  if (roles.front() != "user")
+    return converse ? "A conversation must start with a user message. Try again with a conversation that starts with a "
+                      "user message."
+                    : "messages: first message must use the \"user\" role";
+  for (std::size_t i = 1; i < roles.size(); ++i)
+    if (roles[i] == roles[i - 1])
+      return converse ? "A conversation must alternate between user and assistant roles. Make sure the conversation "
+                        "alternates between user and assistant roles and try again."
+                      : detail::format("messages: roles must alternate between \"user\" and \"assistant\", but found "
+                                    "multiple \"{}\" roles in a row", roles[i]);
+  return {};
+}
+
+constexpr std::array<std::string_view, 12> kConverseKeys = {
+    "messages",  "system",         "inferenceConfig", "toolConfig",        "guardrailConfig",
+    "additionalModelRequestFields", "promptVariables", "additionalModelResponseFieldPaths",
+    "requestMetadata", "performanceConfig", "serviceTier", "outputConfig"};
+constexpr std::array<std::string_view, 14> kBlockKeys = {
+    "text",           "image",      "document",         "video",        "audio",         "toolUse",     "toolResult",
+    "guardContent",   "cachePoint", "reasoningContent", "citationsContent", "searchResult", "toolAddition",
+    "toolRemoval"};
+constexpr std::array<std::string_view, 4> kInferenceKeys = {"maxTokens", "temperature", "topP", "stopSequences"};
+
+}  // namespace
+
+std::string base_model_id(std::string_view id) {
+  if (id.starts_with("arn:")) {
+    auto slash = id.rfind('/');
+    if (slash != std::string_view::npos) id = id.substr(slash + 1);
+  }
+  for (std::string_view prefix : {"us-gov.", "us.", "eu.", "apac.", "jp.", "au.", "ca.", "global."})
+    if (id.starts_with(prefix)) {
+      id.remove_prefix(prefix.size());
+      break;
+    }
+  return std::string(id);
+}
+
+Family family_of(std::string_view model_id) {
+  const std::string base = base_model_id(model_id);
+  if (base.starts_with("anthropic.claude")) return Family::claude;
+  if (base.starts_with("amazon.titan-text") || base.starts_with("amazon.titan-tg1")) return Family::titan;
+  return Family::other;
+}
+
+Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
+  auto obj = parse_object(body);
+  if (!obj) return std::unexpected(obj.error());
+  for (const auto& kv : *obj)
+    if (!one_of(kv.key(), kConverseKeys)) return malformed(detail::format("extraneous key [{}] is not permitted", std::string_view(kv.key())));
+
+  ParsedRequest out;
+  out.max_tokens = default_max_tokens;
+  std::string all_text;
+
+  if (auto it = obj->find("system"); it != obj->end()) {
+    if (!it->value().is_array()) return malformed("system: expected type: JSONArray");
+    for (const auto& b : it->value().as_array()) {
+      if (!b.is_object() || b.as_object().size() != 1) return malformed("system: each block must have exactly one member");
+      const auto& bo = b.as_object();
+      if (auto t = bo.find("text"); t != bo.end()) {
+        if (!t->value().is_string() || t->value().as_string().empty()) return malformed("system: text must be a non-empty string");
+        all_text += t->value().as_string();
+      }
+    }
+  }
+
+  auto mit = obj->find("messages");
+  if (mit == obj->end()) return malformed("#: required key [messages] not found");
+  if (!mit->value().is_array()) return malformed("messages: expected type: JSONArray");
+  std::vector<std::string_view> roles;
+  std::size_t index = 0;
+  for (const auto& m : mit->value().as_array()) {
+    const std::string at = detail::format("messages.{}", index++);
+    if (!m.is_object()) return malformed(detail::format("{}: expected type: JSONObject", at));
+    const auto& mo = m.as_object();
+    for (const auto& kv : mo)
+      if (kv.key() != "role" && kv.key() != "content")
+        return malformed(detail::format("{}: extraneous key [{}] is not permitted", at, std::string_view(kv.key())));
+    auto role = mo.find("role");
+    if (role == mo.end() || !role->value().is_string()) return malformed(detail::format("{}.role: required key not found", at));
+    const std::string_view r = role->value().as_string();
+    if (r != "user" && r != "assistant")
+      return std::unexpected(detail::format("1 validation error detected: Value '{}' at '{}.role' failed to satisfy "
+                                         "constraint: Member must satisfy enum value set: [user, assistant]", r, at));
+    roles.push_back(r);
+    auto content = mo.find("content");
+    if (content == mo.end() || !content->value().is_array()) return malformed(detail::format("{}.content: expected type: JSONArray", at));
+    if (content->value().as_array().empty())
+      return std::unexpected(detail::format("The content field in the Message object at {} is empty. Add a ContentBlock "
+                                         "object to the content field and try again.", at));
+    std::string text;
+    for (const auto& b : content->value().as_array()) {
+      if (!b.is_object() || b.as_object().size() != 1)
+        return malformed(detail::format("{}.content: each ContentBlock must have exactly one member", at));
+      const auto& kv = *b.as_object().begin();
+      if (!one_of(kv.key(), kBlockKeys)) return malformed(detail::format("{}.content: unknown ContentBlock [{}]", at, std::string_view(kv.key())));
+      if (kv.key() == "text") {
+        if (!kv.value().is_string()) return malformed(detail::format("{}.content.text: expected type: String", at));
+        text += kv.value().as_string();
+      } else if (!kv.value().is_object()) {
+        return malformed(detail::format("{}.content.{}: expected type: JSONObject", at, std::string_view(kv.key())));
+      }
+    }
+    all_text += text;
+    if (r == "user") out.last_user_text = std::move(text);
+  }
+  if (auto bad = check_roles(roles, true); !bad.empty()) return std::unexpected(bad);
+
+  if (auto it = obj->find("inferenceConfig"); it != obj->end()) {
+    if (!it->value().is_object()) return malformed("inferenceConfig: expected type: JSONObject");
+    const auto& ic = it->value().as_object();
+    for (const auto& kv : ic)
+      if (!one_of(kv.key(), kInferenceKeys)) return malformed(detail::format("inferenceConfig: extraneous key [{}] is not permitted", std::string_view(kv.key())));
+    if (auto mt = ic.find("maxTokens"); mt != ic.end()) {
+      auto n = as_int(mt->value());
+      if (!n) return malformed("inferenceConfig.maxTokens: expected type: Integer");
+      if (*n < 1)
+        return std::unexpected(detail::format("1 validation error detected: Value '{}' at 'inferenceConfig.maxTokens' failed "
+                                           "to satisfy constraint: Member must have value greater than or equal to 1", *n));
+      out.max_tokens = *n;
+    }
+    if (auto bad = check_unit(ic, "temperature", "inferenceConfig.temperature"); !bad.empty()) return malformed(bad);
+    if (auto bad = check_unit(ic, "topP", "inferenceConfig.topP"); !bad.empty()) return malformed(bad);
+    if (auto ss = ic.find("stopSequences"); ss != ic.end() && !string_list(ss->value()))
+      return malformed("inferenceConfig.stopSequences: expected a list of strings");
+  }
+  out.input_tokens = count_tokens(all_text);
+  return out;
+}
+
+Parsed parse_claude(std::string_view body) {
+  constexpr std::array<std::string_view, 13> kKeys = {"anthropic_version", "anthropic_beta", "max_tokens", "system",
+                                                      "messages", "temperature", "top_p", "top_k", "stop_sequences",
+                                                      "tools", "tool_choice", "metadata", "thinking"};
+  auto obj = parse_object(body);
+  if (!obj) return std::unexpected(obj.error());
+  for (const auto& kv : *obj)
+    if (!one_of(kv.key(), kKeys)) return malformed(detail::format("#: extraneous key [{}] is not permitted", std::string_view(kv.key())));
+  for (std::string_view required : {"anthropic_version", "max_tokens", "messages"})
+    if (!obj->contains(required)) return malformed(detail::format("#: required key [{}] not found", required));
+
+  const auto& version = obj->at("anthropic_version");
+  if (!version.is_string()) return malformed("#/anthropic_version: expected type: String");
+  if (version.as_string() != "bedrock-2023-05-31") return std::unexpected(std::string("Invalid API version"));
+
+  ParsedRequest out;
+  auto mt = as_int(obj->at("max_tokens"));
+  if (!mt) return malformed("#/max_tokens: expected type: Integer");
+  if (*mt < 1) return malformed(detail::format("#/max_tokens: {} is not greater or equal to 1", *mt));
+  out.max_tokens = *mt;
+
+  std::string all_text;
+  if (auto it = obj->find("system"); it != obj->end()) {
+    if (it->value().is_string()) {
+      all_text += it->value().as_string();
+    } else if (it->value().is_array()) {
+      for (const auto& b : it->value().as_array()) {
+        if (!b.is_object()) return malformed("#/system: expected type: JSONObject");
+        if (auto t = b.as_object().find("text"); t != b.as_object().end() && t->value().is_string()) all_text += t->value().as_string();
+      }
+    } else {
+      return malformed("#/system: expected type: String");
+    }
+  }
+  const auto& messages = obj->at("messages");
+  if (!messages.is_array()) return malformed("#/messages: expected type: JSONArray");
+  std::vector<std::string_view> roles;
+  std::size_t index = 0;
+  for (const auto& m : messages.as_array()) {
+    const std::string at = detail::format("#/messages/{}", index++);
+    if (!m.is_object()) return malformed(detail::format("{}: expected type: JSONObject", at));
+    const auto& mo = m.as_object();
+    for (std::string_view required : {"role", "content"})
+      if (!mo.contains(required)) return malformed(detail::format("{}: required key [{}] not found", at, required));
+    if (!mo.at("role").is_string()) return malformed(detail::format("{}/role: expected type: String", at));
+    const std::string_view r = mo.at("role").as_string();
+    if (r != "user" && r != "assistant") return malformed(detail::format("{}/role: {} is not a valid enum value", at, r));
+    roles.push_back(r);
+    std::string text;
+    const auto& content = mo.at("content");
+    if (content.is_string()) {
+      text = content.as_string();
+    } else if (content.is_array()) {
+      std::size_t bi = 0;
+      for (const auto& b : content.as_array()) {
+        const std::string bat = detail::format("{}/content/{}", at, bi++);
+        if (!b.is_object()) return malformed(detail::format("{}: expected type: JSONObject", bat));
+        const auto& bo = b.as_object();
+        auto type = bo.find("type");
+        if (type == bo.end() || !type->value().is_string()) return malformed(detail::format("{}: required key [type] not found", bat));
+        if (type->value().as_string() == "text") {
+          auto t = bo.find("text");
+          if (t == bo.end() || !t->value().is_string()) return malformed(detail::format("{}: required key [text] not found", bat));
+          text += t->value().as_string();
+        }
+      }
+    } else {
+      return malformed(detail::format("{}/content: expected type: JSONArray", at));
+    }
+    all_text += text;
+    if (r == "user") out.last_user_text = std::move(text);
+  }
+  if (auto bad = check_roles(roles, false); !bad.empty()) return std::unexpected(bad);
+  if (auto bad = check_unit(*obj, "temperature", "#/temperature"); !bad.empty()) return malformed(bad);
+  if (auto bad = check_unit(*obj, "top_p", "#/top_p"); !bad.empty()) return malformed(bad);
+  if (auto ss = obj->find("stop_sequences"); ss != obj->end() && !string_list(ss->value()))
+    return malformed("#/stop_sequences: expected type: JSONArray of String");
+  out.input_tokens = count_tokens(all_text);
+  return out;
+}
+
+Parsed parse_titan(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj) return std::unexpected(obj.error());
+  for (const auto& kv : *obj)
+    if (kv.key() != "inputText" && kv.key() != "textGenerationConfig")
+      return malformed(detail::format("#: extraneous key [{}] is not permitted", std::string_view(kv.key())));
+  auto it = obj->find("inputText");
+  if (it == obj->end()) return malformed("#: required key [inputText] not found");
+  if (!it->value().is_string()) return malformed("#/inputText: expected type: String");
+  ParsedRequest out;
+  out.last_user_text = it->value().as_string();
+  out.max_tokens = 512;
+  if (auto cfg = obj->find("textGenerationConfig"); cfg != obj->end()) {
+    if (!cfg->value().is_object()) return malformed("#/textGenerationConfig: expected type: JSONObject");
+    const auto& c = cfg->value().as_object();
+    for (const auto& kv : c)
+      if (kv.key() != "temperature" && kv.key() != "topP" && kv.key() != "maxTokenCount" && kv.key() != "stopSequences")
+        return malformed(detail::format("#/textGenerationConfig: extraneous key [{}] is not permitted", std::string_view(kv.key())));
+    if (auto m = c.find("maxTokenCount"); m != c.end()) {
+      auto n = as_int(m->value());
+      if (!n) return malformed("#/textGenerationConfig/maxTokenCount: expected type: Integer");
+      if (*n < 0 || *n > 8192)
+        return malformed(detail::format("#/textGenerationConfig/maxTokenCount: {} is not in the range [0, 8192]", *n));
+      out.max_tokens = *n;
+    }
+    if (auto bad = check_unit(c, "temperature", "#/textGenerationConfig/temperature"); !bad.empty()) return malformed(bad);
+    if (auto bad = check_unit(c, "topP", "#/textGenerationConfig/topP"); !bad.empty()) return malformed(bad);
+    if (auto ss = c.find("stopSequences"); ss != c.end() && !string_list(ss->value()))
+      return malformed("#/textGenerationConfig/stopSequences: expected type: JSONArray of String");
+  }
+  out.input_tokens = count_tokens(out.last_user_text);
+  return out;
+}
+
+}  // namespace ba::sim

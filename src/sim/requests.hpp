@@ -1,0 +1,30 @@
+#pragma once
+// Strict parsing of the request bodies the simulator accepts, with Bedrock's ValidationException
+// messages ("Malformed input request: ..."). Only what the simulator needs is extracted.
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+
+namespace ba::sim {
+
+enum class Family { claude, titan, other };
+
+// The InvokeModel body family of a model id, base id, inference profile id (us., eu., apac., global., ...)
+// or ARN: anthropic.claude* -> claude, amazon.titan-text* -> titan.
+Family family_of(std::string_view model_id);
+// The base model id (ARN resource and region prefix removed), e.g. "anthropic.claude-3-haiku-20240307-v1:0".
+std::string base_model_id(std::string_view model_id);
+
+struct ParsedRequest {
+  std::int64_t input_tokens = 0;  // ceil(bytes/4) of all text (sim/reply.hpp)
+  std::int64_t max_tokens = 0;    // the request's cap (or the default)
+  std::string last_user_text;     // the text blocks of the last user message, concatenated
+};
+
+// On failure: the ValidationException message.
+std::expected<ParsedRequest, std::string> parse_converse(std::string_view body, std::int64_t default_max_tokens);
+std::expected<ParsedRequest, std::string> parse_claude(std::string_view body);
+std::expected<ParsedRequest, std::string> parse_titan(std::string_view body);
+
+}  // namespace ba::sim

@@ -1,0 +1,351 @@
+#include "store/sqlite_history.hpp"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <mutex>
+#include <system_error>
+#include <utility>
+
+namespace ba::store {
+namespace {
+
+constexpr int kSchemaVersion = 1;
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS conversations (
+  id            TEXT PRIMARY KEY,
+  owner         TEXT NOT NULL,
+  created_at_ms INTEGER NOT NULL,
+  updated_at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS turns (
+  conversation_id TEXT NOT NULL REFERENCES conversations(id) ON DELETE CASCADE,
+  seq             INTEGER NOT NULL,
+  user_input      TEXT NOT NULL,
+  assistant_reply TEXT NOT NULL,
+  model_id        TEXT NOT NULL,
+  input_tokens    INTEGER NOT NULL,
+  output_tokens   INTEGER NOT NULL,
+  stop_reason     TEXT NOT NULL,
+  created_at_ms   INTEGER NOT NULL,
+  request_id      TEXT NOT NULL,
+  PRIMARY KEY (conversation_id, seq)
+) WITHOUT ROWID;
+)sql";
+
+// A prepared statement, reset after each use.
+class Stmt {
+ public:
+  Stmt() = default;
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  ~Stmt() { finalize(); }
+  void finalize() {
+    sqlite3_finalize(stmt_);
+    stmt_ = nullptr;
+  }
+
+  int prepare(sqlite3* db, const char* sql) { return sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr); }
+  sqlite3_stmt* get() const { return stmt_; }
+
+  void bind(int i, std::string_view s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+  }
+  void bind(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  int step() { return sqlite3_step(stmt_); }
+  std::string text(int col) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(stmt_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col))) : std::string();
+  }
+  std::int64_t integer(int col) const { return sqlite3_column_int64(stmt_, col); }
+  void reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+ private:
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Resets a statement when the scope ends (every exit path).
+struct ResetGuard {
+  Stmt& s;
+  ~ResetGuard() { s.reset(); }
+};
+
+class SqliteHistory final : public HistoryStore {
+ public:
+  SqliteHistory(sqlite3* db, SqliteOptions options) : db_(db), options_(options) {}
+  ~SqliteHistory() override {
+    // Statements must be finalized before the connection closes.
+    for (Stmt* s : all_statements()) s->finalize();
+    sqlite3_close_v2(db_);
+  }
+
+  Status init() {
+    if (auto st = exec("PRAGMA foreign_keys=ON;"); !st) return st;
+    sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
+    // WAL is not available for in-memory databases; the pragma then reports "memory", which is fine.
+    if (auto st = exec("PRAGMA journal_mode=WAL;"); !st) return st;
+    if (auto st = exec("PRAGMA synchronous=NORMAL;"); !st) return st;
+
+    int version = 0;
+    {
+      Stmt v;
+      if (v.prepare(db_, "PRAGMA user_version;") != SQLITE_OK) return db_error("read schema version");
+      if (v.step() == SQLITE_ROW) version = static_cast<int>(v.integer(0));
+    }
+    if (version > kSchemaVersion) {
+      return fail(ErrorKind::internal, "history database schema version " + std::to_string(version) +
+                                           " is newer than this build supports (" + std::to_string(kSchemaVersion) +
+                                           "); upgrade bedrock-agent or use another --history path");
+    }
+    if (version < kSchemaVersion) {
+      if (auto st = exec("BEGIN IMMEDIATE;"); !st) return st;
+      if (auto st = exec(kSchema); !st) {
+        exec("ROLLBACK;");
+        return st;
+      }
+      if (auto st = exec("PRAGMA user_version=" + std::to_string(kSchemaVersion) + ";"); !st) {
+        exec("ROLLBACK;");
+        return st;
+      }
+      if (auto st = exec("COMMIT;"); !st) return st;
+    }
+
+    struct {
+      Stmt* s;
+      const char* sql;
+    } const statements[] = {
+        {&owner_of_, "SELECT owner FROM conversations WHERE id = ?1;"},
+        {&insert_conversation_,
+         "INSERT INTO conversations (id, owner, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?3);"},
+        {&touch_conversation_, "UPDATE conversations SET updated_at_ms = ?2 WHERE id = ?1;"},
+        {&next_seq_, "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE conversation_id = ?1;"},
+        {&insert_turn_,
+         "INSERT INTO turns (conversation_id, seq, user_input, assistant_reply, model_id, input_tokens, "
+         "output_tokens, stop_reason, created_at_ms, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);"},
+        {&load_turns_,
+         "SELECT seq, user_input, assistant_reply, model_id, input_tokens, output_tokens, stop_reason, "
+         "created_at_ms, request_id FROM turns WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT ?2;"},
+        {&delete_turns_, "DELETE FROM turns WHERE conversation_id = ?1;"},
+        {&delete_conversation_, "DELETE FROM conversations WHERE id = ?1;"},
+        {&begin_, "BEGIN IMMEDIATE;"},
+        {&commit_, "COMMIT;"},
+        {&rollback_, "ROLLBACK;"},
+        {&ping_, "SELECT 1;"},
+    };
+    for (const auto& [s, sql] : statements) {
+      if (s->prepare(db_, sql) != SQLITE_OK) return db_error("prepare statement");
+    }
+    return {};
+  }
+
+  boost::asio::awaitable<Result<std::vector<Turn>>> load(std::string owner, std::string conversation_id,
+                                                         std::size_t limit) override {
+    co_return load_sync(owner, conversation_id, limit);
+  }
+
+  boost::asio::awaitable<Result<Turn>> append(std::string owner, Turn turn) override {
+    co_return append_sync(owner, std::move(turn));
+  }
+
+  boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id) override {
+    co_return remove_sync(owner, conversation_id);
+  }
+
+  Status check() override {
+    std::lock_guard lock(mutex_);
+    ResetGuard g{ping_};
+    if (ping_.step() != SQLITE_ROW) return db_error("health check");
+    return {};
+  }
+
+ private:
+  std::vector<Stmt*> all_statements() {
+    return {&owner_of_, &insert_conversation_, &touch_conversation_, &next_seq_, &insert_turn_, &load_turns_,
+            &delete_turns_, &delete_conversation_, &begin_, &commit_, &rollback_, &ping_};
+  }
+
+  std::unexpected<Error> db_error(std::string_view what) const {
+    return fail(ErrorKind::unavailable, "history store: " + std::string(what) + " failed: " + sqlite3_errmsg(db_));
+  }
+
+  Status exec(const std::string& sql) {
+    char* msg = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
+      std::string text = msg ? msg : sqlite3_errmsg(db_);
+      sqlite3_free(msg);
+      return fail(ErrorKind::unavailable, "history store: " + text);
+    }
+    return {};
+  }
+
+  std::int64_t now_ms() const {
+    Clock& clock = options_.clock ? *options_.clock : system_clock();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall().time_since_epoch()).count();
+  }
+
+  // The conversation's owner; nullopt if absent. Caller holds the mutex.
+  Result<std::optional<std::string>> owner_of(std::string_view id) {
+    ResetGuard g{owner_of_};
+    owner_of_.bind(1, id);
+    int rc = owner_of_.step();
+    if (rc == SQLITE_ROW) return std::optional<std::string>(owner_of_.text(0));
+    if (rc == SQLITE_DONE) return std::optional<std::string>();
+    return db_error("look up conversation");
+  }
+
+  static std::unexpected<Error> not_found(std::string_view id) {
+    return fail(ErrorKind::not_found, "conversation '" + std::string(id) + "' not found");
+  }
+
+  Status step_done(Stmt& s, std::string_view what) {
+    ResetGuard g{s};
+    if (s.step() != SQLITE_DONE) return db_error(what);
+    return {};
+  }
+
+  Result<std::vector<Turn>> load_sync(const std::string& owner, const std::string& id, std::size_t limit) {
+    std::lock_guard lock(mutex_);
+    auto who = owner_of(id);
+    if (!who) return fail(who.error());
+    if (!*who || **who != owner) return not_found(id);
+    std::vector<Turn> turns;
+    if (limit == 0) return turns;
+    ResetGuard g{load_turns_};
+    load_turns_.bind(1, id);
+    load_turns_.bind(2, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+    int rc;
+    while ((rc = load_turns_.step()) == SQLITE_ROW) {
+      Turn t;
+      t.conversation_id = id;
+      t.seq = load_turns_.integer(0);
+      t.user_input = load_turns_.text(1);
+      t.assistant_reply = load_turns_.text(2);
+      t.model_id = load_turns_.text(3);
+      t.input_tokens = load_turns_.integer(4);
+      t.output_tokens = load_turns_.integer(5);
+      t.stop_reason = load_turns_.text(6);
+      t.created_at_ms = load_turns_.integer(7);
+      t.request_id = load_turns_.text(8);
+      turns.push_back(std::move(t));
+    }
+    if (rc != SQLITE_DONE) return db_error("load turns");
+    std::reverse(turns.begin(), turns.end());
+    return turns;
+  }
+
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back on failure. Caller holds the mutex.
+  template <class F>
+  auto transaction(F&& body) -> decltype(body()) {
+    if (auto st = step_done(begin_, "begin transaction"); !st) return fail(st.error());
+    auto result = body();
+    if (!result) {
+      (void)step_done(rollback_, "rollback");
+      return result;
+    }
+    if (auto st = step_done(commit_, "commit"); !st) {
+      (void)step_done(rollback_, "rollback");
+      return fail(st.error());
+    }
+    return result;
+  }
+
+  Result<Turn> append_sync(const std::string& owner, Turn turn) {
+    std::lock_guard lock(mutex_);
+    return transaction([&]() -> Result<Turn> {
+      const std::int64_t now = now_ms();
+      if (turn.created_at_ms == 0) turn.created_at_ms = now;
+      auto who = owner_of(turn.conversation_id);
+      if (!who) return fail(who.error());
+      if (*who && **who != owner) return not_found(turn.conversation_id);
+      if (!*who) {
+        ResetGuard g{insert_conversation_};
+        insert_conversation_.bind(1, turn.conversation_id);
+        insert_conversation_.bind(2, owner);
+        insert_conversation_.bind(3, turn.created_at_ms);
+        if (insert_conversation_.step() != SQLITE_DONE) return db_error("create conversation");
+      } else {
+        ResetGuard g{touch_conversation_};
+        touch_conversation_.bind(1, turn.conversation_id);
+        touch_conversation_.bind(2, turn.created_at_ms);
+        if (touch_conversation_.step() != SQLITE_DONE) return db_error("update conversation");
+      }
+      {
+        ResetGuard g{next_seq_};
+        next_seq_.bind(1, turn.conversation_id);
+        if (next_seq_.step() != SQLITE_ROW) return db_error("next sequence number");
+        turn.seq = next_seq_.integer(0);
+      }
+      ResetGuard g{insert_turn_};
+      insert_turn_.bind(1, turn.conversation_id);
+      insert_turn_.bind(2, turn.seq);
+      insert_turn_.bind(3, turn.user_input);
+      insert_turn_.bind(4, turn.assistant_reply);
+      insert_turn_.bind(5, turn.model_id);
+      insert_turn_.bind(6, turn.input_tokens);
+      insert_turn_.bind(7, turn.output_tokens);
+      insert_turn_.bind(8, turn.stop_reason);
+      insert_turn_.bind(9, turn.created_at_ms);
+      insert_turn_.bind(10, turn.request_id);
+      if (insert_turn_.step() != SQLITE_DONE) return db_error("insert turn");
+      return turn;
+    });
+  }
+
+  Status remove_sync(const std::string& owner, const std::string& id) {
+    std::lock_guard lock(mutex_);
+    return transaction([&]() -> Status {
+      auto who = owner_of(id);
+      if (!who) return fail(who.error());
+      if (!*who || **who != owner) return not_found(id);
+      delete_turns_.bind(1, id);
+      if (auto st = step_done(delete_turns_, "delete turns"); !st) return st;
+      delete_conversation_.bind(1, id);
+      return step_done(delete_conversation_, "delete conversation");
+    });
+  }
+
+  sqlite3* db_;
+  SqliteOptions options_;
+  std::mutex mutex_;
+  Stmt owner_of_, insert_conversation_, touch_conversation_, next_seq_, insert_turn_, load_turns_, delete_turns_,
+      delete_conversation_, begin_, commit_, rollback_, ping_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<HistoryStore>> make_sqlite_history(const std::string& path, SqliteOptions options) {
+  if (path.empty()) return fail(ErrorKind::invalid_input, "history path is empty (expected --history sqlite:PATH)");
+  if (path != ":memory:") {
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    if (!parent.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(parent, ec);
+      if (ec) {
+        return fail(ErrorKind::unavailable,
+                    "cannot create directory '" + parent.string() + "' for the history database: " + ec.message());
+      }
+    }
+  }
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                           nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close_v2(db);
+    return fail(ErrorKind::unavailable, "cannot open history database '" + path + "': " + msg);
+  }
+  auto store = std::make_unique<SqliteHistory>(db, options);
+  if (auto st = store->init(); !st) {
+    Error e = st.error();
+    e.message = "history database '" + path + "': " + e.message;
+    return fail(std::move(e));
+  }
+  return std::unique_ptr<HistoryStore>(std::move(store));
+}
+
+}  // namespace ba::store

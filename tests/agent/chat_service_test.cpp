@@ -1,0 +1,305 @@
+#include "agent/chat_service.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "agent/fake_model.hpp"
+#include "store/run_sync.hpp"
+#include "store/sqlite_history.hpp"
+
+namespace ba::test {
+namespace {
+
+class ChatServiceTest : public ::testing::Test {
+ protected:
+  ChatServiceTest() {
+    auto s = store::make_sqlite_history(":memory:");
+    EXPECT_TRUE(s);
+    history = std::move(*s);
+    ChatConfig cfg;
+    cfg.model_id = "us.anthropic.claude-3-haiku-20240307-v1:0";
+    cfg.limits.history_turns = 3;
+    service = std::make_unique<agent::ChatService>(model, *history, cfg);
+  }
+  using ChatConfig = agent::ChatConfig;
+
+  agent::ChatInput input(std::string text, std::optional<std::string> conversation = std::nullopt) {
+    agent::ChatInput in;
+    in.owner = "alice";
+    in.input = std::move(text);
+    in.conversation_id = std::move(conversation);
+    in.request_id = "rid";
+    return in;
+  }
+
+  std::size_t stored_turns(const std::string& id, const std::string& owner = "alice") {
+    auto t = run_sync(history->load(owner, id, 1000));
+    return t ? t->size() : 0;
+  }
+
+  FakeModel model;
+  std::unique_ptr<store::HistoryStore> history;
+  std::unique_ptr<agent::ChatService> service;
+};
+
+TEST_F(ChatServiceTest, NewConversationGetsAnIdAndIsSaved) {
+  model.reply("Hi there");
+  auto out = run_sync(service->chat(input("Hello")));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->response, "Hi there");
+  EXPECT_TRUE(agent::valid_conversation_id(out->conversation_id));
+  EXPECT_EQ(out->conversation_id.size(), 36u);
+  EXPECT_TRUE(out->new_conversation);
+  EXPECT_EQ(out->model_id, "us.anthropic.claude-3-haiku-20240307-v1:0");
+  EXPECT_EQ(out->stop_reason, "end_turn");
+  EXPECT_EQ(out->usage.input_tokens, 10);
+  EXPECT_EQ(out->usage.output_tokens, 5);
+  EXPECT_EQ(out->upstream_request_id, "upstream-req");
+  EXPECT_EQ(out->seq, 1);
+  ASSERT_EQ(model.requests.size(), 1u);
+  const auto& req = model.requests[0];
+  EXPECT_EQ(req.model_id, "us.anthropic.claude-3-haiku-20240307-v1:0");
+  ASSERT_EQ(req.messages.size(), 1u);
+  EXPECT_EQ(req.messages[0].role, "user");
+  EXPECT_EQ(req.messages[0].content.at(0).text, "Hello");
+  EXPECT_EQ(req.max_tokens, 1024);
+  auto turns = run_sync(history->load("alice", out->conversation_id, 10));
+  ASSERT_TRUE(turns);
+  ASSERT_EQ(turns->size(), 1u);
+  EXPECT_EQ((*turns)[0].user_input, "Hello");
+  EXPECT_EQ((*turns)[0].assistant_reply, "Hi there");
+  EXPECT_EQ((*turns)[0].request_id, "rid");
+  EXPECT_EQ((*turns)[0].input_tokens, 10);
+}
+
+TEST_F(ChatServiceTest, TwoNewConversationsGetDifferentIds) {
+  model.reply("a");
+  model.reply("b");
+  auto a = run_sync(service->chat(input("x")));
+  auto b = run_sync(service->chat(input("y")));
+  ASSERT_TRUE(a && b);
+  EXPECT_NE(a->conversation_id, b->conversation_id);
+}
+
+TEST_F(ChatServiceTest, HistoryIsSentAsAlternatingMessages) {
+  model.reply("r1");
+  auto first = run_sync(service->chat(input("q1", "conv-1")));
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->conversation_id, "conv-1");
+  EXPECT_TRUE(first->new_conversation);
+  model.reply("r2");
+  auto second = run_sync(service->chat(input("q2", "conv-1")));
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(second->new_conversation);
+  EXPECT_EQ(second->seq, 2);
+  const auto& msgs = model.requests.back().messages;
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[0].role, "user");
+  EXPECT_EQ(msgs[0].content[0].text, "q1");
+  EXPECT_EQ(msgs[1].role, "assistant");
+  EXPECT_EQ(msgs[1].content[0].text, "r1");
+  EXPECT_EQ(msgs[2].role, "user");
+  EXPECT_EQ(msgs[2].content[0].text, "q2");
+}
+
+TEST_F(ChatServiceTest, HistoryCanBeExcluded) {
+  model.reply("r1");
+  ASSERT_TRUE(run_sync(service->chat(input("q1", "c"))));
+  model.reply("r2");
+  auto in = input("q2", "c");
+  in.include_history = false;
+  auto out = run_sync(service->chat(in));
+  ASSERT_TRUE(out);
+  ASSERT_EQ(model.requests.back().messages.size(), 1u);
+  EXPECT_EQ(stored_turns("c"), 2u);  // still saved
+}
+
+TEST_F(ChatServiceTest, HistoryWindowKeepsTheNewestTurns) {
+  for (int i = 1; i <= 5; ++i) {
+    model.reply("r" + std::to_string(i));
+    ASSERT_TRUE(run_sync(service->chat(input("q" + std::to_string(i), "c"))));
+  }
+  // history_turns = 3: the 5th request saw turns 2..4.
+  const auto& msgs = model.requests.back().messages;
+  ASSERT_EQ(msgs.size(), 7u);
+  EXPECT_EQ(msgs[0].content[0].text, "q2");
+  EXPECT_EQ(msgs[6].content[0].text, "q5");
+}
+
+TEST_F(ChatServiceTest, HistoryCharacterBudgetDropsOldestTurns) {
+  agent::ChatConfig cfg;
+  cfg.limits.history_turns = 20;
+  cfg.limits.history_chars = 10;
+  agent::ChatService small(model, *history, cfg);
+  model.reply("aaaa");  // turn 1: 4 + 4 chars
+  ASSERT_TRUE(run_sync(small.chat(input("bbbb", "c"))));
+  model.reply("cc");  // turn 2: 2 + 2 chars
+  ASSERT_TRUE(run_sync(small.chat(input("dd", "c"))));
+  model.reply("x");
+  ASSERT_TRUE(run_sync(small.chat(input("q3", "c"))));
+  // Budget 10: turn 2 (4) fits, turn 1 (8) would exceed.
+  const auto& msgs = model.requests.back().messages;
+  ASSERT_EQ(msgs.size(), 3u);
+  EXPECT_EQ(msgs[0].content[0].text, "dd");
+}
+
+TEST_F(ChatServiceTest, FailedModelCallLeavesHistoryUnchanged) {
+  model.reply("r1");
+  ASSERT_TRUE(run_sync(service->chat(input("q1", "c"))));
+  Error e = Error::make(ErrorKind::throttled, "Too many requests");
+  e.code = "ThrottlingException";
+  e.http_status = 429;
+  model.error(e);
+  auto out = run_sync(service->chat(input("q2", "c")));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().kind, ErrorKind::throttled);
+  EXPECT_EQ(stored_turns("c"), 1u);
+  // A failed first turn does not create the conversation.
+  model.error(Error::make(ErrorKind::timeout, "deadline"));
+  auto fresh = run_sync(service->chat(input("q", "never")));
+  ASSERT_FALSE(fresh);
+  auto gone = run_sync(history->load("alice", "never", 10));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().kind, ErrorKind::not_found);
+}
+
+TEST_F(ChatServiceTest, StreamingForwardsDeltasAndSavesTheTurn) {
+  model.reply("Hello world", {"Hel", "lo ", "world"});
+  std::vector<std::string> seen;
+  auto out = run_sync(service->chat(input("hi", "s"), [&](std::string_view d) -> boost::asio::awaitable<bool> {
+    seen.emplace_back(d);
+    co_return true;
+  }));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(model.stream_calls, 1);
+  EXPECT_EQ(model.buffered_calls, 0);
+  EXPECT_EQ(seen, (std::vector<std::string>{"Hel", "lo ", "world"}));
+  EXPECT_EQ(out->response, "Hello world");
+  EXPECT_EQ(stored_turns("s"), 1u);
+}
+
+TEST_F(ChatServiceTest, StreamCancellationPropagatesAndSavesNothing) {
+  model.reply("Hello world", {"Hel", "lo ", "world"});
+  int calls = 0;
+  auto out = run_sync(service->chat(input("hi", "s"), [&](std::string_view) -> boost::asio::awaitable<bool> {
+    co_return ++calls < 2;  // the caller goes away on the second delta
+  }));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().kind, ErrorKind::cancelled);
+  EXPECT_TRUE(model.cancelled);
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(stored_turns("s"), 0u);
+}
+
+TEST_F(ChatServiceTest, ValidationErrorsNeverReachTheModel) {
+  struct Case {
+    std::string name;
+    std::function<void(agent::ChatInput&)> mutate;
+    std::string needle;
+  };
+  std::vector<Case> cases = {
+      {"empty", [](auto& in) { in.input = "  \n"; }, "input"},
+      {"too long", [](auto& in) { in.input = std::string(100'001, 'x'); }, "limit is 100000"},
+      {"bad id", [](auto& in) { in.conversation_id = "has space"; }, "A-Z a-z 0-9"},
+      {"long id", [](auto& in) { in.conversation_id = std::string(129, 'a'); }, "1-128"},
+      {"empty id", [](auto& in) { in.conversation_id = ""; }, "1-128"},
+      {"max_tokens 0", [](auto& in) { in.max_tokens = 0; }, "max_tokens"},
+      {"max_tokens big", [](auto& in) { in.max_tokens = 4097; }, "between 1 and 4096"},
+      {"temperature", [](auto& in) { in.temperature = 1.5; }, "temperature"},
+      {"temperature nan", [](auto& in) { in.temperature = std::nan(""); }, "temperature"},
+      {"system", [](auto& in) { in.system = std::string(20'001, 's'); }, "system"},
+  };
+  for (const auto& c : cases) {
+    auto in = input("ok");
+    c.mutate(in);
+    auto out = run_sync(service->chat(in));
+    ASSERT_FALSE(out) << c.name;
+    EXPECT_EQ(out.error().kind, ErrorKind::invalid_input) << c.name;
+    EXPECT_NE(out.error().message.find(c.needle), std::string::npos) << c.name << ": " << out.error().message;
+  }
+  EXPECT_TRUE(model.requests.empty());
+}
+
+TEST_F(ChatServiceTest, OptionsReachTheModel) {
+  model.reply("ok");
+  auto in = input("hi");
+  in.system = "be brief";
+  in.max_tokens = 77;
+  in.temperature = 0.25;
+  in.deadline = SteadyTime{} + std::chrono::seconds(42);
+  ASSERT_TRUE(run_sync(service->chat(in)));
+  const auto& req = model.requests.back();
+  EXPECT_EQ(req.system, "be brief");
+  EXPECT_EQ(req.max_tokens, 77);
+  ASSERT_TRUE(req.temperature);
+  EXPECT_DOUBLE_EQ(*req.temperature, 0.25);
+  EXPECT_EQ(model.last_options.deadline, in.deadline);
+}
+
+TEST_F(ChatServiceTest, MissingCredentialsBecomeUnavailableWithAHint) {
+  model.error(Error::make(ErrorKind::unauthorized, "no credentials in the default chain"));
+  auto out = run_sync(service->chat(input("hi")));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().kind, ErrorKind::unavailable);
+  EXPECT_NE(out.error().message.find("AWS_ACCESS_KEY_ID"), std::string::npos);
+  EXPECT_NE(out.error().message.find("--simulate"), std::string::npos);
+}
+
+TEST_F(ChatServiceTest, AccessDeniedFromBedrockIsAnUpstreamError) {
+  Error e = Error::make(ErrorKind::forbidden, "You don't have access to the model");
+  e.code = "AccessDeniedException";
+  e.http_status = 403;
+  model.error(e);
+  auto out = run_sync(service->chat(input("hi")));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().kind, ErrorKind::upstream);
+  EXPECT_NE(out.error().message.find("You don't have access to the model"), std::string::npos);
+}
+
+TEST_F(ChatServiceTest, ValidationErrorFromBedrockKeepsItsMessage) {
+  Error e = Error::make(ErrorKind::invalid_input, "max_tokens exceeds the model limit");
+  e.code = "ValidationException";
+  e.http_status = 400;
+  model.error(e);
+  auto out = run_sync(service->chat(input("hi")));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().kind, ErrorKind::invalid_input);
+  EXPECT_EQ(out.error().message, "max_tokens exceeds the model limit");
+}
+
+TEST_F(ChatServiceTest, AnotherOwnersConversationIsNotFound) {
+  model.reply("r");
+  ASSERT_TRUE(run_sync(service->chat(input("mine", "shared-id"))));
+  model.reply("r");
+  auto in = input("theirs", "shared-id");
+  in.owner = "bob";
+  auto out = run_sync(service->chat(in));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().kind, ErrorKind::not_found);
+  // Bob saw none of Alice's turns.
+  EXPECT_EQ(model.requests.back().messages.size(), 1u);
+  EXPECT_EQ(stored_turns("shared-id"), 1u);
+  auto listed = run_sync(service->conversation("bob", "shared-id"));
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().kind, ErrorKind::not_found);
+}
+
+TEST_F(ChatServiceTest, ConversationAndRemove) {
+  model.reply("r1");
+  ASSERT_TRUE(run_sync(service->chat(input("q1", "c"))));
+  auto turns = run_sync(service->conversation("alice", "c"));
+  ASSERT_TRUE(turns);
+  EXPECT_EQ(turns->size(), 1u);
+  auto bad = run_sync(service->conversation("alice", "bad/id"));
+  ASSERT_FALSE(bad);
+  EXPECT_EQ(bad.error().kind, ErrorKind::invalid_input);
+  ASSERT_TRUE(run_sync(service->remove("alice", "c")));
+  auto gone = run_sync(service->conversation("alice", "c"));
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().kind, ErrorKind::not_found);
+}
+
+}  // namespace
+}  // namespace ba::test

@@ -1,0 +1,149 @@
+#include "bedrock/converse_codec.hpp"
+
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+namespace ba::bedrock {
+namespace {
+
+boost::json::value J(std::string_view s) { return boost::json::parse(s); }
+
+ChatRequest full_request() {
+  ChatRequest r;
+  r.model_id = "anthropic.claude-3-haiku-20240307-v1:0";
+  r.system = "Be brief.";
+  r.max_tokens = 512;
+  r.temperature = 0.5;
+  r.top_p = 0.9;
+  r.stop_sequences = {"END"};
+  Message user{.role = "user"};
+  user.content.push_back(ContentBlock::make_text("Hi"));
+  user.content.push_back(ContentBlock{.type = ContentBlock::Type::image, .format = "png", .bytes = "PNGDATA"});
+  user.content.push_back(
+      ContentBlock{.type = ContentBlock::Type::document, .format = "pdf", .name = "doc1", .bytes = std::string("%PDF\0\xff", 6)});
+  r.messages.push_back(user);
+  r.messages.push_back(Message{.role = "assistant", .content = {ContentBlock::make_text("Hello")}});
+  r.messages.push_back(Message{.role = "user", .content = {ContentBlock::make_text("More")}});
+  return r;
+}
+
+TEST(ConverseCodec, EncodesTheDocumentedRequestShape) {
+  // bedrock-protocol.md section 2, with our own content (base64 of the raw bytes).
+  const auto expected = J(R"({"messages":[
+      {"role":"user","content":[{"text":"Hi"},
+        {"image":{"format":"png","source":{"bytes":"UE5HREFUQQ=="}}},
+        {"document":{"format":"pdf","name":"doc1","source":{"bytes":"JVBERgD/"}}}]},
+      {"role":"assistant","content":[{"text":"Hello"}]},
+      {"role":"user","content":[{"text":"More"}]}],
+     "system":[{"text":"Be brief."}],
+     "inferenceConfig":{"maxTokens":512,"temperature":0.5,"topP":0.9,"stopSequences":["END"]}})");
+  const std::string body = converse::encode_request(full_request());
+  EXPECT_EQ(J(body), expected) << body;
+  EXPECT_EQ(body.find("modelId"), std::string::npos);  // the id goes in the path only
+}
+
+TEST(ConverseCodec, OmitsUnsetFieldsAndWritesPlainNumbers) {
+  ChatRequest r;
+  r.model_id = "amazon.nova-pro-v1:0";
+  r.max_tokens = 100;
+  r.messages.push_back(Message{.role = "user", .content = {ContentBlock::make_text("q\"\n")}});
+  EXPECT_EQ(converse::encode_request(r),
+            R"({"messages":[{"role":"user","content":[{"text":"q\"\n"}]}],"inferenceConfig":{"maxTokens":100}})");
+  r.temperature = 0.7;
+  r.top_p = 1.0;
+  EXPECT_EQ(converse::encode_request(r),
+            R"({"messages":[{"role":"user","content":[{"text":"q\"\n"}]}],"inferenceConfig":{"maxTokens":100,"temperature":0.7,"topP":1}})");
+}
+
+TEST(ConverseCodec, DecodesResponseWithCacheUsageAndUnknownKeys) {
+  auto r = converse::decode_response(R"({"output":{"message":{"role":"assistant","content":[
+        {"text":"Hel"},{"reasoningContent":{"reasoningText":{"text":"hmm"}}},{"text":"lo"}]}},
+      "stopReason":"max_tokens",
+      "usage":{"inputTokens":30,"outputTokens":12,"totalTokens":42,"cacheReadInputTokens":7,"cacheWriteInputTokens":3,"cacheDetails":[]},
+      "metrics":{"latencyMs":512},"trace":{"x":1},"newTopLevelThing":[1,2]})");
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->text, "Hello");
+  EXPECT_EQ(r->stop_reason, "max_tokens");
+  EXPECT_EQ(r->usage.input_tokens, 30);
+  EXPECT_EQ(r->usage.output_tokens, 12);
+  EXPECT_EQ(r->usage.cache_read_input_tokens, 7);
+  EXPECT_EQ(r->usage.cache_write_input_tokens, 3);
+  EXPECT_EQ(r->latency_ms, 512);
+}
+
+TEST(ConverseCodec, MalformedResponsesAreClearErrors) {
+  for (const char* body : {"", "not json", "[1,2]", R"({"output":{}})", R"({"output":{"message":{"content":"x"}}})",
+                           R"({"stopReason":"end_turn"})", R"({"output":{"message":{"content":[{"text":"x"}]}})"
+                           "trailing"}) {
+    auto r = converse::decode_response(body);
+    ASSERT_FALSE(r.has_value()) << body;
+    EXPECT_EQ(r.error().kind, ErrorKind::upstream) << body;
+    EXPECT_NE(r.error().message.find("malformed Converse response"), std::string::npos) << r.error().message;
+  }
+}
+
+TEST(ConverseCodec, StreamEventsAccumulate) {
+  StreamAccumulator acc;
+  EXPECT_EQ(converse::apply_stream_event(acc, "messageStart", R"({"role":"assistant"})").value(), "");
+  EXPECT_EQ(converse::apply_stream_event(acc, "contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hel"}})").value(), "Hel");
+  EXPECT_EQ(converse::apply_stream_event(acc, "contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"lo"}})").value(), "lo");
+  EXPECT_EQ(converse::apply_stream_event(acc, "contentBlockDelta",
+                                         R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"city\":"}}})")
+                .value(),
+            "");
+  EXPECT_EQ(converse::apply_stream_event(acc, "contentBlockStop", R"({"contentBlockIndex":0})").value(), "");
+  EXPECT_FALSE(acc.finished);
+  EXPECT_EQ(converse::apply_stream_event(acc, "messageStop", R"({"stopReason":"end_turn"})").value(), "");
+  EXPECT_TRUE(acc.finished);
+  EXPECT_FALSE(acc.has_metadata);
+  EXPECT_EQ(converse::apply_stream_event(acc, "metadata",
+                                         R"({"usage":{"inputTokens":8,"outputTokens":4,"totalTokens":12,"cacheReadInputTokens":2},"metrics":{"latencyMs":99}})")
+                .value(),
+            "");
+  EXPECT_EQ(converse::apply_stream_event(acc, "someFutureEvent", "not even json").value(), "");
+  auto resp = acc.to_response();
+  EXPECT_EQ(resp.text, "Hello");
+  EXPECT_EQ(resp.stop_reason, "end_turn");
+  EXPECT_EQ(resp.usage.input_tokens, 8);
+  EXPECT_EQ(resp.usage.output_tokens, 4);
+  EXPECT_EQ(resp.usage.cache_read_input_tokens, 2);
+  EXPECT_EQ(resp.latency_ms, 99);
+}
+
+TEST(ConverseCodec, BadStreamPayloadIsAnError) {
+  StreamAccumulator acc;
+  auto r = converse::apply_stream_event(acc, "contentBlockDelta", "{\"delta\":");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ErrorKind::upstream);
+  auto r2 = converse::apply_stream_event(acc, "contentBlockDelta", R"({"contentBlockIndex":0})");
+  ASSERT_FALSE(r2.has_value());
+}
+
+TEST(ValidateRequest, RejectsWhatBedrockWould) {
+  auto ok = full_request();
+  ASSERT_TRUE(validate_request(ok).has_value()) << validate_request(ok).error().message;
+  auto expect_bad = [](ChatRequest r, std::string_view needle) {
+    auto s = validate_request(r);
+    ASSERT_FALSE(s.has_value()) << needle;
+    EXPECT_EQ(s.error().kind, ErrorKind::invalid_input);
+    EXPECT_NE(s.error().message.find(needle), std::string::npos) << s.error().message;
+  };
+  { auto r = ok; r.messages.clear(); expect_bad(r, "messages must not be empty"); }
+  { auto r = ok; r.max_tokens = 0; expect_bad(r, "max_tokens"); }
+  { auto r = ok; r.temperature = 1.5; expect_bad(r, "temperature"); }
+  { auto r = ok; r.temperature = -0.1; expect_bad(r, "temperature"); }
+  { auto r = ok; r.top_p = 1.01; expect_bad(r, "top_p"); }
+  { auto r = ok; r.model_id = ""; expect_bad(r, "model id"); }
+  { auto r = ok; r.messages[0].role = "system"; expect_bad(r, "first message"); }
+  { auto r = ok; r.messages[1].role = "bot"; expect_bad(r, "messages[1].role"); }
+  { auto r = ok; r.messages[1].content.clear(); expect_bad(r, "messages[1] has no content"); }
+  { auto r = ok; r.messages[0].content[1].format = "bmp"; expect_bad(r, "image format"); }
+  { auto r = ok; r.messages[0].content[2].format = "exe"; expect_bad(r, "document format"); }
+  { auto r = ok; r.messages[0].content[2].name = ""; expect_bad(r, "document name"); }
+  { auto r = ok; r.messages[0].content[0].text = ""; expect_bad(r, "text must not be empty"); }
+  { auto r = ok; r.stop_sequences = {""}; expect_bad(r, "stop sequences"); }
+  { auto r = ok; r.temperature = 0.0; r.top_p = 1.0; EXPECT_TRUE(validate_request(r).has_value()); }
+}
+
+}  // namespace
+}  // namespace ba::bedrock

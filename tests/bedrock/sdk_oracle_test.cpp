@@ -1,0 +1,139 @@
+// Differential test: the official @aws-sdk/client-bedrock-runtime serializes the same Converse input;
+// our path and body must match it byte for byte (tests/node/bedrock_request_oracle.mjs).
+#include <boost/json.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <gtest/gtest.h>
+#include <sstream>
+#include <unistd.h>
+
+#include "bedrock/converse_codec.hpp"
+#include "bedrock/model_id.hpp"
+#include "util/encoding.hpp"
+
+namespace ba::bedrock {
+namespace {
+namespace json = boost::json;
+
+bool node_available() {
+  if (!std::filesystem::exists(std::filesystem::path(BA_SOURCE_DIR) / "node_modules" / "@aws-sdk" / "client-bedrock-runtime"))
+    return false;
+  return std::system("node --version > /dev/null 2>&1") == 0;
+}
+
+// Runs the oracle with `lines` on stdin; one output line per input line.
+std::vector<std::string> run_oracle(const std::vector<std::string>& lines) {
+  std::string dir_tmpl = (std::filesystem::temp_directory_path() / "ba-bedrock-XXXXXX").string();
+  if (!::mkdtemp(dir_tmpl.data())) return {};
+  const std::filesystem::path dir = dir_tmpl;
+  {
+    std::ofstream in(dir / "in.jsonl", std::ios::binary);
+    for (const auto& l : lines) in << l << "\n";
+  }
+  const std::string cmd = "cd '" + std::string(BA_SOURCE_DIR) +
+                          "' && NODE_NO_WARNINGS=1 node tests/node/bedrock_request_oracle.mjs < '" +
+                          (dir / "in.jsonl").string() + "' > '" + (dir / "out.jsonl").string() + "' 2>/dev/null";
+  std::vector<std::string> out;
+  if (std::system(cmd.c_str()) == 0) {
+    std::ifstream f(dir / "out.jsonl", std::ios::binary);
+    for (std::string line; std::getline(f, line);) out.push_back(line);
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return out;
+}
+
+// The SDK's input for a request: written from the API reference, independently of the codec.
+std::string sdk_input(const ChatRequest& r, bool stream) {
+  json::object input;
+  input["modelId"] = r.model_id;
+  json::array messages;
+  for (const auto& m : r.messages) {
+    json::array content;
+    for (const auto& b : m.content) {
+      if (b.type == ContentBlock::Type::text) content.push_back(json::object{{"text", b.text}});
+      if (b.type == ContentBlock::Type::image)
+        content.push_back(json::object{{"image", json::object{{"format", b.format}, {"source", json::object{{"bytes", base64_encode(b.bytes)}}}}}});
+      if (b.type == ContentBlock::Type::document)
+        content.push_back(json::object{{"document", json::object{{"format", b.format}, {"name", b.name},
+                                                                 {"source", json::object{{"bytes", base64_encode(b.bytes)}}}}}});
+    }
+    messages.push_back(json::object{{"role", m.role}, {"content", content}});
+  }
+  input["messages"] = messages;
+  if (!r.system.empty()) input["system"] = json::array{json::object{{"text", r.system}}};
+  json::object config{{"maxTokens", r.max_tokens}};
+  if (r.temperature) config["temperature"] = *r.temperature;
+  if (r.top_p) config["topP"] = *r.top_p;
+  if (!r.stop_sequences.empty()) {
+    json::array stops;
+    for (const auto& s : r.stop_sequences) stops.push_back(json::string(s));
+    config["stopSequences"] = stops;
+  }
+  input["inferenceConfig"] = config;
+  return json::serialize(json::object{{"op", stream ? "converse-stream" : "converse"}, {"input", input}});
+}
+
+std::vector<ChatRequest> cases() {
+  std::vector<ChatRequest> out;
+  ChatRequest full;
+  full.model_id = "us.anthropic.claude-3-5-sonnet-20240620-v1:0";
+  full.system = "Be brief.";
+  full.max_tokens = 512;
+  full.temperature = 0.5;
+  full.top_p = 0.9;
+  full.stop_sequences = {"END", "\n\nHuman:"};
+  full.messages.push_back(Message{.role = "user",
+                                  .content = {ContentBlock::make_text("Describe these."),
+                                              ContentBlock{.type = ContentBlock::Type::image, .format = "webp", .bytes = std::string("RIFF\0\x01\xfe", 7)},
+                                              ContentBlock{.type = ContentBlock::Type::document, .format = "pdf", .name = "Q3 report", .bytes = "%PDF-1.7"}}});
+  full.messages.push_back(Message{.role = "assistant", .content = {ContentBlock::make_text("Sure.")}});
+  full.messages.push_back(Message{.role = "user", .content = {ContentBlock::make_text("Go on")}});
+  out.push_back(full);
+
+  ChatRequest minimal;
+  minimal.model_id = "amazon.titan-text-express-v1";
+  minimal.max_tokens = 1;
+  minimal.messages.push_back(Message{.role = "user", .content = {ContentBlock::make_text("Hi")}});
+  out.push_back(minimal);
+
+  ChatRequest arn = minimal;
+  arn.model_id = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6";
+  arn.temperature = 1.0;
+  arn.top_p = 0.0;
+  out.push_back(arn);
+
+  ChatRequest text = minimal;
+  text.model_id = "anthropic.claude-3-haiku-20240307-v1:0";
+  text.temperature = 0.123456789;
+  text.messages[0].content[0].text = "h\xc3\xa9llo \"quoted\" back\\slash / tab\t nl\n cr\r bell\x07 \xe2\x80\xa8 \xf0\x9f\x98\x80";
+  out.push_back(text);
+  return out;
+}
+
+TEST(SdkOracle, ConverseRequestsMatchTheOfficialClient) {
+  if (!node_available()) GTEST_SKIP() << "node or node_modules/@aws-sdk/client-bedrock-runtime not available";
+  const auto requests = cases();
+  std::vector<std::string> lines;
+  for (const auto& r : requests) {
+    lines.push_back(sdk_input(r, false));
+    lines.push_back(sdk_input(r, true));
+  }
+  const auto out = run_oracle(lines);
+  ASSERT_EQ(out.size(), lines.size()) << "the oracle failed";
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto& req = requests[i / 2];
+    const bool stream = i % 2 == 1;
+    const json::object o = json::parse(out[i]).as_object();
+    ASSERT_FALSE(o.contains("error")) << json::serialize(o);
+    EXPECT_EQ(o.at("method").as_string(), "POST");
+    EXPECT_EQ(std::string(o.at("path").as_string()),
+              model_path(req.model_id, stream ? Operation::converse_stream : Operation::converse));
+    EXPECT_EQ(o.at("content_type").as_string(), "application/json");
+    EXPECT_EQ(std::string(o.at("body").as_string()), converse::encode_request(req)) << "case " << i;
+  }
+}
+
+}  // namespace
+}  // namespace ba::bedrock

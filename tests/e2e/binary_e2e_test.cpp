@@ -1,0 +1,183 @@
+// Runs the real bedrock-agent binary: serve --simulate --port 0, then /health, /chat, SIGTERM.
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "e2e/e2e_harness.hpp"
+
+extern char** environ;
+
+namespace ba::test {
+namespace {
+
+namespace json = boost::json;
+
+// A child process with its stderr on a pipe; killed (SIGKILL) and reaped if still running at the end.
+class Child {
+ public:
+  explicit Child(std::vector<std::string> args) {
+    int fds[2];
+    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
+    posix_spawn_file_actions_addclose(&fa, fds[0]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    ::close(fds[1]);
+    err_ = fds[0];
+    if (rc != 0) throw std::runtime_error("posix_spawn failed");
+  }
+  ~Child() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+    ::close(err_);
+  }
+
+  // The next stderr line; nullopt on EOF or when nothing arrives for 30 s (a hang guard, not a timing test).
+  std::optional<std::string> line() {
+    while (true) {
+      auto nl = buffer_.find('\n');
+      if (nl != std::string::npos) {
+        std::string l = buffer_.substr(0, nl);
+        buffer_.erase(0, nl + 1);
+        return l;
+      }
+      pollfd p{err_, POLLIN, 0};
+      if (::poll(&p, 1, 30'000) <= 0) return std::nullopt;
+      char buf[4096];
+      auto n = ::read(err_, buf, sizeof buf);
+      if (n <= 0) return std::nullopt;
+      buffer_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
+  std::string rest() {
+    std::string all = buffer_;
+    while (auto l = line()) all += *l + "\n";
+    return all;
+  }
+
+  void signal(int sig) { ::kill(pid_, sig); }
+  int wait_exit() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  int err_ = -1;
+  std::string buffer_;
+};
+
+std::string binary() { return std::string(BA_BINARY_DIR) + "/bedrock-agent"; }
+
+net::HttpResponse call(boost::asio::io_context& io, net::HttpClient& client, net::HttpRequest req) {
+  std::optional<Result<net::HttpResponse>> out;
+  boost::asio::co_spawn(io, client.send(std::move(req)), [&](std::exception_ptr, Result<net::HttpResponse> r) {
+    out = std::move(r);
+    io.stop();
+  });
+  io.restart();
+  io.run();
+  if (!out || !*out) throw std::runtime_error("request failed");
+  return std::move(**out);
+}
+
+TEST(BinaryE2E, ServeSimulateAnswersAndStopsCleanlyOnSigterm) {
+  auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
+  Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "sqlite:" + (dir / "h.db").string()});
+  std::optional<json::object> listening;
+  while (auto l = child.line()) {
+    auto v = json::parse(*l);
+    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == "listening") {
+      listening = v.as_object();
+      break;
+    }
+  }
+  ASSERT_TRUE(listening) << child.rest();
+  auto port = listening->at("port").to_number<int>();
+  ASSERT_GT(port, 0);
+  EXPECT_EQ(listening->at("credentials").as_string(), "static (simulator)");
+  EXPECT_TRUE(listening->at("simulate").as_bool());
+
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  std::string base = "http://127.0.0.1:" + std::to_string(port);
+  auto h = call(io, *client, net::HttpRequest{.method = "GET", .url = base + "/health"});
+  EXPECT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(json::parse(h.body).at("status").as_string(), "ok");
+  auto c = call(io, *client,
+                net::HttpRequest{.method = "POST",
+                                 .url = base + "/chat",
+                                 .headers = {{"Content-Type", "application/json"}},
+                                 .body = R"({"input": "echo:hello from the binary"})"});
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(json::parse(c.body).at("response").as_string(), "hello from the binary");
+  client.reset();
+
+  // The request log line of that chat.
+  bool saw_chat_log = false;
+  while (auto l = child.line()) {
+    auto v = json::parse(*l);
+    if (v.is_object() && v.as_object().contains("route") && v.at("route").as_string() == "/chat") {
+      saw_chat_log = true;
+      EXPECT_EQ(v.at("status").as_int64(), 200);
+      EXPECT_EQ(l->find("hello from the binary"), std::string::npos);
+      break;
+    }
+  }
+  EXPECT_TRUE(saw_chat_log);
+
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+  EXPECT_TRUE(std::filesystem::exists(dir / "h.db"));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+TEST(BinaryE2E, RefusesAPublicAddressWithoutKeys) {
+  Child child({binary(), "serve", "--host", "0.0.0.0", "--port", "0", "--history", "sqlite::memory:"});
+  std::string err = child.rest();
+  EXPECT_EQ(child.wait_exit(), 2);
+  EXPECT_NE(err.find("--api-keys-file"), std::string::npos) << err;
+  EXPECT_NE(err.find("--allow-anonymous"), std::string::npos) << err;
+}
+
+TEST(BinaryE2E, BadOptionsExitWith2) {
+  {
+    Child child({binary(), "serve", "--api", "nope"});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+  }
+  {
+    Child child({binary(), "serve", "--model-id", "not a model id!", "--history", "sqlite::memory:"});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+    EXPECT_NE(err.find("--model-id"), std::string::npos) << err;
+  }
+  {
+    Child child({binary(), "serve", "--history", "postgres://x"});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+    EXPECT_NE(err.find("sqlite:PATH"), std::string::npos) << err;
+  }
+}
+
+}  // namespace
+}  // namespace ba::test

@@ -1,0 +1,239 @@
+#include "ratelimit/budget.hpp"
+
+#include <gtest/gtest.h>
+
+#include "ratelimit/cost.hpp"
+
+namespace ba::ratelimit {
+namespace {
+
+using namespace std::chrono_literals;
+
+RateLimitConfig limits(double rpm, double tpm, std::int64_t daily = 0) {
+  RateLimitConfig c;
+  c.limits = BudgetLimits{.rpm = rpm, .tpm = tpm, .daily_tokens = daily};
+  return c;
+}
+
+const Key kKey{"anthropic.claude-sonnet-4", "us-east-1"};
+
+TEST(Budget, RpmBurstThenSteadyRate) {
+  ManualClock clock;
+  Budget b(limits(60, 0));
+  auto t0 = clock.now();
+  for (int i = 0; i < 60; ++i) {
+    auto g = b.reserve(kKey, Cost{1, 0}, Now::from(clock));
+    ASSERT_TRUE(g) << i;
+    EXPECT_EQ(g->ready_at, t0) << i;
+  }
+  auto g61 = b.reserve(kKey, Cost{1, 0}, Now::from(clock));
+  ASSERT_TRUE(g61);
+  EXPECT_EQ(g61->ready_at, t0 + 1s);  // 60 rpm refills one request per second
+  auto g62 = b.reserve(kKey, Cost{1, 0}, Now::from(clock));
+  EXPECT_EQ(g62->ready_at, t0 + 2s);
+  clock.advance(10s);  // 10 refilled, 2 already promised
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).requests_available, 8, 1e-9);
+}
+
+TEST(Budget, TpmChargesTokensNotRequests) {
+  ManualClock clock;
+  Budget b(limits(0, 6000));  // 100 tokens/s
+  auto t0 = clock.now();
+  EXPECT_EQ(b.reserve(kKey, Cost{1, 5000}, Now::from(clock))->ready_at, t0);
+  EXPECT_EQ(b.reserve(kKey, Cost{1, 2000}, Now::from(clock))->ready_at, t0 + 10s);  // 1000 short at 100/s
+  // A different key has its own budget.
+  EXPECT_EQ(b.reserve(Key{"other", "us-east-1"}, Cost{1, 6000}, Now::from(clock))->ready_at, t0);
+  EXPECT_EQ(b.reserve(Key{kKey.model, "eu-west-1"}, Cost{1, 6000}, Now::from(clock))->ready_at, t0);
+}
+
+TEST(Budget, CostAboveCapacityIsInvalid) {
+  ManualClock clock;
+  Budget b(limits(50, 6000, 100'000));
+  auto g = b.reserve(kKey, Cost{1, 6001}, Now::from(clock));
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error().kind, ErrorKind::invalid_input);
+  EXPECT_EQ(b.outstanding(), 0u);
+  EXPECT_TRUE(b.reserve(kKey, Cost{1, 6000}, Now::from(clock)));
+}
+
+TEST(Budget, SettleRefundsAndDebitsExactlyOnce) {
+  ManualClock clock;
+  Budget b(limits(0, 6000));
+  auto g = b.reserve(kKey, Cost{1, 6000}, Now::from(clock));
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).tokens_available, 0, 1e-9);
+  EXPECT_TRUE(b.settle(g->id, Cost{1, 1000}, Now::from(clock)));  // refund 5000
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).tokens_available, 5000, 1e-9);
+  EXPECT_FALSE(b.settle(g->id, Cost{1, 0}, Now::from(clock)));  // second settle ignored
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).tokens_available, 5000, 1e-9);
+
+  auto g2 = b.reserve(kKey, Cost{1, 1000}, Now::from(clock));  // 4000 left
+  EXPECT_TRUE(b.settle(g2->id, Cost{1, 3000}, Now::from(clock)));  // debit 2000 more
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).tokens_available, 2000, 1e-9);
+  EXPECT_EQ(b.outstanding(), 0u);
+}
+
+TEST(Budget, DailyCapPerUtcDay) {
+  // ManualClock starts at 2023-11-14T22:13:20Z; the next UTC midnight is 6400 s later.
+  ManualClock clock;
+  Budget b(limits(0, 0, 10'000));
+  auto g1 = b.reserve(kKey, Cost{1, 6000}, Now::from(clock));
+  ASSERT_TRUE(g1);
+  auto g2 = b.reserve(kKey, Cost{1, 5000}, Now::from(clock));
+  ASSERT_FALSE(g2);
+  EXPECT_EQ(g2.error().kind, ErrorKind::quota_exceeded);
+  EXPECT_EQ(g2.error().retry_after, std::chrono::milliseconds{6'400'000});
+  b.settle(g1->id, Cost{1, 2000}, Now::from(clock));  // the real charge was lower
+  EXPECT_EQ(b.snapshot(kKey, Now::from(clock)).daily_used, 2000);
+  EXPECT_TRUE(b.reserve(kKey, Cost{1, 5000}, Now::from(clock)));
+  EXPECT_FALSE(b.reserve(kKey, Cost{1, 5000}, Now::from(clock)));
+  clock.advance(6400s);  // a new UTC day
+  EXPECT_EQ(b.snapshot(kKey, Now::from(clock)).daily_used, 0);
+  EXPECT_TRUE(b.reserve(kKey, Cost{1, 9000}, Now::from(clock)));
+}
+
+TEST(Budget, DeadlineShedsWithRetryAfterAndDebitsNothing) {
+  ManualClock clock;
+  Budget b(limits(0, 6000));
+  auto t0 = clock.now();
+  b.reserve(kKey, Cost{1, 6000}, Now::from(clock));
+  // 3000 tokens at 100/s: 30 s away; a 29 s deadline cannot make it.
+  auto g = b.reserve(kKey, Cost{1, 3000}, Now::from(clock), t0 + 29s);
+  ASSERT_FALSE(g);
+  EXPECT_EQ(g.error().kind, ErrorKind::rate_limited);
+  EXPECT_EQ(g.error().retry_after, std::chrono::milliseconds{30'000});
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).tokens_available, 0, 1e-9);
+  // With a long enough deadline it is granted for exactly 30 s later.
+  auto ok = b.reserve(kKey, Cost{1, 3000}, Now::from(clock), t0 + 30s);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->ready_at, t0 + 30s);
+  // Retry-After counts the waiters ahead: another 1000 tokens is 40 s away.
+  clock.advance(5s);
+  auto shed = b.reserve(kKey, Cost{1, 1000}, Now::from(clock), clock.now() + 1s);
+  ASSERT_FALSE(shed);
+  EXPECT_EQ(shed.error().retry_after, std::chrono::milliseconds{35'000});
+}
+
+TEST(Budget, FifoNewArrivalNeverOvertakesAQueuedWaiter) {
+  ManualClock clock;
+  Budget b(limits(0, 6000));
+  auto t0 = clock.now();
+  auto a = b.reserve(kKey, Cost{1, 6000}, Now::from(clock));
+  auto w = b.reserve(kKey, Cost{1, 6000}, Now::from(clock));  // queued: 60 s
+  ASSERT_EQ(w->ready_at, t0 + 60s);
+  EXPECT_EQ(b.snapshot(kKey, Now::from(clock)).waiting, 1u);
+  // A's call was cheap: 6000 refunded. Tokens alone would let a 1-token request go at once,
+  // but the waiter ahead keeps its place.
+  b.settle(a->id, Cost{1, 0}, Now::from(clock));
+  auto c = b.reserve(kKey, Cost{1, 1}, Now::from(clock));
+  EXPECT_GE(c->ready_at, w->ready_at);
+  // Once the waiter leaves (cancelled), its place and tokens are free again.
+  b.cancel(c->id, Now::from(clock));
+  b.cancel(w->id, Now::from(clock));
+  EXPECT_EQ(b.snapshot(kKey, Now::from(clock)).waiting, 0u);
+  auto d = b.reserve(kKey, Cost{1, 1}, Now::from(clock));
+  EXPECT_EQ(d->ready_at, t0);
+}
+
+TEST(Budget, CancelRefundsEverything) {
+  ManualClock clock;
+  Budget b(limits(10, 6000));
+  auto g = b.reserve(kKey, Cost{1, 4000}, Now::from(clock));
+  EXPECT_TRUE(b.cancel(g->id, Now::from(clock)));
+  auto s = b.snapshot(kKey, Now::from(clock));
+  EXPECT_NEAR(s.tokens_available, 6000, 1e-9);
+  EXPECT_NEAR(s.requests_available, 10, 1e-9);
+  EXPECT_FALSE(b.cancel(g->id, Now::from(clock)));
+  EXPECT_EQ(b.outstanding(), 0u);
+}
+
+TEST(Budget, AdaptiveBucketOnlyAfterAThrottle) {
+  ManualClock clock;
+  Budget b(limits(6000, 0));
+  auto t0 = clock.now();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(b.reserve(kKey, Cost{1, 0}, Now::from(clock))->ready_at, clock.now());
+    clock.advance(100ms);
+    b.on_response(kKey, false, Now::from(clock));
+  }
+  EXPECT_FALSE(b.snapshot(kKey, Now::from(clock)).adaptive_enabled);
+  b.on_response(kKey, true, Now::from(clock));
+  auto s = b.snapshot(kKey, Now::from(clock));
+  ASSERT_TRUE(s.adaptive_enabled);
+  EXPECT_LT(s.adaptive_fill_rate, 10.0);
+  // The RPM budget has plenty, but the adaptive bucket starts empty: the next send waits.
+  auto g = b.reserve(kKey, Cost{1, 0}, Now::from(clock));
+  EXPECT_GT(g->ready_at, clock.now());
+  EXPECT_LE(g->ready_at, clock.now() + std::chrono::milliseconds(static_cast<int>(1000 / s.adaptive_fill_rate) + 1));
+  (void)t0;
+
+  RateLimitConfig off = limits(6000, 0);
+  off.adaptive = false;
+  Budget b2(off);
+  b2.on_response(kKey, true, Now::from(clock));
+  EXPECT_EQ(b2.reserve(kKey, Cost{1, 0}, Now::from(clock))->ready_at, clock.now());
+}
+
+// ---- cost model ----
+
+TEST(Cost, ModelTableBurndownAndClamp) {
+  auto s4 = model_profile("us.anthropic.claude-sonnet-4-20250514-v1:0");
+  EXPECT_EQ(s4.burndown, 5.0);
+  EXPECT_EQ(s4.max_tokens_clamp, 64'000);
+  EXPECT_EQ(model_profile("anthropic.claude-opus-4-1-20250805-v1:0").burndown, 5.0);
+  EXPECT_EQ(model_profile("global.anthropic.claude-sonnet-4-5-20250929-v1:0").burndown, 5.0);
+  EXPECT_EQ(model_profile("anthropic.claude-3-7-sonnet-20250219-v1:0").burndown, 1.0);
+  auto c35 = model_profile("anthropic.claude-3-5-sonnet-20240620-v1:0");
+  EXPECT_EQ(c35.burndown, 1.0);
+  EXPECT_EQ(c35.max_tokens_clamp, 8192);
+  EXPECT_EQ(model_profile("amazon.titan-text-premier-v1:0").max_tokens_clamp, 3072);
+  EXPECT_EQ(model_profile("amazon.titan-text-express-v1").max_tokens_clamp, 8192);
+  EXPECT_EQ(model_profile("meta.llama3").family, "default");
+}
+
+TEST(Cost, OverridesLongestKeyWins) {
+  RateLimitConfig c;
+  c.model_overrides["claude"] = ModelOverride{.burndown = 2.0};
+  c.model_overrides["claude-3-5-sonnet"] = ModelOverride{.burndown = 3.0, .max_tokens_clamp = 100};
+  c.default_max_tokens = 512;
+  auto p = model_profile("anthropic.claude-3-5-sonnet-20240620-v1:0", c);
+  EXPECT_EQ(p.burndown, 3.0);
+  EXPECT_EQ(p.max_tokens_clamp, 100);
+  EXPECT_EQ(p.default_max_tokens, 100);  // a default never exceeds the clamp
+  EXPECT_EQ(model_profile("anthropic.claude-3-haiku", c).burndown, 2.0);
+  EXPECT_EQ(model_profile("anthropic.claude-3-haiku", c).default_max_tokens, 512);
+}
+
+TEST(Cost, MaxTokensDefaultAndClamp) {
+  auto p = model_profile("anthropic.claude-3-5-haiku-20241022-v1:0");
+  EXPECT_EQ(effective_max_tokens(0, p), p.default_max_tokens);
+  EXPECT_EQ(effective_max_tokens(-1, p), p.default_max_tokens);
+  EXPECT_EQ(effective_max_tokens(500, p), 500);
+  EXPECT_EQ(effective_max_tokens(1'000'000, p), 8192);
+}
+
+TEST(Cost, EstimatesAndCharges) {
+  EXPECT_EQ(estimate_text_tokens(""), 0);
+  EXPECT_EQ(estimate_text_tokens("abc"), 1);
+  EXPECT_EQ(estimate_text_tokens("abcd"), 2);
+  EXPECT_EQ(estimate_text_tokens(std::string(300, 'x')), 100);
+  EXPECT_EQ(estimate_text_tokens(std::string(300, 'x'), 4.0), 75);
+
+  bedrock::ChatRequest r;
+  r.system = std::string(30, 's');                                                    // 10
+  r.messages.push_back({"user", {bedrock::ContentBlock::make_text(std::string(60, 'u'))}});  // 4 + 20
+  bedrock::ContentBlock img{.type = bedrock::ContentBlock::Type::image, .format = "png", .bytes = "x"};
+  bedrock::ContentBlock pdf{.type = bedrock::ContentBlock::Type::document, .format = "pdf", .name = "abc",
+                            .bytes = std::string(80, 'p')};
+  r.messages.push_back({"assistant", {img, pdf}});  // 4 + 1600 + 10 + 1
+  EXPECT_EQ(estimate_input_tokens(r), 10 + 24 + 4 + 1600 + 10 + 1);
+
+  EXPECT_EQ(estimate_cost(500, 1000, 5.0), 5500);  // bedrock-protocol.md §6
+  EXPECT_EQ(estimate_cost(500, 1000, 1.0), 1500);
+  bedrock::Usage u{.input_tokens = 100, .output_tokens = 20, .cache_read_input_tokens = 7,
+                   .cache_write_input_tokens = 30};
+  EXPECT_EQ(charged_tokens(u, 5.0), 100 + 30 + 100);
+  EXPECT_EQ(charged_tokens(u, 1.0), 150);
+}
+
+}  // namespace
+}  // namespace ba::ratelimit

@@ -1,0 +1,93 @@
+#include "store/sqlite_history.hpp"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+
+#include "store/history_store_suite.hpp"
+#include "store/run_sync.hpp"
+#include "util/encoding.hpp"
+
+namespace ba::test {
+namespace {
+
+std::unique_ptr<store::HistoryStore> open_sqlite(const std::filesystem::path& dir) {
+  auto s = store::make_sqlite_history((dir / "history.db").string());
+  if (!s) throw std::runtime_error(s.error().message);
+  return std::move(*s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, HistoryStoreSuite, ::testing::Values(HistoryBackend{"sqlite", open_sqlite}),
+                         [](const auto& info) { return info.param.name; });
+
+class SqliteHistoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override { dir_ = std::filesystem::temp_directory_path() / ("ba-sqlite-" + uuid_v4()); }
+  void TearDown() override {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+  std::filesystem::path dir_;
+};
+
+TEST_F(SqliteHistoryTest, CreatesParentDirectories) {
+  auto path = dir_ / "nested" / "data" / "history.db";
+  auto s = store::make_sqlite_history(path.string());
+  ASSERT_TRUE(s) << s.error().message;
+  EXPECT_TRUE(std::filesystem::exists(path));
+}
+
+TEST_F(SqliteHistoryTest, UsesWalModeAndRecordsSchemaVersion) {
+  auto path = dir_ / "history.db";
+  ASSERT_TRUE(store::make_sqlite_history(path.string()));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.string().c_str(), &db), SQLITE_OK);
+  auto query = [&](const char* sql) {
+    sqlite3_stmt* st = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql, -1, &st, nullptr), SQLITE_OK);
+    EXPECT_EQ(sqlite3_step(st), SQLITE_ROW);
+    std::string v = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+    return v;
+  };
+  EXPECT_EQ(query("PRAGMA journal_mode;"), "wal");
+  EXPECT_EQ(query("PRAGMA user_version;"), "1");
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteHistoryTest, RefusesANewerSchema) {
+  auto path = dir_ / "history.db";
+  ASSERT_TRUE(store::make_sqlite_history(path.string()));
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.string().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=99;", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  auto s = store::make_sqlite_history(path.string());
+  ASSERT_FALSE(s);
+  EXPECT_NE(s.error().message.find("schema version 99"), std::string::npos) << s.error().message;
+}
+
+TEST_F(SqliteHistoryTest, UnopenablePathIsAClearError) {
+  std::filesystem::create_directories(dir_);
+  // A directory where the database file should be.
+  std::filesystem::create_directories(dir_ / "history.db");
+  auto s = store::make_sqlite_history((dir_ / "history.db").string());
+  ASSERT_FALSE(s);
+  EXPECT_EQ(s.error().kind, ErrorKind::unavailable);
+  EXPECT_NE(s.error().message.find("history.db"), std::string::npos);
+}
+
+TEST_F(SqliteHistoryTest, InMemoryDatabaseWorks) {
+  auto s = store::make_sqlite_history(":memory:");
+  ASSERT_TRUE(s) << s.error().message;
+  store::Turn t;
+  t.conversation_id = "c";
+  t.user_input = "hi";
+  auto r = run_sync((*s)->append("o", t));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->seq, 1);
+}
+
+}  // namespace
+}  // namespace ba::test
