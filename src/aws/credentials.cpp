@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/read.hpp>
@@ -98,27 +97,31 @@ awaitable<Result<std::string>> run_process(const std::string& command, std::chro
     co_return fail(ErrorKind::internal, "credential_process: cannot start /bin/sh");
   }
   auto ex = co_await asio::this_coro::executor;
-  asio::posix::stream_descriptor pipe(ex, fds[0]);
-  asio::steady_timer timer(ex, timeout);
+  // Shared with the timeout handler, which may run after this frame is gone.
+  struct Reading {
+    Reading(asio::any_io_executor e, int fd, std::chrono::seconds t) : pipe(e, fd), timer(e, t) {}
+    asio::posix::stream_descriptor pipe;
+    asio::steady_timer timer;
+    bool timed_out = false;
+  };
+  auto st = std::make_shared<Reading>(ex, fds[0], timeout);
+  st->timer.async_wait([st](boost::system::error_code ec) {
+    if (ec) return;
+    st->timed_out = true;
+    boost::system::error_code ignored;
+    st->pipe.close(ignored);
+  });
   std::string output;
-  bool timed_out = false;
-  {
-    using namespace asio::experimental::awaitable_operators;
-    auto reader = [&]() -> awaitable<void> {
-      char buf[4096];
-      for (;;) {
-        auto [ec, n] = co_await pipe.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
-        output.append(buf, n);
-        if (ec || output.size() > 1024 * 1024) co_return;
-      }
-    };
-    auto waiter = [&]() -> awaitable<void> {
-      auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-      if (!ec) timed_out = true;
-    };
-    co_await (reader() || waiter());
+  char buf[4096];
+  for (;;) {
+    auto [ec, n] = co_await st->pipe.async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    output.append(buf, n);
+    if (ec || output.size() > 1024 * 1024) break;
   }
-  pipe.close();
+  st->timer.cancel();
+  boost::system::error_code ignored;
+  st->pipe.close(ignored);
+  const bool timed_out = st->timed_out;
   if (timed_out) ::kill(pid, SIGKILL);
   int status = 0;
   ::waitpid(pid, &status, 0);  // the child has closed stdout (or was killed): it is exiting

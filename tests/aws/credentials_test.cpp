@@ -7,6 +7,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -413,5 +414,26 @@ TEST(Endpoints, RegionPrecedence) {
   EXPECT_EQ(resolve_region("", "", env_of(none)), "");
 }
 
+}  // namespace
+}  // namespace ba::aws
+
+namespace ba::aws {
+namespace {
+TEST_F(ServerTest, ClientReturnsLongBodyIntact) {
+  serve([](net::ServerRequest&) -> asio::awaitable<net::ServerResponse> {
+    net::ServerResponse r;
+    r.body = "hello hello hello hello hello hello";
+    co_return r;
+  });
+  net::HttpRequest req{.method = "GET", .url = base_ + "/x"};
+  auto fut = asio::co_spawn(io_, http_->send(req), asio::use_future);
+  io_.restart();
+  while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (io_.run_one() == 0) io_.restart();
+  }
+  auto r = fut.get();
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->body, "hello hello hello hello hello hello");
+}
 }  // namespace
 }  // namespace ba::aws
