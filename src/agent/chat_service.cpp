@@ -9,6 +9,13 @@
 #include "util/encoding.hpp"
 
 namespace ba::agent {
+namespace {
+
+bool icontains(std::string_view hay, std::string_view needle) {
+  return to_lower(hay).find(to_lower(needle)) != std::string::npos;
+}
+
+}  // namespace
 
 bool valid_conversation_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -21,7 +28,14 @@ bool valid_conversation_id(std::string_view id) {
 }
 
 ChatService::ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config)
-    : model_(model), history_(history), config_(std::move(config)) {}
+    : model_(model),
+      history_(history),
+      config_(std::move(config)),
+      profile_(ratelimit::model_profile(config_.model_id, config_.rate_limit)) {}
+
+int ChatService::effective_max_tokens(std::optional<int> requested) const {
+  return ratelimit::effective_max_tokens(requested.value_or(0), profile_);
+}
 
 Status ChatService::validate(const ChatInput& in) const {
   const auto& lim = config_.limits;
@@ -38,9 +52,9 @@ Status ChatService::validate(const ChatInput& in) const {
     return fail(ErrorKind::invalid_input, "system is " + std::to_string(in.system.size()) +
                                               " characters; the limit is " + std::to_string(lim.max_system_chars));
   }
-  if (in.max_tokens && (*in.max_tokens < 1 || *in.max_tokens > lim.max_tokens_limit)) {
-    return fail(ErrorKind::invalid_input,
-                "max_tokens must be between 1 and " + std::to_string(lim.max_tokens_limit));
+  if (in.max_tokens && *in.max_tokens < 1) {
+    return fail(ErrorKind::invalid_input, "max_tokens must be a positive integer (values above " +
+                                              std::to_string(profile_.max_tokens_clamp) + " are clamped to it)");
   }
   if (in.temperature && (!std::isfinite(*in.temperature) || *in.temperature < 0.0 || *in.temperature > 1.0)) {
     return fail(ErrorKind::invalid_input, "temperature must be a number between 0 and 1");
@@ -74,6 +88,14 @@ Error ChatService::map_model_error(Error e) const {
                   (e.message.empty() ? "" : ": " + e.message) +
                   " - check --model-id (base id, inference profile id or ARN) and --region";
       e.kind = ErrorKind::upstream;
+      return e;
+    case ErrorKind::quota_exceeded:
+      if (from_aws && icontains(e.message, "per day")) {
+        e.message = "Bedrock's daily token cap for model '" + config_.model_id +
+                    "' is reached (tokens per day; retrying today will not help): " + e.message;
+      } else if (!from_aws && icontains(e.message, "daily")) {
+        e.message += " (the daily cap, --max-tokens-per-day; it resets at 00:00 UTC)";
+      }
       return e;
     default:
       return e;
@@ -120,7 +142,7 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedro
   bedrock::ChatRequest req;
   req.model_id = config_.model_id;
   req.system = in.system;
-  req.max_tokens = in.max_tokens.value_or(std::min(lim.default_max_tokens, lim.max_tokens_limit));
+  req.max_tokens = effective_max_tokens(in.max_tokens);
   req.temperature = in.temperature;
   for (std::size_t i = first; i < turns.size(); ++i) {
     req.messages.push_back({"user", {bedrock::ContentBlock::make_text(turns[i].user_input)}});
@@ -128,7 +150,10 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedro
   }
   req.messages.push_back({"user", {bedrock::ContentBlock::make_text(in.input)}});
 
-  bedrock::CallOptions opts{.deadline = in.deadline};
+  bedrock::CallReport local_report;
+  bedrock::CallReport& report = in.report ? *in.report : local_report;
+  report = bedrock::CallReport{};
+  bedrock::CallOptions opts{.deadline = in.deadline, .report = &report};
   // (No co_await inside ?: - GCC 12 miscompiles it.)
   Result<bedrock::ChatResponse> reply;
   if (on_delta) {
@@ -136,6 +161,7 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedro
   } else {
     reply = co_await model_.chat(req, opts);
   }
+  if (report.max_tokens == 0) report.max_tokens = req.max_tokens;
   if (!reply) co_return fail(map_model_error(std::move(reply.error())));
 
   store::Turn turn;
@@ -155,6 +181,8 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedro
   out.usage = reply->usage;
   out.upstream_request_id = std::move(reply->request_id);
   out.seq = saved->seq;
+  out.max_tokens = report.max_tokens;
+  out.call = report;
   out.new_conversation = out.new_conversation || saved->seq == 1;
   co_return out;
 }

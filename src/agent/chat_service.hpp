@@ -10,6 +10,8 @@
 
 #include "bedrock/model_client.hpp"
 #include "bedrock/types.hpp"
+#include "ratelimit/config.hpp"
+#include "ratelimit/cost.hpp"
 #include "store/history.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
@@ -19,8 +21,8 @@ namespace ba::agent {
 struct ChatLimits {
   std::size_t max_input_chars = 100'000;   // bytes of UTF-8, counted as sent
   std::size_t max_system_chars = 20'000;
-  int max_tokens_limit = 4'096;            // the clamp: 1..max_tokens_limit accepted
-  int default_max_tokens = 1'024;
+  // max_tokens (default and clamp) is not here: one source of truth, ratelimit::model_profile with
+  // ChatConfig::rate_limit's overrides (the same config the RetryingClient reserves budget with).
   std::size_t history_turns = 20;          // newest turns sent to the model
   std::size_t history_chars = 200'000;     // and at most this many characters of them
 };
@@ -28,6 +30,9 @@ struct ChatLimits {
 struct ChatConfig {
   std::string model_id = "anthropic.claude-3-sonnet-20240229-v1:0";
   ChatLimits limits;
+  // Read for max_tokens only: default_max_tokens and model_overrides (burndown/default/clamp) select the
+  // model profile; callers asking for more than its clamp are clamped, not rejected.
+  ratelimit::RateLimitConfig rate_limit;
   // Shown in the 503 when the model client reports that no AWS credentials were found.
   std::string credentials_hint =
       "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
@@ -45,6 +50,9 @@ struct ChatInput {
   bool stream = false;                         // informational; streaming is chosen by passing a DeltaHandler
   std::optional<SteadyTime> deadline;
   std::string request_id;                      // ours, saved with the turn
+  // Optional out-parameter: what the model client reported about the call (attempts, throttles, waits),
+  // filled on success and on failure (for the request log).
+  bedrock::CallReport* report = nullptr;
 };
 
 struct ChatOutput {
@@ -56,6 +64,8 @@ struct ChatOutput {
   std::string upstream_request_id;
   bool new_conversation = false;
   std::int64_t seq = 0;  // the saved turn's sequence number
+  int max_tokens = 0;    // the effective max_tokens sent (after the model default and clamp)
+  bedrock::CallReport call;  // what the model client reported (zeros for a plain client)
 };
 
 // 1-128 characters of [A-Za-z0-9._:-].
@@ -78,6 +88,10 @@ class ChatService {
   boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id);
 
   const ChatConfig& config() const { return config_; }
+  // The model's profile (burndown, default and clamp of max_tokens) after the config's overrides.
+  const ratelimit::ModelProfile& profile() const { return profile_; }
+  // What a request asking for `requested` (absent: the default) is sent with.
+  int effective_max_tokens(std::optional<int> requested) const;
 
  private:
   Error map_model_error(Error e) const;
@@ -85,6 +99,7 @@ class ChatService {
   bedrock::ModelClient& model_;
   store::HistoryStore& history_;
   ChatConfig config_;
+  ratelimit::ModelProfile profile_;
 };
 
 }  // namespace ba::agent

@@ -56,6 +56,7 @@ struct RequestLog {
   std::optional<std::int64_t> input_tokens, output_tokens;
   std::string upstream_request_id;
   bool stream = false;
+  std::optional<bedrock::CallReport> call;  // /chat once the model was called (or admission refused)
   SteadyTime start;
 };
 
@@ -91,6 +92,13 @@ void emit(State& s, const RequestLog& log) {
   if (!log.caller.empty()) o["caller"] = log.caller;
   if (!log.error_type.empty()) o["error"] = log.error_type;
   if (!log.upstream_request_id.empty()) o["upstream_request_id"] = log.upstream_request_id;
+  if (log.call) {
+    o["attempts"] = log.call->attempts;
+    o["throttles"] = log.call->throttles;
+    o["queued_ms"] = static_cast<std::int64_t>(log.call->queued.count());
+    o["backoff_ms"] = static_cast<std::int64_t>(log.call->backoff.count());
+    o["max_tokens"] = log.call->max_tokens;
+  }
   std::string line = json::serialize(o);
   if (s.ctx.log) {
     s.ctx.log(line);
@@ -196,6 +204,46 @@ Result<agent::ChatInput> parse_chat(std::string_view body) {
   return in;
 }
 
+// Digits only (no sign, no spaces inside), at most 18 of them.
+std::optional<std::int64_t> parse_non_negative(std::string_view v) {
+  v = trim(v);
+  if (v.empty() || v.size() > 18) return std::nullopt;
+  std::int64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return std::nullopt;
+    n = n * 10 + (c - '0');
+  }
+  return n;
+}
+
+// The /chat deadline: now + request_timeout, shortened by `X-Request-Timeout-Ms: N` (larger values are
+// ignored; anything but a positive integer is a 400) and, in Lambda mode only, by `x-ba-deadline-ms`
+// (absolute Unix ms from our Lambda adapter).
+Result<SteadyTime> chat_deadline(State& s, const net::ServerRequest& req) {
+  const SteadyTime now = s.clock.now();
+  SteadyTime deadline = now + s.ctx.config.request_timeout;
+  if (auto v = req.headers.get("x-request-timeout-ms")) {
+    auto ms = parse_non_negative(*v);
+    if (!ms || *ms < 1) {
+      return fail(ErrorKind::invalid_input,
+                  "header X-Request-Timeout-Ms must be a positive integer (milliseconds); values above " +
+                      std::to_string(s.ctx.config.request_timeout.count()) + " are ignored");
+    }
+    if (std::chrono::milliseconds(*ms) < s.ctx.config.request_timeout) deadline = now + std::chrono::milliseconds(*ms);
+  }
+  if (s.ctx.config.trust_lambda_headers) {
+    if (auto v = req.headers.get("x-ba-deadline-ms")) {
+      if (auto abs_ms = parse_non_negative(*v)) {
+        const auto wall_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(s.clock.wall().time_since_epoch()).count();
+        const SteadyTime lambda_deadline = now + std::chrono::milliseconds(std::max<std::int64_t>(0, *abs_ms - wall_ms));
+        if (lambda_deadline < deadline) deadline = lambda_deadline;
+      }
+    }
+  }
+  return deadline;
+}
+
 json::object usage_json(std::int64_t in, std::int64_t out) {
   json::object u;
   u["input_tokens"] = in;
@@ -214,14 +262,18 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::Ch
     if (!ok) client_gone = true;
     co_return ok;
   };
+  bedrock::CallReport report;
+  input.report = &report;
   auto out = co_await s.ctx.chat.chat(std::move(input), std::move(on_delta));
   log.status = 200;
+  if (report.max_tokens > 0) log.call = report;
   if (out) {
     json::object done;
     done["conversation_id"] = out->conversation_id;
     done["model_id"] = out->model_id;
     done["stop_reason"] = out->stop_reason;
     done["usage"] = usage_json(out->usage.input_tokens, out->usage.output_tokens);
+    done["max_tokens"] = out->max_tokens;
     done["request_id"] = log.request_id;
     log.input_tokens = out->usage.input_tokens;
     log.output_tokens = out->usage.output_tokens;
@@ -249,7 +301,9 @@ boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> s
   agent::ChatInput input = std::move(*parsed);
   input.owner = log.caller;
   input.request_id = log.request_id;
-  input.deadline = s.clock.now() + s.ctx.config.request_timeout;
+  auto deadline = chat_deadline(s, req);
+  if (!deadline) co_return fail_with(s, log, deadline.error());
+  input.deadline = *deadline;
   log.stream = input.stream;
   if (auto st = s.ctx.chat.validate(input); !st) co_return fail_with(s, log, st.error());
 
@@ -265,7 +319,10 @@ boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> s
     co_return r;
   }
 
+  bedrock::CallReport report;
+  input.report = &report;
   auto out = co_await s.ctx.chat.chat(std::move(input));
+  if (report.max_tokens > 0) log.call = report;
   if (!out) {
     log.upstream_request_id = out.error().request_id;
     co_return fail_with(s, log, out.error());
@@ -279,6 +336,7 @@ boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> s
   body["model_id"] = out->model_id;
   body["stop_reason"] = out->stop_reason;
   body["usage"] = usage_json(out->usage.input_tokens, out->usage.output_tokens);
+  body["max_tokens"] = out->max_tokens;
   body["request_id"] = log.request_id;
   co_return finish(s, log, json_response(200, body));
 }
@@ -340,6 +398,22 @@ net::ServerResponse handle_health(State& s, RequestLog& log) {
   if (!history) hist["error"] = history.error().message;
   body["history"] = std::move(hist);
   body["auth"] = s.ctx.keys.empty() ? "none" : "api_key";
+  if (c.rate_limit) {
+    const auto& rl = *c.rate_limit;
+    const auto& lim = rl.limits_for(c.model_id);
+    const auto& profile = s.ctx.chat.profile();
+    json::object r;
+    r["max_rpm"] = lim.rpm;
+    r["max_tpm"] = lim.tpm;
+    r["max_tokens_per_day"] = lim.daily_tokens;
+    r["burndown"] = profile.burndown;
+    r["default_max_tokens"] = profile.default_max_tokens;
+    r["max_tokens_clamp"] = profile.max_tokens_clamp;
+    r["default_deadline_ms"] = static_cast<std::int64_t>(rl.default_deadline.count());
+    r["retry_max_attempts"] = rl.retry.max_attempts;
+    r["adaptive"] = rl.adaptive;
+    body["rate_limit"] = std::move(r);
+  }
   return finish(s, log, json_response(history ? 200 : 503, body));
 }
 

@@ -12,12 +12,14 @@
 #include <chrono>
 #include <cstddef>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include "agent/chat_service.hpp"
 #include "http/auth.hpp"
 #include "net/http_server.hpp"
+#include "ratelimit/config.hpp"
 #include "store/history.hpp"
 #include "util/clock.hpp"
 
@@ -29,7 +31,10 @@ namespace ba::http {
 
 struct ApiConfig {
   std::size_t body_limit = 1024 * 1024;              // larger request bodies get 413
-  std::chrono::milliseconds request_timeout{120'000};  // deadline for the model call
+  // The default deadline of a /chat call (admission wait + retries + the model call). Keep it the same
+  // value as ratelimit::RateLimitConfig::default_deadline (serve sets both from --request-timeout) and
+  // under API Gateway's 29 s. A caller may shorten it with `X-Request-Timeout-Ms: N`.
+  std::chrono::milliseconds request_timeout{25'000};
   // Reported by /health (and nothing else):
   std::string version;
   std::string model_id;
@@ -38,6 +43,11 @@ struct ApiConfig {
   std::string history = "sqlite";       // backend description, e.g. "sqlite:./data/history.db"
   std::string credentials_source;       // where AWS credentials were found at start-up; empty: none found
   std::string credentials_hint;         // shown by /health when none were found
+  // Lambda mode: honour `x-ba-deadline-ms` (absolute Unix ms, set by our Lambda adapter from the
+  // invocation's deadline). Never set this when callers can send that header themselves.
+  bool trust_lambda_headers = false;
+  // The rate-limit configuration, shown by /health when set (budgets, retries, max_tokens policy).
+  std::optional<ratelimit::RateLimitConfig> rate_limit;
 };
 
 struct ApiContext {

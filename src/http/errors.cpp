@@ -47,7 +47,8 @@ net::ServerResponse error_response(const Error& e) {
   if (e.retry_after && (e.kind == ErrorKind::rate_limited || e.kind == ErrorKind::throttled ||
                         e.kind == ErrorKind::quota_exceeded || e.kind == ErrorKind::unavailable)) {
     auto ms = e.retry_after->count();
-    r.headers.set("Retry-After", std::to_string(ms <= 0 ? 0 : (ms + 999) / 1000));
+    // Whole seconds, rounded up, at least 1 (a 0 would invite an immediate retry).
+    r.headers.set("Retry-After", std::to_string(ms <= 1000 ? 1 : (ms + 999) / 1000));
   }
   return r;
 }

@@ -39,25 +39,52 @@ RetryingClient::RetryingClient(bedrock::ModelClient& inner, Admission& admission
       options_(std::move(options)),
       policy_(options_.config.retry) {}
 
+namespace {
+
+void fill_report(bedrock::CallReport* report, const CallStats& st) {
+  if (!report) return;
+  report->attempts = st.attempts;
+  report->throttles = st.throttles;
+  report->queued = st.queued;
+  report->backoff = st.backoff;
+  report->max_tokens = st.max_tokens;
+}
+
+}  // namespace
+
 asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options) {
-  co_return co_await run(request, nullptr, options, nullptr);
+  CallStats st;
+  auto result = co_await run(request, nullptr, options, &st);
+  fill_report(options.report, st);
+  co_return result;
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options,
                                                            CallStats* stats) {
-  co_return co_await run(request, nullptr, options, stats);
+  CallStats local;
+  CallStats& st = stats ? *stats : local;
+  auto result = co_await run(request, nullptr, options, &st);
+  fill_report(options.report, st);
+  co_return result;
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
                                                                   bedrock::DeltaHandler on_delta,
                                                                   bedrock::CallOptions options) {
-  co_return co_await run(request, &on_delta, options, nullptr);
+  CallStats st;
+  auto result = co_await run(request, &on_delta, options, &st);
+  fill_report(options.report, st);
+  co_return result;
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
                                                                   bedrock::DeltaHandler on_delta,
                                                                   bedrock::CallOptions options, CallStats* stats) {
-  co_return co_await run(request, &on_delta, options, stats);
+  CallStats local;
+  CallStats& st = stats ? *stats : local;
+  auto result = co_await run(request, &on_delta, options, &st);
+  fill_report(options.report, st);
+  co_return result;
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& original,
@@ -79,6 +106,7 @@ asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& ori
   st.reserved_tokens = cost.tokens;
   const SteadyTime deadline = options.deadline ? *options.deadline : clock_.now() + cfg.default_deadline;
   options.deadline = deadline;
+  options.report = nullptr;  // ours to fill (by the public overloads), not the inner client's
   const std::vector<std::string> labels{original.model_id};
 
   int retry_spent = 0;
