@@ -23,6 +23,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -120,12 +121,12 @@ RunResult run(const Params& p, char which) {
   double factor = which == 'b' ? 2.0 : 1.0;
   rl.limits.rpm = static_cast<double>(p.rpm) * factor;
   rl.limits.tpm = static_cast<double>(p.tpm) * factor;
-  ratelimit::InProcessBudgetStore budget_store(rl, system_clock());
-  ratelimit::LimiterAdmission admission(budget_store, system_clock());
+  ratelimit::InProcessBudgetStore budget_store(rl, ba::system_clock());
+  ratelimit::LimiterAdmission admission(budget_store, ba::system_clock());
   ratelimit::RetryBudget retry_budget(rl.retry);
-  ratelimit::RetryingClient limited(*bedrock, admission, retry_budget, registry, system_clock(), system_random(),
+  ratelimit::RetryingClient limited(*bedrock, admission, retry_budget, registry, ba::system_clock(), ba::system_random(),
                                     {.region = "us-east-1", .config = rl});
-  bench::BaselineClient baseline(*bedrock, static_cast<int>(p.rpm), system_random());
+  bench::BaselineClient baseline(*bedrock, static_cast<int>(p.rpm), ba::system_random());
   bedrock::ModelClient& model = which == 'c' ? static_cast<bedrock::ModelClient&>(baseline) : limited;
 
   auto tmp = std::filesystem::temp_directory_path() / ("bench-quota-" + std::to_string(::getpid()) + which);
@@ -190,6 +191,15 @@ RunResult run(const Params& p, char which) {
       [&]() -> asio::awaitable<void> {
         co_await sleep_until(window_start);
         at_window_start = simulator->stats();
+        for (auto t = window_start; t < window_end; t += seconds(5)) {
+          co_await sleep_until(t);
+          if (std::getenv("BENCH_TRACE")) {
+            auto snap = budget_store.snapshot({.model = "anthropic.claude-3-sonnet-20240229-v1:0", .region = "us-east-1"});
+            std::fprintf(stderr, "  t=%5.1fs tokens_available=%.0f waiting=%zu adaptive=%d fill_rate=%.2f/s\n",
+                         duration<double>(t - start).count(), snap.tokens_available, snap.waiting,
+                         int(snap.adaptive_enabled), snap.adaptive_fill_rate);
+          }
+        }
         co_await sleep_until(window_end);
         at_window_end = simulator->stats();
       },

@@ -183,7 +183,7 @@ boost::asio::awaitable<int> loop(net::HttpClient& client, const RuntimeOptions& 
   }
 }
 
-boost::asio::awaitable<Result<std::string>> handle_apigw(std::shared_ptr<const net::Handler> api, Invocation inv) {
+boost::asio::awaitable<Result<std::string>> handle_apigw(std::shared_ptr<const net::Handler> api, const Invocation& inv) {
   auto parsed = parse_apigw_event(inv.event);
   if (!parsed)
     co_return to_apigw_response(error_proxy_response(400, "invalid_request", parsed.error().message), 1);
@@ -239,6 +239,7 @@ boost::asio::awaitable<Status> post_init_error(boost::asio::io_context& io, cons
 
 InvocationHandler make_apigw_handler(net::Handler api) {
   auto shared = std::make_shared<const net::Handler>(std::move(api));
+  // The loop awaits the handler while its Invocation lives, so the event is not copied.
   return [shared](const Invocation& inv) { return handle_apigw(shared, inv); };
 }
 

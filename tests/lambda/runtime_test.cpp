@@ -55,7 +55,11 @@ class FakeRuntimeApi {
     if (!port) throw std::runtime_error(port.error().message);
     port_ = *port;
   }
-  ~FakeRuntimeApi() { server_->stop(0ms); }
+  ~FakeRuntimeApi() { stop(); }
+  void stop() {
+    close();
+    server_->stop(0ms);
+  }
 
   std::string api() const { return "127.0.0.1:" + std::to_string(port_); }
   void queue(QueuedEvent e) {
@@ -70,6 +74,13 @@ class FakeRuntimeApi {
     std::size_t n = 0;
     for (const auto& p : posts)
       if (p.kind == kind) ++n;
+    return n;
+  }
+
+  std::size_t accepted() const {
+    std::size_t n = 0;
+    for (const auto& p : posts)
+      if (p.answered == 202 && p.kind != "init") ++n;
     return n;
   }
 
@@ -160,6 +171,7 @@ class RuntimeTest : public ::testing::Test {
  protected:
   RuntimeTest() : fake(io) {}
   ~RuntimeTest() override {
+    fake.stop();
     io.restart();
     io.run_for(200ms);
   }
@@ -177,7 +189,7 @@ class RuntimeTest : public ::testing::Test {
     o.api = fake.api();
     o.clock = &clock;
     o.log = [this](std::string_view line) { logs.emplace_back(line); };
-    o.should_stop = [this, invocations] { return fake.count("response") + fake.count("error") >= invocations; };
+    o.should_stop = [this, invocations] { return fake.accepted() >= invocations; };
     std::optional<int> rc;
     asio::co_spawn(io, lambda::run_runtime(io, o, std::move(handler)), [&](std::exception_ptr e, int code) {
       if (e) std::rethrow_exception(e);
@@ -279,7 +291,7 @@ TEST_F(RuntimeTest, HandlerErrorsArePostedWithTheirType) {
   EXPECT_TRUE(body.at("stackTrace").as_array().empty());
   EXPECT_EQ(fake.posts[1].error_type, "ValidationException");
   EXPECT_EQ(fake.posts[2].kind, "error");
-  EXPECT_EQ(fake.posts[2].error_type, "BedrockAgent.internal");
+  EXPECT_EQ(fake.posts[2].error_type, "BedrockAgent.internal_error");
   EXPECT_NE(json::parse(fake.posts[2].body).at("errorMessage").as_string().find("boom"), std::string::npos);
   EXPECT_EQ(fake.posts[3].kind, "response");  // the loop goes on after failures
   EXPECT_EQ(fake.posts[3].body, R"({"fine":1})");
@@ -433,7 +445,7 @@ TEST_F(RuntimeTest, ApiThatThrowsBecomesAnInvocationError) {
   EXPECT_EQ(run(lambda::make_apigw_handler(api), 1), 0);
   ASSERT_EQ(fake.posts.size(), 1u);
   EXPECT_EQ(fake.posts[0].kind, "error");
-  EXPECT_EQ(fake.posts[0].error_type, "BedrockAgent.internal");
+  EXPECT_EQ(fake.posts[0].error_type, "BedrockAgent.internal_error");
 }
 
 // The real HTTP API (with a scripted model) behind the Lambda adapter.
