@@ -11,7 +11,11 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
-  nodejs npm wrk zip unzip ca-certificates openssl)
+  wrk zip unzip ca-certificates openssl)
+# Node.js and npm run the test oracles; Debian's packages unless a Node.js is already installed
+# (e.g. a NodeSource build, which bundles npm and conflicts with Debian's npm package).
+if ! command -v node >/dev/null 2>&1; then APT_PACKAGES+=(nodejs); fi
+if ! command -v npm >/dev/null 2>&1; then APT_PACKAGES+=(npm); fi
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

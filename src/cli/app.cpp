@@ -74,17 +74,64 @@ void add_serve(CLI::App& app, ServeOptions& o) {
       ->envname("BEDROCK_AGENT_MAX_INPUT_CHARS")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  app.add_option("--max-tokens-limit", o.max_tokens_limit, "Largest max_tokens a caller may ask for")
-      ->envname("BEDROCK_AGENT_MAX_TOKENS_LIMIT")
-      ->check(CLI::Range(1, 1'000'000))
-      ->capture_default_str();
   app.add_option("--history-turns", o.history_turns, "Earlier turns sent to the model with include_history")
       ->envname("BEDROCK_AGENT_HISTORY_TURNS")
       ->capture_default_str();
-  app.add_option("--request-timeout", o.request_timeout_s, "Deadline for one model call, in seconds")
+  app.add_option("--request-timeout", o.request_timeout_s,
+                 "Default deadline of a chat call in seconds (rate-limit wait + retries + model call); "
+                 "keep it under API Gateway's 29 s. Callers may shorten it with X-Request-Timeout-Ms")
       ->envname("BEDROCK_AGENT_REQUEST_TIMEOUT")
       ->check(CLI::Range(1, 3600))
       ->capture_default_str();
+
+  // Rate limiting, retries and max_tokens (docs/rate-limiting.md).
+  app.add_option("--max-rpm", o.max_rpm, "Requests per minute per model and region")
+      ->envname("MAX_REQUESTS_PER_MINUTE")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-tpm", o.max_tpm,
+                 "Tokens per minute per model and region, as Bedrock charges them (0: unlimited)")
+      ->envname("MAX_TOKENS_PER_MINUTE")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-tokens-per-day", o.max_tokens_per_day,
+                 "Tokens per UTC day per model and region (0: unlimited)")
+      ->envname("MAX_TOKENS_PER_DAY")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--burndown", o.burndown,
+                 "Output-token factor charged against the token budgets (0: the model's, 5 for Claude 4+)")
+      ->envname("BEDROCK_AGENT_BURNDOWN")
+      ->check(CLI::Range(0.0, 100.0))
+      ->capture_default_str();
+  app.add_option("--default-max-tokens", o.default_max_tokens,
+                 "max_tokens when the caller gives none (0: the model's default, 1024 for Claude)")
+      ->envname("BEDROCK_AGENT_DEFAULT_MAX_TOKENS")
+      ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--max-tokens-clamp,--max-tokens-limit", o.max_tokens_clamp,
+                 "Larger max_tokens requests are clamped to this (0: the model's maximum output)")
+      ->envname("BEDROCK_AGENT_MAX_TOKENS_CLAMP")
+      ->check(CLI::Range(0, 1'000'000))
+      ->capture_default_str();
+  app.add_option("--retry-max-attempts", o.retry_max_attempts, "Calls to Bedrock per request, the first included")
+      ->envname("BEDROCK_AGENT_RETRY_MAX_ATTEMPTS")
+      ->check(CLI::Range(1, 20))
+      ->capture_default_str();
+  app.add_option("--retry-base-ms", o.retry_base_ms, "Backoff base for errors other than throttles, ms")
+      ->envname("BEDROCK_AGENT_RETRY_BASE_MS")
+      ->check(CLI::Range(0, 600'000))
+      ->capture_default_str();
+  app.add_option("--retry-throttle-base-ms", o.retry_throttle_base_ms, "Backoff base after a throttle, ms")
+      ->envname("BEDROCK_AGENT_RETRY_THROTTLE_BASE_MS")
+      ->check(CLI::Range(0, 600'000))
+      ->capture_default_str();
+  app.add_option("--retry-cap-ms", o.retry_cap_ms, "Largest backoff, ms")
+      ->envname("BEDROCK_AGENT_RETRY_CAP_MS")
+      ->check(CLI::Range(0, 600'000))
+      ->capture_default_str();
+  app.add_flag("--no-adaptive", o.no_adaptive, "Turn off the adaptive (CUBIC) send rate after throttles")
+      ->envname("BEDROCK_AGENT_NO_ADAPTIVE");
 }
 
 struct SimFlags {

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "ratelimit/config.hpp"
 #include "sim/simulator.hpp"
 
 #ifndef BA_VERSION
@@ -27,10 +28,27 @@ struct ServeOptions {
   bool simulate = false;
   std::size_t max_body_bytes = 1024 * 1024;
   std::size_t max_input_chars = 100'000;
-  int max_tokens_limit = 4096;
   std::size_t history_turns = 20;
-  int request_timeout_s = 120;
+  // The default deadline of a /chat call: admission wait + retries + model call (504/429 after). Also the
+  // rate limiter's default_deadline (one value). 25 s fits under API Gateway's 29 s.
+  int request_timeout_s = 25;
+
+  // Rate limiting (docs/rate-limiting.md), per model id + region.
+  double max_rpm = 50;                   // --max-rpm, MAX_REQUESTS_PER_MINUTE
+  double max_tpm = 0;                    // --max-tpm, MAX_TOKENS_PER_MINUTE (0: unlimited)
+  std::int64_t max_tokens_per_day = 0;   // --max-tokens-per-day, MAX_TOKENS_PER_DAY (0: unlimited)
+  double burndown = 0;                   // --burndown (0: the model table's factor)
+  int default_max_tokens = 0;            // --default-max-tokens (0: the model table's default)
+  int max_tokens_clamp = 0;              // --max-tokens-clamp (0: the model table's maximum)
+  int retry_max_attempts = 3;            // including the first try
+  int retry_base_ms = 100;
+  int retry_throttle_base_ms = 1000;
+  int retry_cap_ms = 20'000;
+  bool no_adaptive = false;
 };
+
+// The rate-limit configuration the flags describe (overrides keyed by the model id).
+ratelimit::RateLimitConfig make_rate_limit_config(const ServeOptions& options);
 
 // Runs `serve` until SIGINT/SIGTERM. Exit codes: 0 clean shutdown, 1 runtime failure (cannot listen),
 // 2 invalid configuration (message on stderr).

@@ -20,11 +20,36 @@
 #include "http/auth.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
+#include "ratelimit/cost.hpp"
+#include "ratelimit/limiter.hpp"
+#include "ratelimit/retry.hpp"
+#include "ratelimit/retrying_client.hpp"
 #include "sim/simulator.hpp"
 #include "store/sqlite_history.hpp"
 #include "util/metrics.hpp"
 
 namespace ba::cli {
+
+ratelimit::RateLimitConfig make_rate_limit_config(const ServeOptions& o) {
+  ratelimit::RateLimitConfig c;
+  c.limits.rpm = o.max_rpm;
+  c.limits.tpm = o.max_tpm;
+  c.limits.daily_tokens = o.max_tokens_per_day;
+  ratelimit::ModelOverride ov;
+  if (o.burndown > 0) ov.burndown = o.burndown;
+  if (o.default_max_tokens > 0) ov.default_max_tokens = o.default_max_tokens;
+  if (o.max_tokens_clamp > 0) ov.max_tokens_clamp = o.max_tokens_clamp;
+  // Keyed by the whole model id: the longest (so the most specific) override wins in model_profile.
+  if (ov.burndown || ov.default_max_tokens || ov.max_tokens_clamp) c.model_overrides[o.model_id] = ov;
+  c.retry.max_attempts = o.retry_max_attempts;
+  c.retry.base = std::chrono::milliseconds(o.retry_base_ms);
+  c.retry.throttle_base = std::chrono::milliseconds(o.retry_throttle_base_ms);
+  c.retry.cap = std::chrono::milliseconds(o.retry_cap_ms);
+  c.default_deadline = std::chrono::seconds(o.request_timeout_s);  // one value with ApiConfig::request_timeout
+  c.adaptive = !o.no_adaptive;
+  return c;
+}
+
 namespace {
 
 namespace json = boost::json;
@@ -149,15 +174,28 @@ int serve(const ServeOptions& o) {
   auto history = store::make_sqlite_history(db_path);
   if (!history) throw ConfigError(history.error().message);
 
+  // Rate limiting: one budget store, admission and retry budget per process; the RetryingClient wraps
+  // the Bedrock client (budget key = model id + region). Its metrics go to the registry /metrics renders.
+  const ratelimit::RateLimitConfig rate_limit = make_rate_limit_config(o);
+  const ratelimit::ModelProfile profile = ratelimit::model_profile(o.model_id, rate_limit);
+  if (o.max_tokens_clamp > 0 && o.default_max_tokens > o.max_tokens_clamp) {
+    throw ConfigError("--default-max-tokens " + std::to_string(o.default_max_tokens) + " is above --max-tokens-clamp " +
+                      std::to_string(o.max_tokens_clamp));
+  }
+  metrics::Registry registry;
+  ratelimit::InProcessBudgetStore budget_store(rate_limit, system_clock());
+  ratelimit::LimiterAdmission admission(budget_store, system_clock());
+  ratelimit::RetryBudget retry_budget(rate_limit.retry);
+  ratelimit::RetryingClient limited(*model, admission, retry_budget, registry, system_clock(), system_random(),
+                                    ratelimit::RetryingClient::Options{.region = region, .config = rate_limit});
+
   agent::ChatConfig chat_config;
   chat_config.model_id = o.model_id;
   chat_config.limits.max_input_chars = o.max_input_chars;
-  chat_config.limits.max_tokens_limit = o.max_tokens_limit;
-  chat_config.limits.default_max_tokens = std::min(1024, o.max_tokens_limit);
   chat_config.limits.history_turns = o.history_turns;
-  agent::ChatService chat(*model, **history, chat_config);
+  chat_config.rate_limit = rate_limit;
+  agent::ChatService chat(limited, **history, chat_config);
 
-  metrics::Registry registry;
   http::ApiContext context{
       .chat = chat,
       .history = **history,
@@ -169,7 +207,8 @@ int serve(const ServeOptions& o) {
                  .region = region,
                  .api = o.api,
                  .history = o.history,
-                 .credentials_source = credentials_source},
+                 .credentials_source = credentials_source,
+                 .rate_limit = rate_limit},
       .metrics = &registry,
   };
   net::ServerOptions server_options;
@@ -198,10 +237,25 @@ int serve(const ServeOptions& o) {
   info["credentials"] = credentials_source.empty() ? "none" : credentials_source;
   info["auth"] = keys.empty() ? "none" : "api_key";
   info["simulate"] = o.simulate;
+  info["max_rpm"] = o.max_rpm;
+  info["max_tpm"] = o.max_tpm;
+  info["max_tokens_per_day"] = o.max_tokens_per_day;
+  info["max_tokens"] = profile.default_max_tokens;
+  info["max_tokens_clamp"] = profile.max_tokens_clamp;
+  info["burndown"] = profile.burndown;
+  info["request_timeout_s"] = o.request_timeout_s;
   if (o.simulate) info["simulator"] = endpoint;
   std::string extra = json::serialize(info);
   log_line("info", "listening", extra.substr(1, extra.size() - 2));
   if (!region_note.empty()) log_line("warn", region_note.c_str());
+  if (o.request_timeout_s > 29) {
+    log_line("warn", "--request-timeout is above API Gateway's 29 s integration timeout");
+  }
+  const std::int64_t clamp_cost = ratelimit::estimate_cost(0, profile.max_tokens_clamp, profile.burndown);
+  if (o.max_tpm > 0 && static_cast<double>(clamp_cost) > o.max_tpm) {
+    log_line("warn", "--max-tpm is below max_tokens_clamp x burndown: requests asking for the clamp get 400",
+             "\"clamp_cost\":" + std::to_string(clamp_cost));
+  }
   if (credentials_source.empty()) {
     log_line("warn", "no AWS credentials found; /chat answers 503 until some are configured",
              "\"hint\":" + json::serialize(json::value(chat_config.credentials_hint)));

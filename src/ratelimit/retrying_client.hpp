@@ -10,7 +10,9 @@
 //   retry   : RetryPolicy::decide; streaming calls are retried only while no delta has been delivered.
 //   deadline: CallOptions::deadline, else now + config.default_deadline; admission never waits past it and
 //             no backoff sleep crosses it.
-// Per-call details (for the request log) go to an optional CallStats* passed to the non-virtual overloads.
+// Per-call details (for the request log) go to an optional CallStats* passed to the non-virtual overloads;
+// every overload also fills CallOptions::report (bedrock::CallReport) when the caller passed one. The inner
+// client gets options.report = nullptr.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>

@@ -205,8 +205,8 @@ TEST_F(ChatServiceTest, ValidationErrorsNeverReachTheModel) {
       {"bad id", [](auto& in) { in.conversation_id = "has space"; }, "A-Z a-z 0-9"},
       {"long id", [](auto& in) { in.conversation_id = std::string(129, 'a'); }, "1-128"},
       {"empty id", [](auto& in) { in.conversation_id = ""; }, "1-128"},
-      {"max_tokens 0", [](auto& in) { in.max_tokens = 0; }, "max_tokens"},
-      {"max_tokens big", [](auto& in) { in.max_tokens = 4097; }, "between 1 and 4096"},
+      {"max_tokens 0", [](auto& in) { in.max_tokens = 0; }, "max_tokens must be a positive integer"},
+      {"max_tokens negative", [](auto& in) { in.max_tokens = -5; }, "max_tokens must be a positive integer"},
       {"temperature", [](auto& in) { in.temperature = 1.5; }, "temperature"},
       {"temperature nan", [](auto& in) { in.temperature = std::nan(""); }, "temperature"},
       {"system", [](auto& in) { in.system = std::string(20'001, 's'); }, "system"},
@@ -236,6 +236,82 @@ TEST_F(ChatServiceTest, OptionsReachTheModel) {
   ASSERT_TRUE(req.temperature);
   EXPECT_DOUBLE_EQ(*req.temperature, 0.25);
   EXPECT_EQ(model.last_options.deadline, in.deadline);
+}
+
+// Issue 3: max_tokens has one source of truth, ratelimit::model_profile; above the clamp it is clamped.
+TEST_F(ChatServiceTest, MaxTokensAboveTheModelClampIsClampedAndReported) {
+  model.reply("ok");
+  auto in = input("hi");
+  in.max_tokens = 4097;  // Claude 3 Haiku's clamp is 4096
+  auto out = run_sync(service->chat(in));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(model.requests.back().max_tokens, 4096);
+  EXPECT_EQ(out->max_tokens, 4096);
+  EXPECT_EQ(service->effective_max_tokens(std::nullopt), 1024);
+  EXPECT_EQ(service->effective_max_tokens(100), 100);
+}
+
+TEST_F(ChatServiceTest, MaxTokensOverridesComeFromTheRateLimitConfig) {
+  ChatConfig cfg;
+  cfg.model_id = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+  cfg.rate_limit.model_overrides[cfg.model_id] = ratelimit::ModelOverride{.default_max_tokens = 300,
+                                                                          .max_tokens_clamp = 2000};
+  agent::ChatService svc(model, *history, cfg);
+  EXPECT_DOUBLE_EQ(svc.profile().burndown, 5.0);
+  model.reply("a");
+  auto out = run_sync(svc.chat(input("no max_tokens")));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(model.requests.back().max_tokens, 300);
+  EXPECT_EQ(out->max_tokens, 300);
+  model.reply("b");
+  auto in = input("too many");
+  in.max_tokens = 50'000;
+  out = run_sync(svc.chat(in));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(model.requests.back().max_tokens, 2000);
+  EXPECT_EQ(out->max_tokens, 2000);
+}
+
+TEST_F(ChatServiceTest, TheModelClientsCallReportReachesTheOutputAndTheCaller) {
+  model.reply("ok");
+  model.report = bedrock::CallReport{.attempts = 3,
+                                     .throttles = 2,
+                                     .queued = std::chrono::milliseconds(7),
+                                     .backoff = std::chrono::milliseconds(11),
+                                     .max_tokens = 1024};
+  bedrock::CallReport seen;
+  auto in = input("hi");
+  in.report = &seen;
+  auto out = run_sync(service->chat(in));
+  ASSERT_TRUE(out) << out.error().message;
+  ASSERT_NE(model.last_options.report, nullptr);
+  EXPECT_EQ(out->call.attempts, 3);
+  EXPECT_EQ(out->call.throttles, 2);
+  EXPECT_EQ(out->call.queued.count(), 7);
+  EXPECT_EQ(out->call.backoff.count(), 11);
+  EXPECT_EQ(seen.attempts, 3);
+
+  // On failure the caller's report is filled too (the request log needs it).
+  Error e = Error::make(ErrorKind::unavailable, "503");
+  e.http_status = 503;
+  model.error(e);
+  model.report->attempts = 2;
+  bedrock::CallReport failed;
+  auto in2 = input("hi again");
+  in2.report = &failed;
+  ASSERT_FALSE(run_sync(service->chat(in2)));
+  EXPECT_EQ(failed.attempts, 2);
+}
+
+TEST_F(ChatServiceTest, DailyCapThrottleSaysItIsADailyCap) {
+  Error e = Error::make(ErrorKind::quota_exceeded, "Too many tokens per day, please wait before trying again.");
+  e.code = "ThrottlingException";
+  e.http_status = 429;
+  model.error(e);
+  auto out = run_sync(service->chat(input("hi")));
+  ASSERT_FALSE(out);
+  EXPECT_EQ(out.error().kind, ErrorKind::quota_exceeded);
+  EXPECT_NE(out.error().message.find("daily token cap"), std::string::npos) << out.error().message;
 }
 
 TEST_F(ChatServiceTest, MissingCredentialsBecomeUnavailableWithAHint) {

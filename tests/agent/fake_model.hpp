@@ -1,6 +1,7 @@
 #pragma once
 // A scripted ModelClient for tests: replies (or errors) are queued; every request is recorded.
 #include <deque>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,7 @@ class FakeModel final : public bedrock::ModelClient {
                                                              bedrock::CallOptions options) override {
     requests.push_back(request);
     last_options = options;
+    if (report && options.report) *options.report = *report;
     ++buffered_calls;
     co_return next().result;
   }
@@ -39,6 +41,7 @@ class FakeModel final : public bedrock::ModelClient {
                                                                     bedrock::CallOptions options) override {
     requests.push_back(request);
     last_options = options;
+    if (report && options.report) *options.report = *report;
     ++stream_calls;
     ScriptedReply r = next();
     for (const auto& d : r.deltas) {
@@ -56,6 +59,7 @@ class FakeModel final : public bedrock::ModelClient {
   int buffered_calls = 0;
   int stream_calls = 0;
   bool cancelled = false;
+  std::optional<bedrock::CallReport> report;  // copied to CallOptions::report when both are set
 
  private:
   ScriptedReply next() {

@@ -151,6 +151,60 @@ TEST(BinaryE2E, ServeSimulateAnswersAndStopsCleanlyOnSigterm) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// Issue 3 through the real binary: the rate-limit flags reach the limiter that serve wires in.
+TEST(BinaryE2E, RateLimitFlagsAreWiredIntoServe) {
+  auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
+  Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "sqlite:" + (dir / "h.db").string(),
+               "--max-rpm", "1", "--max-tokens-clamp", "100", "--retry-max-attempts", "2", "--retry-base-ms", "1",
+               "--request-timeout", "20"});
+  std::optional<json::object> listening;
+  while (auto l = child.line()) {
+    auto v = json::parse(*l);
+    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == "listening") {
+      listening = v.as_object();
+      break;
+    }
+  }
+  ASSERT_TRUE(listening) << child.rest();
+  EXPECT_EQ(listening->at("max_tokens_clamp").as_int64(), 100);
+  std::string base = "http://127.0.0.1:" + std::to_string(listening->at("port").to_number<int>());
+
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  auto h = json::parse(call(io, *client, net::HttpRequest{.method = "GET", .url = base + "/health"}).body);
+  EXPECT_EQ(h.at("rate_limit").at("max_rpm").to_number<double>(), 1.0) << h;
+  EXPECT_EQ(h.at("rate_limit").at("retry_max_attempts").as_int64(), 2) << h;
+  EXPECT_EQ(h.at("rate_limit").at("default_deadline_ms").as_int64(), 20'000) << h;
+  EXPECT_TRUE(h.at("rate_limit").at("adaptive").as_bool()) << h;
+
+  auto c = call(io, *client,
+                net::HttpRequest{.method = "POST",
+                                 .url = base + "/chat",
+                                 .headers = {{"Content-Type", "application/json"}},
+                                 .body = R"({"input": "echo:clamped", "max_tokens": 5000})"});
+  ASSERT_EQ(c.status, 200) << c.body;
+  EXPECT_EQ(json::parse(c.body).at("max_tokens").as_int64(), 100);
+
+  // --max-rpm 1: the next request cannot be admitted within 300 ms.
+  auto limited = call(io, *client,
+                      net::HttpRequest{.method = "POST",
+                                       .url = base + "/chat",
+                                       .headers = {{"Content-Type", "application/json"}, {"X-Request-Timeout-Ms", "300"}},
+                                       .body = R"({"input": "echo:too soon"})"});
+  EXPECT_EQ(limited.status, 429) << limited.body;
+  EXPECT_EQ(json::parse(limited.body).at("error").at("type").as_string(), "rate_limited");
+  EXPECT_TRUE(limited.headers.get("retry-after"));
+  auto m = call(io, *client, net::HttpRequest{.method = "GET", .url = base + "/metrics"});
+  EXPECT_NE(m.body.find("ba_rate_limited_total{model=\"anthropic.claude-3-sonnet-20240229-v1:0\"} 1"), std::string::npos)
+      << m.body;
+  client.reset();
+
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 TEST(BinaryE2E, RefusesAPublicAddressWithoutKeys) {
   Child child({binary(), "serve", "--host", "0.0.0.0", "--port", "0", "--history", "sqlite::memory:"});
   std::string err = child.rest();
@@ -170,6 +224,12 @@ TEST(BinaryE2E, BadOptionsExitWith2) {
     std::string err = child.rest();
     EXPECT_EQ(child.wait_exit(), 2) << err;
     EXPECT_NE(err.find("--model-id"), std::string::npos) << err;
+  }
+  {
+    Child child({binary(), "serve", "--max-rpm", "0", "--history", "sqlite::memory:"});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+    EXPECT_NE(err.find("--max-rpm"), std::string::npos) << err;
   }
   {
     Child child({binary(), "serve", "--history", "postgres://x"});

@@ -161,8 +161,12 @@ struct FaultCase {
   std::string type;
 };
 
+// One attempt per request (retries off) so each scripted fault reaches the caller; retries are covered
+// by ratelimit_e2e_test.cpp.
 TEST(ChatE2E, UpstreamErrorsMapToStatusesAndLeaveHistoryUnchanged) {
-  Stack s;
+  StackOptions o;
+  o.rate_limit.retry.max_attempts = 1;
+  Stack s(o);
   ASSERT_EQ(s.chat_call({{"input", "echo:seed"}, {"conversation_id", "f-1"}}).status, 200);
   std::vector<FaultCase> cases = {
       {sim::FaultKind::throttle, 429, "throttled"},

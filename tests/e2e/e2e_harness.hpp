@@ -1,6 +1,7 @@
 #pragma once
-// End-to-end harness: the Bedrock simulator, the real Bedrock client and the API server, all on one
-// io_context in this thread, and a real HTTP client as the caller (loopback only).
+// End-to-end harness: the Bedrock simulator, the real Bedrock client wrapped in the rate limiter's
+// RetryingClient (as `serve` wires it), and the API server, all on one io_context in this thread, and a
+// real HTTP client as the caller (loopback only).
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
@@ -17,6 +18,10 @@
 #include "http/api.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
+#include "ratelimit/config.hpp"
+#include "ratelimit/limiter.hpp"
+#include "ratelimit/retry.hpp"
+#include "ratelimit/retrying_client.hpp"
 #include "sim/simulator.hpp"
 #include "store/sqlite_history.hpp"
 #include "util/encoding.hpp"
@@ -24,10 +29,25 @@
 
 namespace ba::test {
 
+// Test defaults: budgets that do not get in the way, tiny retry bases so retries are quick (tests never
+// assert durations), adaptive rate off (it makes the request after a throttle wait up to 2 s).
+inline ratelimit::RateLimitConfig test_rate_limit() {
+  ratelimit::RateLimitConfig c;
+  c.limits.rpm = 100'000;
+  c.retry.base = std::chrono::milliseconds(1);
+  c.retry.throttle_base = std::chrono::milliseconds(2);
+  c.retry.cap = std::chrono::milliseconds(5);
+  c.adaptive = false;
+  c.default_deadline = std::chrono::seconds(25);
+  return c;
+}
+
 struct StackOptions {
   std::vector<std::string> api_keys;
   bool no_credentials = false;  // the default chain with an empty environment
   sim::SimulatorOptions sim;
+  bool limiter = true;          // wrap the Bedrock client in RetryingClient (as serve does)
+  ratelimit::RateLimitConfig rate_limit = test_rate_limit();
 };
 
 class Stack {
@@ -64,15 +84,28 @@ class Stack {
     history = std::move(*h);
     agent::ChatConfig cc;
     cc.model_id = "anthropic.claude-3-sonnet-20240229-v1:0";
-    chat = std::make_unique<agent::ChatService>(*model, *history, cc);
+    cc.rate_limit = o.rate_limit;
+    bedrock::ModelClient* used = model.get();
+    if (o.limiter) {
+      budget_store = std::make_unique<ratelimit::InProcessBudgetStore>(o.rate_limit, system_clock());
+      admission = std::make_unique<ratelimit::LimiterAdmission>(*budget_store, system_clock());
+      retry_budget = std::make_unique<ratelimit::RetryBudget>(o.rate_limit.retry);
+      limited = std::make_unique<ratelimit::RetryingClient>(
+          *model, *admission, *retry_budget, registry, system_clock(), random,
+          ratelimit::RetryingClient::Options{.region = "us-east-1", .config = o.rate_limit});
+      used = limited.get();
+    }
+    chat = std::make_unique<agent::ChatService>(*used, *history, cc);
     keys = http::ApiKeys(o.api_keys);
     context = std::make_unique<http::ApiContext>(http::ApiContext{
         .chat = *chat,
         .history = *history,
         .keys = keys,
-        .config = {.model_id = cc.model_id,
+        .config = {.request_timeout = o.rate_limit.default_deadline,  // one value, as serve sets it
+                   .model_id = cc.model_id,
                    .region = "us-east-1",
-                   .credentials_source = o.no_credentials ? "" : "static"},
+                   .credentials_source = o.no_credentials ? "" : "static",
+                   .rate_limit = o.rate_limit},
         .metrics = &registry,
         .log = [this](std::string_view line) { logs.emplace_back(line); },
     });
@@ -136,10 +169,15 @@ class Stack {
   std::unique_ptr<net::HttpClient> upstream_http;
   std::unique_ptr<aws::CredentialsProvider> credentials;
   std::unique_ptr<bedrock::ModelClient> model;
+  metrics::Registry registry;
+  SeededRandom random{42};
+  std::unique_ptr<ratelimit::InProcessBudgetStore> budget_store;
+  std::unique_ptr<ratelimit::LimiterAdmission> admission;
+  std::unique_ptr<ratelimit::RetryBudget> retry_budget;
+  std::unique_ptr<ratelimit::RetryingClient> limited;
   std::unique_ptr<store::HistoryStore> history;
   std::unique_ptr<agent::ChatService> chat;
   http::ApiKeys keys;
-  metrics::Registry registry;
   std::unique_ptr<http::ApiContext> context;
   std::unique_ptr<net::HttpServer> server;
   std::unique_ptr<net::HttpClient> caller;

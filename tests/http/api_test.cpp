@@ -175,8 +175,8 @@ TEST_F(ApiTest, BadInputIs400WithAnActionableMessage) {
       {R"({"input": "hi", "conversation_id": 7})", "'conversation_id' must be a string"},
       {R"({"input": "hi", "include_history": "yes"})", "'include_history' must be true or false"},
       {R"({"input": "hi", "max_tokens": 1.5})", "'max_tokens' must be an integer"},
-      {R"({"input": "hi", "max_tokens": 0})", "max_tokens must be between 1 and"},
-      {R"({"input": "hi", "max_tokens": 99999999999})", "max_tokens must be between 1 and"},
+      {R"({"input": "hi", "max_tokens": 0})", "max_tokens must be a positive integer"},
+      {R"({"input": "hi", "max_tokens": -3})", "max_tokens must be a positive integer"},
       {R"({"input": "hi", "temperature": 2})", "temperature"},
       {R"({"input": "hi", "temperature": "warm"})", "'temperature' must be a number"},
       {R"({"input": "hi", "system": ["x"]})", "'system' must be a string"},
@@ -262,6 +262,124 @@ TEST_F(ApiTest, UpstreamErrorsMapToStatusesAndLeaveHistoryUnchanged) {
   auto turns = run_sync(history->load("anonymous", "c", 100));
   ASSERT_TRUE(turns);
   EXPECT_EQ(turns->size(), 1u);
+}
+
+// Issue 3: max_tokens above the model's clamp is clamped (was a 400 before) and reported.
+TEST_F(ApiTest, MaxTokensAboveTheClampIsClampedAndReported) {
+  model.reply("ok");
+  auto r = chat(R"({"input": "hi", "max_tokens": 99999999999})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(model.requests.back().max_tokens, 4096);  // Claude 3 Sonnet's maximum output
+  EXPECT_EQ(parse(r.body).at("max_tokens").as_int64(), 4096);
+  EXPECT_EQ(last_log().at("max_tokens").as_int64(), 4096);
+  model.reply("ok");
+  auto d = chat(R"({"input": "hi"})");
+  ASSERT_EQ(d.status, 200) << d.body;
+  EXPECT_EQ(parse(d.body).at("max_tokens").as_int64(), 1024);
+}
+
+TEST_F(ApiTest, RequestTimeoutHeaderShortensTheDeadlineOnly) {
+  ManualClock clock;
+  context->clock = &clock;
+  context->config.request_timeout = std::chrono::milliseconds(25'000);
+  handler = http::make_api_handler(*context);
+  const SteadyTime now = clock.now();
+
+  model.reply("a");
+  ASSERT_EQ(chat(R"({"input": "q"})").status, 200);
+  EXPECT_EQ(model.last_options.deadline, now + std::chrono::milliseconds(25'000));
+
+  model.reply("b");
+  net::Headers h;
+  h.set("X-Request-Timeout-Ms", "1500");
+  ASSERT_EQ(chat(R"({"input": "q"})", h).status, 200);
+  EXPECT_EQ(model.last_options.deadline, now + std::chrono::milliseconds(1500));
+
+  model.reply("c");
+  net::Headers longer;
+  longer.set("X-Request-Timeout-Ms", "60000");  // above the default: ignored
+  ASSERT_EQ(chat(R"({"input": "q"})", longer).status, 200);
+  EXPECT_EQ(model.last_options.deadline, now + std::chrono::milliseconds(25'000));
+
+  const auto calls = model.requests.size();
+  for (const char* bad : {"soon", "-5", "1.5", "0", ""}) {
+    net::Headers b;
+    b.set("X-Request-Timeout-Ms", bad);
+    auto r = chat(R"({"input": "q"})", b);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_EQ(error_type(r), "invalid_request") << bad;
+    EXPECT_NE(error_message(r).find("X-Request-Timeout-Ms"), std::string::npos) << bad;
+  }
+  EXPECT_EQ(model.requests.size(), calls);
+
+  // x-ba-deadline-ms (absolute Unix ms) is ignored unless the API runs in Lambda mode.
+  const auto wall_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall().time_since_epoch()).count();
+  net::Headers lambda;
+  lambda.set("x-ba-deadline-ms", std::to_string(wall_ms + 3000));
+  model.reply("d");
+  ASSERT_EQ(chat(R"({"input": "q"})", lambda).status, 200);
+  EXPECT_EQ(model.last_options.deadline, now + std::chrono::milliseconds(25'000));
+
+  context->config.trust_lambda_headers = true;
+  handler = http::make_api_handler(*context);
+  model.reply("e");
+  ASSERT_EQ(chat(R"({"input": "q"})", lambda).status, 200);
+  EXPECT_EQ(model.last_options.deadline, now + std::chrono::milliseconds(3000));
+  // The shorter of the two wins.
+  lambda.set("X-Request-Timeout-Ms", "1000");
+  model.reply("f");
+  ASSERT_EQ(chat(R"({"input": "q"})", lambda).status, 200);
+  EXPECT_EQ(model.last_options.deadline, now + std::chrono::milliseconds(1000));
+}
+
+TEST_F(ApiTest, LocalRateLimitIs429WithRetryAfterAtLeastOneSecond) {
+  Error e = Error::make(ErrorKind::rate_limited, "rate limit for m: no capacity before the deadline");
+  e.retry_after = std::chrono::milliseconds(200);
+  model.error(e);
+  auto r = chat(R"({"input": "q"})");
+  EXPECT_EQ(r.status, 429);
+  EXPECT_EQ(error_type(r), "rate_limited");
+  EXPECT_EQ(r.headers.get("retry-after"), "1");
+}
+
+TEST_F(ApiTest, TheCallReportLandsInTheLogLine) {
+  model.reply("ok");
+  model.report = bedrock::CallReport{.attempts = 3,
+                                     .throttles = 2,
+                                     .queued = std::chrono::milliseconds(4),
+                                     .backoff = std::chrono::milliseconds(9),
+                                     .max_tokens = 1024};
+  ASSERT_EQ(chat(R"({"input": "q"})").status, 200);
+  auto l = last_log();
+  EXPECT_EQ(l.at("attempts").as_int64(), 3);
+  EXPECT_EQ(l.at("throttles").as_int64(), 2);
+  EXPECT_EQ(l.at("queued_ms").as_int64(), 4);
+  EXPECT_EQ(l.at("backoff_ms").as_int64(), 9);
+  EXPECT_EQ(l.at("max_tokens").as_int64(), 1024);
+  // Failures are logged with their attempts too.
+  Error e = Error::make(ErrorKind::unavailable, "Service unavailable");
+  e.http_status = 503;
+  model.error(e);
+  model.report->attempts = 3;
+  model.report->throttles = 0;
+  ASSERT_EQ(chat(R"({"input": "q"})").status, 503);
+  EXPECT_EQ(last_log().at("attempts").as_int64(), 3);
+  EXPECT_EQ(last_log().at("error").as_string(), "unavailable");
+}
+
+TEST_F(ApiTest, HealthShowsTheRateLimitConfigWhenSet) {
+  ratelimit::RateLimitConfig rl;
+  rl.limits.rpm = 7;
+  rl.limits.tpm = 9000;
+  rl.retry.max_attempts = 4;
+  context->config.rate_limit = rl;
+  auto b = parse(call("GET", "/health").body);
+  ASSERT_TRUE(b.as_object().contains("rate_limit")) << b;
+  EXPECT_EQ(b.at("rate_limit").at("max_rpm").as_double(), 7);
+  EXPECT_EQ(b.at("rate_limit").at("max_tpm").as_double(), 9000);
+  EXPECT_EQ(b.at("rate_limit").at("retry_max_attempts").as_int64(), 4);
+  EXPECT_EQ(b.at("rate_limit").at("max_tokens_clamp").as_int64(), 4096);
 }
 
 TEST_F(ApiTest, ThrottleCarriesRetryAfter) {
@@ -389,6 +507,7 @@ TEST_F(ApiTest, StreamingSendsDeltasThenDone) {
   EXPECT_EQ(done.at("conversation_id").as_string(), "s1");
   EXPECT_EQ(done.at("stop_reason").as_string(), "end_turn");
   EXPECT_EQ(done.at("usage").at("output_tokens").as_int64(), 5);
+  EXPECT_EQ(done.at("max_tokens").as_int64(), 1024);
   EXPECT_EQ(done.at("request_id").as_string(), *r.headers.get("x-request-id"));
   ASSERT_EQ(logs.size(), 1u);
   EXPECT_EQ(last_log().at("status").as_int64(), 200);
