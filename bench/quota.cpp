@@ -6,7 +6,7 @@
 //   (a) our limiter with budget = the real quota
 //   (b) our limiter with budget = 2x the real quota (adaptive rate must converge)
 //   (c) the original design (request timestamps, sleep-and-recurse, 5 throttle retries), as baseline
-// Reported per run, over a steady-state window after a warm-up: goodput as % of the quota, upstream
+// Clients honour Retry-After on a 429. Reported per run, over a steady-state window after a warm-up: goodput as % of the quota, upstream
 // throttled calls as % of upstream calls, client-visible errors by type, p50/p99 latency.
 // Usage: build/bench_quota [--seconds=60] [--warmup=15] [--clients=32] [--rpm=600] [--tpm=60000]
 //        [--max-tokens=300] [--reply-tokens=100] [--ttft-ms=200] [--token-ms=10] [--only=a,b,c]
@@ -27,6 +27,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -177,7 +178,15 @@ RunResult run(const Params& p, char which) {
                 s.error_type = std::to_string(r->status);
               }
             }
+            // A well-behaved caller honours Retry-After on a 429 before trying again.
+            std::optional<double> retry_after;
+            if (r && r->status == 429) {
+              if (auto h = r->headers.get("Retry-After")) retry_after = std::atof(std::string(*h).c_str());
+            }
             samples.push_back(std::move(s));
+            if (retry_after && *retry_after > 0) {
+              co_await sleep_until(steady_clock::now() + duration_cast<steady_clock::duration>(duration<double>(*retry_after)));
+            }
           }
           if (--running == 0) {
             server->stop(milliseconds(100));

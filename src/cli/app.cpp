@@ -130,7 +130,7 @@ void add_serve(CLI::App& app, ServeOptions& o) {
       ->envname("BEDROCK_AGENT_RETRY_CAP_MS")
       ->check(CLI::Range(0, 600'000))
       ->capture_default_str();
-  app.add_flag("--no-adaptive", o.no_adaptive, "Turn off the adaptive (CUBIC) send rate after throttles")
+  app.add_flag("--no-adaptive", o.no_adaptive, "Turn off the adaptive budget (lower the rates after Bedrock throttles, recover on success)")
       ->envname("BEDROCK_AGENT_NO_ADAPTIVE");
 }
 

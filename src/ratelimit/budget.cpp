@@ -60,6 +60,12 @@ void TokenBucket::credit(double amount, SteadyTime now) {
   level_ = std::min(capacity_, level_ + amount);
 }
 
+void TokenBucket::drain(SteadyTime now) {
+  if (!limited()) return;
+  refill(now);
+  level_ = std::min(level_, 0.0);
+}
+
 void TokenBucket::set_rate(double capacity, double per_second, SteadyTime now) {
   refill(now);
   capacity_ = capacity;
@@ -73,7 +79,7 @@ Budget::KeyState& Budget::state(const Key& key, Now now) {
   auto it = keys_.find(key);
   if (it != keys_.end()) return it->second;
   const BudgetLimits& l = config_.limits_for(key.model);
-  KeyState s(now.steady);
+  KeyState s;
   if (l.rpm > 0) s.rpm = TokenBucket(l.rpm, l.rpm / 60.0, now.steady, l.rpm);
   if (l.tpm > 0) s.tpm = TokenBucket(l.tpm, l.tpm / 60.0, now.steady, l.tpm);
   s.day = utc_day(now.wall);
@@ -114,7 +120,6 @@ Result<Grant> Budget::reserve(const Key& key, Cost cost, Now now, std::optional<
   SteadyTime ready = now.steady;
   ready = std::max(ready, s.rpm.ready_at(static_cast<double>(cost.requests), now.steady));
   ready = std::max(ready, s.tpm.ready_at(static_cast<double>(cost.tokens), now.steady));
-  if (config_.adaptive && s.cubic.enabled()) ready = std::max(ready, s.adaptive.ready_at(1.0, now.steady));
   if (!s.waiters.empty()) ready = std::max(ready, *s.waiters.rbegin());  // FIFO
 
   if (ready == SteadyTime::max() || (deadline && ready > *deadline)) {
@@ -125,7 +130,6 @@ Result<Grant> Budget::reserve(const Key& key, Cost cost, Now now, std::optional<
 
   s.rpm.debit(static_cast<double>(cost.requests), now.steady);
   s.tpm.debit(static_cast<double>(cost.tokens), now.steady);
-  if (config_.adaptive && s.cubic.enabled()) s.adaptive.debit(1.0, now.steady);
   s.daily_used += cost.tokens;
   if (ready > now.steady) s.waiters.insert(ready);
 
@@ -164,14 +168,30 @@ bool Budget::cancel(ReservationId id, Now now) {
 
 void Budget::on_response(const Key& key, bool throttled, Now now) {
   if (!config_.adaptive) return;
+  constexpr double kDecrease = 0.9;
+  constexpr double kIncreasePerMinute = 0.1;
+  constexpr double kMinScale = 0.02;
+  constexpr auto kDecreaseInterval = std::chrono::seconds(5);  // one throttled burst counts once
   KeyState& s = state(key, now);
-  bool was_enabled = s.cubic.enabled();
-  if (throttled) s.cubic.on_throttle(now.steady);
-  else s.cubic.on_success(now.steady);
-  if (!s.cubic.enabled()) return;
-  double rate = s.cubic.fill_rate();
-  if (!was_enabled) s.adaptive = TokenBucket(std::max(1.0, rate), rate, now.steady, 0.0);  // start empty
-  else s.adaptive.set_rate(std::max(1.0, rate), rate, now.steady);
+  if (throttled) {
+    // Bedrock's bucket is empty right now, so what ours still holds is not really there.
+    s.rpm.drain(now.steady);
+    s.tpm.drain(now.steady);
+    if (!s.adapted || now.steady - s.last_decrease >= kDecreaseInterval) {
+      s.scale = std::max(kMinScale, s.scale * kDecrease);
+      s.last_decrease = now.steady;
+    }
+    s.adapted = true;
+    s.last_increase = now.steady;
+  } else {
+    if (!s.adapted || s.scale >= 1.0) return;
+    double minutes = std::chrono::duration<double>(now.steady - s.last_increase).count() / 60.0;
+    s.scale = std::min(1.0, s.scale + kIncreasePerMinute * minutes);
+    s.last_increase = now.steady;
+  }
+  const BudgetLimits& l = config_.limits_for(key.model);
+  if (s.rpm.limited()) s.rpm.set_rate(s.rpm.capacity(), l.rpm * s.scale / 60.0, now.steady);
+  if (s.tpm.limited()) s.tpm.set_rate(s.tpm.capacity(), l.tpm * s.scale / 60.0, now.steady);
 }
 
 KeySnapshot Budget::snapshot(const Key& key, Now now) {
@@ -183,8 +203,9 @@ KeySnapshot Budget::snapshot(const Key& key, Now now) {
       .tokens_available = s.tpm.limited() ? s.tpm.level(now.steady) : 0,
       .daily_used = s.daily_used,
       .waiting = s.waiters.size(),
-      .adaptive_enabled = s.cubic.enabled(),
-      .adaptive_fill_rate = s.cubic.fill_rate(),
+      .adaptive_enabled = s.adapted,
+      .adaptive_fill_rate = s.rpm.limited() ? s.rpm.rate() : 0,
+      .adaptive_scale = s.scale,
   };
 }
 

@@ -4,7 +4,11 @@
 //   - an RPM and a TPM token bucket: capacity = the per-minute amount, continuous refill at amount/60 s,
 //     starting full (so a burst up to one minute's budget is allowed, then the steady rate);
 //   - a daily token cap per UTC calendar day (resets at 00:00 UTC; wall clock), counting reservations;
-//   - once the adaptive limiter saw a throttle: a request bucket at CubicRate::fill_rate().
+//   - adaptive (config.adaptive): Bedrock's throttle means its bucket is empty, so a throttle empties
+//     ours too (levels above 0 drop to 0) and multiplies the refill rates in force by 0.9 (at most once
+//     per 5 s, floor 2% of the configured rate); successes then raise them again by 10% of the configured
+//     rate per minute, up to the configured rate (AIMD on the budget itself). A budget set above the
+//     real quota so converges just under it, in tokens as well as requests.
 // reserve() works like a reservation in a GCRA/Go rate.Limiter: the cost is debited at once (levels may
 // go negative) and the grant says when the request may be sent (ready_at: the time every bucket is back
 // to >= 0). Waiters per key are served in FIFO order: ready_at is never earlier than that of any waiter
@@ -19,7 +23,6 @@
 #include <set>
 #include <string>
 
-#include "ratelimit/adaptive.hpp"
 #include "ratelimit/config.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
@@ -62,6 +65,7 @@ class TokenBucket {
   double level(SteadyTime now) const;            // after refill to now (not stored)
   SteadyTime ready_at(double cost, SteadyTime now) const;  // when level − cost reaches 0
   void debit(double cost, SteadyTime now);        // may go negative
+  void drain(SteadyTime now);                     // a level above 0 drops to 0
   void credit(double amount, SteadyTime now);     // capped at capacity
   void set_rate(double capacity, double per_second, SteadyTime now);
 
@@ -78,8 +82,9 @@ struct KeySnapshot {
   double tokens_available = 0;    // TPM bucket level
   std::int64_t daily_used = 0;
   std::size_t waiting = 0;        // reservations with ready_at in the future
-  bool adaptive_enabled = false;
-  double adaptive_fill_rate = 0;
+  bool adaptive_enabled = false;  // a throttle has been seen: the rates below are in force
+  double adaptive_fill_rate = 0;  // requests per second in force (the configured RPM / 60 until then)
+  double adaptive_scale = 1;      // fraction of the configured rates in force
 };
 
 class Budget {
@@ -99,12 +104,13 @@ class Budget {
 
  private:
   struct KeyState {
-    TokenBucket rpm, tpm, adaptive;
-    CubicRate cubic;
+    TokenBucket rpm, tpm;
+    double scale = 1.0;  // adaptive: fraction of the configured refill rates in force
+    bool adapted = false;
+    SteadyTime last_decrease{}, last_increase{};
     std::int64_t day = 0;
     std::int64_t daily_used = 0;
     std::multiset<SteadyTime> waiters;  // ready_at of queued reservations
-    explicit KeyState(SteadyTime t) : cubic(t) {}
   };
   struct Reservation {
     Key key;

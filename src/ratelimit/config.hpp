@@ -41,7 +41,7 @@ struct RateLimitConfig {
   std::optional<int> default_max_tokens;                // overrides every family's default
   RetryConfig retry;
   std::chrono::milliseconds default_deadline{25'000};   // under API Gateway's 29 s
-  bool adaptive = true;                                 // CUBIC send rate after the first throttle
+  bool adaptive = true;                                 // AIMD on the budgets after Bedrock throttles (budget.hpp)
   double chars_per_token = 3.0;                         // input estimate: ceil(bytes / this)
 
   const BudgetLimits& limits_for(const std::string& model_id) const {

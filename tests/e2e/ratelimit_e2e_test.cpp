@@ -61,7 +61,7 @@ TEST(RateLimitE2E, TwoThrottlesThenSuccessIsA200AfterThreeAttempts) {
 
 TEST(RateLimitE2E, ThrottlesWithTheDefaultAdaptiveRateStillSucceed) {
   StackOptions o;
-  o.rate_limit.adaptive = true;  // the production default: the request after a throttle waits for the CUBIC bucket
+  o.rate_limit.adaptive = true;  // the production default: a throttle empties the local buckets, so the retry waits for a refill
   Stack s(o);
   s.simulator->script_fault(sim::Fault{sim::FaultKind::throttle, {}}, 1);
   auto r = s.chat_call({{"input", "echo:adaptive"}});

@@ -146,31 +146,56 @@ TEST(Budget, CancelRefundsEverything) {
   EXPECT_EQ(b.outstanding(), 0u);
 }
 
-TEST(Budget, AdaptiveBucketOnlyAfterAThrottle) {
+TEST(Budget, AdaptiveThrottleEmptiesTheBucketsAndLowersTheRatesOncePerBurst) {
   ManualClock clock;
-  Budget b(limits(6000, 0));
-  auto t0 = clock.now();
+  Budget b(limits(6000, 60'000));  // 100 requests/s, 1,000 tokens/s
   for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(b.reserve(kKey, Cost{1, 0}, Now::from(clock))->ready_at, clock.now());
+    EXPECT_EQ(b.reserve(kKey, Cost{1, 10}, Now::from(clock))->ready_at, clock.now());
     clock.advance(100ms);
     b.on_response(kKey, false, Now::from(clock));
   }
-  EXPECT_FALSE(b.snapshot(kKey, Now::from(clock)).adaptive_enabled);
+  auto before = b.snapshot(kKey, Now::from(clock));
+  EXPECT_FALSE(before.adaptive_enabled);
+  EXPECT_DOUBLE_EQ(before.adaptive_scale, 1.0);
+  EXPECT_GT(before.tokens_available, 50'000);
+
+  // Bedrock throttled: its bucket is empty, so ours is emptied too and the rates drop to 90%.
   b.on_response(kKey, true, Now::from(clock));
   auto s = b.snapshot(kKey, Now::from(clock));
   ASSERT_TRUE(s.adaptive_enabled);
-  EXPECT_LT(s.adaptive_fill_rate, 10.0);
-  // The RPM budget has plenty, but the adaptive bucket starts empty: the next send waits.
-  auto g = b.reserve(kKey, Cost{1, 0}, Now::from(clock));
-  EXPECT_GT(g->ready_at, clock.now());
-  EXPECT_LE(g->ready_at, clock.now() + std::chrono::milliseconds(static_cast<int>(1000 / s.adaptive_fill_rate) + 1));
-  (void)t0;
+  EXPECT_DOUBLE_EQ(s.adaptive_scale, 0.9);
+  EXPECT_DOUBLE_EQ(s.adaptive_fill_rate, 90.0);
+  EXPECT_LE(s.tokens_available, 0.0);
+  EXPECT_LE(s.requests_available, 0.0);
+  // The next send waits for 10 tokens at 900 tokens/s.
+  auto g = b.reserve(kKey, Cost{1, 10}, Now::from(clock));
+  EXPECT_EQ(g->ready_at, clock.now() + std::chrono::nanoseconds(static_cast<std::int64_t>(10.0 / 900.0 * 1e9) + 1))
+      << (g->ready_at - clock.now()).count();
+
+  // More throttles of the same burst (within 5 s) do not lower the rates again ...
+  clock.advance(500ms);
+  b.on_response(kKey, true, Now::from(clock));
+  EXPECT_DOUBLE_EQ(b.snapshot(kKey, Now::from(clock)).adaptive_scale, 0.9);
+  // ... a later one does.
+  clock.advance(5s);
+  b.on_response(kKey, true, Now::from(clock));
+  EXPECT_DOUBLE_EQ(b.snapshot(kKey, Now::from(clock)).adaptive_scale, 0.9 * 0.9);
+
+  // Successes raise the rates by 10% of the configured rate per minute, up to the configured rate.
+  clock.advance(60s);
+  b.on_response(kKey, false, Now::from(clock));
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).adaptive_scale, 0.9 * 0.9 + 0.1, 1e-9);
+  clock.advance(std::chrono::minutes(10));
+  b.on_response(kKey, false, Now::from(clock));
+  EXPECT_DOUBLE_EQ(b.snapshot(kKey, Now::from(clock)).adaptive_scale, 1.0);
+  EXPECT_DOUBLE_EQ(b.snapshot(kKey, Now::from(clock)).adaptive_fill_rate, 100.0);
 
   RateLimitConfig off = limits(6000, 0);
   off.adaptive = false;
   Budget b2(off);
   b2.on_response(kKey, true, Now::from(clock));
   EXPECT_EQ(b2.reserve(kKey, Cost{1, 0}, Now::from(clock))->ready_at, clock.now());
+  EXPECT_FALSE(b2.snapshot(kKey, Now::from(clock)).adaptive_enabled);
 }
 
 // ---- cost model ----

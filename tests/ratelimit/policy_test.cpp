@@ -2,7 +2,6 @@
 
 #include <cmath>
 
-#include "ratelimit/adaptive.hpp"
 #include "ratelimit/retry.hpp"
 
 namespace ba::ratelimit {
@@ -115,57 +114,6 @@ TEST(Retry, BudgetExhaustsAndRefillsOnSuccess) {
             RetryStatus::yes);
   for (int i = 0; i < 1000; ++i) budget.on_success(5);
   EXPECT_EQ(budget.available(), 500);  // capped
-}
-
-// ---- adaptive (CUBIC) ----
-
-// Successful responses at `per_second` for `seconds`.
-void successes(CubicRate& c, SteadyTime& t, double per_second, double seconds) {
-  auto step = std::chrono::duration_cast<SteadyTime::duration>(std::chrono::duration<double>(1.0 / per_second));
-  for (int i = 0; i < static_cast<int>(per_second * seconds); ++i) {
-    t += step;
-    c.on_success(t);
-  }
-}
-
-TEST(Adaptive, OffUntilTheFirstThrottleThenDecreases) {
-  SteadyTime t{};
-  CubicRate c(t);
-  successes(c, t, 10, 5);
-  EXPECT_FALSE(c.enabled());
-  EXPECT_NEAR(c.measured_rate(), 10, 0.5);
-  double measured = c.measured_rate();
-  t += 100ms;
-  c.on_throttle(t);
-  ASSERT_TRUE(c.enabled());
-  EXPECT_NEAR(c.w_max(), measured, 0.5);
-  EXPECT_NEAR(c.fill_rate(), 0.7 * c.w_max(), 1e-9);
-  double first = c.fill_rate();
-  // Back-to-back throttles keep cutting (W_max = min(measured, fill_rate)).
-  t += 10ms;
-  c.on_throttle(t);
-  EXPECT_NEAR(c.fill_rate(), 0.7 * first, 0.05);
-  for (int i = 0; i < 30; ++i) {
-    t += 10ms;
-    c.on_throttle(t);
-  }
-  EXPECT_EQ(c.fill_rate(), CubicRate::kMinFillRate);  // floor 0.5/s
-}
-
-TEST(Adaptive, RecoversOnSuccessPastThePreviousMaximum) {
-  SteadyTime t{};
-  CubicRate c(t);
-  successes(c, t, 10, 5);
-  c.on_throttle(t);
-  double w_max = c.w_max();
-  double after_throttle = c.fill_rate();
-  double k = std::cbrt(w_max * 0.3 / 0.4);
-  successes(c, t, 10, 0.5);
-  EXPECT_LT(c.fill_rate(), w_max);  // the concave part: still below W_max
-  EXPECT_GT(c.fill_rate(), after_throttle);
-  successes(c, t, 10, k + 2.0);  // past the plateau at K: convex growth above W_max
-  EXPECT_GT(c.fill_rate(), w_max);
-  EXPECT_LE(c.fill_rate(), 2.0 * c.measured_rate() + 1e-9);  // never above twice the measured rate
 }
 
 }  // namespace
