@@ -169,7 +169,8 @@ bool Budget::cancel(ReservationId id, Now now) {
 void Budget::on_response(const Key& key, bool throttled, Now now) {
   if (!config_.adaptive) return;
   constexpr double kDecrease = 0.9;
-  constexpr double kIncreasePerMinute = 0.1;
+  constexpr double kFastIncreasePerMinute = 0.1;   // well below the last throttle point
+  constexpr double kSlowIncreasePerMinute = 0.01;  // probing near it
   constexpr double kMinScale = 0.02;
   constexpr auto kDecreaseInterval = std::chrono::seconds(5);  // one throttled burst counts once
   KeyState& s = state(key, now);
@@ -178,6 +179,7 @@ void Budget::on_response(const Key& key, bool throttled, Now now) {
     s.rpm.drain(now.steady);
     s.tpm.drain(now.steady);
     if (!s.adapted || now.steady - s.last_decrease >= kDecreaseInterval) {
+      s.throttled_scale = s.scale;
       s.scale = std::max(kMinScale, s.scale * kDecrease);
       s.last_decrease = now.steady;
     }
@@ -186,7 +188,8 @@ void Budget::on_response(const Key& key, bool throttled, Now now) {
   } else {
     if (!s.adapted || s.scale >= 1.0) return;
     double minutes = std::chrono::duration<double>(now.steady - s.last_increase).count() / 60.0;
-    s.scale = std::min(1.0, s.scale + kIncreasePerMinute * minutes);
+    double step = s.scale < 0.95 * s.throttled_scale ? kFastIncreasePerMinute : kSlowIncreasePerMinute;
+    s.scale = std::min(1.0, s.scale + step * minutes);
     s.last_increase = now.steady;
   }
   const BudgetLimits& l = config_.limits_for(key.model);

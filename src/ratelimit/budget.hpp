@@ -106,6 +106,7 @@ class Budget {
   struct KeyState {
     TokenBucket rpm, tpm;
     double scale = 1.0;  // adaptive: fraction of the configured refill rates in force
+    double throttled_scale = 1.0;  // the scale in force at the last throttle
     bool adapted = false;
     SteadyTime last_decrease{}, last_increase{};
     std::int64_t day = 0;
