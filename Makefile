@@ -33,7 +33,7 @@ test-sanitize: deps
 clean:
 	rm -rf build build-sanitize
 
-# Quota-efficiency benchmark (issue: rate limiting): three runs side by side, about 4 minutes.
+# Quota-efficiency benchmark: three runs side by side, about 6 minutes (docs/performance.md).
 bench-quota: deps
 	@cmake --preset default -DBA_BENCH=ON >/dev/null
 	@cmake --build --preset default -j $(JOBS) --target bench_quota

@@ -8,7 +8,7 @@
 //   (c) the original design (request timestamps, sleep-and-recurse, 5 throttle retries), as baseline
 // Clients honour Retry-After on a 429. Reported per run, over a steady-state window after a warm-up: goodput as % of the quota, upstream
 // throttled calls as % of upstream calls, client-visible errors by type, p50/p99 latency.
-// Usage: build/bench_quota [--seconds=60] [--warmup=15] [--clients=32] [--rpm=600] [--tpm=60000]
+// Usage: build/bench_quota [--seconds=60] [--warmup=45] [--clients=32] [--rpm=600] [--tpm=60000]
 //        [--max-tokens=300] [--reply-tokens=100] [--ttft-ms=200] [--token-ms=10] [--only=a,b,c]
 //        [--json=bench/results/quota.json]
 #include <boost/asio/co_spawn.hpp>
@@ -52,7 +52,7 @@ using namespace ba;
 namespace {
 
 struct Params {
-  int seconds = 60, warmup = 15, clients = 32;
+  int seconds = 60, warmup = 45, clients = 32;
   std::int64_t rpm = 600, tpm = 60'000;
   int max_tokens = 300;
   std::int64_t reply_tokens = 100;
