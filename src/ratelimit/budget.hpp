@@ -7,7 +7,7 @@
 //   - adaptive (config.adaptive): Bedrock's throttle means its bucket is empty, so a throttle empties
 //     ours too (levels above 0 drop to 0) and multiplies the refill rates in force by 0.9 (at most once
 //     per 5 s, floor 2% of the configured rate); successes then raise them again by 10% of the configured
-//     rate per minute, up to the configured rate (AIMD on the budget itself). A budget set above the
+//     rate per minute (1% within 5% of the rate of the last throttle), up to the configured rate (AIMD on the budget itself). A budget set above the
 //     real quota so converges just under it, in tokens as well as requests.
 // reserve() works like a reservation in a GCRA/Go rate.Limiter: the cost is debited at once (levels may
 // go negative) and the grant says when the request may be sent (ready_at: the time every bucket is back

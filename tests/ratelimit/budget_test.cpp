@@ -262,3 +262,27 @@ TEST(Cost, EstimatesAndCharges) {
 
 }  // namespace
 }  // namespace ba::ratelimit
+
+namespace ba::ratelimit {
+namespace {
+
+TEST(Budget, AdaptiveProbesSlowlyNearTheRateOfTheLastThrottle) {
+  using namespace std::chrono_literals;
+  ManualClock clock;
+  RateLimitConfig c;
+  c.limits = BudgetLimits{.rpm = 600, .tpm = 60'000, .daily_tokens = 0};
+  Budget b(c);
+  const Key key{.model = "m", .region = "r"};
+  b.on_response(key, true, Now::from(clock));  // throttled at scale 1.0 -> 0.9
+  EXPECT_DOUBLE_EQ(b.snapshot(key, Now::from(clock)).adaptive_scale, 0.9);
+  clock.advance(30s);  // well below the throttle point: +10% a minute
+  b.on_response(key, false, Now::from(clock));
+  EXPECT_NEAR(b.snapshot(key, Now::from(clock)).adaptive_scale, 0.95, 1e-9);
+  clock.advance(60s);  // within 5% of it: +1% a minute
+  b.on_response(key, false, Now::from(clock));
+  EXPECT_NEAR(b.snapshot(key, Now::from(clock)).adaptive_scale, 0.96, 1e-9);
+  EXPECT_NEAR(b.snapshot(key, Now::from(clock)).adaptive_fill_rate, 600 * 0.96 / 60, 1e-9);
+}
+
+}  // namespace
+}  // namespace ba::ratelimit
