@@ -123,6 +123,12 @@ ChatResponse StreamAccumulator::to_response() const {
 
 namespace detail {
 
+boost::json::array string_array(const std::vector<std::string>& items) {
+  boost::json::array out;
+  for (const auto& s : items) out.push_back(boost::json::string(s));
+  return out;
+}
+
 std::string to_json(const boost::json::value& v) {
   std::string out;
   write(out, v);

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bedrock/types.hpp"
 #include "util/result.hpp"
@@ -33,6 +34,8 @@ namespace detail {
 // Serializes like boost::json::serialize, but numbers with a fractional part are written as the
 // shortest round-trip decimal (0.5, not 5E-1).
 std::string to_json(const boost::json::value& v);
+// A JSON array of strings (stop sequences).
+boost::json::array string_array(const std::vector<std::string>& items);
 // An ErrorKind::upstream error for a reply we cannot make sense of.
 Error malformed(std::string_view what, std::string_view detail);
 // Parses `text` as a JSON object; anything else is malformed(what, ...).

@@ -60,11 +60,7 @@ std::string encode_request(const ChatRequest& request) {
   config["maxTokens"] = request.max_tokens;
   if (request.temperature) config["temperature"] = *request.temperature;
   if (request.top_p) config["topP"] = *request.top_p;
-  if (!request.stop_sequences.empty()) {
-    json::array stops;
-    for (const auto& s : request.stop_sequences) stops.push_back(json::string(s));
-    config["stopSequences"] = std::move(stops);
-  }
+  if (!request.stop_sequences.empty()) config["stopSequences"] = detail::string_array(request.stop_sequences);
   body["inferenceConfig"] = std::move(config);
   return detail::to_json(body);
 }

@@ -94,11 +94,7 @@ Result<std::string> claude_request(const ChatRequest& r) {
   body["messages"] = std::move(messages);
   if (r.temperature) body["temperature"] = *r.temperature;
   if (r.top_p) body["top_p"] = *r.top_p;
-  if (!r.stop_sequences.empty()) {
-    json::array stops;
-    for (const auto& s : r.stop_sequences) stops.push_back(json::string(s));
-    body["stop_sequences"] = std::move(stops);
-  }
+  if (!r.stop_sequences.empty()) body["stop_sequences"] = detail::string_array(r.stop_sequences);
   return detail::to_json(body);
 }
 
@@ -203,11 +199,7 @@ Result<std::string> titan_request(const ChatRequest& r) {
   config["maxTokenCount"] = r.max_tokens;
   if (r.temperature) config["temperature"] = *r.temperature;
   if (r.top_p) config["topP"] = *r.top_p;
-  if (!r.stop_sequences.empty()) {
-    json::array stops;
-    for (const auto& s : r.stop_sequences) stops.push_back(json::string(s));
-    config["stopSequences"] = std::move(stops);
-  }
+  if (!r.stop_sequences.empty()) config["stopSequences"] = detail::string_array(r.stop_sequences);
   json::object body;
   body["inputText"] = titan_transcript(r);
   body["textGenerationConfig"] = std::move(config);

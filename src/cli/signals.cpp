@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include "util/clock.hpp"
+
 namespace ba::cli {
 
 void run_until_signal(boost::asio::io_context& io, std::function<void()> on_signal, std::chrono::milliseconds grace) {
@@ -39,16 +41,8 @@ void run_until_signal(boost::asio::io_context& io, std::function<void()> on_sign
 }
 
 void log_line(const char* level, const char* msg, const std::string& extra_json) {
-  auto now = std::chrono::system_clock::now();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char ts[64];
-  std::snprintf(ts, sizeof ts, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  std::string line = std::string("{\"ts\":\"") + ts + "\",\"level\":\"" + level + "\",\"msg\":" +
-                     boost::json::serialize(boost::json::value(msg));
+  std::string line = std::string("{\"ts\":\"") + iso8601_ms(std::chrono::system_clock::now()) +
+                     "\",\"level\":\"" + level + "\",\"msg\":" + boost::json::serialize(boost::json::value(msg));
   if (!extra_json.empty()) line += "," + extra_json;
   line += "}\n";
   std::fwrite(line.data(), 1, line.size(), stderr);

@@ -61,22 +61,12 @@ struct RequestLog {
   SteadyTime start;
 };
 
-std::string iso_time(WallTime t) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
-  return buf;
-}
 
 void emit(State& s, const RequestLog& log) {
   auto elapsed = s.clock.now() - log.start;
   double latency_ms = std::chrono::duration<double, std::milli>(elapsed).count();
   json::object o;
-  o["ts"] = iso_time(s.clock.wall());
+  o["ts"] = iso8601_ms(s.clock.wall());
   o["level"] = log.status >= 500 ? "error" : (log.status >= 400 ? "warn" : "info");
   o["msg"] = "request";
   o["request_id"] = log.request_id;
@@ -363,7 +353,7 @@ boost::asio::awaitable<net::ServerResponse> handle_conversation(std::shared_ptr<
     o["model_id"] = t.model_id;
     o["stop_reason"] = t.stop_reason;
     o["usage"] = usage_json(t.input_tokens, t.output_tokens);
-    o["created_at"] = iso_time(WallTime{std::chrono::milliseconds{t.created_at_ms}});
+    o["created_at"] = iso8601_ms(WallTime{std::chrono::milliseconds{t.created_at_ms}});
     o["request_id"] = t.request_id;
     list.push_back(std::move(o));
   }

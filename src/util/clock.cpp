@@ -1,5 +1,7 @@
 #include "util/clock.hpp"
 
+#include <cstdio>
+#include <ctime>
 #include <mutex>
 #include <random>
 
@@ -30,6 +32,17 @@ class RealRandom final : public Random {
 };
 
 }  // namespace
+
+std::string iso8601_ms(WallTime t) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  auto secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms % 1000));
+  return buf;
+}
 
 Clock& system_clock() {
   static RealClock clock;

@@ -3,6 +3,7 @@
 // deterministically. Production code uses system_clock()/system_random().
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace ba {
 
@@ -22,6 +23,9 @@ class Random {
   virtual double uniform() = 0;          // in [0, 1)
   virtual std::uint64_t next_u64() = 0;
 };
+
+// "2026-11-25T12:00:00.123Z" (UTC, millisecond precision), as logs and the API print times.
+std::string iso8601_ms(WallTime t);
 
 Clock& system_clock();
 Random& system_random();  // thread-safe, seeded from the OS

@@ -51,3 +51,16 @@ TEST(Encoding, CaseHelpers) {
 
 }  // namespace
 }  // namespace ba
+
+#include "util/clock.hpp"
+
+namespace ba {
+namespace {
+
+TEST(Clock, Iso8601WithMilliseconds) {
+  EXPECT_EQ(iso8601_ms(WallTime{std::chrono::milliseconds{1'700'000'000'123}}), "2023-11-14T22:13:20.123Z");
+  EXPECT_EQ(iso8601_ms(WallTime{}), "1970-01-01T00:00:00.000Z");
+}
+
+}  // namespace
+}  // namespace ba
