@@ -30,18 +30,11 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using testing::RawServer;
+using testing::run_until_done;
 using testing::ServerThread;
 
-// The exact shape of credentials_test.cpp's ServerTest.ClientReturnsLongBodyIntact.
-template <class T>
-T run_future(asio::io_context& io, asio::awaitable<T> task) {
-  auto fut = asio::co_spawn(io, std::move(task), asio::use_future);
-  io.restart();
-  while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-    if (io.run_one() == 0) io.restart();
-  }
-  return fut.get();
-}
+// The exact shape of credentials_test.cpp's ServerTest.ClientReturnsLongBodyIntact: co_spawn + use_future
+// (testing::run_until_done) and, below, a detached wrapper coroutine.
 
 // The shape of credentials_test.cpp's run(): a wrapper coroutine moves the result out.
 template <class T>
@@ -100,7 +93,7 @@ constexpr std::size_t kSizes[] = {35, 16, 15, 0, 1000, 16 * 1024 + 1, 200'000};
 void expect_intact_bodies(asio::io_context& io, HttpClient& client, const std::string& base) {
   std::set<std::string> conns;
   for (std::size_t n : kSizes) {
-    auto a = run_future(io, client.send(get(base + std::to_string(n))));
+    auto a = run_until_done(io, client.send(get(base + std::to_string(n))));
     ASSERT_TRUE(a) << n << ": " << a.error().message;
     EXPECT_EQ(a->status, 200);
     EXPECT_EQ(a->body, body_of(n)) << n;
@@ -145,7 +138,7 @@ TEST(HttpClientResult, BufferedErrorBodyOfAStreamingCallSurvivesTheReturn) {
     ++sink_calls;
     co_return true;
   };
-  auto r = run_future(io, client->send_streaming(get(srv.url("/404/5000")), sink));
+  auto r = run_until_done(io, client->send_streaming(get(srv.url("/404/5000")), sink));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 404);
   EXPECT_EQ(r->body, body_of(5000));
@@ -166,7 +159,7 @@ TEST(HttpClientResult, ErrorsSurviveTheReturn) {
   auto client = make_http_client(io, no_proxy_config());
   const std::string url = "http://127.0.0.1:" + std::to_string(raw.port()) + "/";
   for (int i = 0; i < 2; ++i) {
-    auto r = i == 0 ? run_future(io, client->send(get(url))) : run_detached(io, client->send(get(url)));
+    auto r = i == 0 ? run_until_done(io, client->send(get(url))) : run_detached(io, client->send(get(url)));
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().kind, ErrorKind::network);
     EXPECT_NE(r.error().message.find("reading the response body failed"), std::string::npos) << r.error().message;

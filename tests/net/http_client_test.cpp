@@ -27,19 +27,10 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using testing::RawServer;
+using testing::run_until_done;
 using testing::ServerThread;
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-// Runs `task` on `io` (this thread) until it completes.
-template <class T>
-T run(asio::io_context& io, asio::awaitable<T> task) {
-  auto fut = asio::co_spawn(io, std::move(task), asio::use_future);
-  io.restart();
-  while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-    if (io.run_one() == 0) io.restart();
-  }
-  return fut.get();
-}
 
 HttpRequest get(std::string url) {
   HttpRequest r;
@@ -80,7 +71,7 @@ TEST(HttpClient, GetAndPost) {
 
   auto req = get(srv.url("/a/b?x=1&y=%20"));
   req.headers.set("X-Custom", "c1");
-  auto r = run(io, client->send(req));
+  auto r = run_until_done(io, client->send(req));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->headers.get("x-method"), "GET");
@@ -97,7 +88,7 @@ TEST(HttpClient, GetAndPost) {
   post.headers.set("User-Agent", "mine/1");
   post.headers.set("Content-Length", "999");  // wrong on purpose: the client sets the real one
   post.body = "{\"q\":\"hi\"}";
-  auto p = run(io, client->send(post));
+  auto p = run_until_done(io, client->send(post));
   ASSERT_TRUE(p) << p.error().message;
   EXPECT_EQ(p->headers.get("x-method"), "POST");
   EXPECT_EQ(p->headers.get("x-ua"), "mine/1");
@@ -107,7 +98,7 @@ TEST(HttpClient, GetAndPost) {
   HttpRequest empty_post;
   empty_post.method = "POST";
   empty_post.url = srv.url("/");
-  auto e = run(io, client->send(empty_post));
+  auto e = run_until_done(io, client->send(empty_post));
   ASSERT_TRUE(e);
   EXPECT_EQ(e->headers.get("x-cl"), "0");
 }
@@ -115,7 +106,7 @@ TEST(HttpClient, GetAndPost) {
 TEST(HttpClient, InvalidUrlIsInvalidInput) {
   asio::io_context io;
   auto client = make_http_client(io, no_proxy_config());
-  auto r = run(io, client->send(get("ftp://127.0.0.1/")));
+  auto r = run_until_done(io, client->send(get("ftp://127.0.0.1/")));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::invalid_input);
 }
@@ -126,7 +117,7 @@ TEST(HttpClient, PoolReusesOneConnectionForSequentialRequests) {
   auto client = make_http_client(io, no_proxy_config());
   std::set<std::string> conns;
   for (int i = 0; i < 5; ++i) {
-    auto r = run(io, client->send(get(srv.url("/n"))));
+    auto r = run_until_done(io, client->send(get(srv.url("/n"))));
     ASSERT_TRUE(r) << r.error().message;
     conns.insert(std::string(*r->headers.get("x-conn")));
   }
@@ -138,7 +129,7 @@ TEST(HttpClient, PoolReusesOneConnectionForSequentialRequests) {
   auto unpooled = make_http_client(io, cfg);
   std::set<std::string> conns2;
   for (int i = 0; i < 3; ++i) {
-    auto r = run(io, unpooled->send(get(srv.url("/n"))));
+    auto r = run_until_done(io, unpooled->send(get(srv.url("/n"))));
     ASSERT_TRUE(r);
     conns2.insert(std::string(*r->headers.get("x-conn")));
   }
@@ -154,8 +145,8 @@ TEST(HttpClient, ServerClosingConnectionIsNotReused) {
   });
   asio::io_context io;
   auto client = make_http_client(io, no_proxy_config());
-  auto a = run(io, client->send(get(srv.url())));
-  auto b = run(io, client->send(get(srv.url())));
+  auto a = run_until_done(io, client->send(get(srv.url())));
+  auto b = run_until_done(io, client->send(get(srv.url())));
   ASSERT_TRUE(a && b);
   EXPECT_NE(a->body, b->body);
 }
@@ -178,12 +169,12 @@ TEST(HttpClient, ChunkedResponseIsBuffered) {
   ServerThread srv({}, chunk_handler({"alpha", "beta", "gamma"}));
   asio::io_context io;
   auto client = make_http_client(io, no_proxy_config());
-  auto r = run(io, client->send(get(srv.url())));
+  auto r = run_until_done(io, client->send(get(srv.url())));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->headers.get("transfer-encoding"), "chunked");
   EXPECT_EQ(r->body, "alphabetagamma");
   // The connection goes back to the pool after a chunked body.
-  auto again = run(io, client->send(get(srv.url())));
+  auto again = run_until_done(io, client->send(get(srv.url())));
   ASSERT_TRUE(again);
   EXPECT_EQ(again->body, "alphabetagamma");
 }
@@ -217,7 +208,7 @@ TEST(HttpClient, StreamingSinkGetsChunksInOrderAsTheyArrive) {
                              (received.ends_with("three") ? 1 : 0));
     co_return true;
   };
-  auto r = run(io, client->send_streaming(get(srv.url()), sink));
+  auto r = run_until_done(io, client->send_streaming(get(srv.url()), sink));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 200);
   EXPECT_TRUE(r->body.empty());
@@ -247,7 +238,7 @@ TEST(HttpClient, StreamingSinkFalseCancelsAndClosesTheConnection) {
   auto client = make_http_client(io, no_proxy_config());
   int calls = 0;
   BodySink sink = [&](std::string_view) -> asio::awaitable<bool> { co_return ++calls < 2; };
-  auto r = run(io, client->send_streaming(get(srv.url()), sink));
+  auto r = run_until_done(io, client->send_streaming(get(srv.url()), sink));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::cancelled);
   EXPECT_EQ(calls, 2);
@@ -268,7 +259,7 @@ TEST(HttpClient, StreamingBuffersNon2xxBodies) {
     ++calls;
     co_return true;
   };
-  auto r = run(io, client->send_streaming(get(srv.url()), sink));
+  auto r = run_until_done(io, client->send_streaming(get(srv.url()), sink));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(r->body, "{\"message\":\"busy\"}");
@@ -285,11 +276,11 @@ TEST(HttpClient, ResponseBodyLimit) {
   auto client = make_http_client(io, no_proxy_config());
   RequestOptions opts;
   opts.body_limit = 100;
-  auto r = run(io, client->send(get(srv.url()), opts));
+  auto r = run_until_done(io, client->send(get(srv.url()), opts));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::too_large);
   opts.body_limit = 1000;
-  EXPECT_TRUE(run(io, client->send(get(srv.url()), opts)));
+  EXPECT_TRUE(run_until_done(io, client->send(get(srv.url()), opts)));
 }
 
 // A server that reads requests and never answers (until released at the end of the test).
@@ -308,7 +299,7 @@ TEST(HttpClient, ReadTimeoutWhenServerNeverAnswers) {
   auto client = make_http_client(io, no_proxy_config());
   RequestOptions opts;
   opts.read_timeout = std::chrono::milliseconds(100);
-  auto r = run(io, client->send(get(silent.srv.url()), opts));
+  auto r = run_until_done(io, client->send(get(silent.srv.url()), opts));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::timeout);
   EXPECT_TRUE(r.error().retryable);
@@ -321,13 +312,13 @@ TEST(HttpClient, DeadlineBoundsTheWholeRequest) {
   RequestOptions opts;
   opts.read_timeout = std::chrono::milliseconds(600'000);
   opts.deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(100);
-  auto r = run(io, client->send(get(silent.srv.url()), opts));
+  auto r = run_until_done(io, client->send(get(silent.srv.url()), opts));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::timeout);
   EXPECT_NE(r.error().message.find("deadline"), std::string::npos) << r.error().message;
 
   opts.deadline = std::chrono::steady_clock::now() - std::chrono::milliseconds(1);
-  auto past = run(io, client->send(get(silent.srv.url()), opts));
+  auto past = run_until_done(io, client->send(get(silent.srv.url()), opts));
   ASSERT_FALSE(past);
   EXPECT_EQ(past.error().kind, ErrorKind::timeout);
 }
@@ -341,7 +332,7 @@ TEST(HttpClient, ConnectionRefusedIsNetworkError) {
   }  // closed: nothing listens there now
   asio::io_context io;
   auto client = make_http_client(io, no_proxy_config());
-  auto r = run(io, client->send(get("http://127.0.0.1:" + std::to_string(port) + "/")));
+  auto r = run_until_done(io, client->send(get("http://127.0.0.1:" + std::to_string(port) + "/")));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::network);
   EXPECT_TRUE(r.error().retryable);
@@ -357,7 +348,7 @@ TEST(HttpClient, TruncatedBodyIsNetworkError) {
   });
   asio::io_context io;
   auto client = make_http_client(io, no_proxy_config());
-  auto r = run(io, client->send(get("http://127.0.0.1:" + std::to_string(raw.port()) + "/")));
+  auto r = run_until_done(io, client->send(get("http://127.0.0.1:" + std::to_string(raw.port()) + "/")));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::network);
   EXPECT_TRUE(r.error().retryable);
@@ -381,9 +372,9 @@ TEST(HttpClient, DeadPooledConnectionIsRetriedOnlyWhenSafe) {
   asio::io_context io;
   auto client = make_http_client(io, no_proxy_config());
   const std::string url = "http://127.0.0.1:" + std::to_string(raw.port()) + "/";
-  auto first = run(io, client->send(get(url)));
+  auto first = run_until_done(io, client->send(get(url)));
   ASSERT_TRUE(first) << first.error().message;
-  auto second = run(io, client->send(get(url)));  // pooled conn dies: GET is retried on a fresh one
+  auto second = run_until_done(io, client->send(get(url)));  // pooled conn dies: GET is retried on a fresh one
   ASSERT_TRUE(second) << second.error().message;
   EXPECT_EQ(second->body, "ok");
   EXPECT_EQ(raw.connections(), 2);
@@ -392,7 +383,7 @@ TEST(HttpClient, DeadPooledConnectionIsRetriedOnlyWhenSafe) {
   post.method = "POST";
   post.url = url;
   post.body = "not idempotent";
-  auto third = run(io, client->send(post));  // pooled conn dies after the POST was sent: no retry
+  auto third = run_until_done(io, client->send(post));  // pooled conn dies after the POST was sent: no retry
   ASSERT_FALSE(third);
   EXPECT_EQ(third.error().kind, ErrorKind::network);
   EXPECT_TRUE(third.error().retryable);
@@ -421,13 +412,13 @@ TEST(HttpClient, PooledConnectionClosedByServerIsNotUsedForPost) {
   asio::io_context io;
   auto client = make_http_client(io, no_proxy_config());
   const std::string url = "http://127.0.0.1:" + std::to_string(raw.port()) + "/";
-  ASSERT_TRUE(run(io, client->send(get(url))));
+  ASSERT_TRUE(run_until_done(io, client->send(get(url))));
   closed.wait();
   HttpRequest post;
   post.method = "POST";
   post.url = url;
   post.body = "x";
-  auto r = run(io, client->send(post));  // the dead pooled connection is noticed before sending
+  auto r = run_until_done(io, client->send(post));  // the dead pooled connection is noticed before sending
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(raw.connections(), 2);
 }
@@ -455,7 +446,7 @@ TEST(HttpClient, HttpsWithTrustedCertificate) {
   cfg.ca_file = peer.cert.cert.cert_file;
   auto client = make_http_client(io, cfg);
   for (std::string host : {"localhost", "127.0.0.1"}) {
-    auto r = run(io, client->send(get(peer.url(host))));
+    auto r = run_until_done(io, client->send(get(peer.url(host))));
     ASSERT_TRUE(r) << host << ": " << r.error().message;
     EXPECT_EQ(r->status, 200);
     EXPECT_EQ(r->headers.get("x-target"), "/secure");
@@ -463,7 +454,7 @@ TEST(HttpClient, HttpsWithTrustedCertificate) {
   // Pooled TLS connections are reused.
   std::set<std::string> conns;
   for (int i = 0; i < 3; ++i) {
-    auto r = run(io, client->send(get(peer.url("localhost"))));
+    auto r = run_until_done(io, client->send(get(peer.url("localhost"))));
     ASSERT_TRUE(r);
     conns.insert(std::string(*r->headers.get("x-conn")));
   }
@@ -474,14 +465,14 @@ TEST(HttpClient, HttpsFailsWithoutTrustedCertificate) {
   TlsPeer peer("DNS:localhost,IP:127.0.0.1");
   asio::io_context io;
   auto client = make_http_client(io, no_proxy_config());  // system store only
-  auto r = run(io, client->send(get(peer.url("localhost"))));
+  auto r = run_until_done(io, client->send(get(peer.url("localhost"))));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::network);
 
   ClientConfig insecure = no_proxy_config();
   insecure.verify_tls = false;
   auto lax = make_http_client(io, insecure);
-  auto ok = run(io, lax->send(get(peer.url("localhost"))));
+  auto ok = run_until_done(io, lax->send(get(peer.url("localhost"))));
   EXPECT_TRUE(ok) << ok.error().message;
 }
 
@@ -492,14 +483,14 @@ TEST(HttpClient, HttpsFailsOnHostNameMismatch) {
   cfg.ca_file = peer.cert.cert.cert_file;
   auto client = make_http_client(io, cfg);
   for (std::string host : {"localhost", "127.0.0.1"}) {
-    auto r = run(io, client->send(get(peer.url(host))));
+    auto r = run_until_done(io, client->send(get(peer.url(host))));
     ASSERT_FALSE(r) << host;
     EXPECT_EQ(r.error().kind, ErrorKind::network);
   }
   // Same trust anchor, verification off: succeeds, so the failure above is the host name check.
   cfg.verify_tls = false;
   auto lax = make_http_client(io, cfg);
-  EXPECT_TRUE(run(io, lax->send(get(peer.url("localhost")))));
+  EXPECT_TRUE(run_until_done(io, lax->send(get(peer.url("localhost")))));
 }
 
 // ---- proxies ----
@@ -542,7 +533,7 @@ TEST(HttpClient, HttpProxyGetsAbsoluteFormAndCredentials) {
                          {"NO_PROXY", "other.test, .example.internal"}});
   auto client = make_http_client(io, cfg);
 
-  auto r = run(io, client->send(get("http://api.example.com:8080/v1/x?q=1")));
+  auto r = run_until_done(io, client->send(get("http://api.example.com:8080/v1/x?q=1")));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->body, "via proxy");
   ASSERT_EQ(log.size(), 1u);
@@ -550,13 +541,13 @@ TEST(HttpClient, HttpProxyGetsAbsoluteFormAndCredentials) {
   EXPECT_EQ(log.auth[0], "Basic " + base64_encode("user:p@ss"));
 
   // NO_PROXY suffix match: goes direct (and fails to resolve), the proxy sees nothing.
-  (void)run(io, client->send(get("http://svc.example.internal/")));
+  (void)run_until_done(io, client->send(get("http://svc.example.internal/")));
   EXPECT_EQ(log.size(), 1u);
 
   // use_proxy_env=false ignores the variables.
   cfg.use_proxy_env = false;
   auto plain = make_http_client(io, cfg);
-  auto o = run(io, plain->send(get(origin.url("/direct"))));
+  auto o = run_until_done(io, plain->send(get(origin.url("/direct"))));
   ASSERT_TRUE(o) << o.error().message;
   EXPECT_EQ(o->headers.get("x-target"), "/direct");
   EXPECT_EQ(log.size(), 1u);
@@ -565,7 +556,7 @@ TEST(HttpClient, HttpProxyGetsAbsoluteFormAndCredentials) {
   ClientConfig star;
   star.getenv = fake_env({{"http_proxy", "127.0.0.1:" + std::to_string(proxy.port())}, {"no_proxy", "*"}});
   auto bypass = make_http_client(io, star);
-  auto s = run(io, bypass->send(get(origin.url("/star"))));
+  auto s = run_until_done(io, bypass->send(get(origin.url("/star"))));
   ASSERT_TRUE(s) << s.error().message;
   EXPECT_EQ(s->headers.get("x-target"), "/star");
   EXPECT_EQ(log.size(), 1u);
@@ -574,7 +565,7 @@ TEST(HttpClient, HttpProxyGetsAbsoluteFormAndCredentials) {
   ClientConfig port_cfg;
   port_cfg.getenv = fake_env({{"http_proxy", "127.0.0.1:" + std::to_string(proxy.port())}, {"no_proxy", "127.0.0.1:1"}});
   auto via = make_http_client(io, port_cfg);
-  auto v = run(io, via->send(get(origin.url("/p"))));
+  auto v = run_until_done(io, via->send(get(origin.url("/p"))));
   ASSERT_TRUE(v);
   EXPECT_EQ(v->body, "via proxy");
   EXPECT_EQ(log.size(), 2u);
@@ -632,7 +623,7 @@ TEST(HttpClient, HttpsThroughConnectProxy) {
   cfg.getenv = fake_env({{"HTTPS_PROXY", "http://u:pw@127.0.0.1:" + std::to_string(proxy.port())},
                          {"HTTP_PROXY", "http://127.0.0.1:1"}});
   auto client = make_http_client(io, cfg);
-  auto r = run(io, client->send(get(peer.url("localhost"))));
+  auto r = run_until_done(io, client->send(get(peer.url("localhost"))));
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_EQ(r->headers.get("x-target"), "/secure");  // origin-form inside the tunnel
   ASSERT_EQ(log.size(), 1u);
@@ -640,7 +631,7 @@ TEST(HttpClient, HttpsThroughConnectProxy) {
   EXPECT_EQ(log.auth[0], "Basic " + base64_encode("u:pw"));
 
   // The tunnel is pooled like any connection.
-  auto again = run(io, client->send(get(peer.url("localhost"))));
+  auto again = run_until_done(io, client->send(get(peer.url("localhost"))));
   ASSERT_TRUE(again);
   EXPECT_EQ(proxy.connections(), 1);
 
@@ -649,7 +640,7 @@ TEST(HttpClient, HttpsThroughConnectProxy) {
   direct_cfg.getenv = fake_env({{"HTTPS_PROXY", "http://127.0.0.1:" + std::to_string(proxy.port())},
                                 {"NO_PROXY", "localhost"}});
   auto direct = make_http_client(io, direct_cfg);
-  ASSERT_TRUE(run(io, direct->send(get(peer.url("localhost")))));
+  ASSERT_TRUE(run_until_done(io, direct->send(get(peer.url("localhost")))));
   EXPECT_EQ(proxy.connections(), 1);
 
   // A proxy that refuses CONNECT is a network error.
@@ -665,7 +656,7 @@ TEST(HttpClient, HttpsThroughConnectProxy) {
   ClientConfig refused_cfg = cfg;
   refused_cfg.getenv = fake_env({{"HTTPS_PROXY", "http://127.0.0.1:" + std::to_string(refusing.port())}});
   auto refused = make_http_client(io, refused_cfg);
-  auto f = run(io, refused->send(get(peer.url("localhost"))));
+  auto f = run_until_done(io, refused->send(get(peer.url("localhost"))));
   ASSERT_FALSE(f);
   EXPECT_EQ(f.error().kind, ErrorKind::network);
   EXPECT_EQ(f.error().http_status, 403);

@@ -1,6 +1,10 @@
 #pragma once
 // Test helpers: a server running on its own thread and a blocking raw HTTP client for it.
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <chrono>
+#include <future>
 #include <memory>
 #include <string>
 #include <thread>
@@ -8,6 +12,17 @@
 #include "net/http_server.hpp"
 
 namespace ba::net::testing {
+
+// Runs `task` on `io` (this thread) until it completes; rethrows what it throws.
+template <class T>
+T run_until_done(boost::asio::io_context& io, boost::asio::awaitable<T> task) {
+  auto fut = boost::asio::co_spawn(io, std::move(task), boost::asio::use_future);
+  io.restart();
+  while (fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+    if (io.run_one() == 0) io.restart();
+  }
+  return fut.get();
+}
 
 // Starts `handler` on 127.0.0.1:0 with an io_context running on a background thread.
 // The destructor stops the server (grace 0) and joins the thread.
