@@ -458,6 +458,11 @@ boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state,
     co_return finish(s, log, std::move(r));
   }
   log.caller = *caller;
+  // Lambda mode: API Gateway authenticated the caller (API key id or authorizer principal) and our
+  // adapter passed it on as x-ba-caller, having dropped any client-sent x-ba-* header.
+  if (s.ctx.config.trust_lambda_headers) {
+    if (auto v = req.headers.get("x-ba-caller"); v && !trim(*v).empty()) log.caller = std::string(trim(*v));
+  }
 
   if (req.body.size() > s.ctx.config.body_limit) {
     co_return fail_with(s, log,

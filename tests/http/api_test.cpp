@@ -464,6 +464,27 @@ TEST_F(ApiTest, ApiKeysAreRequiredAndIsolateConversations) {
   }
 }
 
+TEST_F(ApiTest, InLambdaModeTheGatewayCallerOwnsConversations) {
+  net::Headers alice{{"x-ba-caller", "apikey:alice-key-id"}};
+  net::Headers bob{{"x-ba-caller", "apikey:bob-key-id"}};
+  // Outside Lambda mode a client-sent x-ba-caller is ignored: everyone is the same anonymous owner.
+  model.reply("1");
+  ASSERT_EQ(chat(R"({"input": "q", "conversation_id": "shared"})", alice).status, 200);
+  EXPECT_EQ(last_log().at("caller").as_string(), "anonymous");
+  EXPECT_EQ(call("GET", "/conversations/shared", "", bob).status, 200);
+
+  context->config.trust_lambda_headers = true;
+  handler = http::make_api_handler(*context);
+  model.reply("2");
+  ASSERT_EQ(chat(R"({"input": "q", "conversation_id": "alices"})", alice).status, 200);
+  EXPECT_EQ(last_log().at("caller").as_string(), "apikey:alice-key-id");
+  EXPECT_EQ(call("GET", "/conversations/alices", "", alice).status, 200);
+  EXPECT_EQ(call("GET", "/conversations/alices", "", bob).status, 404);
+  EXPECT_EQ(call("DELETE", "/conversations/alices", "", bob).status, 404);
+  // No gateway identity: the anonymous owner, who cannot see Alice's conversation either.
+  EXPECT_EQ(call("GET", "/conversations/alices").status, 404);
+}
+
 TEST_F(ApiTest, OneLogLinePerRequestWithTheDocumentedFields) {
   model.reply("the reply text");
   auto r = chat(R"({"input": "the user text", "conversation_id": "c-1"})");
