@@ -1,9 +1,5 @@
 // Runs the real bedrock-agent binary: serve --simulate --port 0, then /health, /chat, SIGTERM.
 #include <gtest/gtest.h>
-#include <poll.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <boost/json.hpp>
 
@@ -13,77 +9,12 @@
 #include <vector>
 
 #include "e2e/e2e_harness.hpp"
-
-extern char** environ;
+#include "support/child_process.hpp"
 
 namespace ba::test {
 namespace {
 
 namespace json = boost::json;
-
-// A child process with its stderr on a pipe; killed (SIGKILL) and reaped if still running at the end.
-class Child {
- public:
-  explicit Child(std::vector<std::string> args) {
-    int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    int rc = posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    ::close(fds[1]);
-    err_ = fds[0];
-    if (rc != 0) throw std::runtime_error("posix_spawn failed");
-  }
-  ~Child() {
-    if (pid_ > 0) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-    ::close(err_);
-  }
-
-  // The next stderr line; nullopt on EOF or when nothing arrives for 30 s (a hang guard, not a timing test).
-  std::optional<std::string> line() {
-    while (true) {
-      auto nl = buffer_.find('\n');
-      if (nl != std::string::npos) {
-        std::string l = buffer_.substr(0, nl);
-        buffer_.erase(0, nl + 1);
-        return l;
-      }
-      pollfd p{err_, POLLIN, 0};
-      if (::poll(&p, 1, 30'000) <= 0) return std::nullopt;
-      char buf[4096];
-      auto n = ::read(err_, buf, sizeof buf);
-      if (n <= 0) return std::nullopt;
-      buffer_.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-  std::string rest() {
-    std::string all = buffer_;
-    while (auto l = line()) all += *l + "\n";
-    return all;
-  }
-
-  void signal(int sig) { ::kill(pid_, sig); }
-  int wait_exit() {
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-  int err_ = -1;
-  std::string buffer_;
-};
 
 std::string binary() { return std::string(BA_BINARY_DIR) + "/bedrock-agent"; }
 
