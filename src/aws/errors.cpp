@@ -24,10 +24,6 @@ constexpr std::array<std::string_view, 3> kTransientTimeoutCodes = {"RequestTime
 
 bool in(std::string_view code, auto const& list) { return std::ranges::find(list, code) != list.end(); }
 
-bool icontains(std::string_view hay, std::string_view needle) {
-  return to_lower(hay).find(to_lower(needle)) != std::string::npos;
-}
-
 // "ns#Code:http://..." -> "Code".
 std::string_view normalize_type(std::string_view type) {
   type = trim(type);

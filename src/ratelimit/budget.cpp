@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace ba::ratelimit {
 namespace {
@@ -134,7 +135,7 @@ Result<Grant> Budget::reserve(const Key& key, Cost cost, Now now, std::optional<
   if (ready > now.steady) s.waiters.insert(ready);
 
   ReservationId id = next_id_++;
-  reservations_.emplace(id, Reservation{key, cost, ready, s.day});
+  reservations_.emplace(id, Reservation{key, cost, ready, s.day, deadline});
   return Grant{id, ready};
 }
 
@@ -161,40 +162,104 @@ bool Budget::settle(ReservationId id, Cost actual, Now now) {
 }
 
 bool Budget::cancel(ReservationId id, Now now) {
+  shed_.erase(id);
   if (!reservations_.contains(id)) return false;
   adjust(id, Cost{0, 0}, now);
   return true;
 }
 
-void Budget::on_response(const Key& key, bool throttled, Now now) {
+Result<SteadyTime> Budget::ready_at(ReservationId id, Now now) {
+  if (auto it = reservations_.find(id); it != reservations_.end()) return it->second.ready_at;
+  if (auto it = shed_.find(id); it != shed_.end()) {
+    Error e = Error::make(ErrorKind::rate_limited,
+                          "rate limit: Bedrock throttled and the re-planned queue would pass the deadline");
+    e.retry_after = it->second;
+    shed_.erase(it);
+    return fail(std::move(e));
+  }
+  return now.steady;
+}
+
+namespace {
+constexpr double kDecrease = 0.9;
+constexpr double kFastIncreasePerMinute = 0.1;   // well below the last throttle point
+constexpr double kSlowIncreasePerMinute = 0.01;  // probing near it
+constexpr double kMinScale = 0.02;
+constexpr auto kDecreaseInterval = std::chrono::seconds(5);  // one throttled burst counts once
+}  // namespace
+
+void Budget::Adaptive::throttled(SteadyTime now) {
+  if (!adapted || now - last_decrease >= kDecreaseInterval) {
+    throttled_scale = scale;
+    scale = std::max(kMinScale, scale * kDecrease);
+    last_decrease = now;
+  }
+  adapted = true;
+  last_increase = now;
+}
+
+void Budget::Adaptive::succeeded(SteadyTime now) {
+  if (!adapted || scale >= 1.0) return;
+  double minutes = std::chrono::duration<double>(now - last_increase).count() / 60.0;
+  double step = scale < 0.95 * throttled_scale ? kFastIncreasePerMinute : kSlowIncreasePerMinute;
+  scale = std::min(1.0, scale + step * minutes);
+  last_increase = now;
+}
+
+void Budget::on_response(const Key& key, Feedback feedback, Now now) {
   if (!config_.adaptive) return;
-  constexpr double kDecrease = 0.9;
-  constexpr double kFastIncreasePerMinute = 0.1;   // well below the last throttle point
-  constexpr double kSlowIncreasePerMinute = 0.01;  // probing near it
-  constexpr double kMinScale = 0.02;
-  constexpr auto kDecreaseInterval = std::chrono::seconds(5);  // one throttled burst counts once
   KeyState& s = state(key, now);
-  if (throttled) {
-    // Bedrock's bucket is empty right now, so what ours still holds is not really there.
-    s.rpm.drain(now.steady);
-    s.tpm.drain(now.steady);
-    if (!s.adapted || now.steady - s.last_decrease >= kDecreaseInterval) {
-      s.throttled_scale = s.scale;
-      s.scale = std::max(kMinScale, s.scale * kDecrease);
-      s.last_decrease = now.steady;
-    }
-    s.adapted = true;
-    s.last_increase = now.steady;
+  const bool requests = feedback == Feedback::throttled || feedback == Feedback::throttled_requests;
+  const bool tokens = feedback == Feedback::throttled || feedback == Feedback::throttled_tokens;
+  if (feedback == Feedback::success) {
+    s.requests.succeeded(now.steady);
+    s.tokens.succeeded(now.steady);
   } else {
-    if (!s.adapted || s.scale >= 1.0) return;
-    double minutes = std::chrono::duration<double>(now.steady - s.last_increase).count() / 60.0;
-    double step = s.scale < 0.95 * s.throttled_scale ? kFastIncreasePerMinute : kSlowIncreasePerMinute;
-    s.scale = std::min(1.0, s.scale + step * minutes);
-    s.last_increase = now.steady;
+    if (requests) s.requests.throttled(now.steady);
+    if (tokens) s.tokens.throttled(now.steady);
   }
   const BudgetLimits& l = config_.limits_for(key.model);
-  if (s.rpm.limited()) s.rpm.set_rate(s.rpm.capacity(), l.rpm * s.scale / 60.0, now.steady);
-  if (s.tpm.limited()) s.tpm.set_rate(s.tpm.capacity(), l.tpm * s.scale / 60.0, now.steady);
+  if (s.rpm.limited()) s.rpm.set_rate(s.rpm.capacity(), l.rpm * s.requests.scale / 60.0, now.steady);
+  if (s.tpm.limited()) s.tpm.set_rate(s.tpm.capacity(), l.tpm * s.tokens.scale / 60.0, now.steady);
+  // Bedrock's bucket is empty right now, so what ours still holds is not really there.
+  if (feedback != Feedback::success) replan(key, s, requests, tokens, now);
+}
+
+void Budget::replan(const Key& key, KeyState& s, bool drain_requests, bool drain_tokens, Now now) {
+  // The key's queued reservations (send time still ahead), in FIFO order.
+  std::vector<std::pair<ReservationId, Reservation*>> queued;
+  for (auto& [id, r] : reservations_) {
+    if (r.key == key && r.ready_at > now.steady) queued.emplace_back(id, &r);
+  }
+  std::sort(queued.begin(), queued.end(), [](const auto& a, const auto& b) {
+    return a.second->ready_at != b.second->ready_at ? a.second->ready_at < b.second->ready_at : a.first < b.first;
+  });
+  // Take their debits back, empty the buckets Bedrock says are empty, then schedule them again in order
+  // at the rates now in force, as reserve() would have.
+  for (const auto& [id, r] : queued) {
+    s.rpm.credit(static_cast<double>(r->cost.requests), now.steady);
+    s.tpm.credit(static_cast<double>(r->cost.tokens), now.steady);
+  }
+  if (drain_requests) s.rpm.drain(now.steady);
+  if (drain_tokens) s.tpm.drain(now.steady);
+  s.waiters.clear();
+  SteadyTime previous = now.steady;
+  for (const auto& [id, r] : queued) {
+    SteadyTime ready = previous;
+    ready = std::max(ready, s.rpm.ready_at(static_cast<double>(r->cost.requests), now.steady));
+    ready = std::max(ready, s.tpm.ready_at(static_cast<double>(r->cost.tokens), now.steady));
+    if (ready == SteadyTime::max() || (r->deadline && ready > *r->deadline)) {
+      shed_[id] = ready == SteadyTime::max() ? std::chrono::milliseconds{60'000} : ceil_ms(ready - now.steady);
+      if (r->day == s.day) s.daily_used = std::max<std::int64_t>(0, s.daily_used - r->cost.tokens);
+      reservations_.erase(id);
+      continue;
+    }
+    s.rpm.debit(static_cast<double>(r->cost.requests), now.steady);
+    s.tpm.debit(static_cast<double>(r->cost.tokens), now.steady);
+    r->ready_at = ready;
+    if (ready > now.steady) s.waiters.insert(ready);
+    previous = ready;
+  }
 }
 
 KeySnapshot Budget::snapshot(const Key& key, Now now) {
@@ -206,9 +271,10 @@ KeySnapshot Budget::snapshot(const Key& key, Now now) {
       .tokens_available = s.tpm.limited() ? s.tpm.level(now.steady) : 0,
       .daily_used = s.daily_used,
       .waiting = s.waiters.size(),
-      .adaptive_enabled = s.adapted,
+      .adaptive_enabled = s.requests.adapted || s.tokens.adapted,
       .adaptive_fill_rate = s.rpm.limited() ? s.rpm.rate() : 0,
-      .adaptive_scale = s.scale,
+      .adaptive_scale = s.requests.scale,
+      .adaptive_token_scale = s.tokens.scale,
   };
 }
 

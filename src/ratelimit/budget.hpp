@@ -5,10 +5,14 @@
 //     starting full (so a burst up to one minute's budget is allowed, then the steady rate);
 //   - a daily token cap per UTC calendar day (resets at 00:00 UTC; wall clock), counting reservations;
 //   - adaptive (config.adaptive): Bedrock's throttle means its bucket is empty, so a throttle empties
-//     ours too (levels above 0 drop to 0) and multiplies the refill rates in force by 0.9 (at most once
-//     per 5 s, floor 2% of the configured rate); successes then raise them again by 10% of the configured
-//     rate per minute (1% within 5% of the rate of the last throttle), up to the configured rate (AIMD on the budget itself). A budget set above the
-//     real quota so converges just under it, in tokens as well as requests.
+//     ours too and multiplies the refill rate in force by 0.9 (at most once per 5 s, floor 2% of the
+//     configured rate); successes then raise it again by 10% of the configured rate per minute (1% within
+//     5% of the rate of the last throttle), up to the configured rate (AIMD on the budget itself). Only
+//     the dimension Bedrock named is adapted ("Too many tokens" -> TPM, "Too many requests" -> RPM; an
+//     unnamed throttle -> both). A throttle also re-plans the queue: reservations still waiting get new
+//     send times, in FIFO order, from the emptied bucket at the lowered rate (a waiter learns its new time
+//     from ready_at(id) when it wakes); one that would now pass its deadline is shed (rate_limited).
+//     A budget set above the real quota so converges just under it, in tokens as well as requests.
 // reserve() works like a reservation in a GCRA/Go rate.Limiter: the cost is debited at once (levels may
 // go negative) and the grant says when the request may be sent (ready_at: the time every bucket is back
 // to >= 0). Waiters per key are served in FIFO order: ready_at is never earlier than that of any waiter
@@ -49,6 +53,14 @@ struct Now {
 
 using ReservationId = std::uint64_t;
 
+// What a reply from Bedrock tells the adaptive rate.
+enum class Feedback {
+  success,
+  throttled,           // a throttle that names no dimension (or a ModelNotReady/ServiceUnavailable)
+  throttled_requests,  // "Too many requests"
+  throttled_tokens,    // "Too many tokens"
+};
+
 struct Grant {
   ReservationId id = 0;
   SteadyTime ready_at;  // send at or after this time
@@ -84,7 +96,8 @@ struct KeySnapshot {
   std::size_t waiting = 0;        // reservations with ready_at in the future
   bool adaptive_enabled = false;  // a throttle has been seen: the rates below are in force
   double adaptive_fill_rate = 0;  // requests per second in force (the configured RPM / 60 until then)
-  double adaptive_scale = 1;      // fraction of the configured rates in force
+  double adaptive_scale = 1;      // fraction of the configured request rate in force
+  double adaptive_token_scale = 1;  // fraction of the configured token rate in force
 };
 
 class Budget {
@@ -96,19 +109,32 @@ class Budget {
   Result<Grant> reserve(const Key& key, Cost cost, Now now, std::optional<SteadyTime> deadline = std::nullopt);
   bool settle(ReservationId id, Cost actual, Now now);  // false: unknown or already settled
   bool cancel(ReservationId id, Now now);               // refunds requests and tokens
-  void on_response(const Key& key, bool throttled, Now now);  // feeds the adaptive rate
+  // The reservation's send time now (a throttle since reserve() may have moved it later); rate_limited
+  // (retry_after set) if a re-plan shed it because the new time passed its deadline (it is then gone,
+  // nothing stays charged). An unknown id answers `now`.
+  Result<SteadyTime> ready_at(ReservationId id, Now now);
+  void on_response(const Key& key, Feedback feedback, Now now);  // feeds the adaptive rate
+  void on_response(const Key& key, bool throttled, Now now) {
+    on_response(key, throttled ? Feedback::throttled : Feedback::success, now);
+  }
 
   KeySnapshot snapshot(const Key& key, Now now);
   std::size_t outstanding() const { return reservations_.size(); }
   const RateLimitConfig& config() const { return config_; }
 
  private:
-  struct KeyState {
-    TokenBucket rpm, tpm;
-    double scale = 1.0;  // adaptive: fraction of the configured refill rates in force
+  // The adaptive state of one dimension (requests or tokens).
+  struct Adaptive {
+    double scale = 1.0;            // fraction of the configured refill rate in force
     double throttled_scale = 1.0;  // the scale in force at the last throttle
     bool adapted = false;
     SteadyTime last_decrease{}, last_increase{};
+    void throttled(SteadyTime now);
+    void succeeded(SteadyTime now);
+  };
+  struct KeyState {
+    TokenBucket rpm, tpm;
+    Adaptive requests, tokens;
     std::int64_t day = 0;
     std::int64_t daily_used = 0;
     std::multiset<SteadyTime> waiters;  // ready_at of queued reservations
@@ -118,14 +144,17 @@ class Budget {
     Cost cost;
     SteadyTime ready_at;
     std::int64_t day;
+    std::optional<SteadyTime> deadline;
   };
   KeyState& state(const Key& key, Now now);
   void roll_day(KeyState& s, Now now);
   void adjust(ReservationId id, Cost actual, Now now);
+  void replan(const Key& key, KeyState& s, bool drain_requests, bool drain_tokens, Now now);
 
   RateLimitConfig config_;
   std::map<Key, KeyState> keys_;
   std::map<ReservationId, Reservation> reservations_;
+  std::map<ReservationId, std::chrono::milliseconds> shed_;  // shed by a re-plan: retry_after
   ReservationId next_id_ = 1;
 };
 

@@ -25,9 +25,14 @@ bool InProcessBudgetStore::cancel(ReservationId id) {
   return budget_.cancel(id, Now::from(clock_));
 }
 
-void InProcessBudgetStore::on_response(const Key& key, bool throttled) {
+Result<SteadyTime> InProcessBudgetStore::ready_at(ReservationId id, SteadyTime) {
   std::lock_guard lock(mu_);
-  budget_.on_response(key, throttled, Now::from(clock_));
+  return budget_.ready_at(id, Now::from(clock_));
+}
+
+void InProcessBudgetStore::on_response(const Key& key, Feedback feedback) {
+  std::lock_guard lock(mu_);
+  budget_.on_response(key, feedback, Now::from(clock_));
 }
 
 KeySnapshot InProcessBudgetStore::snapshot(const Key& key) {
@@ -45,17 +50,23 @@ asio::awaitable<Result<Permit>> LimiterAdmission::acquire(const Key& key, Cost c
   auto grant = co_await store_.reserve(key, cost, deadline);
   if (!grant) co_return fail(std::move(grant.error()));
   Permit permit{.id = grant->id, .key = key, .reserved = cost};
-  auto start = clock_.now();
-  if (grant->ready_at > start) {
-    asio::steady_timer timer(co_await asio::this_coro::executor);
-    timer.expires_after(grant->ready_at - start);
+  const auto start = clock_.now();
+  SteadyTime ready = grant->ready_at;
+  if (ready <= start) co_return permit;
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  while (true) {
+    timer.expires_after(ready - clock_.now());
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) {
       store_.cancel(grant->id);
       co_return fail(ErrorKind::cancelled, "cancelled while waiting for rate-limit budget");
     }
-    permit.waited = grant->ready_at - start;
+    auto now_ready = store_.ready_at(grant->id, ready);
+    if (!now_ready) co_return fail(std::move(now_ready.error()));  // shed by a re-plan; nothing charged
+    if (*now_ready <= ready) break;
+    ready = *now_ready;  // a throttle moved our turn: wait again
   }
+  permit.waited = ready - start;
   co_return permit;
 }
 

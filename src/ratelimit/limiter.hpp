@@ -7,7 +7,8 @@
 //                  the same interface later. reserve() is awaitable for that reason; settle/cancel/
 //                  on_response are fire-and-forget (a remote store may spawn its own update).
 //   Admission    — what callers use. LimiterAdmission waits on an asio steady_timer until the grant's
-//                  ready_at; grants are ordered FIFO per key by the store, so waiters wake in order.
+//                  ready_at, then asks the store again (a throttle meanwhile may have moved it later);
+//                  grants are ordered FIFO per key by the store, so waiters wake in order.
 //                  If the awaiting coroutine is cancelled (terminal/partial cancellation through its
 //                  cancellation slot), the reservation is cancelled and its capacity refunded.
 //
@@ -32,7 +33,11 @@ class BudgetStore {
                                                         std::optional<SteadyTime> deadline) = 0;
   virtual bool settle(ReservationId id, Cost actual) = 0;
   virtual bool cancel(ReservationId id) = 0;
-  virtual void on_response(const Key& key, bool throttled) = 0;
+  // Asked by a waiter when its timer fires: the reservation's send time now (a throttle may have
+  // re-planned the queue), or rate_limited if the re-plan shed it. A store that never moves grants
+  // answers the time it granted.
+  virtual Result<SteadyTime> ready_at(ReservationId id, SteadyTime granted) { (void)id; return granted; }
+  virtual void on_response(const Key& key, Feedback feedback) = 0;
 };
 
 class InProcessBudgetStore final : public BudgetStore {
@@ -41,7 +46,8 @@ class InProcessBudgetStore final : public BudgetStore {
   boost::asio::awaitable<Result<Grant>> reserve(const Key& key, Cost cost, std::optional<SteadyTime> deadline) override;
   bool settle(ReservationId id, Cost actual) override;
   bool cancel(ReservationId id) override;
-  void on_response(const Key& key, bool throttled) override;
+  Result<SteadyTime> ready_at(ReservationId id, SteadyTime granted) override;
+  void on_response(const Key& key, Feedback feedback) override;
 
   KeySnapshot snapshot(const Key& key);
   std::size_t outstanding() const;
@@ -67,7 +73,7 @@ class Admission {
   virtual boost::asio::awaitable<Result<Permit>> acquire(const Key& key, Cost cost,
                                                          std::optional<SteadyTime> deadline) = 0;
   virtual void settle(const Permit& permit, Cost actual) = 0;
-  virtual void on_response(const Key& key, bool throttled) = 0;
+  virtual void on_response(const Key& key, Feedback feedback) = 0;
 };
 
 class LimiterAdmission final : public Admission {
@@ -75,7 +81,7 @@ class LimiterAdmission final : public Admission {
   LimiterAdmission(BudgetStore& store, const Clock& clock) : store_(store), clock_(clock) {}
   boost::asio::awaitable<Result<Permit>> acquire(const Key& key, Cost cost, std::optional<SteadyTime> deadline) override;
   void settle(const Permit& permit, Cost actual) override { store_.settle(permit.id, actual); }
-  void on_response(const Key& key, bool throttled) override { store_.on_response(key, throttled); }
+  void on_response(const Key& key, Feedback feedback) override { store_.on_response(key, feedback); }
 
  private:
   BudgetStore& store_;

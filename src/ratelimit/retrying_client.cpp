@@ -11,6 +11,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "ratelimit/cost.hpp"
+#include "util/encoding.hpp"
 
 namespace ba::ratelimit {
 
@@ -51,6 +52,13 @@ void fill_report(bedrock::CallReport* report, const CallStats& st) {
 }
 
 }  // namespace
+
+Feedback feedback_for(const Error& e) {
+  if (!e.throttle) return Feedback::success;
+  if (icontains(e.message, "too many tokens")) return Feedback::throttled_tokens;
+  if (icontains(e.message, "too many requests")) return Feedback::throttled_requests;
+  return Feedback::throttled;
+}
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options) {
   CallStats st;
@@ -139,7 +147,7 @@ asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& ori
     }
 
     if (result) {
-      admission_.on_response(key, false);
+      admission_.on_response(key, Feedback::success);
       std::int64_t charged = charged_tokens(result->usage, profile.burndown);
       admission_.settle(*permit, Cost{1, charged});
       st.charged_tokens += charged;
@@ -149,18 +157,23 @@ asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& ori
     }
 
     Error& err = result.error();
-    admission_.on_response(key, err.throttle);
+    // Settle before the feedback: a throttle empties the bucket, and the refund of this attempt's
+    // reservation must not refill it.
+    if (delivered) {
+      admission_.settle(*permit, permit->reserved);  // charged, amount unknown: keep the reservation
+      st.charged_tokens += permit->reserved.tokens;
+    } else {
+      admission_.settle(*permit, Cost{1, 0});
+    }
+    admission_.on_response(key, feedback_for(err));
     if (err.throttle) {
       ++st.throttles;
       metrics_.throttles.labels(labels).inc();
     }
     if (delivered) {
-      admission_.settle(*permit, permit->reserved);  // charged, amount unknown: keep the reservation
-      st.charged_tokens += permit->reserved.tokens;
       st.final_status = RetryStatus::no_partial_stream;
       co_return result;
     }
-    admission_.settle(*permit, Cost{1, 0});
 
     RetryDecision d = policy_.decide(err, attempt, clock_.now(), deadline, retry_budget_, random_);
     st.final_status = d.status;

@@ -50,6 +50,10 @@ struct RateLimitMetrics {
   metrics::Family<metrics::Counter>& rate_limited;
 };
 
+// What a failed call tells the adaptive rate: not a throttle -> success (the rate is not lowered for a
+// validation or server error); Bedrock's "Too many tokens" / "Too many requests" name the dimension.
+Feedback feedback_for(const Error& e);
+
 class RetryingClient final : public bedrock::ModelClient {
  public:
   struct Options {

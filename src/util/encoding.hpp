@@ -23,6 +23,7 @@ std::string uuid_v4();
 // ASCII helpers.
 std::string to_lower(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);
+bool icontains(std::string_view haystack, std::string_view needle);  // ASCII case-insensitive
 std::string_view trim(std::string_view s);
 
 }  // namespace ba

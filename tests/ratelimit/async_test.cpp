@@ -97,6 +97,47 @@ TEST(Limiter, ShedsAtOnceWhenTheWaitWouldPassTheDeadline) {
   adm.settle(*drain, drain->reserved);
 }
 
+TEST(Limiter, AWaiterWhoseTurnAThrottleMovedWaitsAgainOrIsShed) {
+  ManualClock clock;  // frozen: timers run for exactly the budget's durations
+  InProcessBudgetStore store(tpm_config(60'000), clock);  // 1000 tokens/s
+  LimiterAdmission adm(store, clock);
+  asio::io_context io;
+  auto drain = run_sync(io, adm.acquire(kKey, Cost{1, 60'000}, std::nullopt));
+  ASSERT_TRUE(drain);
+  std::optional<Result<Permit>> kept, shed;
+  asio::co_spawn(io, adm.acquire(kKey, Cost{1, 30}, std::nullopt),  // planned at 30 ms
+                 [&](std::exception_ptr, Result<Permit> p) { kept = std::move(p); });
+  asio::co_spawn(io, adm.acquire(kKey, Cost{1, 30}, clock.now() + 62ms),  // planned at 60 ms
+                 [&](std::exception_ptr, Result<Permit> p) { shed = std::move(p); });
+  io.poll();
+  ASSERT_FALSE(kept);
+  // Bedrock throttles: the queue is re-planned at 900 tokens/s from empty: 33.4 ms and 66.7 ms.
+  store.on_response(kKey, Feedback::throttled_tokens);
+  io.run();
+  ASSERT_TRUE(kept && *kept);
+  EXPECT_EQ((*kept)->waited, std::chrono::ceil<SteadyTime::duration>(std::chrono::duration<double>(30.0 / 900.0)));
+  ASSERT_TRUE(shed);
+  ASSERT_FALSE(*shed);
+  EXPECT_EQ(shed->error().kind, ErrorKind::rate_limited);
+  EXPECT_EQ(shed->error().retry_after, 67ms);
+  adm.settle(**kept, (*kept)->reserved);
+  adm.settle(*drain, drain->reserved);
+  EXPECT_EQ(store.outstanding(), 0u);
+}
+
+TEST(Feedback, ThrottleMessagesNameTheDimension) {
+  auto throttle = [](std::string message) {
+    Error e = Error::make(ErrorKind::throttled, std::move(message));
+    e.throttle = true;
+    return e;
+  };
+  EXPECT_EQ(feedback_for(throttle("Too many tokens, please wait before trying again.")), Feedback::throttled_tokens);
+  EXPECT_EQ(feedback_for(throttle("Too many requests, please wait before trying again.")),
+            Feedback::throttled_requests);
+  EXPECT_EQ(feedback_for(throttle("Rate exceeded")), Feedback::throttled);
+  EXPECT_EQ(feedback_for(Error::make(ErrorKind::invalid_input, "Too many tokens in the prompt")), Feedback::success);
+}
+
 TEST(Limiter, CancelledWaiterLeavesTheQueueAndRefunds) {
   ManualClock clock;
   InProcessBudgetStore store(tpm_config(6000, 100), clock);

@@ -286,3 +286,99 @@ TEST(Budget, AdaptiveProbesSlowlyNearTheRateOfTheLastThrottle) {
 
 }  // namespace
 }  // namespace ba::ratelimit
+
+namespace ba::ratelimit {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Budget, AThrottleAdaptsOnlyTheDimensionBedrockNamed) {
+  ManualClock clock;
+  RateLimitConfig c;
+  c.limits = BudgetLimits{.rpm = 600, .tpm = 60'000};
+  Budget b(c);
+  const Key key{"m", "r"};
+  b.on_response(key, Feedback::throttled_tokens, Now::from(clock));
+  auto s = b.snapshot(key, Now::from(clock));
+  EXPECT_DOUBLE_EQ(s.adaptive_token_scale, 0.9);
+  EXPECT_DOUBLE_EQ(s.adaptive_scale, 1.0);
+  EXPECT_LE(s.tokens_available, 0.0);             // the token bucket was emptied
+  EXPECT_NEAR(s.requests_available, 600, 1e-9);  // the request bucket was not
+
+  clock.advance(10s);
+  b.on_response(key, Feedback::throttled_requests, Now::from(clock));
+  s = b.snapshot(key, Now::from(clock));
+  EXPECT_DOUBLE_EQ(s.adaptive_scale, 0.9);
+  EXPECT_DOUBLE_EQ(s.adaptive_token_scale, 0.9);
+  EXPECT_LE(s.requests_available, 0.0);
+  EXPECT_NEAR(s.tokens_available, 10 * 1000 * 0.9, 1e-6);  // refilled 10 s at 90%, not emptied again
+
+  clock.advance(10s);
+  b.on_response(key, Feedback::throttled, Now::from(clock));  // unnamed: both
+  s = b.snapshot(key, Now::from(clock));
+  EXPECT_DOUBLE_EQ(s.adaptive_scale, 0.81);
+  EXPECT_DOUBLE_EQ(s.adaptive_token_scale, 0.81);
+}
+
+TEST(Budget, AThrottleReplansTheQueueFromAnEmptyBucketAtTheLowerRate) {
+  ManualClock clock;
+  Budget b(limits(0, 60'000));  // 1,000 tokens/s
+  const auto t0 = clock.now();
+  auto first = b.reserve(kKey, Cost{1, 59'000}, Now::from(clock));
+  ASSERT_EQ(first->ready_at, t0);
+  // 1,000 tokens left: `a` fits now, `c` and `d` queue for 1 s and 2 s.
+  auto a = b.reserve(kKey, Cost{1, 1000}, Now::from(clock));
+  auto c = b.reserve(kKey, Cost{1, 1000}, Now::from(clock));
+  auto d = b.reserve(kKey, Cost{1, 1000}, Now::from(clock), t0 + 3s);
+  ASSERT_EQ(a->ready_at, t0);
+  ASSERT_EQ(c->ready_at, t0 + 1s);
+  ASSERT_EQ(d->ready_at, t0 + 2s);
+  EXPECT_EQ(b.snapshot(kKey, Now::from(clock)).waiting, 2u);
+
+  // At 0.5 s Bedrock throttles a call: its bucket is empty. c and d were planned with 500 tokens that
+  // are not there, at a rate that is now 900 tokens/s.
+  clock.advance(500ms);
+  b.on_response(kKey, Feedback::throttled_tokens, Now::from(clock));
+  const auto now = clock.now();
+  auto rc = b.ready_at(c->id, Now::from(clock));
+  ASSERT_TRUE(rc);
+  EXPECT_EQ(*rc, now + std::chrono::ceil<SteadyTime::duration>(std::chrono::duration<double>(1000.0 / 900.0)));
+  // d would now go at ~2.72 s, within its 3 s deadline; first and a were already sent and keep their times.
+  auto rd = b.ready_at(d->id, Now::from(clock));
+  ASSERT_TRUE(rd);
+  EXPECT_GT(*rd, *rc);
+  EXPECT_LE(*rd, t0 + 3s);
+  EXPECT_EQ(*b.ready_at(a->id, Now::from(clock)), t0);
+  EXPECT_EQ(b.snapshot(kKey, Now::from(clock)).waiting, 2u);
+  // A new request queues behind them (FIFO).
+  auto e = b.reserve(kKey, Cost{1, 10}, Now::from(clock));
+  EXPECT_GE(e->ready_at, *rd);
+}
+
+TEST(Budget, AReplanShedsWaitersItWouldPushPastTheirDeadline) {
+  ManualClock clock;
+  Budget b(limits(0, 60'000));  // 1,000 tokens/s
+  const auto t0 = clock.now();
+  ASSERT_TRUE(b.reserve(kKey, Cost{1, 60'000}, Now::from(clock)));
+  auto early = b.reserve(kKey, Cost{1, 1000}, Now::from(clock), t0 + 1500ms);  // at 1 s
+  auto late = b.reserve(kKey, Cost{1, 1000}, Now::from(clock), t0 + 2100ms);   // at 2 s
+  ASSERT_EQ(early->ready_at, t0 + 1s);
+  ASSERT_EQ(late->ready_at, t0 + 2s);
+  b.on_response(kKey, Feedback::throttled_tokens, Now::from(clock));  // 900 tokens/s from empty
+  auto re = b.ready_at(early->id, Now::from(clock));
+  ASSERT_TRUE(re);
+  EXPECT_LE(*re, t0 + 1500ms);
+  auto rl = b.ready_at(late->id, Now::from(clock));  // would be ~2.22 s: past 2.1 s
+  ASSERT_FALSE(rl);
+  EXPECT_EQ(rl.error().kind, ErrorKind::rate_limited);
+  ASSERT_TRUE(rl.error().retry_after);
+  EXPECT_EQ(*rl.error().retry_after, 2223ms);
+  EXPECT_EQ(b.outstanding(), 2u);  // the first and `early`; `late` is gone
+  EXPECT_EQ(b.snapshot(kKey, Now::from(clock)).waiting, 1u);
+  EXPECT_FALSE(b.cancel(late->id, Now::from(clock)));  // nothing left to refund
+  // Asked again (or never known): ready now.
+  EXPECT_EQ(*b.ready_at(late->id, Now::from(clock)), clock.now());
+}
+
+}  // namespace
+}  // namespace ba::ratelimit
