@@ -32,6 +32,19 @@ std::string resolve_endpoint(std::string_view service_id, std::string_view endpo
   return "https://" + std::string(endpoint_prefix) + "." + std::string(region) + suffix;
 }
 
+S3Endpoint resolve_s3_endpoint(std::string_view region, const GetEnv& env) {
+  S3Endpoint out;
+  out.url = resolve_endpoint("S3", "s3", region, env);
+  const bool overridden = [&] {
+    for (const char* var : {"AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}) {
+      if (auto v = env(var); v && !v->empty()) return true;
+    }
+    return false;
+  }();
+  out.path_style = overridden;
+  return out;
+}
+
 std::string resolve_region(std::string_view explicit_region, std::string_view profile, const GetEnv& env) {
   if (!explicit_region.empty()) return std::string(explicit_region);
   if (auto v = env("AWS_REGION"); v && !v->empty()) return *v;

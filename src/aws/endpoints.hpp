@@ -17,6 +17,15 @@ GetEnv process_env();
 std::string resolve_endpoint(std::string_view service_id, std::string_view endpoint_prefix, std::string_view region,
                              const GetEnv& env = process_env());
 
+// S3: an override (AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL) means an S3-compatible server
+// (s3rver, MinIO, LocalStack): path-style addressing (http://host:port/BUCKET/KEY). Without one, AWS:
+// https://s3.{region}.amazonaws.com with virtual-hosted addressing (https://BUCKET.s3.{region}...).
+struct S3Endpoint {
+  std::string url;  // no trailing '/'
+  bool path_style = false;
+};
+S3Endpoint resolve_s3_endpoint(std::string_view region, const GetEnv& env = process_env());
+
 // Empty string when no region is configured anywhere.
 std::string resolve_region(std::string_view explicit_region, std::string_view profile, const GetEnv& env = process_env());
 

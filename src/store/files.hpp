@@ -40,6 +40,14 @@ inline constexpr std::string_view kFileNameRule =
 // Ids as the stores make them: 1-64 characters of [A-Za-z0-9_-].
 bool valid_file_id(std::string_view id);
 
+// Added (files helper): checks shared by every store and the HTTP layer.
+// "type/subtype" (RFC 7230 tokens) with at most one parameter, charset=<token>; at most 255 bytes.
+bool valid_content_type(std::string_view type);
+inline constexpr std::string_view kContentTypeRule =
+    "type/subtype (e.g. application/pdf), optionally with '; charset=<name>' and no other parameters";
+// Blob keys: 1-1024 bytes of [A-Za-z0-9._-] segments separated by '/', no empty, "." or ".." segment.
+bool valid_blob_key(std::string_view key);
+
 // Receives a download chunk by chunk; return false to stop (the get ends with ErrorKind::cancelled).
 using ChunkSink = std::function<boost::asio::awaitable<bool>(std::string_view)>;
 
