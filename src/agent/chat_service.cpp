@@ -4,8 +4,10 @@
 
 #include <cmath>
 #include <limits>
+#include <set>
 #include <utility>
 
+#include "agent/attachments.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::agent {
@@ -33,6 +35,12 @@ ChatService::ChatService(bedrock::ModelClient& model, store::HistoryStore& histo
       config_(std::move(config)),
       profile_(ratelimit::model_profile(config_.model_id, config_.rate_limit)) {}
 
+ChatService::ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config,
+                         store::FileStore* files)
+    : ChatService(model, history, std::move(config)) {
+  files_ = files;
+}
+
 int ChatService::effective_max_tokens(std::optional<int> requested) const {
   return ratelimit::effective_max_tokens(requested.value_or(0), profile_);
 }
@@ -58,6 +66,26 @@ Status ChatService::validate(const ChatInput& in) const {
   }
   if (in.temperature && (!std::isfinite(*in.temperature) || *in.temperature < 0.0 || *in.temperature > 1.0)) {
     return fail(ErrorKind::invalid_input, "temperature must be a number between 0 and 1");
+  }
+  if (!in.files.empty()) {
+    if (!files_) {
+      return fail(ErrorKind::invalid_input, "this server has no file store, so 'files' cannot be attached");
+    }
+    const std::size_t max_files = lim.max_images + lim.max_documents;
+    if (in.files.size() > max_files) {
+      return fail(ErrorKind::invalid_input, std::to_string(in.files.size()) + " files attached; at most " +
+                                                std::to_string(lim.max_images) + " images and " +
+                                                std::to_string(lim.max_documents) + " documents per request");
+    }
+    std::set<std::string_view> seen;
+    for (const auto& id : in.files) {
+      if (!store::valid_file_id(id)) {
+        return fail(ErrorKind::invalid_input,
+                    "files: '" + id.substr(0, 80) + "' is not a file id (ids are 1-64 characters of A-Z a-z 0-9 _ -, as "
+                                                    "returned by POST /files)");
+      }
+      if (!seen.insert(id).second) return fail(ErrorKind::invalid_input, "files: '" + id + "' is attached twice");
+    }
   }
   if (in.owner.empty()) return fail(ErrorKind::internal, "chat called without a caller identity");
   return {};
@@ -102,9 +130,71 @@ Error ChatService::map_model_error(Error e) const {
   }
 }
 
+boost::asio::awaitable<Status> ChatService::load_files(ChatInput& in) {
+  if (in.attachments) co_return Status{};
+  if (auto st = validate(in); !st) co_return st;
+  const auto& lim = config_.limits;
+  std::vector<ChatInput::Attachment> out;
+  std::size_t images = 0, documents = 0;
+  std::set<std::string> doc_names;
+  for (const auto& id : in.files) {
+    auto info = co_await files_->head(in.owner, id);
+    if (!info) {
+      Error e = info.error();
+      if (e.kind == ErrorKind::not_found) e.message = "files: no file '" + id + "' (upload it with POST /files first)";
+      co_return fail(std::move(e));
+    }
+    auto kind = attachment_kind(info->content_type, info->name);
+    const std::string what = "file '" + id + "' (" + info->name + ")";
+    if (!kind) {
+      co_return fail(ErrorKind::invalid_input, what + " has type '" + info->content_type +
+                                                   "', which cannot be sent to the model; supported: " +
+                                                   std::string(supported_attachment_types()));
+    }
+    const bool image = kind->type == bedrock::ContentBlock::Type::image;
+    const std::uint64_t max_bytes = image ? lim.max_image_bytes : lim.max_document_bytes;
+    if (info->size == 0) co_return fail(ErrorKind::invalid_input, what + " is empty");
+    if (info->size > max_bytes) {
+      co_return fail(ErrorKind::invalid_input, what + " is " + std::to_string(info->size) + " bytes; the model takes " +
+                                                   (image ? "images" : "documents") + " of at most " +
+                                                   std::to_string(max_bytes) + " bytes");
+    }
+    if (image && ++images > lim.max_images) {
+      co_return fail(ErrorKind::invalid_input,
+                     "too many images attached; at most " + std::to_string(lim.max_images) + " per request");
+    }
+    if (!image && ++documents > lim.max_documents) {
+      co_return fail(ErrorKind::invalid_input,
+                     "too many documents attached; at most " + std::to_string(lim.max_documents) + " per request");
+    }
+    auto bytes = co_await files_->read(in.owner, id);
+    if (!bytes) co_return fail(bytes.error());
+    if (bytes->size() > max_bytes || bytes->empty()) {
+      co_return fail(ErrorKind::conflict, what + " changed while it was being read; try again");
+    }
+    bedrock::ContentBlock block;
+    block.type = kind->type;
+    block.format = kind->format;
+    block.bytes = std::move(*bytes);
+    if (!image) {
+      // Document names must be unique within a request.
+      std::string base = document_block_name(info->name, "document");
+      std::string name = base;
+      for (int n = 2; !doc_names.insert(name).second; ++n) name = base + " (" + std::to_string(n) + ")";
+      block.name = std::move(name);
+    }
+    out.push_back({id, info->name, std::move(block)});
+  }
+  in.attachments = std::move(out);
+  co_return Status{};
+}
+
 boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedrock::DeltaHandler on_delta) {
   if (auto st = validate(in); !st) co_return fail(st.error());
   const auto& lim = config_.limits;
+  if (!in.files.empty() && !in.attachments) {
+    if (auto st = co_await load_files(in); !st) co_return fail(st.error());
+  }
 
   ChatOutput out;
   out.model_id = config_.model_id;
@@ -148,7 +238,14 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedro
     req.messages.push_back({"user", {bedrock::ContentBlock::make_text(turns[i].user_input)}});
     req.messages.push_back({"assistant", {bedrock::ContentBlock::make_text(turns[i].assistant_reply)}});
   }
-  req.messages.push_back({"user", {bedrock::ContentBlock::make_text(in.input)}});
+  {
+    bedrock::Message user{"user", {}};
+    if (in.attachments) {
+      for (auto& a : *in.attachments) user.content.push_back(std::move(a.block));
+    }
+    user.content.push_back(bedrock::ContentBlock::make_text(in.input));
+    req.messages.push_back(std::move(user));
+  }
 
   bedrock::CallReport local_report;
   bedrock::CallReport& report = in.report ? *in.report : local_report;
@@ -167,6 +264,15 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedro
   store::Turn turn;
   turn.conversation_id = out.conversation_id;
   turn.user_input = std::move(in.input);
+  if (in.attachments && !in.attachments->empty()) {
+    turn.user_input += "\n\n[attached files: ";
+    for (std::size_t i = 0; i < in.attachments->size(); ++i) {
+      const auto& a = (*in.attachments)[i];
+      if (i > 0) turn.user_input += ", ";
+      turn.user_input += a.name + " (" + a.id + ")";
+    }
+    turn.user_input += "]";
+  }
   turn.assistant_reply = reply->text;
   turn.model_id = config_.model_id;
   turn.input_tokens = reply->usage.input_tokens;

@@ -3,6 +3,7 @@
 // call the model (buffered or streaming), save the turn only when the call succeeded.
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include "bedrock/types.hpp"
 #include "ratelimit/config.hpp"
 #include "ratelimit/cost.hpp"
+#include "store/files.hpp"
 #include "store/history.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
@@ -25,6 +27,11 @@ struct ChatLimits {
   // ChatConfig::rate_limit's overrides (the same config the RetryingClient reserves budget with).
   std::size_t history_turns = 20;          // newest turns sent to the model
   std::size_t history_chars = 200'000;     // and at most this many characters of them
+  // Attached files (Converse limits per request; bytes as stored, before base64).
+  std::size_t max_images = 20;
+  std::uint64_t max_image_bytes = 3'750'000;
+  std::size_t max_documents = 5;
+  std::uint64_t max_document_bytes = 4'500'000;
 };
 
 struct ChatConfig {
@@ -50,6 +57,17 @@ struct ChatInput {
   bool stream = false;                         // informational; streaming is chosen by passing a DeltaHandler
   std::optional<SteadyTime> deadline;
   std::string request_id;                      // ours, saved with the turn
+  // Ids of the caller's files to attach (images and documents, see agent/attachments.hpp). They go to
+  // the model in this turn's user message, before the text; the saved turn keeps the text plus a note
+  // "[attached files: name (id), ...]" (the content is not copied into the history).
+  std::vector<std::string> files;
+  // Filled by ChatService::load_files() (chat() calls it when the HTTP layer has not).
+  struct Attachment {
+    std::string id;
+    std::string name;
+    bedrock::ContentBlock block;
+  };
+  std::optional<std::vector<Attachment>> attachments;
   // Optional out-parameter: what the model client reported about the call (attempts, throttles, waits),
   // filled on success and on failure (for the request log).
   bedrock::CallReport* report = nullptr;
@@ -75,6 +93,8 @@ inline constexpr std::string_view kConversationIdRule = "1-128 characters of A-Z
 class ChatService {
  public:
   ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config = {});
+  // With a file store, ChatInput::files may name the caller's files (without one, files are a 400).
+  ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config, store::FileStore* files);
 
   // Checks the input alone (no I/O); the HTTP layer calls it before committing to a streamed response.
   Status validate(const ChatInput& input) const;
@@ -83,6 +103,12 @@ class ChatService {
   // a handler returning false cancels the call (ErrorKind::cancelled) and nothing is saved.
   // A failed call leaves the history unchanged.
   boost::asio::awaitable<Result<ChatOutput>> chat(ChatInput input, bedrock::DeltaHandler on_delta = nullptr);
+
+  // Loads input.files into input.attachments (owner-checked; sizes checked with head() before reading).
+  // Errors: not_found (unknown or another owner's id), invalid_input (a type the model cannot read, a file
+  // over the per-file limit, too many images or documents, an empty file). The HTTP layer calls it before
+  // committing to a streamed response so these errors keep their status codes.
+  boost::asio::awaitable<Status> load_files(ChatInput& input);
 
   boost::asio::awaitable<Result<std::vector<store::Turn>>> conversation(std::string owner, std::string conversation_id);
   boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id);
@@ -98,6 +124,7 @@ class ChatService {
 
   bedrock::ModelClient& model_;
   store::HistoryStore& history_;
+  store::FileStore* files_ = nullptr;
   ChatConfig config_;
   ratelimit::ModelProfile profile_;
 };

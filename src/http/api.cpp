@@ -13,6 +13,8 @@
 #include <utility>
 
 #include "http/errors.hpp"
+#include "http/files_api.hpp"
+#include "http/idempotency.hpp"
 #include "http/sse.hpp"
 #include "util/encoding.hpp"
 #include "util/metrics.hpp"
@@ -57,6 +59,7 @@ struct RequestLog {
   std::optional<std::int64_t> input_tokens, output_tokens;
   std::string upstream_request_id;
   bool stream = false;
+  bool replayed = false;  // an Idempotency-Key repeat answered from the store
   std::optional<bedrock::CallReport> call;  // /chat once the model was called (or admission refused)
   SteadyTime start;
 };
@@ -81,6 +84,7 @@ void emit(State& s, const RequestLog& log) {
   if (log.input_tokens) o["input_tokens"] = *log.input_tokens;
   if (log.output_tokens) o["output_tokens"] = *log.output_tokens;
   if (!log.caller.empty()) o["caller"] = log.caller;
+  if (log.replayed) o["idempotent_replay"] = true;
   if (!log.error_type.empty()) o["error"] = log.error_type;
   if (!log.upstream_request_id.empty()) o["upstream_request_id"] = log.upstream_request_id;
   if (log.call) {
@@ -185,10 +189,18 @@ Result<agent::ChatInput> parse_chat(std::string_view body) {
       if (val.is_null()) continue;
       if (!val.is_number()) return type_error("a number between 0 and 1");
       in.temperature = val.to_number<double>();
+    } else if (key == "files") {
+      if (val.is_null()) continue;
+      if (!val.is_array()) return type_error("an array of file ids (from POST /files)");
+      for (const auto& f : val.as_array()) {
+        if (!f.is_string()) return type_error("an array of file ids (from POST /files)");
+        in.files.emplace_back(f.as_string());
+      }
     } else {
       return fail(ErrorKind::invalid_input,
                   "unknown field '" + std::string(key) +
-                      "'; accepted: input, conversation_id, include_history, system, max_tokens, temperature, stream");
+                      "'; accepted: input, conversation_id, include_history, system, max_tokens, temperature, stream, "
+                      "files");
     }
   }
   if (!have_input) return fail(ErrorKind::invalid_input, "field 'input' is required (a non-empty string)");
@@ -242,8 +254,44 @@ json::object usage_json(std::int64_t in, std::int64_t out) {
   return u;
 }
 
+// The JSON answer of a buffered /chat (also what an Idempotency-Key stores, streamed or not).
+json::object chat_body(const agent::ChatOutput& out, const std::string& request_id) {
+  json::object body;
+  body["response"] = out.response;
+  body["conversation_id"] = out.conversation_id;
+  body["model_id"] = out.model_id;
+  body["stop_reason"] = out.stop_reason;
+  body["usage"] = usage_json(out.usage.input_tokens, out.usage.output_tokens);
+  body["max_tokens"] = out.max_tokens;
+  body["request_id"] = request_id;
+  return body;
+}
+
+// The "done" event of a stream: the chat body without the text (the deltas carried it).
+json::object done_event(json::object body) {
+  body.erase("response");
+  return body;
+}
+
+// An Idempotency-Key claimed by this request: completed with the answer or released on failure.
+struct IdempotencyClaim {
+  std::string owner;
+  std::string key;
+};
+
+boost::asio::awaitable<void> settle_claim(State& s, const std::optional<IdempotencyClaim>& claim, int status,
+                                          const std::string* body) {
+  if (!claim || !s.ctx.idempotency) co_return;
+  if (body) {
+    // A failure here only means a repeat runs the request again once the claim expires.
+    (void)co_await s.ctx.idempotency->complete(claim->owner, claim->key, status, *body, s.ctx.config.idempotency_retention);
+  } else {
+    (void)co_await s.ctx.idempotency->release(claim->owner, claim->key);
+  }
+}
+
 boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::ChatInput input, RequestLog log,
-                                         net::BodyWriter& writer) {
+                                         std::optional<IdempotencyClaim> claim, net::BodyWriter& writer) {
   State& s = *state;
   bool client_gone = false;
   bedrock::DeltaHandler on_delta = [&writer, &client_gone](std::string_view text) -> boost::asio::awaitable<bool> {
@@ -259,18 +307,15 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::Ch
   log.status = 200;
   if (report.max_tokens > 0) log.call = report;
   if (out) {
-    json::object done;
-    done["conversation_id"] = out->conversation_id;
-    done["model_id"] = out->model_id;
-    done["stop_reason"] = out->stop_reason;
-    done["usage"] = usage_json(out->usage.input_tokens, out->usage.output_tokens);
-    done["max_tokens"] = out->max_tokens;
-    done["request_id"] = log.request_id;
+    json::object body = chat_body(*out, log.request_id);
     log.input_tokens = out->usage.input_tokens;
     log.output_tokens = out->usage.output_tokens;
     log.upstream_request_id = out->upstream_request_id;
-    co_await writer.write(sse_event("done", json::serialize(done)));
+    const std::string stored = json::serialize(body);
+    co_await settle_claim(s, claim, 200, &stored);
+    co_await writer.write(sse_event("done", json::serialize(done_event(std::move(body)))));
   } else {
+    co_await settle_claim(s, claim, 0, nullptr);
     log.error_type = client_gone ? "client_disconnected" : std::string(to_string(out.error().kind));
     log.upstream_request_id = out.error().request_id;
     if (!client_gone) {
@@ -282,6 +327,44 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::Ch
     }
   }
   emit(s, log);
+}
+
+net::ServerResponse sse_response(const std::string& request_id) {
+  net::ServerResponse r;
+  r.status = 200;
+  r.headers.set("Content-Type", "text/event-stream");
+  r.headers.set("Cache-Control", "no-cache");
+  r.headers.set("X-Accel-Buffering", "no");
+  r.headers.set("x-request-id", request_id);
+  return r;
+}
+
+// A repeat of a completed Idempotency-Key request: the stored answer (as JSON, or for a streamed
+// request as a short SSE sequence: one delta with the whole text, then done), never the model.
+net::ServerResponse replay(State& s, RequestLog& log, const store::IdempotencyRecord& record, bool stream) {
+  log.replayed = true;
+  boost::system::error_code ec;
+  json::value stored = json::parse(record.response_body, ec);
+  if (stream && record.status == 200 && !ec && stored.is_object()) {
+    json::object body = stored.as_object();
+    std::string events;
+    if (auto t = body.find("response"); t != body.end() && t->value().is_string()) {
+      json::object d;
+      d["text"] = t->value().as_string();
+      events += sse_event("delta", json::serialize(d));
+    }
+    events += sse_event("done", json::serialize(done_event(std::move(body))));
+    net::ServerResponse r = sse_response(log.request_id);
+    r.headers.set("Idempotent-Replayed", "true");
+    r.body = std::move(events);
+    return finish(s, log, std::move(r));
+  }
+  net::ServerResponse r;
+  r.status = record.status;
+  r.headers.set("Content-Type", "application/json");
+  r.headers.set("Idempotent-Replayed", "true");
+  r.body = record.response_body;
+  return finish(s, log, std::move(r));
 }
 
 boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> state, net::ServerRequest& req,
@@ -298,15 +381,51 @@ boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> s
   log.stream = input.stream;
   if (auto st = s.ctx.chat.validate(input); !st) co_return fail_with(s, log, st.error());
 
+  std::optional<IdempotencyClaim> claim;
+  if (auto key = req.headers.get("idempotency-key"); key && s.ctx.idempotency) {
+    if (!valid_idempotency_key(*key)) {
+      co_return fail_with(s, log, Error::make(ErrorKind::invalid_input,
+                                              "header Idempotency-Key must be " + std::string(kIdempotencyKeyRule)));
+    }
+    const std::string hash = idempotency_request_hash("POST", kChatRoute, req.body);
+    const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - s.clock.now()) +
+                     s.ctx.config.idempotency_in_flight_margin;
+    auto existing = co_await s.ctx.idempotency->claim(log.caller, std::string(*key), hash, ttl);
+    if (!existing) co_return fail_with(s, log, existing.error());
+    if (*existing) {
+      const store::IdempotencyRecord& record = **existing;
+      if (record.request_hash != hash) {
+        log.error_type = "idempotency_key_reused";
+        co_return finish(s, log,
+                         error_response(422, "idempotency_key_reused",
+                                        "this Idempotency-Key was used with a different request body; use a new key "
+                                        "for a new request"));
+      }
+      if (record.state == store::IdempotencyRecord::State::in_flight) {
+        co_return fail_with(s, log, Error::make(ErrorKind::conflict,
+                                                "a request with this Idempotency-Key is still in progress; retry once "
+                                                "it has finished to get its answer"));
+      }
+      co_return replay(s, log, record, input.stream);
+    }
+    claim = IdempotencyClaim{log.caller, std::string(*key)};
+  }
+
+  // Attached files are loaded before a stream starts, so their errors keep their status codes.
+  if (!input.files.empty()) {
+    if (auto st = co_await s.ctx.chat.load_files(input); !st) {
+      co_await settle_claim(s, claim, 0, nullptr);
+      co_return fail_with(s, log, st.error());
+    }
+  }
+
   if (input.stream) {
-    net::ServerResponse r;
-    r.status = 200;
-    r.headers.set("Content-Type", "text/event-stream");
-    r.headers.set("Cache-Control", "no-cache");
-    r.headers.set("X-Accel-Buffering", "no");
-    r.headers.set("x-request-id", log.request_id);
-    // A plain lambda: the coroutine's state lives in stream_chat's frame (arguments copied in).
-    r.stream = [state, input = std::move(input), log](net::BodyWriter& w) { return stream_chat(state, input, log, w); };
+    net::ServerResponse r = sse_response(log.request_id);
+    // The coroutine's state lives in stream_chat's frame. The server calls this once, so the input (with
+    // any attached file bytes) is moved in rather than copied.
+    r.stream = [state, input = std::move(input), log, claim](net::BodyWriter& w) mutable {
+      return stream_chat(state, std::move(input), log, claim, w);
+    };
     co_return r;
   }
 
@@ -315,21 +434,17 @@ boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> s
   auto out = co_await s.ctx.chat.chat(std::move(input));
   if (report.max_tokens > 0) log.call = report;
   if (!out) {
+    co_await settle_claim(s, claim, 0, nullptr);
     log.upstream_request_id = out.error().request_id;
     co_return fail_with(s, log, out.error());
   }
   log.input_tokens = out->usage.input_tokens;
   log.output_tokens = out->usage.output_tokens;
   log.upstream_request_id = out->upstream_request_id;
-  json::object body;
-  body["response"] = out->response;
-  body["conversation_id"] = out->conversation_id;
-  body["model_id"] = out->model_id;
-  body["stop_reason"] = out->stop_reason;
-  body["usage"] = usage_json(out->usage.input_tokens, out->usage.output_tokens);
-  body["max_tokens"] = out->max_tokens;
-  body["request_id"] = log.request_id;
-  co_return finish(s, log, json_response(200, body));
+  json::object body = chat_body(*out, log.request_id);
+  net::ServerResponse r = json_response(200, body);
+  co_await settle_claim(s, claim, 200, &r.body);
+  co_return finish(s, log, std::move(r));
 }
 
 boost::asio::awaitable<net::ServerResponse> handle_conversation(std::shared_ptr<State> state, net::ServerRequest& req,
@@ -368,7 +483,7 @@ net::ServerResponse handle_health(State& s, RequestLog& log) {
   auto history = s.ctx.history.check();
   const bool creds = !c.credentials_source.empty();
   json::object body;
-  body["status"] = !history ? "unavailable" : (creds ? "ok" : "degraded");
+  body["status"] = "";  // set below, once the file store was checked too
   if (!c.version.empty()) body["version"] = c.version;
   json::object model;
   model["id"] = c.model_id;
@@ -388,6 +503,16 @@ net::ServerResponse handle_health(State& s, RequestLog& log) {
   hist["status"] = history ? "ok" : "error";
   if (!history) hist["error"] = history.error().message;
   body["history"] = std::move(hist);
+  bool files_ok = true;
+  if (s.ctx.files) {
+    auto st = s.ctx.files->check();
+    files_ok = st.has_value();
+    json::object f;
+    f["backend"] = s.ctx.files->describe();
+    f["status"] = files_ok ? "ok" : "error";
+    if (!files_ok) f["error"] = st.error().message;
+    body["files"] = std::move(f);
+  }
   body["auth"] = s.ctx.keys.empty() ? "none" : "api_key";
   if (c.rate_limit) {
     const auto& rl = *c.rate_limit;
@@ -405,7 +530,9 @@ net::ServerResponse handle_health(State& s, RequestLog& log) {
     r["adaptive"] = rl.adaptive;
     body["rate_limit"] = std::move(r);
   }
-  return finish(s, log, json_response(history ? 200 : 503, body));
+  const bool ready = history && files_ok;
+  body["status"] = !ready ? "unavailable" : (creds ? "ok" : "degraded");
+  return finish(s, log, json_response(ready ? 200 : 503, body));
 }
 
 boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state, net::ServerRequest& req) {
@@ -432,15 +559,18 @@ boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state,
   } else if (path == kMetricsRoute) {
     log.route = kMetricsRoute;
     allow = "GET";
+  } else if (auto files = files_route(path)) {
+    log.route = *files;
+    allow = files_route_methods(*files);
   } else {
     co_return finish(s, log,
                      error_response(404, "not_found",
                                     "no route for " + req.method + " " + path +
-                                        "; routes: POST /chat, GET|DELETE /conversations/{id}, GET /health, "
-                                        "GET /metrics"));
+                                        "; routes: POST /chat, GET|DELETE /conversations/{id}, GET|POST /files, "
+                                        "GET|PUT|DELETE /files/{id}, POST /files/presign, GET /health, GET /metrics"));
   }
   bool allowed = false;
-  for (std::string_view m : {"POST", "GET", "DELETE"}) {
+  for (std::string_view m : {"POST", "GET", "PUT", "DELETE"}) {
     if (req.method == m && allow.find(m) != std::string_view::npos) allowed = true;
   }
   if (!allowed) co_return finish(s, log, method_not_allowed(req.method, log.route, allow));
@@ -464,11 +594,18 @@ boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state,
     if (auto v = req.headers.get("x-ba-caller"); v && !trim(*v).empty()) log.caller = std::string(trim(*v));
   }
 
-  if (req.body.size() > s.ctx.config.body_limit) {
+  const bool files_api = files_route(path).has_value();
+  const std::size_t body_limit = files_api ? s.ctx.config.files_body_limit : s.ctx.config.body_limit;
+  if (req.body.size() > body_limit) {
     co_return fail_with(s, log,
                         Error::make(ErrorKind::too_large, "the request body is " + std::to_string(req.body.size()) +
-                                                              " bytes; the limit is " +
-                                                              std::to_string(s.ctx.config.body_limit)));
+                                                              " bytes; the limit is " + std::to_string(body_limit)));
+  }
+  if (files_api) {
+    auto r = co_await handle_files(s.ctx.files, {.presign_expiry = s.ctx.config.presign_expiry}, req,
+                                   std::string(log.route), log.caller);
+    log.error_type = std::move(r.error_type);
+    co_return finish(s, log, std::move(r.response));
   }
 
   if (log.route == kMetricsRoute) {

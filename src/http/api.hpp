@@ -4,6 +4,7 @@
 //   POST   /chat                 one chat turn (JSON, or Server-Sent Events with "stream": true)
 //   GET    /conversations/{id}   the conversation's turns, oldest first
 //   DELETE /conversations/{id}   removes the conversation (204)
+//   /files, /files/{id}, /files/presign   the Files API (http/files_api.hpp)
 //   GET    /health               readiness: history store and whether AWS credentials were found
 //   GET    /metrics              Prometheus text format
 //
@@ -20,7 +21,9 @@
 #include "http/auth.hpp"
 #include "net/http_server.hpp"
 #include "ratelimit/config.hpp"
+#include "store/files.hpp"
 #include "store/history.hpp"
+#include "store/idempotency.hpp"
 #include "util/clock.hpp"
 
 namespace ba::metrics {
@@ -31,6 +34,14 @@ namespace ba::http {
 
 struct ApiConfig {
   std::size_t body_limit = 1024 * 1024;              // larger request bodies get 413
+  // The body limit of the Files API routes (POST /files carries base64: 4/3 of the file). The server's
+  // own limit (net::ServerOptions::body_limit) must be at least max(body_limit, files_body_limit).
+  std::size_t files_body_limit = 28 * 1024 * 1024;
+  std::chrono::seconds presign_expiry{900};          // POST /files/presign URLs
+  // Idempotency-Key on POST /chat: completed answers are replayed for this long; an in-flight claim
+  // lasts the request's deadline plus the margin (so a crashed request frees its key).
+  std::chrono::milliseconds idempotency_retention{std::chrono::hours{24}};
+  std::chrono::milliseconds idempotency_in_flight_margin{10'000};
   // The default deadline of a /chat call (admission wait + retries + the model call). Keep it the same
   // value as ratelimit::RateLimitConfig::default_deadline (serve sets both from --request-timeout) and
   // under API Gateway's 29 s. A caller may shorten it with `X-Request-Timeout-Ms: N`.
@@ -59,6 +70,10 @@ struct ApiContext {
   // Receives one JSON object per request (no trailing newline); nullptr: a line on stderr.
   std::function<void(std::string_view)> log;
   Clock* clock = nullptr;  // nullptr: system_clock()
+  // The Files API's store (also the ChatService's, for "files" on /chat); nullptr: /files answers 501.
+  store::FileStore* files = nullptr;
+  // Idempotency-Key on POST /chat; nullptr: the header is ignored.
+  store::IdempotencyStore* idempotency = nullptr;
 };
 
 // `context` must outlive the handler.

@@ -104,6 +104,26 @@ std::vector<ChatRequest> cases() {
   arn.top_p = 0.0;
   out.push_back(arn);
 
+  // What the chat service sends for attached files: the blocks first (every image and document format,
+  // sanitized document names), the text last; binary bytes of every value.
+  ChatRequest attached = minimal;
+  attached.model_id = "anthropic.claude-3-sonnet-20240229-v1:0";
+  std::string all_bytes;
+  for (int i = 0; i < 256; ++i) all_bytes.push_back(static_cast<char>(i));
+  attached.messages[0].content.clear();
+  for (std::string f : {"png", "jpeg", "gif", "webp"}) {
+    attached.messages[0].content.push_back(ContentBlock{.type = ContentBlock::Type::image, .format = f, .bytes = all_bytes + f});
+  }
+  int n = 0;
+  for (std::string f : {"pdf", "csv", "doc", "docx", "xls", "xlsx", "html", "txt", "md"}) {
+    attached.messages[0].content.push_back(ContentBlock{.type = ContentBlock::Type::document,
+                                                        .format = f,
+                                                        .name = "Report (v" + std::to_string(++n) + ") [final]-" + f,
+                                                        .bytes = f + all_bytes});
+  }
+  attached.messages[0].content.push_back(ContentBlock::make_text("Compare the attached files."));
+  out.push_back(attached);
+
   ChatRequest text = minimal;
   text.model_id = "anthropic.claude-3-haiku-20240307-v1:0";
   text.temperature = 0.123456789;
