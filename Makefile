@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps build run run-offline test test-sanitize clean bench-quota
+.PHONY: deps build run run-offline test test-sanitize clean bench-quota package check-package bench
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -31,10 +31,28 @@ test-sanitize: deps
 	@ctest --preset sanitize -j $(JOBS)
 
 clean:
-	rm -rf build build-sanitize
+	rm -rf build build-sanitize build-lambda-pkg
 
 # Quota-efficiency benchmark: three runs side by side, about 6 minutes (docs/performance.md).
 bench-quota: deps
 	@cmake --preset default -DBA_BENCH=ON >/dev/null
 	@cmake --build --preset default -j $(JOBS) --target bench_quota
 	./build/bench_quota $(ARGS)
+
+# Overhead, streaming, concurrency and cold-start benchmarks side by side, about 6 minutes
+# (docs/performance.md): wrk + bench_loadgen against the simulator, bedrock-agent and Portkey's gateway.
+# Results: bench/results/{overhead,streaming,concurrency,coldstart}.json. ARGS: see bench/run.mjs.
+BENCH_DIR ?= build-bench
+bench: deps
+	@cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBA_BENCH=ON -DBA_TESTS=OFF >/dev/null
+	@cmake --build $(BENCH_DIR) -j $(JOBS) --target bedrock-agent bench_loadgen
+	@test -d node_modules/@portkey-ai/gateway || npm install --no-audit --no-fund
+	node bench/run.mjs --build=$(BENCH_DIR) $(ARGS)
+
+# The Lambda package for provided.al2023: build-lambda-pkg/bedrock-agent-lambda.zip (`bootstrap`),
+# checked for glibc <= 2.34 and no shared libraries but glibc's (docs/lambda.md).
+package: deps
+	@JOBS=$(JOBS) ./scripts/package-lambda.sh
+
+check-package:
+	@./scripts/check-lambda-zip.sh build-lambda-pkg/bedrock-agent-lambda.zip

@@ -4,7 +4,10 @@
 
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
+#include <vector>
 
+#include "cli/deploy.hpp"
 #include "cli/options.hpp"
 
 namespace ba::cli {
@@ -37,11 +40,15 @@ std::vector<std::pair<sim::Fault, V>> parse_fault_pairs(const std::vector<std::s
   return out;
 }
 
-void add_serve(CLI::App& app, ServeOptions& o) {
-  app.add_option("--host", o.host, "Address to listen on")->envname("BEDROCK_AGENT_HOST")->capture_default_str();
-  app.add_option("--port", o.port, "Port to listen on (0: an ephemeral port, printed in the startup log line)")
-      ->envname("BEDROCK_AGENT_PORT")
-      ->capture_default_str();
+// `serve` and `lambda` share every option but the listening ones (Lambda has no port and API Gateway
+// authenticates).
+void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
+  if (!lambda) {
+    app.add_option("--host", o.host, "Address to listen on")->envname("BEDROCK_AGENT_HOST")->capture_default_str();
+    app.add_option("--port", o.port, "Port to listen on (0: an ephemeral port, printed in the startup log line)")
+        ->envname("BEDROCK_AGENT_PORT")
+        ->capture_default_str();
+  }
   app.add_option("--model-id", o.model_id, "Bedrock model: base id, cross-region inference profile id or ARN")
       ->envname("BEDROCK_MODEL_ID")
       ->capture_default_str();
@@ -50,19 +57,37 @@ void add_serve(CLI::App& app, ServeOptions& o) {
       ->envname("AWS_REGION");
   app.add_option("--profile", o.profile, "AWS shared-config profile for credentials and region")
       ->envname("AWS_PROFILE");
-  app.add_option("--history", o.history, "Conversation history store: sqlite:PATH")
-      ->envname("BEDROCK_AGENT_HISTORY")
+  app.add_option("--history", o.history,
+                 "Conversation history store: sqlite:PATH or dynamodb:TABLE (default: the CONVERSATION_TABLE "
+                 "table when set, else sqlite:./data/history.db; in Lambda sqlite:/tmp/history.db)")
+      ->envname("BEDROCK_AGENT_HISTORY");
+  app.add_option("--files", o.files,
+                 "File store: a folder or s3://BUCKET[/PREFIX] (default: s3://$FILES_BUCKET when set, else "
+                 "./data/files; in Lambda /tmp/files)")
+      ->envname("BEDROCK_AGENT_FILES");
+  app.add_option("--max-file-bytes", o.max_file_bytes, "Largest file accepted by the Files API (413 above)")
+      ->envname("BEDROCK_AGENT_MAX_FILE_BYTES")
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{5} << 30))
       ->capture_default_str();
+  app.add_option("--retention-days", o.retention_days, "DynamoDB history: days a turn is kept (TTL; 0: forever)")
+      ->envname("RETENTION_DAYS")
+      ->check(CLI::Range(0, 36500))
+      ->capture_default_str();
+  app.add_flag("--create-missing", o.create_missing,
+               "Create the DynamoDB table and the S3 bucket when absent (dynalite, s3rver, LocalStack)")
+      ->envname("BEDROCK_AGENT_CREATE_MISSING");
   app.add_option("--api", o.api, "Bedrock API: converse (any model) or invoke (Claude, Titan Text)")
       ->envname("BEDROCK_AGENT_API")
       ->check(CLI::IsMember({"converse", "invoke"}))
       ->capture_default_str();
-  app.add_option("--api-keys-file", o.api_keys_file,
-                 "File of API keys, one per line ('#' comments); callers then need Authorization: Bearer <key>")
-      ->envname("BEDROCK_AGENT_API_KEYS_FILE");
-  app.add_flag("--allow-anonymous", o.allow_anonymous,
-               "Allow listening on a non-loopback address without API keys")
-      ->envname("BEDROCK_AGENT_ALLOW_ANONYMOUS");
+  if (!lambda) {
+    app.add_option("--api-keys-file", o.api_keys_file,
+                   "File of API keys, one per line ('#' comments); callers then need Authorization: Bearer <key>")
+        ->envname("BEDROCK_AGENT_API_KEYS_FILE");
+    app.add_flag("--allow-anonymous", o.allow_anonymous,
+                 "Allow listening on a non-loopback address without API keys")
+        ->envname("BEDROCK_AGENT_ALLOW_ANONYMOUS");
+  }
   app.add_flag("--simulate", o.simulate,
                "Run offline: start an in-process Bedrock simulator and use it with dummy credentials")
       ->envname("BEDROCK_AGENT_SIMULATE");
@@ -189,6 +214,12 @@ void add_simulate(CLI::App& app, SimFlags& f) {
 
 int run(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
+  // Lambda starts `bootstrap` with no arguments and AWS_LAMBDA_RUNTIME_API set: that is the lambda mode.
+  std::vector<char*> args(argv, argv + argc);
+  static char lambda_arg[] = "lambda";
+  if (argc == 1 && std::getenv("AWS_LAMBDA_RUNTIME_API")) args.push_back(lambda_arg);
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   CLI::App app{"bedrock-agent: a chat agent on AWS Bedrock (HTTP API, SQLite history, offline simulator)"};
   app.set_version_flag("--version", std::string("bedrock-agent ") + BA_VERSION);
   app.require_subcommand(1);
@@ -197,9 +228,18 @@ int run(int argc, char** argv) {
   auto* serve_cmd = app.add_subcommand("serve", "Run the HTTP API (POST /chat, /conversations/{id}, /health, /metrics)");
   add_serve(*serve_cmd, serve);
 
+  ServeOptions lambda_options;
+  auto* lambda_cmd = app.add_subcommand(
+      "lambda", "Run as an AWS Lambda custom runtime behind API Gateway (the default when AWS_LAMBDA_RUNTIME_API is set)");
+  add_serve(*lambda_cmd, lambda_options, /*lambda=*/true);
+
   SimFlags sim_flags;
   auto* sim_cmd = app.add_subcommand("simulate-bedrock", "Run a local Bedrock Runtime simulator (see docs/simulator.md)");
   add_simulate(*sim_cmd, sim_flags);
+
+  DeployOptions deploy_options;
+  auto* deploy_cmd = app.add_subcommand("deploy", "Deploy to AWS (API Gateway, Lambda, DynamoDB, S3) with CloudFormation; --delete tears it down");
+  add_deploy_options(*deploy_cmd, deploy_options);
 
   try {
     app.parse(argc, argv);
@@ -218,6 +258,14 @@ int run(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (*serve_cmd) return run_serve(serve);
+  if (*deploy_cmd) return run_deploy(deploy_options);
+  if (*lambda_cmd) {
+    // The deployment template's name for the model (docs/lambda.md); --model-id / BEDROCK_MODEL_ID win.
+    if (lambda_cmd->get_option("--model-id")->count() == 0) {
+      if (const char* id = std::getenv("MODEL_ID"); id && *id) lambda_options.model_id = id;
+    }
+    return run_lambda(lambda_options);
+  }
   return run_simulate(sim_flags.o);
 }
 

@@ -21,7 +21,14 @@ struct ServeOptions {
   std::string model_id = kDefaultModelId;
   std::string region;   // empty: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1
   std::string profile;  // empty: AWS_PROFILE, else "default"
-  std::string history = "sqlite:./data/history.db";
+  // Empty: resolve_history (app_context.hpp) decides: CONVERSATION_TABLE, else sqlite:./data/history.db,
+  // or sqlite:/tmp/history.db in Lambda.
+  std::string history;
+  // Empty: FILES_BUCKET as s3://<bucket>, else ./data/files (/tmp/files in Lambda). PATH or s3://BUCKET[/PREFIX].
+  std::string files;
+  std::uint64_t max_file_bytes = 20ull * 1024 * 1024;
+  int retention_days = 90;      // DynamoDB history TTL (0: none)
+  bool create_missing = false;  // create the DynamoDB table / S3 bucket when absent (dynalite, s3rver, LocalStack)
   std::string api = "converse";
   std::string api_keys_file;
   bool allow_anonymous = false;
@@ -53,6 +60,11 @@ ratelimit::RateLimitConfig make_rate_limit_config(const ServeOptions& options);
 // Runs `serve` until SIGINT/SIGTERM. Exit codes: 0 clean shutdown, 1 runtime failure (cannot listen),
 // 2 invalid configuration (message on stderr).
 int run_serve(const ServeOptions& options);
+
+// Runs the Lambda custom runtime (`lambda`, or no subcommand with AWS_LAMBDA_RUNTIME_API set): builds the
+// same app as serve, then the Runtime API loop. A start-up failure is posted as an init error. Exit
+// codes: 1 the Runtime API failed or start-up failed, 2 AWS_LAMBDA_RUNTIME_API unset.
+int run_lambda(const ServeOptions& options);
 
 // Runs `simulate-bedrock` until SIGINT/SIGTERM.
 int run_simulate(const sim::SimulatorOptions& options);

@@ -1,5 +1,6 @@
 // GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
@@ -14,6 +15,7 @@
 #include "aws/endpoints.hpp"
 #include "bedrock/client.hpp"
 #include "bedrock/model_id.hpp"
+#include "cli/app_context.hpp"
 #include "cli/options.hpp"
 #include "cli/signals.hpp"
 #include "http/api.hpp"
@@ -25,7 +27,15 @@
 #include "ratelimit/retry.hpp"
 #include "ratelimit/retrying_client.hpp"
 #include "sim/simulator.hpp"
+#include "aws/dynamodb.hpp"
+#include "aws/s3.hpp"
+#include "store/dynamodb_history.hpp"
+#include "store/dynamodb_idempotency.hpp"
+#include "store/dynamodb_table.hpp"
+#include "store/local_files.hpp"
+#include "store/s3_files.hpp"
 #include "store/sqlite_history.hpp"
+#include "store/sqlite_idempotency.hpp"
 #include "util/metrics.hpp"
 
 namespace ba::cli {
@@ -53,11 +63,6 @@ ratelimit::RateLimitConfig make_rate_limit_config(const ServeOptions& o) {
 namespace {
 
 namespace json = boost::json;
-
-// Start-up configuration errors: reported on stderr, exit code 2.
-struct ConfigError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
 
 bool is_loopback(std::string_view host) {
   return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.starts_with("127.");
@@ -89,15 +94,112 @@ std::string detect_credentials_source(const std::string& profile_option) {
   return {};
 }
 
-std::string history_path(const std::string& spec) {
-  constexpr std::string_view prefix = "sqlite:";
-  if (!spec.starts_with(prefix) || spec.size() == prefix.size()) {
-    throw ConfigError("--history must be sqlite:PATH (e.g. sqlite:./data/history.db), got '" + spec + "'");
+constexpr std::string_view kSqlitePrefix = "sqlite:";
+constexpr std::string_view kDynamoPrefix = "dynamodb:";
+
+void check_history_spec(const std::string& spec) {
+  const bool sqlite = spec.starts_with(kSqlitePrefix) && spec.size() > kSqlitePrefix.size();
+  const bool dynamo = spec.starts_with(kDynamoPrefix) && spec.size() > kDynamoPrefix.size();
+  if (!sqlite && !dynamo) {
+    throw ConfigError("--history must be sqlite:PATH (e.g. sqlite:./data/history.db) or dynamodb:TABLE, got '" + spec +
+                      "'");
   }
-  return spec.substr(prefix.size());
 }
 
-int serve(const ServeOptions& o) {
+// Runs one start-up step (a table or bucket check) to completion on `io`, before anything is served.
+template <class T>
+T run_startup(boost::asio::io_context& io, boost::asio::awaitable<T> step) {
+  std::optional<T> out;
+  std::exception_ptr failure;
+  boost::asio::co_spawn(io, std::move(step), [&](std::exception_ptr e, T v) {
+    failure = e;
+    out.emplace(std::move(v));
+  });
+  while (!out) {
+    if (io.run_one() == 0) io.restart();
+  }
+  if (failure) std::rethrow_exception(failure);
+  return std::move(*out);
+}
+
+void log_warning(std::string_view message) { log_line("warn", std::string(message).c_str()); }
+
+// The file store (before the history: DynamoDB spills large turns into it).
+void open_files(boost::asio::io_context& io, App& app, aws::CredentialsProvider& credentials) {
+  const ServeOptions& o = app.options;
+  if (app.files_spec.starts_with("s3://")) {
+    auto parsed = store::parse_s3_uri(app.files_spec);
+    if (!parsed) throw ConfigError("--files '" + app.files_spec + "': " + parsed.error().message);
+    try {
+      app.s3 = std::make_unique<aws::S3Client>(*app.http_client, credentials, aws::make_s3_config(app.region));
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(std::string("S3 client: ") + e.what());
+    }
+    auto opened = run_startup(io, store::open_s3_file_store(*app.s3,
+                                                            store::S3FileOptions{.bucket = parsed->first,
+                                                                                 .prefix = parsed->second,
+                                                                                 .max_file_bytes = o.max_file_bytes},
+                                                            o.create_missing));
+    if (!opened) throw std::runtime_error("file store " + app.files_spec + ": " + opened.error().message);
+    app.files = std::move(*opened);
+    return;
+  }
+  auto local = store::make_local_file_store(app.files_spec, store::LocalFileOptions{.max_file_bytes = o.max_file_bytes});
+  if (!local) throw ConfigError("--files '" + app.files_spec + "': " + local.error().message);
+  app.files = std::move(*local);
+}
+
+// The history store and, on the same backend, the Idempotency-Key store.
+void open_history(boost::asio::io_context& io, App& app, aws::CredentialsProvider& credentials) {
+  const ServeOptions& o = app.options;
+  if (app.history_spec.starts_with(kDynamoPrefix)) {
+    const std::string table = app.history_spec.substr(kDynamoPrefix.size());
+    try {
+      app.dynamodb = std::make_unique<aws::dynamodb::Client>(
+          *app.http_client, credentials,
+          aws::dynamodb::ClientConfig{.region = app.region,
+                                      .endpoint = aws::dynamodb::resolve_dynamodb_endpoint(app.region)});
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(std::string("DynamoDB client: ") + e.what());
+    }
+    auto ready = run_startup(io, store::ensure_dynamodb_table(*app.dynamodb, table,
+                                                              store::EnsureTableOptions{.create_missing = o.create_missing},
+                                                              log_warning));
+    if (!ready) throw std::runtime_error("DynamoDB table '" + table + "': " + ready.error().message);
+    app.history = store::make_dynamodb_history(
+        *app.dynamodb, store::DynamoHistoryOptions{.table = table,
+                                                   .retention = std::chrono::hours(24) * o.retention_days,
+                                                   .files = app.files.get()});
+    app.idempotency = store::make_dynamodb_idempotency(*app.dynamodb, store::DynamoIdempotencyOptions{.table = table});
+    return;
+  }
+  const std::string path = app.history_spec.substr(kSqlitePrefix.size());
+  auto history = store::make_sqlite_history(path);
+  if (!history) throw ConfigError(history.error().message);
+  app.history = std::move(*history);
+  auto idempotency = store::make_sqlite_idempotency(path);
+  if (!idempotency) throw ConfigError(idempotency.error().message);
+  app.idempotency = std::move(*idempotency);
+}
+
+}  // namespace
+
+std::string resolve_history(const std::string& option, Mode mode, const aws::GetEnv& env) {
+  if (!option.empty()) return option;
+  if (auto table = env("CONVERSATION_TABLE"); table && !table->empty()) return "dynamodb:" + *table;
+  return mode == Mode::lambda ? "sqlite:/tmp/history.db" : "sqlite:./data/history.db";
+}
+
+std::string resolve_files(const std::string& option, Mode mode, const aws::GetEnv& env) {
+  if (!option.empty()) return option;
+  if (auto bucket = env("FILES_BUCKET"); bucket && !bucket->empty()) return "s3://" + *bucket;
+  return mode == Mode::lambda ? "/tmp/files" : "./data/files";
+}
+
+std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& o, Mode mode) {
+  auto app = std::make_unique<App>();
+  app->options = o;
+  app->mode = mode;
   // --- validate everything before binding anything ---
   if (auto st = bedrock::validate_model_id(o.model_id); !st) {
     throw ConfigError("--model-id '" + o.model_id + "': " + st.error().message);
@@ -114,109 +216,173 @@ int serve(const ServeOptions& o) {
   } else {
     throw ConfigError("--api must be converse or invoke, got '" + o.api + "'");
   }
-  const std::string db_path = history_path(o.history);
+  app->history_spec = resolve_history(o.history, mode);
+  check_history_spec(app->history_spec);
+  app->files_spec = resolve_files(o.files, mode);
 
-  http::ApiKeys keys;
-  if (!o.api_keys_file.empty()) {
-    auto loaded = http::ApiKeys::load_file(o.api_keys_file);
-    if (!loaded) throw ConfigError(loaded.error().message);
-    keys = std::move(*loaded);
-  }
-  if (keys.empty() && !is_loopback(o.host) && !o.allow_anonymous) {
-    throw ConfigError("refusing to listen on " + o.host +
-                      " without API keys: anyone who can reach it could use your AWS account. Pass "
-                      "--api-keys-file FILE (one key per line), or --allow-anonymous if a proxy in front authenticates");
-  }
-
-  boost::asio::io_context io;
-  std::unique_ptr<sim::Simulator> simulator;
-  std::unique_ptr<net::HttpClient> http_client = net::make_http_client(io);
-  std::unique_ptr<aws::CredentialsProvider> credentials;
-  std::string region;
-  std::string region_note;
-  std::string endpoint;
-  std::string credentials_source;
-
-  if (o.simulate) {
-    region = o.region.empty() ? "us-east-1" : o.region;
-    sim::SimulatorOptions so;
-    so.host = "127.0.0.1";
-    so.port = 0;
-    so.region = region;
-    so.access_key_id = "AKIDSIMULATOR00000000";
-    so.secret_access_key = "simulator-secret-key-not-a-real-secret";
-    simulator = sim::make_simulator(io, so);
-    auto port = simulator->start();
-    if (!port) throw std::runtime_error("cannot start the simulator: " + port.error().message);
-    endpoint = "http://127.0.0.1:" + std::to_string(*port);
-    credentials = aws::make_static_provider(
-        {.access_key_id = so.access_key_id, .secret_access_key = so.secret_access_key, .source = "static"});
-    credentials_source = "static (simulator)";
-  } else {
-    region = aws::resolve_region(o.region, o.profile);
-    if (region.empty()) {
-      region = "us-east-1";
-      region_note = "no region configured (--region, AWS_REGION, AWS_DEFAULT_REGION or the profile); using us-east-1";
+  if (mode == Mode::server) {
+    if (!o.api_keys_file.empty()) {
+      auto loaded = http::ApiKeys::load_file(o.api_keys_file);
+      if (!loaded) throw ConfigError(loaded.error().message);
+      app->keys = std::move(*loaded);
     }
-    endpoint = aws::resolve_endpoint("Bedrock Runtime", "bedrock-runtime", region);
-    credentials = aws::make_default_chain(*http_client, aws::ProviderSettings{.profile = o.profile});
-    credentials_source = detect_credentials_source(o.profile);
+    if (app->keys.empty() && !is_loopback(o.host) && !o.allow_anonymous) {
+      throw ConfigError("refusing to listen on " + o.host +
+                        " without API keys: anyone who can reach it could use your AWS account. Pass "
+                        "--api-keys-file FILE (one key per line), or --allow-anonymous if a proxy in front authenticates");
+    }
   }
-
-  std::unique_ptr<bedrock::ModelClient> model;
-  try {
-    model = bedrock::make_bedrock_client(*http_client, *credentials,
-                                         bedrock::BedrockConfig{.region = region, .endpoint = endpoint, .api = api});
-  } catch (const std::invalid_argument& e) {
-    throw ConfigError(std::string("Bedrock client: ") + e.what());
-  }
-
-  auto history = store::make_sqlite_history(db_path);
-  if (!history) throw ConfigError(history.error().message);
-
-  // Rate limiting: one budget store, admission and retry budget per process; the RetryingClient wraps
-  // the Bedrock client (budget key = model id + region). Its metrics go to the registry /metrics renders.
-  const ratelimit::RateLimitConfig rate_limit = make_rate_limit_config(o);
-  const ratelimit::ModelProfile profile = ratelimit::model_profile(o.model_id, rate_limit);
   if (o.max_tokens_clamp > 0 && o.default_max_tokens > o.max_tokens_clamp) {
     throw ConfigError("--default-max-tokens " + std::to_string(o.default_max_tokens) + " is above --max-tokens-clamp " +
                       std::to_string(o.max_tokens_clamp));
   }
-  metrics::Registry registry;
-  ratelimit::InProcessBudgetStore budget_store(rate_limit, system_clock());
-  ratelimit::LimiterAdmission admission(budget_store, system_clock());
-  ratelimit::RetryBudget retry_budget(rate_limit.retry);
-  ratelimit::RetryingClient limited(*model, admission, retry_budget, registry, system_clock(), system_random(),
-                                    ratelimit::RetryingClient::Options{.region = region, .config = rate_limit});
 
-  agent::ChatConfig chat_config;
-  chat_config.model_id = o.model_id;
-  chat_config.limits.max_input_chars = o.max_input_chars;
-  chat_config.limits.history_turns = o.history_turns;
-  chat_config.rate_limit = rate_limit;
-  agent::ChatService chat(limited, **history, chat_config);
+  app->http_client = net::make_http_client(io);
+  if (o.simulate) {
+    app->region = o.region.empty() ? "us-east-1" : o.region;
+    sim::SimulatorOptions so;
+    so.host = "127.0.0.1";
+    so.port = 0;
+    so.region = app->region;
+    so.access_key_id = "AKIDSIMULATOR00000000";
+    so.secret_access_key = "simulator-secret-key-not-a-real-secret";
+    app->simulator = sim::make_simulator(io, so);
+    auto port = app->simulator->start();
+    if (!port) throw std::runtime_error("cannot start the simulator: " + port.error().message);
+    app->endpoint = "http://127.0.0.1:" + std::to_string(*port);
+    app->credentials = aws::make_static_provider(
+        {.access_key_id = so.access_key_id, .secret_access_key = so.secret_access_key, .source = "static"});
+    app->credentials_source = "static (simulator)";
+  } else {
+    app->region = aws::resolve_region(o.region, o.profile);
+    if (app->region.empty()) {
+      app->region = "us-east-1";
+      app->region_note =
+          "no region configured (--region, AWS_REGION, AWS_DEFAULT_REGION or the profile); using us-east-1";
+    }
+    app->endpoint = aws::resolve_endpoint("Bedrock Runtime", "bedrock-runtime", app->region);
+    app->credentials = aws::make_default_chain(*app->http_client, aws::ProviderSettings{.profile = o.profile});
+    app->credentials_source = detect_credentials_source(o.profile);
+  }
 
-  http::ApiContext context{
-      .chat = chat,
-      .history = **history,
-      .keys = keys,
+  try {
+    app->model = bedrock::make_bedrock_client(
+        *app->http_client, *app->credentials,
+        bedrock::BedrockConfig{.region = app->region, .endpoint = app->endpoint, .api = api});
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("Bedrock client: ") + e.what());
+  }
+
+  // The stores sign with the Bedrock credentials, except with --simulate (only the simulator accepts
+  // those): then with the default chain, for DynamoDB and S3 endpoints such as dynalite and s3rver.
+  aws::CredentialsProvider* store_credentials = app->credentials.get();
+  if (o.simulate && (app->history_spec.starts_with(kDynamoPrefix) || app->files_spec.starts_with("s3://"))) {
+    app->store_credentials = aws::make_default_chain(*app->http_client, aws::ProviderSettings{.profile = o.profile});
+    store_credentials = app->store_credentials.get();
+  }
+  open_files(io, *app, *store_credentials);
+  open_history(io, *app, *store_credentials);
+
+  // Rate limiting: one budget store, admission and retry budget per process; the RetryingClient wraps
+  // the Bedrock client (budget key = model id + region). Its metrics go to the registry /metrics renders.
+  app->rate_limit = make_rate_limit_config(o);
+  app->profile = ratelimit::model_profile(o.model_id, app->rate_limit);
+  app->budget_store = std::make_unique<ratelimit::InProcessBudgetStore>(app->rate_limit, system_clock());
+  app->admission = std::make_unique<ratelimit::LimiterAdmission>(*app->budget_store, system_clock());
+  app->retry_budget = std::make_unique<ratelimit::RetryBudget>(app->rate_limit.retry);
+  app->limited = std::make_unique<ratelimit::RetryingClient>(
+      *app->model, *app->admission, *app->retry_budget, app->registry, system_clock(), system_random(),
+      ratelimit::RetryingClient::Options{.region = app->region, .config = app->rate_limit});
+
+  app->chat_config.model_id = o.model_id;
+  app->chat_config.limits.max_input_chars = o.max_input_chars;
+  app->chat_config.limits.history_turns = o.history_turns;
+  app->chat_config.rate_limit = app->rate_limit;
+  app->chat = std::make_unique<agent::ChatService>(*app->limited, *app->history, app->chat_config, app->files.get());
+
+  app->context = std::make_unique<http::ApiContext>(http::ApiContext{
+      .chat = *app->chat,
+      .history = *app->history,
+      .keys = app->keys,
       .config = {.body_limit = o.max_body_bytes,
                  .request_timeout = std::chrono::seconds(o.request_timeout_s),
                  .version = BA_VERSION,
                  .model_id = o.model_id,
-                 .region = region,
+                 .region = app->region,
                  .api = o.api,
-                 .history = o.history,
-                 .credentials_source = credentials_source,
-                 .rate_limit = rate_limit},
-      .metrics = &registry,
-  };
+                 .history = app->history_spec,
+                 .credentials_source = app->credentials_source,
+                 .trust_lambda_headers = mode == Mode::lambda,
+                 .rate_limit = app->rate_limit},
+      .metrics = &app->registry,
+  });
+  // POST /files carries base64 (4/3 of the file) in JSON; PUT /files/{name} the raw bytes.
+  app->context->config.files_body_limit = o.max_file_bytes / 3 * 4 + 64 * 1024;
+  app->context->files = app->files.get();
+  app->context->idempotency = app->idempotency.get();
+  return app;
+}
+
+std::string startup_fields(const App& app) {
+  const ServeOptions& o = app.options;
+  json::object info;
+  info["version"] = BA_VERSION;
+  info["model"] = o.model_id;
+  info["region"] = app.region;
+  info["api"] = o.api;
+  info["history"] = app.history_spec;
+  info["files"] = app.files_spec;
+  info["credentials"] = app.credentials_source.empty() ? "none" : app.credentials_source;
+  info["auth"] = app.mode == Mode::lambda ? "api_gateway" : (app.keys.empty() ? "none" : "api_key");
+  info["simulate"] = o.simulate;
+  info["max_rpm"] = o.max_rpm;
+  info["max_tpm"] = o.max_tpm;
+  info["max_tokens_per_day"] = o.max_tokens_per_day;
+  info["max_tokens"] = app.profile.default_max_tokens;
+  info["max_tokens_clamp"] = app.profile.max_tokens_clamp;
+  info["burndown"] = app.profile.burndown;
+  info["request_timeout_s"] = o.request_timeout_s;
+  if (o.simulate) info["simulator"] = app.endpoint;
+  std::string s = json::serialize(info);
+  return s.substr(1, s.size() - 2);
+}
+
+namespace {
+
+void log_startup_warnings(const App& app) {
+  const ServeOptions& o = app.options;
+  if (!app.region_note.empty()) log_line("warn", app.region_note.c_str());
+  if (o.request_timeout_s > 29) {
+    log_line("warn", "--request-timeout is above API Gateway's 29 s integration timeout");
+  }
+  const std::int64_t clamp_cost =
+      ratelimit::estimate_cost(0, app.profile.max_tokens_clamp, app.profile.burndown);
+  if (o.max_tpm > 0 && static_cast<double>(clamp_cost) > o.max_tpm) {
+    log_line("warn", "--max-tpm is below max_tokens_clamp x burndown: requests asking for the clamp get 400",
+             "\"clamp_cost\":" + std::to_string(clamp_cost));
+  }
+  if (app.credentials_source.empty()) {
+    log_line("warn", "no AWS credentials found; /chat answers 503 until some are configured",
+             "\"hint\":" + json::serialize(json::value(app.chat_config.credentials_hint)));
+  }
+}
+
+}  // namespace
+
+void log_startup(const App& app, const std::string& extra_json) {
+  std::string fields = extra_json.empty() ? startup_fields(app) : extra_json + "," + startup_fields(app);
+  log_line("info", app.mode == Mode::lambda ? "lambda runtime starting" : "listening", fields);
+  log_startup_warnings(app);
+}
+
+int run_as_server(boost::asio::io_context& io, App& app) {
+  const ServeOptions& o = app.options;
   net::ServerOptions server_options;
   server_options.host = o.host;
   server_options.port = o.port;
-  server_options.body_limit = o.max_body_bytes;
+  server_options.body_limit = std::max(o.max_body_bytes, app.context->config.files_body_limit);  // each route checks its own
   server_options.error_response = http::server_error_response;
-  auto server = net::make_http_server(io, server_options, http::make_api_handler(context));
+  auto server = net::make_http_server(io, server_options, http::make_api_handler(*app.context));
   auto port = server->start();
   if (!port) {
     std::fprintf(stderr, "bedrock-agent: cannot listen on %s:%u: %s\n", o.host.c_str(), o.port,
@@ -224,60 +390,31 @@ int serve(const ServeOptions& o) {
     return 1;
   }
 
-  json::object info;
-  info["version"] = BA_VERSION;
-  info["host"] = o.host;
-  info["port"] = *port;
-  info["url"] = "http://" + (o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host) + ":" +
-                std::to_string(*port);
-  info["model"] = o.model_id;
-  info["region"] = region;
-  info["api"] = o.api;
-  info["history"] = o.history;
-  info["credentials"] = credentials_source.empty() ? "none" : credentials_source;
-  info["auth"] = keys.empty() ? "none" : "api_key";
-  info["simulate"] = o.simulate;
-  info["max_rpm"] = o.max_rpm;
-  info["max_tpm"] = o.max_tpm;
-  info["max_tokens_per_day"] = o.max_tokens_per_day;
-  info["max_tokens"] = profile.default_max_tokens;
-  info["max_tokens_clamp"] = profile.max_tokens_clamp;
-  info["burndown"] = profile.burndown;
-  info["request_timeout_s"] = o.request_timeout_s;
-  if (o.simulate) info["simulator"] = endpoint;
-  std::string extra = json::serialize(info);
-  log_line("info", "listening", extra.substr(1, extra.size() - 2));
-  if (!region_note.empty()) log_line("warn", region_note.c_str());
-  if (o.request_timeout_s > 29) {
-    log_line("warn", "--request-timeout is above API Gateway's 29 s integration timeout");
-  }
-  const std::int64_t clamp_cost = ratelimit::estimate_cost(0, profile.max_tokens_clamp, profile.burndown);
-  if (o.max_tpm > 0 && static_cast<double>(clamp_cost) > o.max_tpm) {
-    log_line("warn", "--max-tpm is below max_tokens_clamp x burndown: requests asking for the clamp get 400",
-             "\"clamp_cost\":" + std::to_string(clamp_cost));
-  }
-  if (credentials_source.empty()) {
-    log_line("warn", "no AWS credentials found; /chat answers 503 until some are configured",
-             "\"hint\":" + json::serialize(json::value(chat_config.credentials_hint)));
-  }
+  json::object where;
+  where["host"] = o.host;
+  where["port"] = *port;
+  where["url"] = "http://" + (o.host.find(':') != std::string::npos ? "[" + o.host + "]" : o.host) + ":" +
+                 std::to_string(*port);
+  std::string extra = json::serialize(where);
+  log_startup(app, extra.substr(1, extra.size() - 2));
 
   constexpr std::chrono::milliseconds grace{2000};
   run_until_signal(
       io,
       [&] {
         server->stop(grace);
-        if (simulator) simulator->stop(grace);
+        if (app.simulator) app.simulator->stop(grace);
       },
       grace);
   log_line("info", "stopped");
   return 0;
 }
 
-}  // namespace
-
 int run_serve(const ServeOptions& options) {
   try {
-    return serve(options);
+    boost::asio::io_context io;
+    auto app = build_app(io, options, Mode::server);
+    return run_as_server(io, *app);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "bedrock-agent serve: %s\n", e.what());
     return 2;

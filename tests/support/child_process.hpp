@@ -5,8 +5,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,22 +25,14 @@ extern char** environ;
 
 namespace ba::test {
 
-// A child process in its own process group, with stderr (and stdout when `merge_stdout`) on a pipe.
+// A child process in its own process group, with stderr (and stdout when `merge_stdout`) on a pipe. It
+// is killed when the test process dies, even by a crash (PR_SET_PDEATHSIG).
 // `env` entries ("NAME=value") are added to (or override) this process's environment.
 class Child {
  public:
   explicit Child(std::vector<std::string> args, std::vector<std::string> env = {}, bool merge_stdout = false) {
     int fds[2];
-    if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, fds[1], 2);
-    if (merge_stdout) posix_spawn_file_actions_adddup2(&fa, fds[1], 1);
-    posix_spawn_file_actions_addclose(&fa, fds[0]);
-    posix_spawnattr_t attr;
-    posix_spawnattr_init(&attr);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
-    posix_spawnattr_setpgroup(&attr, 0);
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe");
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -57,12 +50,23 @@ class Child {
     std::vector<char*> envp;
     for (auto& e : envs) envp.push_back(e.data());
     envp.push_back(nullptr);
-    int rc = posix_spawnp(&pid_, argv[0], &fa, &attr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&attr);
+    const pid_t parent = ::getpid();
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed for " + args[0]);
+    if (pid_ == 0) {
+      // The child: only async-signal-safe calls until exec. It dies with the test process (SIGKILL on
+      // the parent's death), so a crashed test binary leaves no server behind.
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) ::_exit(127);
+      ::setpgid(0, 0);
+      ::dup2(fds[1], 2);
+      if (merge_stdout) ::dup2(fds[1], 1);
+      ::execvpe(argv[0], argv.data(), envp.data());
+      ::_exit(127);
+    }
+    ::setpgid(pid_, pid_);  // also from the parent, so kill(-pid) works before the child got to it
     ::close(fds[1]);
     err_ = fds[0];
-    if (rc != 0) throw std::runtime_error("posix_spawn failed for " + args[0]);
   }
   Child(const Child&) = delete;
   Child& operator=(const Child&) = delete;
@@ -176,14 +180,16 @@ inline bool node_package_available(const std::string& package) {
 class NodeServer {
  public:
   // `script` relative to node_modules; `args` may use the placeholder "{port}".
-  NodeServer(const std::string& script, std::vector<std::string> args) : port_(free_loopback_port()) {
+  NodeServer(const std::string& script, std::vector<std::string> args, std::vector<std::string> env = {})
+      : port_(free_loopback_port()) {
     std::vector<std::string> argv{"node", (node_modules_dir() / script).string()};
     for (auto& a : args) {
       auto at = a.find("{port}");
       if (at != std::string::npos) a.replace(at, 6, std::to_string(port_));
       argv.push_back(std::move(a));
     }
-    child_.emplace(std::move(argv), std::vector<std::string>{"NODE_NO_WARNINGS=1"}, true);
+    env.push_back("NODE_NO_WARNINGS=1");
+    child_.emplace(std::move(argv), std::move(env), true);
     if (!wait_for_port(port_)) throw std::runtime_error("node server did not start: " + script);
   }
   int port() const { return port_; }
@@ -197,10 +203,12 @@ class NodeServer {
 // dynalite in memory: a real DynamoDB JSON 1.0 server (no transactions, no UpdateTimeToLive, no SigV4 check).
 inline NodeServer start_dynalite() { return NodeServer("dynalite/cli.js", {"--host", "127.0.0.1", "--port", "{port}"}); }
 
-// s3rver storing under `dir`: credentials S3RVER/S3RVER, path-style addressing.
+// s3rver storing under `dir`: credentials S3RVER/S3RVER, path-style addressing. On Node 20 its
+// ListObjectsV2 continuation tokens use DES, which needs OpenSSL's legacy provider.
 inline NodeServer start_s3rver(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
-  return NodeServer("s3rver/bin/s3rver.js", {"-d", dir.string(), "-a", "127.0.0.1", "-p", "{port}", "--silent"});
+  return NodeServer("s3rver/bin/s3rver.js", {"-d", dir.string(), "-a", "127.0.0.1", "-p", "{port}", "--silent"},
+                    {"NODE_OPTIONS=--openssl-legacy-provider"});
 }
 
 }  // namespace ba::test

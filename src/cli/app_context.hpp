@@ -1,0 +1,113 @@
+#pragma once
+// "The app": everything `serve` and the Lambda mode share, built once per process (per Lambda
+// container) by build_app and run by run_as_server or run_as_lambda. One construction path, so the
+// server and the Lambda function cannot drift apart (credentials, model client, rate limiter, history,
+// API context).
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+
+#include "agent/chat_service.hpp"
+#include "aws/credentials.hpp"
+#include "aws/dynamodb.hpp"
+#include "aws/s3.hpp"
+#include "aws/endpoints.hpp"
+#include "bedrock/model_client.hpp"
+#include "cli/options.hpp"
+#include "http/api.hpp"
+#include "http/auth.hpp"
+#include "net/http_client.hpp"
+#include "ratelimit/config.hpp"
+#include "ratelimit/cost.hpp"
+#include "ratelimit/limiter.hpp"
+#include "ratelimit/retry.hpp"
+#include "ratelimit/retrying_client.hpp"
+#include "sim/simulator.hpp"
+#include "store/files.hpp"
+#include "store/history.hpp"
+#include "store/idempotency.hpp"
+#include "util/metrics.hpp"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace ba::cli {
+
+enum class Mode { server, lambda };
+
+// Start-up configuration errors: exit code 2 (serve) or an init error (Lambda).
+struct ConfigError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The history backend spec, decided in this one place: --history / BEDROCK_AGENT_HISTORY when given,
+// else CONVERSATION_TABLE (the template's DynamoDB table) as "dynamodb:<table>", else
+// sqlite:/tmp/history.db in Lambda (the only writable path there) and sqlite:./data/history.db otherwise.
+std::string resolve_history(const std::string& option, Mode mode, const aws::GetEnv& env = aws::process_env());
+
+// The file store spec, likewise: --files / BEDROCK_AGENT_FILES when given, else FILES_BUCKET (the
+// template's bucket) as "s3://<bucket>", else /tmp/files in Lambda and ./data/files otherwise.
+std::string resolve_files(const std::string& option, Mode mode, const aws::GetEnv& env = aws::process_env());
+
+// Members in construction order (destroyed in reverse). Built only by build_app.
+struct App {
+  ServeOptions options;
+  Mode mode = Mode::server;
+  std::string history_spec;  // resolve_history's answer
+  std::string region;
+  std::string region_note;  // a warning to log, if the region was defaulted
+  std::string endpoint;
+  std::string credentials_source;
+  std::unique_ptr<sim::Simulator> simulator;
+  std::unique_ptr<net::HttpClient> http_client;
+  std::unique_ptr<aws::CredentialsProvider> credentials;
+  std::unique_ptr<bedrock::ModelClient> model;
+  std::string files_spec;  // resolve_files's answer
+  std::unique_ptr<aws::CredentialsProvider> store_credentials;  // --simulate with AWS stores only
+  std::unique_ptr<aws::S3Client> s3;                            // --files s3://...
+  std::unique_ptr<aws::dynamodb::Client> dynamodb;              // --history dynamodb:...
+  std::unique_ptr<store::FileStore> files;
+  std::unique_ptr<store::HistoryStore> history;
+  std::unique_ptr<store::IdempotencyStore> idempotency;
+  http::ApiKeys keys;
+  ratelimit::RateLimitConfig rate_limit;
+  ratelimit::ModelProfile profile;
+  metrics::Registry registry;
+  std::unique_ptr<ratelimit::InProcessBudgetStore> budget_store;
+  std::unique_ptr<ratelimit::LimiterAdmission> admission;
+  std::unique_ptr<ratelimit::RetryBudget> retry_budget;
+  std::unique_ptr<ratelimit::RetryingClient> limited;
+  agent::ChatConfig chat_config;
+  std::unique_ptr<agent::ChatService> chat;
+  std::unique_ptr<http::ApiContext> context;
+};
+
+// Validates the options and builds the app on `io` (which must outlive it). Throws ConfigError for
+// invalid configuration, std::runtime_error for other start-up failures. Lambda mode: the API trusts
+// the adapter's x-ba-* headers and API keys are not used (API Gateway authenticates).
+std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& options, Mode mode);
+
+// The start-up log line's fields (JSON members without braces), for both modes.
+std::string startup_fields(const App& app);
+
+// The start-up log line ("listening" / "lambda runtime starting") and its warnings; `extra_json` are
+// more members without braces (may be empty).
+void log_startup(const App& app, const std::string& extra_json = {});
+
+// The CA bundle the Lambda mode points OpenSSL at (SSL_CERT_FILE), or empty to leave it alone. The
+// packaged binary carries the build machine's OpenSSL, whose default paths (Debian: /usr/lib/ssl) do
+// not exist on Amazon Linux 2023. Empty when SSL_CERT_FILE/SSL_CERT_DIR is set or `default_file`
+// exists; else the first existing of /etc/pki/tls/certs/ca-bundle.crt (Amazon Linux),
+// /etc/ssl/certs/ca-certificates.crt (Debian/Ubuntu), /etc/ssl/cert.pem.
+std::string lambda_ca_bundle(const std::string& default_file, const std::function<bool(const std::string&)>& exists,
+                             const aws::GetEnv& env = aws::process_env());
+
+// Serves HTTP until SIGINT/SIGTERM (exit codes as run_serve).
+int run_as_server(boost::asio::io_context& io, App& app);
+
+// Runs the Lambda Runtime API loop (AWS_LAMBDA_RUNTIME_API) until the Runtime API fails (1) or a signal.
+int run_as_lambda(boost::asio::io_context& io, App& app, const std::string& runtime_api);
+
+}  // namespace ba::cli

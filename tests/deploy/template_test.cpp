@@ -1,0 +1,185 @@
+// deploy/template.yaml: cfn-lint clean (errors, warnings and informational findings), and the parts the
+// application relies on are there (routes behind API keys, the environment the Lambda mode reads, the
+// table schema, least-privilege IAM, alarms, outputs). The YAML is decoded by cfn-lint's own loader
+// (python3 -m cfnlint's `cfnlint.decode`); both tests skip when cfn-lint is not installed.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "support/shell.hpp"
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <set>
+#include <string>
+
+namespace {
+
+namespace json = boost::json;
+using ba::test::cfn_lint_available;
+
+TEST(Template, CfnLintFindsNothing) {
+  if (!cfn_lint_available()) GTEST_SKIP() << "cfn-lint is not installed (pip install cfn-lint)";
+  auto [rc, out] = ba::test::shell("cfn-lint --include-checks I --format parseable -- " +
+                                   ba::test::quote(ba::test::template_path()));
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(out, "") << out;
+}
+
+class TemplateContent : public ::testing::Test {
+ protected:
+  // Decoded once for the suite (loading cfnlint takes seconds).
+  static void SetUpTestSuite() {
+    available_ = cfn_lint_available();
+    if (available_) cached_ = ba::test::decode_template();
+  }
+  void SetUp() override {
+    if (!available_) GTEST_SKIP() << "cfn-lint is not installed (pip install cfn-lint)";
+    if (!cached_) GTEST_SKIP() << "python3 cannot import cfnlint.decode (cfn-lint installed for another python?)";
+    t_ = *cached_;
+  }
+  const json::object& resources() const { return t_.at("Resources").as_object(); }
+  const json::object& props(std::string_view logical) const {
+    return resources().at(logical).as_object().at("Properties").as_object();
+  }
+  std::vector<std::string> of_type(std::string_view type) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : resources()) {
+      if (v.as_object().at("Type").as_string() == type) out.emplace_back(k);
+    }
+    return out;
+  }
+  std::string s(const json::value& v) const { return json::serialize(v); }
+
+  json::object t_;
+  static inline bool available_ = false;
+  static inline std::optional<json::object> cached_;
+};
+
+TEST_F(TemplateContent, EveryRouteIsALambdaProxyMethodBehindAnApiKey) {
+  // Resource logical id -> full path.
+  std::map<std::string, std::string> path;
+  auto resolve = [&](auto& self, const std::string& id) -> std::string {
+    if (auto it = path.find(id); it != path.end()) return it->second;
+    const auto& p = props(id);
+    const auto& parent = p.at("ParentId");
+    std::string base = parent.as_object().contains("Ref") ? self(self, std::string(parent.at("Ref").as_string())) : "";
+    return path[id] = base + "/" + std::string(p.at("PathPart").as_string());
+  };
+  std::set<std::string> routes;
+  for (const auto& m : of_type("AWS::ApiGateway::Method")) {
+    const auto& p = props(m);
+    EXPECT_EQ(p.at("ApiKeyRequired"), json::value(true)) << m;
+    EXPECT_EQ(p.at("AuthorizationType").as_string(), "NONE") << m;
+    const auto& integ = p.at("Integration").as_object();
+    EXPECT_EQ(integ.at("Type").as_string(), "AWS_PROXY") << m;
+    EXPECT_NE(s(integ.at("Uri")).find("${AgentFunction.Arn}"), std::string::npos) << m;
+    routes.insert(std::string(p.at("HttpMethod").as_string()) + " " +
+                  resolve(resolve, std::string(p.at("ResourceId").at("Ref").as_string())));
+  }
+  const std::set<std::string> expected = {
+      "POST /chat",        "GET /conversations/{id}", "DELETE /conversations/{id}", "GET /health", "GET /metrics",
+      "POST /files",       "GET /files",              "POST /files/presign",        "GET /files/{id}",
+      "PUT /files/{id}",   "DELETE /files/{id}"};
+  EXPECT_EQ(routes, expected);
+  // The deployment waits for every method.
+  const auto& deps = resources().at("ApiDeployment").at("DependsOn").as_array();
+  EXPECT_EQ(deps.size(), expected.size());
+}
+
+TEST_F(TemplateContent, UsagePlanThrottlesPerKeyAndTheKeyIsInIt) {
+  const auto& plan = props("UsagePlan");
+  EXPECT_EQ(s(plan.at("Throttle").at("RateLimit")), R"({"Ref":"ThrottleRateLimit"})");
+  EXPECT_EQ(s(plan.at("Throttle").at("BurstLimit")), R"({"Ref":"ThrottleBurstLimit"})");
+  const auto& key = props("UsagePlanKey");
+  EXPECT_EQ(s(key.at("KeyId")), R"({"Ref":"ApiKey"})");
+  EXPECT_EQ(s(key.at("UsagePlanId")), R"({"Ref":"UsagePlan"})");
+}
+
+TEST_F(TemplateContent, TheFunctionGetsTheEnvironmentTheLambdaModeReads) {
+  const auto& fn = props("AgentFunction");
+  EXPECT_EQ(fn.at("Runtime").as_string(), "provided.al2023");
+  EXPECT_EQ(fn.at("Handler").as_string(), "bootstrap");
+  EXPECT_EQ(s(fn.at("Code")), R"({"S3Bucket":{"Ref":"ArtifactBucket"},"S3Key":{"Ref":"ArtifactKey"}})");
+  const auto& vars = fn.at("Environment").at("Variables").as_object();
+  EXPECT_EQ(s(vars.at("MODEL_ID")), R"({"Ref":"ModelId"})");
+  EXPECT_EQ(s(vars.at("MAX_REQUESTS_PER_MINUTE")), R"({"Ref":"MaxRequestsPerMinute"})");
+  EXPECT_EQ(s(vars.at("MAX_TOKENS_PER_MINUTE")), R"({"Ref":"MaxTokensPerMinute"})");
+  EXPECT_EQ(s(vars.at("CONVERSATION_TABLE")), R"({"Ref":"ConversationTable"})");
+  EXPECT_EQ(s(vars.at("FILES_BUCKET")), R"({"Ref":"FilesBucket"})");
+  EXPECT_FALSE(vars.contains("AWS_REGION"));  // reserved: Lambda sets it
+  EXPECT_EQ(s(t_.at("Parameters").at("ModelId").at("Default")), R"("anthropic.claude-3-sonnet-20240229-v1:0")");
+  EXPECT_EQ(s(t_.at("Parameters").at("MaxRequestsPerMinute").at("Default")), "50");
+}
+
+TEST_F(TemplateContent, TableAndBucketAreLockedDown) {
+  const auto& table = props("ConversationTable");
+  EXPECT_EQ(table.at("BillingMode").as_string(), "PAY_PER_REQUEST");
+  EXPECT_EQ(s(table.at("KeySchema")),
+            R"([{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}])");
+  EXPECT_EQ(s(table.at("AttributeDefinitions")),  // docs/storage.md: pk S, sk N
+            R"([{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"N"}])");
+  EXPECT_EQ(s(table.at("TimeToLiveSpecification")), R"({"AttributeName":"expires_at","Enabled":true})");
+  EXPECT_EQ(table.at("PointInTimeRecoverySpecification").at("PointInTimeRecoveryEnabled"), json::value(true));
+
+  const auto& bucket = props("FilesBucket");
+  for (const char* k : {"BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"}) {
+    EXPECT_EQ(bucket.at("PublicAccessBlockConfiguration").at(k), json::value(true)) << k;
+  }
+  EXPECT_NE(s(bucket.at("BucketEncryption")).find("AES256"), std::string::npos);
+  EXPECT_NE(s(bucket.at("LifecycleConfiguration")).find(R"("ExpirationInDays":{"Ref":"RetentionDays"})"),
+            std::string::npos);
+  const std::string policy = s(props("FilesBucketPolicy").at("PolicyDocument"));
+  EXPECT_NE(policy.find(R"("Effect":"Deny")"), std::string::npos);
+  EXPECT_NE(policy.find(R"("aws:SecureTransport":"false")"), std::string::npos);
+  EXPECT_NE(s(props("FunctionLogGroup").at("RetentionInDays")).find("LogRetentionDays"), std::string::npos);
+}
+
+TEST_F(TemplateContent, IamIsLeastPrivilege) {
+  const auto& statements = props("FunctionRole").at("Policies").at(0).at("PolicyDocument").at("Statement").as_array();
+  bool bedrock = false;
+  for (const auto& st : statements) {
+    const std::string actions = s(st.at("Action"));
+    const std::string resource = s(st.at("Resource"));
+    EXPECT_EQ(actions.find('*'), std::string::npos) << actions;    // no wildcard actions
+    EXPECT_NE(resource, R"("*")") << actions;                      // no wildcard resources
+    if (actions.find("bedrock:") != std::string::npos) {
+      bedrock = true;
+      EXPECT_EQ(actions, R"(["bedrock:InvokeModel","bedrock:InvokeModelWithResponseStream"])");
+      EXPECT_EQ(resource,
+                R"({"Fn::Sub":"arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${ModelId}"})");
+    }
+    if (actions.find("dynamodb:") != std::string::npos) {
+      EXPECT_EQ(resource, R"({"Fn::GetAtt":["ConversationTable","Arn"]})");
+    }
+  }
+  EXPECT_TRUE(bedrock);
+}
+
+TEST_F(TemplateContent, AlarmsWatchThrottlesAndErrors) {
+  std::set<std::string> watched;
+  for (const auto& a : of_type("AWS::CloudWatch::Alarm")) {
+    const auto& p = props(a);
+    watched.insert(std::string(p.at("Namespace").as_string()) + "/" + std::string(p.at("MetricName").as_string()));
+    if (p.at("Namespace").as_string() == "BedrockAgent") {
+      EXPECT_EQ(s(p.at("Dimensions")), R"([{"Name":"Model","Value":{"Ref":"ModelId"}}])") << a;
+    }
+  }
+  for (const char* m : {"BedrockAgent/Throttles", "BedrockAgent/Errors", "AWS/Lambda/Errors", "AWS/Lambda/Throttles",
+                        "AWS/ApiGateway/5XXError"}) {
+    EXPECT_TRUE(watched.contains(m)) << m;
+  }
+}
+
+TEST_F(TemplateContent, OutputsTheApiUrlAndTheKeyId) {
+  const auto& outputs = t_.at("Outputs").as_object();
+  EXPECT_NE(s(outputs.at("ApiUrl").at("Value")).find("execute-api"), std::string::npos);
+  EXPECT_EQ(s(outputs.at("ApiKeyId").at("Value")), R"({"Ref":"ApiKey"})");
+  for (const char* p : {"ArtifactBucket", "ArtifactKey", "ModelId", "MaxRequestsPerMinute", "MaxTokensPerMinute",
+                        "MaxTokensPerDay"}) {
+    EXPECT_TRUE(t_.at("Parameters").as_object().contains(p)) << p;  // what `deploy` passes
+  }
+}
+
+}  // namespace
