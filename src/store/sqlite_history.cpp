@@ -2,10 +2,10 @@
 
 #include <sqlite3.h>
 
+#include "store/sqlite_open.hpp"
+
 #include <algorithm>
-#include <filesystem>
 #include <mutex>
-#include <system_error>
 #include <utility>
 
 namespace ba::store {
@@ -320,26 +320,9 @@ class SqliteHistory final : public HistoryStore {
 
 Result<std::unique_ptr<HistoryStore>> make_sqlite_history(const std::string& path, SqliteOptions options) {
   if (path.empty()) return fail(ErrorKind::invalid_input, "history path is empty (expected --history sqlite:PATH)");
-  if (path != ":memory:") {
-    std::filesystem::path parent = std::filesystem::path(path).parent_path();
-    if (!parent.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(parent, ec);
-      if (ec) {
-        return fail(ErrorKind::unavailable,
-                    "cannot create directory '" + parent.string() + "' for the history database: " + ec.message());
-      }
-    }
-  }
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close_v2(db);
-    return fail(ErrorKind::unavailable, "cannot open history database '" + path + "': " + msg);
-  }
-  auto store = std::make_unique<SqliteHistory>(db, options);
+  auto db = open_sqlite(path, "history");
+  if (!db) return fail(std::move(db.error()));
+  auto store = std::make_unique<SqliteHistory>(*db, options);
   if (auto st = store->init(); !st) {
     Error e = st.error();
     e.message = "history database '" + path + "': " + e.message;

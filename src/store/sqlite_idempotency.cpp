@@ -2,9 +2,9 @@
 
 #include <sqlite3.h>
 
-#include <filesystem>
+#include "store/sqlite_open.hpp"
+
 #include <mutex>
-#include <system_error>
 #include <utility>
 
 namespace ba::store {
@@ -189,26 +189,9 @@ class SqliteIdempotency final : public IdempotencyStore {
 Result<std::unique_ptr<IdempotencyStore>> make_sqlite_idempotency(const std::string& path,
                                                                   SqliteIdempotencyOptions options) {
   if (path.empty()) return fail(ErrorKind::invalid_input, "idempotency database path is empty");
-  if (path != ":memory:") {
-    std::filesystem::path parent = std::filesystem::path(path).parent_path();
-    if (!parent.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(parent, ec);
-      if (ec) {
-        return fail(ErrorKind::unavailable,
-                    "cannot create directory '" + parent.string() + "' for the idempotency database: " + ec.message());
-      }
-    }
-  }
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                           nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close_v2(db);
-    return fail(ErrorKind::unavailable, "cannot open idempotency database '" + path + "': " + msg);
-  }
-  auto store = std::make_unique<SqliteIdempotency>(db, options);
+  auto db = open_sqlite(path, "idempotency");
+  if (!db) return fail(std::move(db.error()));
+  auto store = std::make_unique<SqliteIdempotency>(*db, options);
   if (auto st = store->init(); !st) {
     Error e = st.error();
     e.message = "idempotency database '" + path + "': " + e.message;
