@@ -20,7 +20,9 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 
 #include "net/url.hpp"
 #include "util/encoding.hpp"
@@ -122,22 +124,35 @@ std::string host_port(const Url& u) {
 }
 
 struct Shared {
-  Shared(asio::io_context& io_, ClientConfig c) : io(io_), config(std::move(c)), tls(ssl::context::tls_client) {
-    tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+  // The TLS context is made on the first HTTPS connection: loading the system's CA bundle is most of a
+  // cold start's CPU (tens of ms), and a client that only speaks plain HTTP (the Lambda Runtime API)
+  // never needs it. A configured ca_file is loaded at once, so a bad path fails at start-up.
+  Shared(asio::io_context& io_, ClientConfig c) : io(io_), config(std::move(c)) {
+    if (!config.ca_file.empty()) tls();  // throws: a configuration error
+  }
+
+  ssl::context& tls() {
+    std::call_once(tls_once, [this] {
+      tls_ctx.emplace(ssl::context::tls_client);
+      ssl::context& t = *tls_ctx;
+      t.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
                     ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-    SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
-    if (config.verify_tls) {
-      tls.set_default_verify_paths();
-      if (!config.ca_file.empty()) tls.load_verify_file(config.ca_file);  // throws: a configuration error
-      tls.set_verify_mode(ssl::verify_peer);
-    } else {
-      tls.set_verify_mode(ssl::verify_none);
-    }
+      SSL_CTX_set_min_proto_version(t.native_handle(), TLS1_2_VERSION);
+      if (config.verify_tls) {
+        t.set_default_verify_paths();
+        if (!config.ca_file.empty()) t.load_verify_file(config.ca_file);
+        t.set_verify_mode(ssl::verify_peer);
+      } else {
+        t.set_verify_mode(ssl::verify_none);
+      }
+    });
+    return *tls_ctx;
   }
 
   asio::io_context& io;
   ClientConfig config;
-  ssl::context tls;
+  std::once_flag tls_once;
+  std::optional<ssl::context> tls_ctx;
   std::mutex mu;
   std::map<std::string, std::deque<std::unique_ptr<Conn>>> idle;  // guarded by mu
 
@@ -313,7 +328,15 @@ asio::awaitable<Result<std::unique_ptr<Conn>>> connect(Shared& sh, const Route& 
     co_return conn;
   }
 
-  conn->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(std::move(*tcp_stream), sh.tls);
+  ssl::context* context = nullptr;
+  std::string tls_failure;
+  try {
+    context = &sh.tls();
+  } catch (const boost::system::system_error& e) {
+    tls_failure = e.what();
+  }
+  if (!context) co_return std::unexpected(network_error("cannot set up TLS: " + tls_failure, false));
+  conn->tls = std::make_unique<ssl::stream<beast::tcp_stream>>(std::move(*tcp_stream), *context);
   auto& tls = *conn->tls;
   const std::string& host = route.origin.host;
   if (!is_ip_literal(host) && !SSL_set_tlsext_host_name(tls.native_handle(), host.c_str()))
@@ -379,10 +402,13 @@ asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::reque
   for (const auto& f : msg) response.headers.add(std::string(f.name_string()), std::string(f.value()));
   const bool to_sink = sink && response.status / 100 == 2;
 
-  std::array<char, 16 * 1024> chunk;
+  // On the heap, and only once the head is in: a call waiting for its answer (seconds, for a model)
+  // keeps a small coroutine frame (10,000 concurrent chats: ~160 MB less).
+  constexpr std::size_t kChunk = 16 * 1024;
+  auto chunk = std::make_unique_for_overwrite<char[]>(kChunk);
   while (!parser->is_done()) {
-    msg.body().data = chunk.data();
-    msg.body().size = chunk.size();
+    msg.body().data = chunk.get();
+    msg.body().size = kChunk;
     lowest.expires_after(budget.limit(opts.read_timeout));
     auto [ec, n] = co_await http::async_read_some(stream, conn.buffer, *parser, kTuple);
     if (ec == http::error::need_buffer) ec = {};
@@ -392,9 +418,9 @@ asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::reque
       ec = eof_ec;
     }
     if (ec) co_return failed(budget.io_error(ec, "reading the response body"));
-    std::size_t got = chunk.size() - msg.body().size;
+    std::size_t got = kChunk - msg.body().size;
     if (got == 0) continue;
-    std::string_view data(chunk.data(), got);
+    std::string_view data(chunk.get(), got);
     if (to_sink) {
       if (!co_await (*sink)(data)) {
         lowest.close();

@@ -43,7 +43,7 @@ class HttpClient {
 struct ClientConfig {
   bool verify_tls = true;
   std::string ca_file;                      // extra CA bundle (tests); system store otherwise
-  std::size_t max_idle_per_origin = 32;
+  std::size_t max_idle_per_origin = 256;
   std::chrono::seconds idle_timeout{30};
   bool use_proxy_env = true;                // honor HTTPS_PROXY / HTTP_PROXY / NO_PROXY
   // Reads proxy variables; nullptr reads the process environment (tests inject a map instead).
