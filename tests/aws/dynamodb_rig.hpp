@@ -17,6 +17,9 @@
 #include "aws/credentials.hpp"
 #include "aws/dynamodb.hpp"
 #include "net/http_client.hpp"
+#include <gtest/gtest.h>
+#include <openssl/crypto.h>
+
 #include "support/child_process.hpp"
 #include "util/encoding.hpp"
 
@@ -56,7 +59,10 @@ class DynamoRig {
     config.region = "us-east-1";
     config.endpoint = std::move(endpoint);
     client_ = std::make_unique<aws::dynamodb::Client>(*http_, *creds_, config);
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      io_.run();
+      OPENSSL_thread_stop();  // this thread's OpenSSL state (error queue, DRBG), before OpenSSL's exit cleanup
+    });
   }
   ~DynamoRig() {
     work_.reset();
@@ -112,6 +118,11 @@ inline DynamoRig* shared_rig() {
   static std::unique_ptr<DynamoRig> rig;
   std::call_once(once, [] {
     if (auto* d = shared_dynalite()) rig = std::make_unique<DynamoRig>(d->endpoint());
+    // Stopped when the test run ends, not at exit: its io thread must be gone before the leak check.
+    struct StopRig : ::testing::Environment {
+      void TearDown() override { rig.reset(); }
+    };
+    ::testing::AddGlobalTestEnvironment(new StopRig);
   });
   return rig.get();
 }

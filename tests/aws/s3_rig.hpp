@@ -25,6 +25,8 @@
 #include "aws/credentials.hpp"
 #include "aws/s3.hpp"
 #include "net/http_client.hpp"
+#include <openssl/crypto.h>
+
 #include "support/child_process.hpp"
 #include "util/encoding.hpp"
 
@@ -93,7 +95,10 @@ class S3Rig {
     config.endpoint = std::move(endpoint);
     config.path_style = true;
     client_ = std::make_unique<aws::S3Client>(*http_, *creds_, config);
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+      io_.run();
+      OPENSSL_thread_stop();  // this thread's OpenSSL state (error queue, DRBG), before OpenSSL's exit cleanup
+    });
   }
   ~S3Rig() {
     work_.reset();

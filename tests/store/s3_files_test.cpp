@@ -38,6 +38,11 @@ StoreRig* shared_store_rig() {
     shared.bucket = S3Rig::unique_bucket("files");
     auto made = shared.rig->run(store::ensure_bucket(shared.rig->client(), shared.bucket, true));
     if (!made) throw std::runtime_error("cannot create the test bucket: " + made.error().message);
+    // Stopped when the test run ends, not at exit: its io thread must be gone before the leak check.
+    struct StopRig : ::testing::Environment {
+      void TearDown() override { shared.rig.reset(); }
+    };
+    ::testing::AddGlobalTestEnvironment(new StopRig);
   });
   return shared.rig ? &shared : nullptr;
 }
