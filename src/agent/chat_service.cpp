@@ -201,13 +201,20 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedro
   std::vector<store::Turn> turns;
   if (in.conversation_id) {
     out.conversation_id = *in.conversation_id;
+    // Another owner's conversation is refused before the model is called (and before any tokens are
+    // spent), with the same answer as a conversation that does not exist for this caller.
+    auto holder = co_await history_.owner_of(out.conversation_id);
+    if (!holder) co_return fail(holder.error());
+    if (*holder && **holder != in.owner) {
+      co_return fail(ErrorKind::not_found, "conversation '" + out.conversation_id + "' not found");
+    }
     if (in.include_history && lim.history_turns > 0) {
       auto loaded = co_await history_.load(in.owner, out.conversation_id, lim.history_turns);
       if (loaded) {
         turns = std::move(*loaded);
       } else if (loaded.error().kind == ErrorKind::not_found) {
         // A caller-chosen id that does not exist yet starts a new conversation under that id
-        // (if another owner holds it, saving the turn reports not_found).
+        // (if another owner took it meanwhile, saving the turn reports not_found).
         out.new_conversation = true;
       } else {
         co_return fail(loaded.error());

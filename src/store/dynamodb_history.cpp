@@ -148,6 +148,14 @@ class DynamoHistory final : public HistoryStore {
     co_return std::optional(std::pair(*seq, dyn::get_s(item, kOwner).value_or("")));
   }
 
+  // The owner is on every turn item; the newest one says who holds the conversation now.
+  awaitable<Result<std::optional<std::string>>> owner_of(std::string conversation_id) override {
+    auto latest = co_await newest(conversation_id);
+    if (!latest) co_return std::unexpected(std::move(latest.error()));
+    if (!*latest) co_return std::optional<std::string>();
+    co_return std::optional<std::string>((*latest)->second);
+  }
+
   Result<Turn> parse(const Item& item, std::string_view id) const {
     Turn t;
     auto seq = dyn::get_n(item, ddb::kSk);

@@ -34,6 +34,9 @@ class HistoryStore {
   // Appends one turn atomically (creating the conversation for `owner` if new) and returns it with
   // its seq. not_found if the conversation belongs to another owner.
   virtual boost::asio::awaitable<Result<Turn>> append(std::string owner, Turn turn) = 0;
+  // Who owns the conversation: nullopt if it does not exist. Lets the chat service refuse another
+  // owner's conversation before calling the model (append() would refuse it anyway, after the spend).
+  virtual boost::asio::awaitable<Result<std::optional<std::string>>> owner_of(std::string conversation_id) = 0;
   // Deletes the conversation and its turns; not_found if absent or not the owner's.
   virtual boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id) = 0;
   // Cheap readiness probe for /health.

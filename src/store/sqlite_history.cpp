@@ -152,6 +152,10 @@ class SqliteHistory final : public HistoryStore {
     co_return append_sync(owner, std::move(turn));
   }
 
+  boost::asio::awaitable<Result<std::optional<std::string>>> owner_of(std::string conversation_id) override {
+    co_return owner_locked(conversation_id);
+  }
+
   boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id) override {
     co_return remove_sync(owner, conversation_id);
   }
@@ -188,8 +192,13 @@ class SqliteHistory final : public HistoryStore {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall().time_since_epoch()).count();
   }
 
+  Result<std::optional<std::string>> owner_locked(std::string_view id) {
+    std::lock_guard lock(mutex_);
+    return owner_sync(id);
+  }
+
   // The conversation's owner; nullopt if absent. Caller holds the mutex.
-  Result<std::optional<std::string>> owner_of(std::string_view id) {
+  Result<std::optional<std::string>> owner_sync(std::string_view id) {
     ResetGuard g{owner_of_};
     owner_of_.bind(1, id);
     int rc = owner_of_.step();
@@ -210,7 +219,7 @@ class SqliteHistory final : public HistoryStore {
 
   Result<std::vector<Turn>> load_sync(const std::string& owner, const std::string& id, std::size_t limit) {
     std::lock_guard lock(mutex_);
-    auto who = owner_of(id);
+    auto who = owner_sync(id);
     if (!who) return fail(who.error());
     if (!*who || **who != owner) return not_found(id);
     std::vector<Turn> turns;
@@ -259,7 +268,7 @@ class SqliteHistory final : public HistoryStore {
     return transaction([&]() -> Result<Turn> {
       const std::int64_t now = now_ms();
       if (turn.created_at_ms == 0) turn.created_at_ms = now;
-      auto who = owner_of(turn.conversation_id);
+      auto who = owner_sync(turn.conversation_id);
       if (!who) return fail(who.error());
       if (*who && **who != owner) return not_found(turn.conversation_id);
       if (!*who) {
@@ -299,7 +308,7 @@ class SqliteHistory final : public HistoryStore {
   Status remove_sync(const std::string& owner, const std::string& id) {
     std::lock_guard lock(mutex_);
     return transaction([&]() -> Status {
-      auto who = owner_of(id);
+      auto who = owner_sync(id);
       if (!who) return fail(who.error());
       if (!*who || **who != owner) return not_found(id);
       delete_turns_.bind(1, id);

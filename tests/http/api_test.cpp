@@ -448,10 +448,14 @@ TEST_F(ApiTest, ApiKeysAreRequiredAndIsolateConversations) {
   net::Headers bob{{"x-api-key", "bob-secret-key"}};
   EXPECT_EQ(call("GET", "/conversations/conv-a", "", bob).status, 404);
   EXPECT_EQ(call("DELETE", "/conversations/conv-a", "", bob).status, 404);
-  model.reply("for bob");
-  auto hijack = chat(R"({"input": "mine?", "conversation_id": "conv-a"})", bob);
-  EXPECT_EQ(hijack.status, 404);
-  EXPECT_EQ(model.requests.back().messages.size(), 1u);  // Bob's call saw none of Alice's history
+  const auto calls = model.requests.size();
+  for (const char* include_history : {"true", "false"}) {
+    auto hijack = chat(std::string(R"({"input": "mine?", "conversation_id": "conv-a", "include_history": )") +
+                           include_history + "}",
+                       bob);
+    EXPECT_EQ(hijack.status, 404) << include_history;
+  }
+  EXPECT_EQ(model.requests.size(), calls);  // refused before the model was called: nothing spent
   auto mine = call("GET", "/conversations/conv-a", "", {{"x-api-key", "alice-secret-key"}});
   ASSERT_EQ(mine.status, 200);
   EXPECT_EQ(parse(mine.body).at("turns").as_array().size(), 1u);

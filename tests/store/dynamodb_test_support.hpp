@@ -60,6 +60,10 @@ class ForwardingHistory final : public store::HistoryStore {
     auto call = [this, owner, turn] { return inner_->append(owner, turn); };
     co_return co_await on_rig_impl(rig_, std::move(call));
   }
+  boost::asio::awaitable<Result<std::optional<std::string>>> owner_of(std::string id) override {
+    auto call = [this, id] { return inner_->owner_of(id); };
+    co_return co_await on_rig_impl(rig_, std::move(call));
+  }
   boost::asio::awaitable<Status> remove(std::string owner, std::string id) override {
     auto call = [this, owner, id] { return inner_->remove(owner, id); };
     co_return co_await on_rig_impl(rig_, std::move(call));

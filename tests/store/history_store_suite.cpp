@@ -179,6 +179,21 @@ TEST_P(HistoryStoreSuite, CheckIsOk) {
   EXPECT_TRUE(s->check());
 }
 
+TEST_P(HistoryStoreSuite, OwnerOfNamesWhoHoldsAConversation) {
+  auto s = open();
+  auto none = run_sync(s->owner_of("c-owned"));
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(*none);
+  ASSERT_TRUE(run_sync(s->append("alice", make_turn("c-owned", "q", "a"))));
+  auto alice = run_sync(s->owner_of("c-owned"));
+  ASSERT_TRUE(alice && *alice);
+  EXPECT_EQ(**alice, "alice");
+  ASSERT_TRUE(run_sync(s->remove("alice", "c-owned")));
+  auto gone = run_sync(s->owner_of("c-owned"));
+  ASSERT_TRUE(gone);
+  EXPECT_FALSE(*gone);
+}
+
 TEST_P(HistoryStoreSuite, TextIsStoredVerbatim) {
   auto s = open();
   std::string tricky = "quote ' \" semicolon; -- comment\nnewline \xE2\x9C\x93 and a NUL-free tail";
