@@ -28,6 +28,7 @@
 #include <openssl/crypto.h>
 
 #include "support/child_process.hpp"
+#include "support/shell.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::test {
@@ -64,14 +65,7 @@ inline const SharedS3rver* shared_s3rver() {
     }
     if (!s3rver_available()) return;
     shared.dir = std::filesystem::temp_directory_path() / ("ba-s3rver-" + std::to_string(::getpid()));
-    // s3rver makes ListObjectsV2 continuation tokens with DES, which Node 20's OpenSSL 3 only has in its
-    // legacy provider: without it every truncated listing is a 500. The child inherits our environment.
-    const char* before = std::getenv("NODE_OPTIONS");
-    const std::string saved = before ? before : "";
-    ::setenv("NODE_OPTIONS", (saved.empty() ? "" : saved + " ").append("--openssl-legacy-provider").c_str(), 1);
-    shared.server.reset(new NodeServer(start_s3rver(shared.dir)));
-    if (before) ::setenv("NODE_OPTIONS", saved.c_str(), 1);
-    else ::unsetenv("NODE_OPTIONS");
+    shared.server.reset(new NodeServer(start_s3rver(shared.dir)));  // with OpenSSL's legacy provider
     shared.url = shared.server->endpoint();
   });
   return shared.url.empty() ? nullptr : &shared;
@@ -189,15 +183,9 @@ inline std::string run_s3_oracle(const std::string& request_json) {
   {
     std::ofstream(tmpl, std::ios::binary) << request_json;
   }
-  const std::string cmd = "cd '" + std::string(BA_SOURCE_DIR) + "' && NODE_NO_WARNINGS=1 node tests/node/s3_oracle.mjs '" +
-                          std::string(tmpl) + "' 2>&1";
-  std::string out;
-  if (FILE* p = ::popen(cmd.c_str(), "r")) {
-    char buf[4096];
-    std::size_t n;
-    while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out.append(buf, n);
-    ::pclose(p);
-  }
+  std::string out = shell("cd '" + std::string(BA_SOURCE_DIR) + "' && NODE_NO_WARNINGS=1 node tests/node/s3_oracle.mjs '" +
+                          std::string(tmpl) + "'")
+                        .output;
   std::filesystem::remove(tmpl);
   return out;
 }

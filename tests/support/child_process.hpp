@@ -207,8 +207,10 @@ inline NodeServer start_dynalite() { return NodeServer("dynalite/cli.js", {"--ho
 // ListObjectsV2 continuation tokens use DES, which needs OpenSSL's legacy provider.
 inline NodeServer start_s3rver(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
+  const char* inherited = std::getenv("NODE_OPTIONS");
+  std::string options = inherited && *inherited ? std::string(inherited) + " " : std::string();
   return NodeServer("s3rver/bin/s3rver.js", {"-d", dir.string(), "-a", "127.0.0.1", "-p", "{port}", "--silent"},
-                    {"NODE_OPTIONS=--openssl-legacy-provider"});
+                    {"NODE_OPTIONS=" + options + "--openssl-legacy-provider"});
 }
 
 }  // namespace ba::test
