@@ -58,8 +58,8 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
   app.add_option("--profile", o.profile, "AWS shared-config profile for credentials and region")
       ->envname("AWS_PROFILE");
   app.add_option("--history", o.history,
-                 "Conversation history store: sqlite:PATH or dynamodb:TABLE (default: the CONVERSATION_TABLE "
-                 "table when set, else sqlite:./data/history.db; in Lambda sqlite:/tmp/history.db)")
+                 "Conversation history store: sqlite:PATH, dynamodb:TABLE or none (nothing stored; default: the "
+                 "CONVERSATION_TABLE table when set, else sqlite:./data/history.db; in Lambda sqlite:/tmp/history.db)")
       ->envname("BEDROCK_AGENT_HISTORY");
   app.add_option("--files", o.files,
                  "File store: a folder or s3://BUCKET[/PREFIX] (default: s3://$FILES_BUCKET when set, else "

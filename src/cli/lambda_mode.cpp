@@ -28,7 +28,7 @@ void write_stdout(std::string_view line) {
 }
 
 int post_init_failure(const std::string& runtime_api, ErrorKind kind, const std::string& message) {
-  boost::asio::io_context io;
+  boost::asio::io_context io{1};  // run by this thread alone
   lambda::RuntimeOptions ro;
   ro.api = runtime_api;
   Error error = Error::make(kind, message);
@@ -94,7 +94,7 @@ int run_lambda(const ServeOptions& options) {
   });
   if (!ca.empty()) ::setenv("SSL_CERT_FILE", ca.c_str(), 1);
   // Clients, credentials, connections, the limiter and the history are made here, once per container.
-  boost::asio::io_context io;
+  boost::asio::io_context io{1};  // run by this thread alone
   std::unique_ptr<App> app;
   try {
     app = build_app(io, options, Mode::lambda);

@@ -33,6 +33,7 @@
 #include "store/dynamodb_idempotency.hpp"
 #include "store/dynamodb_table.hpp"
 #include "store/local_files.hpp"
+#include "store/no_history.hpp"
 #include "store/s3_files.hpp"
 #include "store/sqlite_history.hpp"
 #include "store/sqlite_idempotency.hpp"
@@ -96,13 +97,15 @@ std::string detect_credentials_source(const std::string& profile_option) {
 
 constexpr std::string_view kSqlitePrefix = "sqlite:";
 constexpr std::string_view kDynamoPrefix = "dynamodb:";
+constexpr std::string_view kNoHistory = "none";
 
 void check_history_spec(const std::string& spec) {
+  if (spec == kNoHistory) return;
   const bool sqlite = spec.starts_with(kSqlitePrefix) && spec.size() > kSqlitePrefix.size();
   const bool dynamo = spec.starts_with(kDynamoPrefix) && spec.size() > kDynamoPrefix.size();
   if (!sqlite && !dynamo) {
-    throw ConfigError("--history must be sqlite:PATH (e.g. sqlite:./data/history.db) or dynamodb:TABLE, got '" + spec +
-                      "'");
+    throw ConfigError("--history must be sqlite:PATH (e.g. sqlite:./data/history.db), dynamodb:TABLE or none, got '" +
+                      spec + "'");
   }
 }
 
@@ -173,10 +176,16 @@ void open_history(boost::asio::io_context& io, App& app, aws::CredentialsProvide
     app.idempotency = store::make_dynamodb_idempotency(*app.dynamodb, store::DynamoIdempotencyOptions{.table = table});
     return;
   }
-  const std::string path = app.history_spec.substr(kSqlitePrefix.size());
-  auto history = store::make_sqlite_history(path);
-  if (!history) throw ConfigError(history.error().message);
-  app.history = std::move(*history);
+  // No history: Idempotency-Key still works, within this process.
+  const bool none = app.history_spec == kNoHistory;
+  const std::string path = none ? std::string(":memory:") : app.history_spec.substr(kSqlitePrefix.size());
+  if (none) {
+    app.history = store::make_no_history();
+  } else {
+    auto history = store::make_sqlite_history(path);
+    if (!history) throw ConfigError(history.error().message);
+    app.history = std::move(*history);
+  }
   auto idempotency = store::make_sqlite_idempotency(path);
   if (!idempotency) throw ConfigError(idempotency.error().message);
   app.idempotency = std::move(*idempotency);
@@ -382,6 +391,8 @@ int run_as_server(boost::asio::io_context& io, App& app) {
   server_options.port = o.port;
   server_options.body_limit = std::max(o.max_body_bytes, app.context->config.files_body_limit);  // each route checks its own
   server_options.error_response = http::server_error_response;
+  // Request log lines are written in batches (at most 50 ms late), not with one write(2) per request.
+  if (!app.context->log) app.context->log = make_batched_stderr_log(io, std::chrono::milliseconds(50));
   auto server = net::make_http_server(io, server_options, http::make_api_handler(*app.context));
   auto port = server->start();
   if (!port) {
@@ -412,7 +423,7 @@ int run_as_server(boost::asio::io_context& io, App& app) {
 
 int run_serve(const ServeOptions& options) {
   try {
-    boost::asio::io_context io;
+    boost::asio::io_context io{1};  // run by this thread alone
     auto app = build_app(io, options, Mode::server);
     return run_as_server(io, *app);
   } catch (const ConfigError& e) {

@@ -9,11 +9,69 @@
 #include <cstdio>
 #include <ctime>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "util/clock.hpp"
 
 namespace ba::cli {
+namespace {
+
+// The lines waiting to be written (one batch for the process).
+struct Pending {
+  std::mutex mutex;
+  std::string text;
+  bool timer_armed = false;
+};
+Pending& pending() {
+  static Pending p;
+  return p;
+}
+
+void write_stderr(std::string_view text) {
+  std::fwrite(text.data(), 1, text.size(), stderr);
+  std::fflush(stderr);
+}
+
+// Writes the batch; the caller holds the mutex.
+void flush_locked(Pending& p) {
+  if (p.text.empty()) return;
+  write_stderr(p.text);
+  p.text.clear();
+}
+
+}  // namespace
+
+void flush_batched_log() {
+  auto& p = pending();
+  std::lock_guard lock(p.mutex);
+  flush_locked(p);
+}
+
+std::function<void(std::string_view)> make_batched_stderr_log(boost::asio::io_context& io,
+                                                               std::chrono::milliseconds delay) {
+  constexpr std::size_t kFlushAt = 16 * 1024;
+  auto timer = std::make_shared<boost::asio::steady_timer>(io);
+  return [timer, delay](std::string_view line) {
+    auto& p = pending();
+    std::lock_guard lock(p.mutex);
+    p.text.append(line);
+    p.text += '\n';
+    if (p.text.size() >= kFlushAt) {
+      flush_locked(p);
+      return;
+    }
+    if (p.timer_armed) return;
+    p.timer_armed = true;
+    timer->expires_after(delay);
+    timer->async_wait([timer](const boost::system::error_code&) {
+      auto& q = pending();
+      std::lock_guard lock(q.mutex);
+      q.timer_armed = false;
+      flush_locked(q);
+    });
+  };
+}
 
 void run_until_signal(boost::asio::io_context& io, std::function<void()> on_signal, std::chrono::milliseconds grace) {
   boost::asio::signal_set signals(io, SIGINT, SIGTERM);
@@ -38,6 +96,7 @@ void run_until_signal(boost::asio::io_context& io, std::function<void()> on_sign
   };
   signals.async_wait(handler);
   io.run();
+  flush_batched_log();
 }
 
 void log_line(const char* level, const char* msg, const std::string& extra_json) {
@@ -45,8 +104,10 @@ void log_line(const char* level, const char* msg, const std::string& extra_json)
                      "\",\"level\":\"" + level + "\",\"msg\":" + boost::json::serialize(boost::json::value(msg));
   if (!extra_json.empty()) line += "," + extra_json;
   line += "}\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
-  std::fflush(stderr);
+  auto& p = pending();
+  std::lock_guard lock(p.mutex);
+  flush_locked(p);
+  write_stderr(line);
 }
 
 }  // namespace ba::cli

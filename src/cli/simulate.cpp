@@ -9,7 +9,7 @@
 namespace ba::cli {
 
 int run_simulate(const sim::SimulatorOptions& options) {
-  boost::asio::io_context io;
+  boost::asio::io_context io{1};  // run by this thread alone
   auto simulator = sim::make_simulator(io, options);
   auto port = simulator->start();
   if (!port) {

@@ -50,6 +50,7 @@ struct ClientConfig {
   std::function<std::optional<std::string>(std::string_view)> getenv;
 };
 
+// Connections run on `io` without strands: `io` must be run by one thread.
 std::unique_ptr<HttpClient> make_http_client(boost::asio::io_context& io, ClientConfig config = {});
 
 }  // namespace ba::net

@@ -41,7 +41,7 @@ namespace {
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
-// One accepted connection, as seen by stop(). Touched only on the connection's strand (ex).
+// One accepted connection, as seen by stop(). Touched only on the connection's executor (ex).
 struct Conn {
   asio::any_io_executor ex;
   std::function<void()> close;  // set while the session's stream is alive
@@ -382,7 +382,9 @@ asio::awaitable<void> serve_connection(std::shared_ptr<State> st, tcp::socket so
 
 asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
   for (;;) {
-    tcp::socket socket(asio::make_strand(st->io));
+    // The connection runs on the io_context itself, not a strand of it: the context is run by one
+    // thread (see the header), and a strand would add a queue hop to every completion.
+    tcp::socket socket(st->io);
     auto [ec] = co_await st->acceptor.async_accept(socket, kTuple);
     if (st->stopping || !st->acceptor.is_open()) co_return;
     if (ec) {

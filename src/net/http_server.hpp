@@ -1,6 +1,8 @@
 #pragma once
 // Async HTTP/1.1 server (Beast, one coroutine per connection, no thread per request).
 // Used by `serve`, by `simulate-bedrock` and by tests that need a real peer on loopback.
+// The io_context is run by one thread (connections use it without strands); stop() may be called from
+// any thread.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>

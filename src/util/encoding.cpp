@@ -5,6 +5,9 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <pthread.h>
+
+#include <cstring>
 #include <stdexcept>
 
 namespace ba {
@@ -104,14 +107,46 @@ std::uint32_t crc32(std::string_view data, std::uint32_t seed) {
   return c ^ 0xFFFFFFFFu;
 }
 
+namespace {
+
+// Random bytes for ids, drawn from OpenSSL's CSPRNG a block at a time: RAND_bytes costs two getpid
+// system calls (its fork check) per call, which showed up on every request. A fork empties the
+// forking thread's block (the only thread the child has), so a child never repeats its parent's ids.
+struct RandomBlock {
+  unsigned char bytes[512];
+  std::size_t used = sizeof bytes;
+};
+thread_local RandomBlock random_block;
+
+void take_random(unsigned char* out, std::size_t n) {
+  static const int registered = pthread_atfork(nullptr, nullptr, [] { random_block.used = sizeof random_block.bytes; });
+  (void)registered;
+  RandomBlock& r = random_block;
+  if (r.used + n > sizeof r.bytes) {
+    if (RAND_bytes(r.bytes, sizeof r.bytes) != 1) throw std::runtime_error("RAND_bytes failed");
+    r.used = 0;
+  }
+  std::memcpy(out, r.bytes + r.used, n);
+  OPENSSL_cleanse(r.bytes + r.used, n);
+  r.used += n;
+}
+
+}  // namespace
+
 std::string uuid_v4() {
   unsigned char b[16];
-  if (RAND_bytes(b, sizeof b) != 1) throw std::runtime_error("RAND_bytes failed");
+  take_random(b, sizeof b);
   b[6] = (b[6] & 0x0f) | 0x40;
   b[8] = (b[8] & 0x3f) | 0x80;
-  std::string hex = hex_encode(std::string_view(reinterpret_cast<const char*>(b), sizeof b));
-  return hex.substr(0, 8) + "-" + hex.substr(8, 4) + "-" + hex.substr(12, 4) + "-" + hex.substr(16, 4) + "-" +
-         hex.substr(20);
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out(36, '-');
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < sizeof b; ++i) {
+    if (pos == 8 || pos == 13 || pos == 18 || pos == 23) ++pos;
+    out[pos++] = digits[b[i] >> 4];
+    out[pos++] = digits[b[i] & 0xf];
+  }
+  return out;
 }
 
 std::string to_lower(std::string_view s) {

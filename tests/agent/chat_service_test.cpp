@@ -7,6 +7,7 @@
 
 #include "agent/fake_model.hpp"
 #include "store/run_sync.hpp"
+#include "store/no_history.hpp"
 #include "store/sqlite_history.hpp"
 
 namespace ba::test {
@@ -375,6 +376,49 @@ TEST_F(ChatServiceTest, ConversationAndRemove) {
   auto gone = run_sync(service->conversation("alice", "c"));
   ASSERT_FALSE(gone);
   EXPECT_EQ(gone.error().kind, ErrorKind::not_found);
+}
+
+// `--history none`: a stateless proxy. A turn that needs no stored history works; one that asks for it is
+// refused before the model is called, not answered without its context.
+TEST(ChatServiceNoHistory, StandaloneTurnsWorkAndHistoryRequestsAreRefused) {
+  FakeModel model;
+  auto history = store::make_no_history();
+  agent::ChatService service(model, *history);
+  agent::ChatInput in;
+  in.owner = "alice";
+  in.input = "Hello";
+  model.reply("Hi");
+  auto out = run_sync(service.chat(in));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->response, "Hi");
+  EXPECT_EQ(out->conversation_id.size(), 36u);
+  EXPECT_TRUE(out->new_conversation);
+  EXPECT_EQ(out->seq, 1);
+
+  // A conversation_id without include_history: answered, nothing kept.
+  in.conversation_id = out->conversation_id;
+  in.include_history = false;
+  model.reply("Again");
+  auto again = run_sync(service.chat(in));
+  ASSERT_TRUE(again) << again.error().message;
+  EXPECT_EQ(again->conversation_id, out->conversation_id);
+  EXPECT_EQ(model.requests.back().messages.size(), 1u);
+
+  // With include_history: a clear 400, and the model is not called.
+  in.include_history = true;
+  const auto calls = model.requests.size();
+  auto refused = run_sync(service.chat(in));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::invalid_input);
+  EXPECT_NE(refused.error().message.find("--history none"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(model.requests.size(), calls);
+  auto listed = run_sync(service.conversation("alice", out->conversation_id));
+  ASSERT_FALSE(listed);
+  EXPECT_EQ(listed.error().kind, ErrorKind::invalid_input);
+  auto removed = run_sync(service.remove("alice", out->conversation_id));
+  ASSERT_FALSE(removed);
+  EXPECT_EQ(removed.error().kind, ErrorKind::invalid_input);
+  EXPECT_TRUE(history->check());
 }
 
 }  // namespace

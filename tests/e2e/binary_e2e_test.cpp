@@ -136,6 +136,49 @@ TEST(BinaryE2E, RateLimitFlagsAreWiredIntoServe) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// `--history none`: a stateless proxy through the real binary. Chats answer, the request log still
+// comes out (batched), and a request that needs stored history gets a 400 that says why.
+TEST(BinaryE2E, HistoryNoneAnswersStandaloneChatsAndRefusesHistory) {
+  Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "none"});
+  std::optional<int> port;
+  while (auto l = child.line()) {
+    auto v = json::parse(*l);
+    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == "listening") {
+      EXPECT_EQ(v.at("history").as_string(), "none");
+      port = static_cast<int>(v.at("port").to_number<int>());
+      break;
+    }
+  }
+  ASSERT_TRUE(port) << child.rest();
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  const std::string url = "http://127.0.0.1:" + std::to_string(*port) + "/chat";
+  auto chat = [&](std::string body) {
+    return call(io, *client,
+                net::HttpRequest{.method = "POST", .url = url, .headers = {{"Content-Type", "application/json"}},
+                                 .body = std::move(body)});
+  };
+  auto first = chat(R"({"input": "echo:one"})");
+  ASSERT_EQ(first.status, 200) << first.body;
+  const std::string id(json::parse(first.body).at("conversation_id").as_string());
+  auto standalone = chat(R"({"input": "echo:two", "include_history": false, "conversation_id": ")" + id + R"("})");
+  EXPECT_EQ(standalone.status, 200) << standalone.body;
+  auto refused = chat(R"({"input": "echo:three", "conversation_id": ")" + id + R"("})");
+  EXPECT_EQ(refused.status, 400) << refused.body;
+  EXPECT_NE(refused.body.find("--history none"), std::string::npos) << refused.body;
+  client.reset();
+
+  int logged = 0;
+  while (logged < 3) {
+    auto l = child.line();
+    ASSERT_TRUE(l) << "the request log lines never came";
+    auto v = json::parse(*l);
+    if (v.is_object() && v.as_object().contains("route") && v.at("route").as_string() == "/chat") ++logged;
+  }
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+}
+
 TEST(BinaryE2E, RefusesAPublicAddressWithoutKeys) {
   Child child({binary(), "serve", "--host", "0.0.0.0", "--port", "0", "--history", "sqlite::memory:"});
   std::string err = child.rest();

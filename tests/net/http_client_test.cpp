@@ -354,6 +354,40 @@ TEST(HttpClient, TruncatedBodyIsNetworkError) {
   EXPECT_TRUE(r.error().retryable);
 }
 
+// A body of known length is read straight into the response: arriving in pieces, after a HEAD whose
+// Content-Length has no body behind it, on one kept-alive connection.
+TEST(HttpClient, KnownLengthBodiesInPiecesAndHeadOnOneConnection) {
+  RawServer raw([](tcp::socket s) -> asio::awaitable<void> {
+    std::string buf;
+    auto [ec, n] = co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n\r\n", kTuple);
+    if (ec) co_return;
+    buf.erase(0, n);
+    std::string_view head = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n";
+    co_await asio::async_write(s, asio::buffer(head.data(), head.size()), kTuple);
+    std::tie(ec, n) = co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n\r\n", kTuple);
+    if (ec) co_return;
+    std::string_view first = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello";
+    co_await asio::async_write(s, asio::buffer(first.data(), first.size()), kTuple);
+    asio::steady_timer pause(s.get_executor(), std::chrono::milliseconds(20));
+    co_await pause.async_wait(kTuple);
+    std::string_view rest = " world";
+    co_await asio::async_write(s, asio::buffer(rest.data(), rest.size()), kTuple);
+    std::tie(ec, n) = co_await asio::async_read_until(s, asio::dynamic_buffer(buf), "\r\n\r\n", kTuple);
+  });
+  asio::io_context io;
+  auto client = make_http_client(io, no_proxy_config());
+  const std::string url = "http://127.0.0.1:" + std::to_string(raw.port()) + "/";
+  auto h = run_until_done(io, client->send(HttpRequest{.method = "HEAD", .url = url}));
+  ASSERT_TRUE(h) << h.error().message;
+  EXPECT_EQ(h->status, 200);
+  EXPECT_EQ(h->headers.get("content-length"), "11");
+  EXPECT_EQ(h->body, "");
+  auto g = run_until_done(io, client->send(get(url)));
+  ASSERT_TRUE(g) << g.error().message;
+  EXPECT_EQ(g->body, "hello world");
+  EXPECT_EQ(raw.connections(), 1);
+}
+
 // Answers the first request on each connection, then reads the second one and hangs up without a word:
 // a kept-alive connection the server dropped just as it was reused.
 asio::awaitable<void> answer_once_then_drop(tcp::socket s) {

@@ -1,6 +1,11 @@
 #include "util/encoding.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+#include <string>
 
 namespace ba {
 namespace {
@@ -40,6 +45,39 @@ TEST(Encoding, UuidV4Shape) {
   EXPECT_EQ(a.size(), 36u);
   EXPECT_EQ(a[14], '4');
   EXPECT_NE(a, b);
+  // Many draws (across refills of the random block): all well-formed and distinct.
+  std::set<std::string> seen;
+  for (int i = 0; i < 2000; ++i) {
+    auto id = uuid_v4();
+    ASSERT_EQ(id.size(), 36u);
+    for (std::size_t p : {8u, 13u, 18u, 23u}) ASSERT_EQ(id[p], '-') << id;
+    ASSERT_EQ(id[14], '4') << id;
+    ASSERT_TRUE(std::string_view("89ab").find(id[19]) != std::string_view::npos) << id;
+    ASSERT_EQ(id.find_first_not_of("0123456789abcdef-"), std::string::npos) << id;
+    ASSERT_TRUE(seen.insert(id).second) << id;
+  }
+}
+
+TEST(Encoding, UuidV4AfterForkDiffersFromTheParent) {
+  (void)uuid_v4();  // the block is filled
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    std::string id = uuid_v4();
+    (void)!write(fds[1], id.data(), id.size());
+    _exit(0);
+  }
+  close(fds[1]);
+  std::string parent = uuid_v4();  // the parent's next id from the same block
+  char buf[64];
+  ssize_t n = read(fds[0], buf, sizeof buf);
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_EQ(n, 36);
+  EXPECT_NE(std::string(buf, 36), parent);
 }
 
 TEST(Encoding, CaseHelpers) {
