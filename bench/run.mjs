@@ -192,7 +192,7 @@ async function startStack() {
   };
   const common = ['--max-rpm', '1e9', '--max-tpm', '0', '--model-id', MODEL];
   const p1 = await freePort();
-  const nohist = await startServer('agent-memory', AGENT, ['serve', '--port', String(p1), '--history', 'sqlite::memory:', ...common], { env: agentEnv, port: p1, nofile: null });
+  const nohist = await startServer('agent-nohistory', AGENT, ['serve', '--port', String(p1), '--history', 'none', ...common], { env: agentEnv, port: p1, nofile: null });
   const p2 = await freePort();
   const sqlite = await startServer('agent-sqlite', AGENT, ['serve', '--port', String(p2), '--history', `sqlite:${path.join(TMP, 'history.db')}`, ...common], { env: agentEnv, port: p2, nofile: null });
   let portkey = null;
@@ -214,7 +214,7 @@ function targets(stack, stream = false) {
     { id: 'a', name: 'simulator directly', port: stack.sim.port, pid: stack.sim.pid,
       path: `/model/${encodeURIComponent(MODEL)}/${stream ? 'converse-stream' : 'converse'}`, bodyFile: simBody,
       headers: ['Authorization: Bearer bench'], marker: 'contentBlockDelta' },
-    { id: 'b', name: 'bedrock-agent, no history (in-memory store)', port: stack.nohist.port, pid: stack.nohist.pid, path: '/chat', bodyFile: chatBody, headers: [], marker: 'event: delta' },
+    { id: 'b', name: 'bedrock-agent, no history (--history none)', port: stack.nohist.port, pid: stack.nohist.pid, path: '/chat', bodyFile: chatBody, headers: [], marker: 'event: delta' },
     { id: 'c', name: 'bedrock-agent, SQLite history (file)', port: stack.sqlite.port, pid: stack.sqlite.pid, path: '/chat', bodyFile: histBody, headers: [], marker: 'event: delta' },
   ];
   if (stack.portkey) {
@@ -307,7 +307,7 @@ async function concurrency() {
   const simPort = await freePort();
   const sim = await startServer('simulator-2s', AGENT, ['simulate-bedrock', '--port', String(simPort), '--no-fault-header', '--ttft-ms', '2000'], { port: simPort, nofile: null });
   const port = await freePort();
-  const agent = await startServer('agent-concurrency', AGENT, ['serve', '--port', String(port), '--history', 'sqlite::memory:',
+  const agent = await startServer('agent-concurrency', AGENT, ['serve', '--port', String(port), '--history', 'none',
     '--max-rpm', '1e9', '--max-tpm', '0', '--model-id', MODEL], {
     env: { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${simPort}`, AWS_ACCESS_KEY_ID: 'AKIDBENCH000000000000',
       AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-secret', AWS_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },

@@ -179,14 +179,17 @@ void open_history(boost::asio::io_context& io, App& app, aws::CredentialsProvide
   // No history: Idempotency-Key still works, within this process.
   const bool none = app.history_spec == kNoHistory;
   const std::string path = none ? std::string(":memory:") : app.history_spec.substr(kSqlitePrefix.size());
+  // A file in a Lambda sandbox's /tmp goes when the sandbox does: no fsyncs (they were most of the
+  // SQLite part of a cold start). Elsewhere (a laptop, a server, EFS) commits are synced as usual.
+  const bool sync_to_disk = !(app.mode == Mode::lambda && path.starts_with("/tmp/"));
   if (none) {
     app.history = store::make_no_history();
   } else {
-    auto history = store::make_sqlite_history(path);
+    auto history = store::make_sqlite_history(path, store::SqliteOptions{.sync_to_disk = sync_to_disk});
     if (!history) throw ConfigError(history.error().message);
     app.history = std::move(*history);
   }
-  auto idempotency = store::make_sqlite_idempotency(path);
+  auto idempotency = store::make_sqlite_idempotency(path, store::SqliteIdempotencyOptions{.sync_to_disk = sync_to_disk});
   if (!idempotency) throw ConfigError(idempotency.error().message);
   app.idempotency = std::move(*idempotency);
 }

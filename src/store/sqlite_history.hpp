@@ -17,6 +17,9 @@ namespace ba::store {
 struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5'000};
   Clock* clock = nullptr;  // created_at/updated_at when a turn has none; nullptr: system_clock()
+  // false: never fsync (PRAGMA synchronous=OFF). A committed turn still survives the process crashing,
+  // not the machine: right for a Lambda sandbox's /tmp, which does not outlive its machine anyway.
+  bool sync_to_disk = true;
 };
 
 // Opens (creating the file, its parent directory and the schema if needed) the database at `path`.

@@ -15,6 +15,7 @@ namespace ba::store {
 struct SqliteIdempotencyOptions {
   std::chrono::milliseconds busy_timeout{5'000};
   Clock* clock = nullptr;  // expiry; nullptr: system_clock()
+  bool sync_to_disk = true;  // as SqliteOptions::sync_to_disk
 };
 
 // Opens (creating the file, its parent directory and the table if needed) the database at `path`, usually

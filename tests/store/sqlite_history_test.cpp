@@ -18,7 +18,16 @@ std::unique_ptr<store::HistoryStore> open_sqlite(const std::filesystem::path& di
   return std::move(*s);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, HistoryStoreSuite, ::testing::Values(HistoryBackend{"sqlite", open_sqlite}),
+// Without fsyncs (a Lambda sandbox's /tmp): the same behaviour.
+std::unique_ptr<store::HistoryStore> open_sqlite_no_sync(const std::filesystem::path& dir) {
+  auto s = store::make_sqlite_history((dir / "history.db").string(), store::SqliteOptions{.sync_to_disk = false});
+  if (!s) throw std::runtime_error(s.error().message);
+  return std::move(*s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, HistoryStoreSuite,
+                         ::testing::Values(HistoryBackend{"sqlite", open_sqlite},
+                                           HistoryBackend{"sqlite_no_sync", open_sqlite_no_sync}),
                          [](const auto& info) { return info.param.name; });
 
 class SqliteHistoryTest : public ::testing::Test {

@@ -21,7 +21,15 @@ std::unique_ptr<store::IdempotencyStore> open_sqlite(const std::filesystem::path
   return std::move(*s);
 }
 
-INSTANTIATE_TEST_SUITE_P(Sqlite, IdempotencyStoreSuite, ::testing::Values(IdempotencyBackend{"sqlite", open_sqlite}),
+std::unique_ptr<store::IdempotencyStore> open_sqlite_no_sync(const std::filesystem::path& dir, Clock& clock) {
+  auto s = store::make_sqlite_idempotency((dir / "history.db").string(), {.clock = &clock, .sync_to_disk = false});
+  if (!s) throw std::runtime_error(s.error().message);
+  return std::move(*s);
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, IdempotencyStoreSuite,
+                         ::testing::Values(IdempotencyBackend{"sqlite", open_sqlite},
+                                           IdempotencyBackend{"sqlite_no_sync", open_sqlite_no_sync}),
                          [](const auto& info) { return info.param.name; });
 
 class SqliteIdempotencyTest : public ::testing::Test {
