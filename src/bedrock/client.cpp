@@ -131,20 +131,7 @@ class BedrockClient final : public ModelClient {
     auto http_request = co_await build_request(*prepared);
     if (!http_request) co_return std::unexpected(std::move(http_request.error()));
     auto sent = co_await http_.send(std::move(*http_request), request_options(options));
-    if (!sent) co_return std::unexpected(std::move(sent.error()));
-    const net::HttpResponse& response = *sent;
-    const std::string request_id(response.headers.get("x-amzn-RequestId").value_or(""));
-    if (response.status < 200 || response.status > 299) co_return std::unexpected(http_error(response));
-    Result<ChatResponse> out = prepared->op == Operation::invoke ? invoke::decode_response(response.body, prepared->family)
-                                                                 : converse::decode_response(response.body);
-    if (!out) {
-      out.error().request_id = request_id;
-      out.error().http_status = response.status;
-      co_return out;
-    }
-    out->request_id = request_id;
-    out->latency_ms = elapsed_ms(start, clock_.now());
-    co_return out;
+    co_return decode(*prepared, sent, start);
   }
 
   awaitable<Result<ChatResponse>> chat_stream(const ChatRequest& request, DeltaHandler on_delta,
@@ -196,6 +183,25 @@ class BedrockClient final : public ModelClient {
   }
 
  private:
+  // A buffered answer as a ChatResponse (a plain function: the coroutine's frame stays small while the
+  // call waits).
+  Result<ChatResponse> decode(const Prepared& prepared, Result<net::HttpResponse>& sent, SteadyTime start) const {
+    if (!sent) return std::unexpected(std::move(sent.error()));
+    const net::HttpResponse& response = *sent;
+    const std::string request_id(response.headers.get("x-amzn-RequestId").value_or(""));
+    if (response.status < 200 || response.status > 299) return std::unexpected(http_error(response));
+    Result<ChatResponse> out = prepared.op == Operation::invoke ? invoke::decode_response(response.body, prepared.family)
+                                                                : converse::decode_response(response.body);
+    if (!out) {
+      out.error().request_id = request_id;
+      out.error().http_status = response.status;
+      return out;
+    }
+    out->request_id = request_id;
+    out->latency_ms = elapsed_ms(start, clock_.now());
+    return out;
+  }
+
   Result<Prepared> prepare(const ChatRequest& request, bool stream) const {
     if (auto ok = validate_request(request); !ok) return std::unexpected(std::move(ok.error()));
     Prepared p;

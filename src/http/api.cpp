@@ -367,83 +367,117 @@ net::ServerResponse replay(State& s, RequestLog& log, const store::IdempotencyRe
   return finish(s, log, std::move(r));
 }
 
+// The parts of POST /chat that do not wait are plain functions: a coroutine's frame keeps a slot for
+// every local and temporary of its body (GCC 12), and this frame lives while the model answers.
+
+// The request body and headers as a ChatInput, checked; the error is the response to send.
+Result<agent::ChatInput> chat_input(State& s, const net::ServerRequest& req, RequestLog& log) {
+  auto input = parse_chat(req.body);
+  if (!input) return input;
+  input->owner = log.caller;
+  input->request_id = log.request_id;
+  auto deadline = chat_deadline(s, req);
+  if (!deadline) return fail(std::move(deadline.error()));
+  input->deadline = *deadline;
+  log.stream = input->stream;
+  if (auto st = s.ctx.chat.validate(*input); !st) return fail(std::move(st.error()));
+  return input;
+}
+
+// What an Idempotency-Key lookup decided: answer now (an error or a replay), or go on holding `claim`
+// (empty without a key).
+struct ClaimOutcome {
+  std::optional<net::ServerResponse> answer;
+  std::optional<IdempotencyClaim> claim;
+};
+
+net::ServerResponse answer_existing(State& s, RequestLog& log, const store::IdempotencyRecord& record,
+                                    const std::string& hash, bool stream) {
+  if (record.request_hash != hash) {
+    log.error_type = "idempotency_key_reused";
+    return finish(s, log,
+                  error_response(422, "idempotency_key_reused",
+                                 "this Idempotency-Key was used with a different request body; use a new key for a new "
+                                 "request"));
+  }
+  if (record.state == store::IdempotencyRecord::State::in_flight) {
+    return fail_with(s, log, Error::make(ErrorKind::conflict,
+                                         "a request with this Idempotency-Key is still in progress; retry once it has "
+                                         "finished to get its answer"));
+  }
+  return replay(s, log, record, stream);
+}
+
+boost::asio::awaitable<ClaimOutcome> claim_key(State& s, const net::ServerRequest& req, RequestLog& log,
+                                               SteadyTime deadline, bool stream) {
+  ClaimOutcome outcome;
+  auto key = req.headers.get("idempotency-key");
+  if (!key || !s.ctx.idempotency) co_return outcome;
+  if (!valid_idempotency_key(*key)) {
+    outcome.answer = fail_with(s, log, Error::make(ErrorKind::invalid_input, "header Idempotency-Key must be " +
+                                                                                std::string(kIdempotencyKeyRule)));
+    co_return outcome;
+  }
+  const std::string hash = idempotency_request_hash("POST", kChatRoute, req.body);
+  const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - s.clock.now()) +
+                   s.ctx.config.idempotency_in_flight_margin;
+  auto existing = co_await s.ctx.idempotency->claim(log.caller, std::string(*key), hash, ttl);
+  if (!existing) {
+    outcome.answer = fail_with(s, log, existing.error());
+  } else if (*existing) {
+    outcome.answer = answer_existing(s, log, **existing, hash, stream);
+  } else {
+    outcome.claim = IdempotencyClaim{log.caller, std::string(*key)};
+  }
+  co_return outcome;
+}
+
+// The buffered answer to a finished model call (the log is filled; finish() writes it).
+net::ServerResponse chat_answer(RequestLog& log, const bedrock::CallReport& report, const Result<agent::ChatOutput>& out) {
+  if (report.max_tokens > 0) log.call = report;
+  if (!out) {
+    log.upstream_request_id = out.error().request_id;
+    log.error_type = std::string(to_string(out.error().kind));
+    return error_response(out.error());
+  }
+  log.input_tokens = out->usage.input_tokens;
+  log.output_tokens = out->usage.output_tokens;
+  log.upstream_request_id = out->upstream_request_id;
+  return json_response(200, chat_body(*out, log.request_id));
+}
+
 boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> state, net::ServerRequest& req,
                                                         RequestLog& log) {
   State& s = *state;
-  auto parsed = parse_chat(req.body);
-  if (!parsed) co_return fail_with(s, log, parsed.error());
-  agent::ChatInput input = std::move(*parsed);
-  input.owner = log.caller;
-  input.request_id = log.request_id;
-  auto deadline = chat_deadline(s, req);
-  if (!deadline) co_return fail_with(s, log, deadline.error());
-  input.deadline = *deadline;
-  log.stream = input.stream;
-  if (auto st = s.ctx.chat.validate(input); !st) co_return fail_with(s, log, st.error());
-
-  std::optional<IdempotencyClaim> claim;
-  if (auto key = req.headers.get("idempotency-key"); key && s.ctx.idempotency) {
-    if (!valid_idempotency_key(*key)) {
-      co_return fail_with(s, log, Error::make(ErrorKind::invalid_input,
-                                              "header Idempotency-Key must be " + std::string(kIdempotencyKeyRule)));
-    }
-    const std::string hash = idempotency_request_hash("POST", kChatRoute, req.body);
-    const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - s.clock.now()) +
-                     s.ctx.config.idempotency_in_flight_margin;
-    auto existing = co_await s.ctx.idempotency->claim(log.caller, std::string(*key), hash, ttl);
-    if (!existing) co_return fail_with(s, log, existing.error());
-    if (*existing) {
-      const store::IdempotencyRecord& record = **existing;
-      if (record.request_hash != hash) {
-        log.error_type = "idempotency_key_reused";
-        co_return finish(s, log,
-                         error_response(422, "idempotency_key_reused",
-                                        "this Idempotency-Key was used with a different request body; use a new key "
-                                        "for a new request"));
-      }
-      if (record.state == store::IdempotencyRecord::State::in_flight) {
-        co_return fail_with(s, log, Error::make(ErrorKind::conflict,
-                                                "a request with this Idempotency-Key is still in progress; retry once "
-                                                "it has finished to get its answer"));
-      }
-      co_return replay(s, log, record, input.stream);
-    }
-    claim = IdempotencyClaim{log.caller, std::string(*key)};
-  }
+  auto input = chat_input(s, req, log);
+  if (!input) co_return fail_with(s, log, input.error());
+  auto claimed = co_await claim_key(s, req, log, *input->deadline, input->stream);
+  if (claimed.answer) co_return std::move(*claimed.answer);
+  std::optional<IdempotencyClaim> claim = std::move(claimed.claim);
 
   // Attached files are loaded before a stream starts, so their errors keep their status codes.
-  if (!input.files.empty()) {
-    if (auto st = co_await s.ctx.chat.load_files(input); !st) {
+  if (!input->files.empty()) {
+    if (auto st = co_await s.ctx.chat.load_files(*input); !st) {
       co_await settle_claim(s, claim, 0, nullptr);
       co_return fail_with(s, log, st.error());
     }
   }
 
-  if (input.stream) {
+  if (input->stream) {
     net::ServerResponse r = sse_response(log.request_id);
     // The coroutine's state lives in stream_chat's frame. The server calls this once, so the input (with
     // any attached file bytes) is moved in rather than copied.
-    r.stream = [state, input = std::move(input), log, claim](net::BodyWriter& w) mutable {
+    r.stream = [state, input = std::move(*input), log, claim](net::BodyWriter& w) mutable {
       return stream_chat(state, std::move(input), log, claim, w);
     };
     co_return r;
   }
 
   bedrock::CallReport report;
-  input.report = &report;
-  auto out = co_await s.ctx.chat.chat(std::move(input));
-  if (report.max_tokens > 0) log.call = report;
-  if (!out) {
-    co_await settle_claim(s, claim, 0, nullptr);
-    log.upstream_request_id = out.error().request_id;
-    co_return fail_with(s, log, out.error());
-  }
-  log.input_tokens = out->usage.input_tokens;
-  log.output_tokens = out->usage.output_tokens;
-  log.upstream_request_id = out->upstream_request_id;
-  json::object body = chat_body(*out, log.request_id);
-  net::ServerResponse r = json_response(200, body);
-  co_await settle_claim(s, claim, 200, &r.body);
+  input->report = &report;
+  auto out = co_await s.ctx.chat.chat(std::move(*input));
+  net::ServerResponse r = chat_answer(log, report, out);
+  co_await settle_claim(s, claim, out ? 200 : 0, out ? &r.body : nullptr);
   co_return finish(s, log, std::move(r));
 }
 
@@ -535,15 +569,11 @@ net::ServerResponse handle_health(State& s, RequestLog& log) {
   return finish(s, log, json_response(ready ? 200 : 503, body));
 }
 
-boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state, net::ServerRequest& req) {
-  State& s = *state;
-  RequestLog log;
-  log.start = s.clock.now();
-  log.request_id = request_id_for(req);
-  log.method = req.method;
+// Routing, the method check, /health, authentication and the body limit: everything before a route's
+// handler, as a plain function (not in the coroutine's frame). An answer means the request is done.
+std::optional<net::ServerResponse> route_request(State& s, net::ServerRequest& req, RequestLog& log,
+                                                 std::string& conversation_id) {
   const std::string& path = req.path;
-
-  std::string conversation_id;
   std::string_view allow;
   if (path == kChatRoute) {
     log.route = kChatRoute;
@@ -563,19 +593,19 @@ boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state,
     log.route = *files;
     allow = files_route_methods(*files);
   } else {
-    co_return finish(s, log,
-                     error_response(404, "not_found",
-                                    "no route for " + req.method + " " + path +
-                                        "; routes: POST /chat, GET|DELETE /conversations/{id}, GET|POST /files, "
-                                        "GET|PUT|DELETE /files/{id}, POST /files/presign, GET /health, GET /metrics"));
+    return finish(s, log,
+                  error_response(404, "not_found",
+                                 "no route for " + req.method + " " + path +
+                                     "; routes: POST /chat, GET|DELETE /conversations/{id}, GET|POST /files, "
+                                     "GET|PUT|DELETE /files/{id}, POST /files/presign, GET /health, GET /metrics"));
   }
   bool allowed = false;
   for (std::string_view m : {"POST", "GET", "PUT", "DELETE"}) {
     if (req.method == m && allow.find(m) != std::string_view::npos) allowed = true;
   }
-  if (!allowed) co_return finish(s, log, method_not_allowed(req.method, log.route, allow));
+  if (!allowed) return finish(s, log, method_not_allowed(req.method, log.route, allow));
 
-  if (log.route == kHealthRoute) co_return handle_health(s, log);
+  if (log.route == kHealthRoute) return handle_health(s, log);
 
   auto caller = s.ctx.keys.authenticate(req.headers);
   if (!caller) {
@@ -585,7 +615,7 @@ boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state,
                                       : "an API key is required: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'");
     r.headers.set("WWW-Authenticate", "Bearer");
     log.error_type = std::string(to_string(ErrorKind::unauthorized));
-    co_return finish(s, log, std::move(r));
+    return finish(s, log, std::move(r));
   }
   log.caller = *caller;
   // Lambda mode: API Gateway authenticated the caller (API key id or authorizer principal) and our
@@ -594,13 +624,24 @@ boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state,
     if (auto v = req.headers.get("x-ba-caller"); v && !trim(*v).empty()) log.caller = std::string(trim(*v));
   }
 
-  const bool files_api = files_route(path).has_value();
-  const std::size_t body_limit = files_api ? s.ctx.config.files_body_limit : s.ctx.config.body_limit;
+  const std::size_t body_limit = files_route(path) ? s.ctx.config.files_body_limit : s.ctx.config.body_limit;
   if (req.body.size() > body_limit) {
-    co_return fail_with(s, log,
-                        Error::make(ErrorKind::too_large, "the request body is " + std::to_string(req.body.size()) +
-                                                              " bytes; the limit is " + std::to_string(body_limit)));
+    return fail_with(s, log,
+                     Error::make(ErrorKind::too_large, "the request body is " + std::to_string(req.body.size()) +
+                                                           " bytes; the limit is " + std::to_string(body_limit)));
   }
+  return std::nullopt;
+}
+
+boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<State> state, net::ServerRequest& req) {
+  State& s = *state;
+  RequestLog log;
+  log.start = s.clock.now();
+  log.request_id = request_id_for(req);
+  log.method = req.method;
+  std::string conversation_id;
+  if (auto answer = route_request(s, req, log, conversation_id)) co_return std::move(*answer);
+  const bool files_api = files_route(req.path).has_value();
   if (files_api) {
     auto r = co_await handle_files(s.ctx.files, {.presign_expiry = s.ctx.config.presign_expiry}, req,
                                    std::string(log.route), log.caller);

@@ -519,8 +519,9 @@ class ClientImpl final : public HttpClient {
  public:
   ClientImpl(asio::io_context& io, ClientConfig config) : sh_(std::make_shared<Shared>(io, std::move(config))) {}
 
+  // perform's own frame is the call's state: no wrapper frame while a call waits for its answer.
   asio::awaitable<Result<HttpResponse>> send(HttpRequest request, RequestOptions options) override {
-    co_return co_await perform(sh_, std::move(request), nullptr, options);
+    return perform(sh_, std::move(request), nullptr, options);
   }
 
   asio::awaitable<Result<HttpResponse>> send_streaming(HttpRequest request, BodySink sink,

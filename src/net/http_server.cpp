@@ -193,6 +193,56 @@ asio::awaitable<void> linger(ssl::stream<beast::tcp_stream>&, std::size_t) { co_
 
 enum class Next { keep_going, close, abort };
 
+// The answer to a request that could not be read; nullopt when there is nobody to answer (a timeout,
+// a reset, EOF mid-request).
+std::optional<ServerResponse> read_error_response(const State& st, error_code ec) {
+  if (ec == http::error::body_limit) {
+    return error_for(st, 413, "payload_too_large",
+                     "request body exceeds the limit of " + std::to_string(st.opts.body_limit) + " bytes");
+  }
+  if (ec == http::error::header_limit) return error_for(st, 431, "header_too_large", "request header exceeds the limit");
+  if (ec.category() == http::make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
+      ec != http::error::partial_message) {
+    return error_for(st, 400, "bad_request", "malformed HTTP request: " + ec.message());
+  }
+  return std::nullopt;
+}
+
+// Sends a streamed response (chunked on HTTP/1.1); false when the connection must end. Its own
+// coroutine, so the serializer and the writer take frame space only for streamed responses.
+template <class Stream>
+asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResponse& resp, unsigned version,
+                                     bool keep_alive) {
+  auto& lowest = beast::get_lowest_layer(stream);
+  const bool chunked = version >= 11;
+  http::response<http::empty_body> res;
+  res.version(version);
+  res.result(static_cast<unsigned>(resp.status));
+  if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
+  copy_headers(resp.headers, res);
+  if (chunked) res.chunked(true);
+  res.keep_alive(keep_alive);
+  http::response_serializer<http::empty_body> sr(res);
+  lowest.expires_after(st.opts.read_timeout);
+  auto [e, n] = co_await http::async_write_header(stream, sr, kTuple);
+  if (e) co_return false;
+  ChunkWriter<Stream> writer(stream, st, chunked);
+  bool threw = false;
+  try {
+    co_await resp.stream(writer);
+  } catch (const std::exception& ex) {
+    std::fprintf(stderr, "http_server: stream writer threw: %s\n", ex.what());
+    threw = true;
+  }
+  if (threw || !writer.alive()) co_return false;  // a truncated body: the peer must see the connection end
+  if (chunked) {
+    lowest.expires_after(st.opts.read_timeout);
+    auto [e2, n2] = co_await asio::async_write(stream, http::make_chunk_last(), kTuple);
+    if (e2) co_return false;
+  }
+  co_return true;
+}
+
 template <class Stream>
 asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const std::string& remote,
                                    std::uint64_t conn_id) {
@@ -235,20 +285,10 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
       }
     }
     if (ec) {
-      ServerResponse err;
-      if (ec == http::error::body_limit) {
-        err = error_for(st, 413, "payload_too_large",
-                        "request body exceeds the limit of " + std::to_string(st.opts.body_limit) + " bytes");
-      } else if (ec == http::error::header_limit) {
-        err = error_for(st, 431, "header_too_large", "request header exceeds the limit");
-      } else if (ec.category() == http::make_error_code(http::error::bad_method).category() &&
-                 ec != http::error::end_of_stream && ec != http::error::partial_message) {
-        err = error_for(st, 400, "bad_request", "malformed HTTP request: " + ec.message());
-      } else {
-        co_return;  // timeout, reset, EOF mid-request: nobody to answer
-      }
+      auto err = read_error_response(st, ec);
+      if (!err) co_return;  // timeout, reset, EOF mid-request: nobody to answer
       unsigned version = parser.is_header_done() ? parser.get().version() : 11;
-      if (co_await write_buffered(stream, st, err, version == 10 ? 10 : 11, false, false))
+      if (co_await write_buffered(stream, st, *err, version == 10 ? 10 : 11, false, false))
         co_await linger(stream, 1024 * 1024);
       co_return;
     }
@@ -290,36 +330,8 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
     if (!resp.stream) {
       if (!co_await write_buffered(stream, st, resp, version, keep_alive, head)) co_return;
     } else {
-      const bool chunked = version >= 11;
-      http::response<http::empty_body> res;
-      res.version(version);
-      res.result(static_cast<unsigned>(resp.status));
-      if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
-      copy_headers(resp.headers, res);
-      if (chunked) {
-        res.chunked(true);
-      } else {
-        keep_alive = false;  // HTTP/1.0: the body ends when the connection closes
-      }
-      res.keep_alive(keep_alive);
-      http::response_serializer<http::empty_body> sr(res);
-      lowest.expires_after(st.opts.read_timeout);
-      auto [e, n] = co_await http::async_write_header(stream, sr, kTuple);
-      if (e) co_return;
-      ChunkWriter<Stream> writer(stream, st, chunked);
-      bool threw = false;
-      try {
-        co_await resp.stream(writer);
-      } catch (const std::exception& ex) {
-        std::fprintf(stderr, "http_server: stream writer threw: %s\n", ex.what());
-        threw = true;
-      }
-      if (threw || !writer.alive()) co_return;  // a truncated body: the peer must see the connection end
-      if (chunked) {
-        lowest.expires_after(st.opts.read_timeout);
-        auto [e2, n2] = co_await asio::async_write(stream, http::make_chunk_last(), kTuple);
-        if (e2) co_return;
-      }
+      if (version < 11) keep_alive = false;  // HTTP/1.0: the body ends when the connection closes
+      if (!co_await write_streamed(stream, st, resp, version, keep_alive)) co_return;
     }
     if (!keep_alive) co_return;
   }

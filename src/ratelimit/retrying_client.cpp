@@ -61,46 +61,39 @@ Feedback feedback_for(const Error& e) {
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options) {
-  CallStats st;
-  auto result = co_await run(request, nullptr, options, &st);
-  fill_report(options.report, st);
-  co_return result;
+  return run(request, nullptr, options, nullptr);
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options,
                                                            CallStats* stats) {
-  CallStats local;
-  CallStats& st = stats ? *stats : local;
-  auto result = co_await run(request, nullptr, options, &st);
-  fill_report(options.report, st);
-  co_return result;
+  return run(request, nullptr, options, stats);
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
                                                                   bedrock::DeltaHandler on_delta,
                                                                   bedrock::CallOptions options) {
-  CallStats st;
-  auto result = co_await run(request, &on_delta, options, &st);
-  fill_report(options.report, st);
-  co_return result;
+  return run(request, std::move(on_delta), options, nullptr);
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
                                                                   bedrock::DeltaHandler on_delta,
                                                                   bedrock::CallOptions options, CallStats* stats) {
-  CallStats local;
-  CallStats& st = stats ? *stats : local;
-  auto result = co_await run(request, &on_delta, options, &st);
-  fill_report(options.report, st);
-  co_return result;
+  return run(request, std::move(on_delta), options, stats);
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& original,
-                                                          const bedrock::DeltaHandler* on_delta,
+                                                          bedrock::DeltaHandler delta_handler,
                                                           bedrock::CallOptions options, CallStats* stats) {
   CallStats local;
   CallStats& st = stats ? *stats : local;
   st = CallStats{};
+  // The caller's report is filled however the call ends (when the frame's locals go).
+  struct ReportOnExit {
+    const CallStats& st;
+    bedrock::CallReport* out;
+    ~ReportOnExit() { fill_report(out, st); }
+  } report_on_exit{st, options.report};
+  const bedrock::DeltaHandler* on_delta = delta_handler ? &delta_handler : nullptr;
 
   const RateLimitConfig& cfg = options_.config;
   const ModelProfile profile = model_profile(original.model_id, cfg);

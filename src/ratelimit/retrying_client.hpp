@@ -77,8 +77,9 @@ class RetryingClient final : public bedrock::ModelClient {
                                                                     bedrock::CallOptions options, CallStats* stats);
 
  private:
+  // The public calls return this coroutine directly (no frame of their own: memory per waiting chat).
   boost::asio::awaitable<Result<bedrock::ChatResponse>> run(const bedrock::ChatRequest& request,
-                                                            const bedrock::DeltaHandler* on_delta,
+                                                            bedrock::DeltaHandler on_delta,
                                                             bedrock::CallOptions options, CallStats* stats);
 
   bedrock::ModelClient& inner_;
