@@ -446,6 +446,16 @@ net::ServerResponse chat_answer(RequestLog& log, const bedrock::CallReport& repo
   return json_response(200, chat_body(*out, log.request_id));
 }
 
+// The SSE response whose body is the streamed chat. The coroutine's state lives in stream_chat's frame.
+// The server calls this once, so the input (with any attached file bytes) is moved in, not copied.
+net::ServerResponse start_stream(std::shared_ptr<State> state, agent::ChatInput input, const RequestLog& log,
+                                 std::optional<IdempotencyClaim> claim) {
+  net::ServerResponse r = sse_response(log.request_id);
+  r.stream = [state = std::move(state), input = std::move(input), log, claim = std::move(claim)](
+                 net::BodyWriter& w) mutable { return stream_chat(state, std::move(input), log, claim, w); };
+  return r;
+}
+
 boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> state, net::ServerRequest& req,
                                                         RequestLog& log) {
   State& s = *state;
@@ -463,15 +473,7 @@ boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> s
     }
   }
 
-  if (input->stream) {
-    net::ServerResponse r = sse_response(log.request_id);
-    // The coroutine's state lives in stream_chat's frame. The server calls this once, so the input (with
-    // any attached file bytes) is moved in rather than copied.
-    r.stream = [state, input = std::move(*input), log, claim](net::BodyWriter& w) mutable {
-      return stream_chat(state, std::move(input), log, claim, w);
-    };
-    co_return r;
-  }
+  if (input->stream) co_return start_stream(state, std::move(*input), log, std::move(claim));
 
   bedrock::CallReport report;
   input->report = &report;

@@ -357,6 +357,17 @@ struct Exchange {
   bool reusable = false;
 };
 
+// Its own coroutine: the serializer takes frame space only while the request is being written, not
+// while the answer is awaited.
+template <class Stream>
+asio::awaitable<error_code> write_request(Stream& stream, const http::request<http::string_body>& req,
+                                          Progress& progress) {
+  http::request_serializer<http::string_body> sr(req);
+  auto [ec, n] = co_await http::async_write(stream, sr, kTuple);
+  progress.request_bytes += n;
+  co_return ec;
+}
+
 template <class Stream>
 asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::request<http::string_body>& req,
                                    const BodySink* sink, const RequestOptions& opts, const Budget& budget,
@@ -369,12 +380,7 @@ asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::reque
   };
 
   lowest.expires_after(budget.limit(opts.read_timeout));
-  {
-    http::request_serializer<http::string_body> sr(req);
-    auto [ec, n] = co_await http::async_write(stream, sr, kTuple);
-    progress.request_bytes += n;
-    if (ec) co_return failed(budget.io_error(ec, "sending the request"));
-  }
+  if (auto ec = co_await write_request(stream, req, progress)) co_return failed(budget.io_error(ec, "sending the request"));
 
   const bool head = req.method() == http::verb::head;
   std::unique_ptr<http::response_parser<http::buffer_body>> parser;
@@ -456,23 +462,27 @@ asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::reque
   co_return out;
 }
 
-asio::awaitable<Result<HttpResponse>> perform(std::shared_ptr<Shared> sh, HttpRequest request, const BodySink* sink,
-                                              RequestOptions opts) {
-  Budget budget(opts);
-  if (budget.expired()) co_return std::unexpected(timeout_error("request deadline exceeded before sending"));
-  auto url = parse_url(request.url);
-  if (!url) co_return std::unexpected(std::move(url.error()));
-  auto route = sh->route(*url);
-  if (!route) co_return std::unexpected(std::move(route.error()));
-
-  // The request as it goes on the wire.
+// A request as it goes on the wire, with its route: built by a plain function, so the coroutine's frame
+// holds only the result while the call waits.
+struct Wire {
+  Route route;
   http::request<http::string_body> req;
+  bool idempotent = false;
+};
+
+Result<Wire> make_wire(Shared& sh, HttpRequest& request) {
+  auto url = parse_url(request.url);
+  if (!url) return std::unexpected(std::move(url.error()));
+  auto route = sh.route(*url);
+  if (!route) return std::unexpected(std::move(route.error()));
+  Wire w{std::move(*route), {}, idempotent(request.method)};
+  http::request<http::string_body>& req = w.req;
   auto verb = http::string_to_verb(request.method);
   if (verb == http::verb::unknown)
     req.method_string(request.method);
   else
     req.method(verb);
-  const bool absolute_form = route->proxy && !route->tunnel;
+  const bool absolute_form = w.route.proxy && !w.route.tunnel;
   req.target(absolute_form ? url->scheme + "://" + url->authority() + url->target : url->target);
   req.version(11);
   for (const auto& h : request.headers) {
@@ -481,12 +491,24 @@ asio::awaitable<Result<HttpResponse>> perform(std::shared_ptr<Shared> sh, HttpRe
   }
   if (!request.headers.has("host")) req.set(http::field::host, url->authority());
   if (!request.headers.has("user-agent")) req.set(http::field::user_agent, kUserAgent);
-  if (absolute_form && !route->proxy->userinfo.empty())
-    req.set(http::field::proxy_authorization, basic_auth(route->proxy->userinfo));
+  if (absolute_form && !w.route.proxy->userinfo.empty())
+    req.set(http::field::proxy_authorization, basic_auth(w.route.proxy->userinfo));
   const bool has_body = !request.body.empty() || request.method == "POST" || request.method == "PUT" ||
                         request.method == "PATCH";
   req.body() = std::move(request.body);
   if (has_body) req.content_length(req.body().size());
+  return w;
+}
+
+asio::awaitable<Result<HttpResponse>> perform(std::shared_ptr<Shared> sh, HttpRequest request, const BodySink* sink,
+                                              RequestOptions opts) {
+  Budget budget(opts);
+  if (budget.expired()) co_return std::unexpected(timeout_error("request deadline exceeded before sending"));
+  auto wire = make_wire(*sh, request);
+  if (!wire) co_return std::unexpected(std::move(wire.error()));
+  request = HttpRequest{};  // the wire copy is all that is needed now: free the headers while the call waits
+  const Route* route = &wire->route;
+  const http::request<http::string_body>& req = wire->req;
 
   for (int attempt = 0;; ++attempt) {
     auto conn = sh->take(route->pool_key);
@@ -510,7 +532,7 @@ asio::awaitable<Result<HttpResponse>> perform(std::shared_ptr<Shared> sh, HttpRe
     // that cannot duplicate a request the server may have acted on.
     const Error& e = ex.result.error();
     const bool retry = reused && attempt == 0 && e.kind == ErrorKind::network && progress.response_bytes == 0 &&
-                       (idempotent(request.method) || progress.request_bytes == 0);
+                       (wire->idempotent || progress.request_bytes == 0);
     if (!retry) co_return std::move(ex.result);
   }
 }
