@@ -10,6 +10,9 @@
 //          occurrence of --marker in the body (e.g. the first text delta of a stream).
 //   burst  --concurrency connections are opened first, then each sends one request at the same moment;
 //          how many succeed (latency from that moment).
+//   relay  a do-nothing TCP forwarder (the control for "added latency"): listens on --listen-port and
+//          copies bytes both ways to --port, one thread, no parsing; prints "relay listening" and runs
+//          until killed. What any proxy costs on this machine before it does any work.
 //
 // Usage: bench_loadgen MODE --port=P --path=/x [--host=127.0.0.1] [--body-file=F | --body=S]
 //        [--header='Name: value']... [--rate=R] [--concurrency=C] [--duration=S] [--warmup=S]
@@ -69,12 +72,13 @@ struct Args {
   std::string marker;
   double timeout = 30;
   int connect_parallel = 256;
+  unsigned short listen_port = 0;
 };
 
 Args parse(int argc, char** argv) {
   Args a;
   if (argc < 2) {
-    std::fprintf(stderr, "usage: bench_loadgen rate|closed|ttfb|burst --port=P --path=/x ...\n");
+    std::fprintf(stderr, "usage: bench_loadgen rate|closed|ttfb|burst|relay --port=P --path=/x ...\n");
     std::exit(2);
   }
   a.mode = argv[1];
@@ -93,6 +97,7 @@ Args parse(int argc, char** argv) {
       a.body = ss.str();
     } else if (k == "--header") a.headers.push_back(v);
     else if (k == "--rate") a.rate = std::stod(v);
+    else if (k == "--listen-port") a.listen_port = static_cast<unsigned short>(std::stoi(v));
     else if (k == "--concurrency") a.concurrency = std::stoi(v);
     else if (k == "--duration") a.duration = std::stod(v);
     else if (k == "--warmup") a.warmup = std::stod(v);
@@ -438,6 +443,38 @@ class Generator {
   std::uint64_t scheduled_ = 0;
 };
 
+// relay mode: bytes from one socket to the other until either side ends.
+asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
+  std::vector<char> buf(16 * 1024);
+  for (;;) {
+    auto [ec, n] = co_await from->async_read_some(asio::buffer(buf), asio::as_tuple(asio::use_awaitable));
+    if (ec) break;
+    auto [wec, wn] = co_await asio::async_write(*to, asio::buffer(buf.data(), n), asio::as_tuple(asio::use_awaitable));
+    if (wec) break;
+  }
+  boost::system::error_code ignored;
+  to->shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> relay(asio::io_context& io, Args a) {
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), a.listen_port));
+  const tcp::endpoint upstream(asio::ip::make_address(a.host), a.port);
+  std::printf("relay listening %u\n", acceptor.local_endpoint().port());
+  std::fflush(stdout);
+  for (;;) {
+    auto client = std::make_shared<tcp::socket>(io);
+    auto [ec] = co_await acceptor.async_accept(*client, asio::as_tuple(asio::use_awaitable));
+    if (ec) continue;
+    auto server = std::make_shared<tcp::socket>(io);
+    auto [cec] = co_await server->async_connect(upstream, asio::as_tuple(asio::use_awaitable));
+    if (cec) continue;
+    client->set_option(tcp::no_delay(true));
+    server->set_option(tcp::no_delay(true));
+    asio::co_spawn(io, pump(client, server), asio::detached);
+    asio::co_spawn(io, pump(server, client), asio::detached);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -452,6 +489,8 @@ int main(int argc, char** argv) {
     asio::co_spawn(io, g.run_ttfb(), asio::detached);
   } else if (a.mode == "burst") {
     g.start_burst();
+  } else if (a.mode == "relay") {
+    asio::co_spawn(io, relay(io, a), asio::detached);
   } else {
     std::fprintf(stderr, "bench_loadgen: unknown mode %s\n", a.mode.c_str());
     return 2;

@@ -202,7 +202,11 @@ async function startStack() {
   } else if (PORTKEY) {
     log('Portkey gateway not installed (npm install): skipped');
   }
-  return { sim, nohist, sqlite, portkey, simPort };
+  // The control: a do-nothing TCP relay (bench_loadgen relay) in front of the simulator. What any proxy
+  // process in this path costs on this machine (wake-ups, copies, loopback hops) before doing any work.
+  const p4 = await freePort();
+  const relay = await startServer('relay', LOADGEN, ['relay', `--port=${simPort}`, `--listen-port=${p4}`], { port: p4, nofile: null });
+  return { sim, nohist, sqlite, portkey, relay, simPort };
 }
 
 function targets(stack, stream = false) {
@@ -212,6 +216,9 @@ function targets(stack, stream = false) {
   const pkBody = writeBody(`pk${stream}`, { model: MODEL, messages: [{ role: 'user', content: PROMPT }], max_tokens: 1024, ...(stream ? { stream: true } : {}) });
   const t = [
     { id: 'a', name: 'simulator directly', port: stack.sim.port, pid: stack.sim.pid,
+      path: `/model/${encodeURIComponent(MODEL)}/${stream ? 'converse-stream' : 'converse'}`, bodyFile: simBody,
+      headers: ['Authorization: Bearer bench'], marker: 'contentBlockDelta' },
+    { id: 'r', name: 'do-nothing TCP relay in front of the simulator (the floor for any proxy)', port: stack.relay.port, pid: stack.relay.pid,
       path: `/model/${encodeURIComponent(MODEL)}/${stream ? 'converse-stream' : 'converse'}`, bodyFile: simBody,
       headers: ['Authorization: Bearer bench'], marker: 'contentBlockDelta' },
     { id: 'b', name: 'bedrock-agent, no history (--history none)', port: stack.nohist.port, pid: stack.nohist.pid, path: '/chat', bodyFile: chatBody, headers: [], marker: 'event: delta' },
@@ -270,7 +277,7 @@ async function overhead(stack) {
       Math.round(p.throughput_rps), us(p.latency_us.p50), us(p.latency_us.p99), us(p.latency_us.p999), bad,
       us(p.cpu.server_us_per_req), p.cpu.simulator_us_per_req == null ? '-' : us(p.cpu.simulator_us_per_req), p.loadavg];
   });
-  table('Overhead: throughput and latency ((a) simulator, (b) agent no history, (c) agent SQLite, (d) Portkey)',
+  table('Overhead: throughput and latency ((a) simulator, (r) do-nothing relay, (b) agent no history, (c) agent SQLite, (d) Portkey)',
     ['load', 'target', 'req/s', 'p50', 'p99', 'p99.9', 'errors', 'CPU/req', 'sim CPU/req', 'loadavg'], rows);
   table('Added latency vs (a) at the same load',
     ['load', 'target', '+p50', '+p99', '+p99.9'],
@@ -449,7 +456,7 @@ async function main() {
     const stack = await startStack();
     if (ONLY.has('overhead')) await overhead(stack);
     if (ONLY.has('streaming')) await streaming(stack);
-    for (const s of [stack.portkey, stack.sqlite, stack.nohist, stack.sim]) if (s) await s.stop();
+    for (const s of [stack.portkey, stack.relay, stack.sqlite, stack.nohist, stack.sim]) if (s) await s.stop();
   }
   if (ONLY.has('concurrency')) await concurrency();
   if (ONLY.has('coldstart')) await coldstart();
