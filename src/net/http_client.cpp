@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 
+#include "net/write_now.hpp"
 #include "net/url.hpp"
 #include "util/encoding.hpp"
 
@@ -322,6 +323,7 @@ asio::awaitable<Result<std::unique_ptr<Conn>>> connect(Shared& sh, const Route& 
     if (!st) co_return std::unexpected(std::move(st.error()));
   }
   if (route.origin.scheme != "https") {
+    detail::set_nonblocking(*tcp_stream);
     conn->plain = std::move(tcp_stream);
     co_return conn;
   }
@@ -359,10 +361,18 @@ struct Exchange {
 
 // Its own coroutine: the serializer takes frame space only while the request is being written, not
 // while the answer is awaited.
+// Over plain TCP, what the socket takes now is written at once (write_now.hpp); the rest, or a TLS
+// stream's records, asynchronously within `timeout`.
 template <class Stream>
-asio::awaitable<error_code> write_request(Stream& stream, const http::request<http::string_body>& req,
-                                          Progress& progress) {
+asio::awaitable<error_code> write_request(Stream& stream, Conn& conn, const http::request<http::string_body>& req,
+                                          Progress& progress, std::chrono::steady_clock::duration timeout) {
   http::request_serializer<http::string_body> sr(req);
+  if constexpr (detail::is_plain_tcp<Stream>) {
+    error_code ec;
+    progress.request_bytes += detail::write_now(stream, sr, ec);
+    if (!ec || !detail::would_block(ec)) co_return ec;
+  }
+  conn.lowest().expires_after(timeout);
   auto [ec, n] = co_await http::async_write(stream, sr, kTuple);
   progress.request_bytes += n;
   co_return ec;
@@ -379,8 +389,8 @@ asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::reque
     return std::move(out);
   };
 
-  lowest.expires_after(budget.limit(opts.read_timeout));
-  if (auto ec = co_await write_request(stream, req, progress)) co_return failed(budget.io_error(ec, "sending the request"));
+  if (auto ec = co_await write_request(stream, conn, req, progress, budget.limit(opts.read_timeout)))
+    co_return failed(budget.io_error(ec, "sending the request"));
 
   const bool head = req.method() == http::verb::head;
   std::unique_ptr<http::response_parser<http::buffer_body>> parser;

@@ -28,6 +28,8 @@
 
 #include "util/encoding.hpp"
 
+#include "net/write_now.hpp"
+
 namespace ba::net {
 
 namespace asio = boost::asio;
@@ -127,6 +129,22 @@ void split_target(std::string_view target, ServerRequest& req) {
   if (req.path.empty()) req.path = "/";
 }
 
+// Writes all of `buffers`: over plain TCP what the socket takes now first (write_now.hpp), the rest (or
+// everything, over TLS) asynchronously within read_timeout.
+template <class Stream, class Buffers>
+asio::awaitable<error_code> write_all(Stream& stream, const State& st, const Buffers& buffers) {
+  beast::buffers_suffix<Buffers> rest(buffers);
+  if constexpr (detail::is_plain_tcp<Stream>) {
+    error_code ec;
+    detail::write_now(stream, rest, ec);
+    if (!ec) co_return ec;
+    if (!detail::would_block(ec)) co_return ec;
+  }
+  beast::get_lowest_layer(stream).expires_after(st.opts.read_timeout);
+  auto [ec, n] = co_await asio::async_write(stream, rest, kTuple);
+  co_return ec;
+}
+
 template <class Stream>
 class ChunkWriter final : public BodyWriter {
  public:
@@ -134,14 +152,11 @@ class ChunkWriter final : public BodyWriter {
   asio::awaitable<bool> write(std::string_view chunk) override {
     if (!alive_) co_return false;
     if (chunk.empty()) co_return true;  // an empty chunk would end the body
-    beast::get_lowest_layer(s_).expires_after(st_.opts.read_timeout);
     error_code ec;
     if (chunked_) {
-      auto [e, n] = co_await asio::async_write(s_, http::make_chunk(asio::buffer(chunk.data(), chunk.size())), kTuple);
-      ec = e;
+      ec = co_await write_all(s_, st_, http::make_chunk(asio::buffer(chunk.data(), chunk.size())));
     } else {
-      auto [e, n] = co_await asio::async_write(s_, asio::buffer(chunk.data(), chunk.size()), kTuple);
-      ec = e;
+      ec = co_await write_all(s_, st_, asio::buffer(chunk.data(), chunk.size()));
     }
     if (ec) alive_ = false;
     co_return alive_;
@@ -169,8 +184,15 @@ asio::awaitable<bool> write_buffered(Stream& stream, const State& st, ServerResp
   if (!head) res.body() = std::move(resp.body);
   res.content_length(length);
   if (resp.status < 200 || resp.status == 204 || resp.status == 304) res.erase(http::field::content_length);
+  http::response_serializer<http::string_body> sr(res);
+  if constexpr (detail::is_plain_tcp<Stream>) {
+    error_code ec;
+    detail::write_now(stream, sr, ec);
+    if (!ec) co_return true;
+    if (!detail::would_block(ec)) co_return false;
+  }
   beast::get_lowest_layer(stream).expires_after(st.opts.read_timeout);
-  auto [ec, n] = co_await http::async_write(stream, res, kTuple);
+  auto [ec, n] = co_await http::async_write(stream, sr, kTuple);
   co_return !ec;
 }
 
@@ -223,9 +245,20 @@ asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResp
   if (chunked) res.chunked(true);
   res.keep_alive(keep_alive);
   http::response_serializer<http::empty_body> sr(res);
-  lowest.expires_after(st.opts.read_timeout);
-  auto [e, n] = co_await http::async_write_header(stream, sr, kTuple);
-  if (e) co_return false;
+  sr.split(true);
+  bool head_written = false;
+  if constexpr (detail::is_plain_tcp<Stream>) {
+    error_code ec;
+    detail::NowWriter now{stream.socket()};
+    http::write_header(now, sr, ec);
+    if (ec && !detail::would_block(ec)) co_return false;
+    head_written = !ec;
+  }
+  if (!head_written) {
+    lowest.expires_after(st.opts.read_timeout);
+    auto [e, n] = co_await http::async_write_header(stream, sr, kTuple);
+    if (e) co_return false;
+  }
   ChunkWriter<Stream> writer(stream, st, chunked);
   bool threw = false;
   try {
@@ -236,9 +269,7 @@ asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResp
   }
   if (threw || !writer.alive()) co_return false;  // a truncated body: the peer must see the connection end
   if (chunked) {
-    lowest.expires_after(st.opts.read_timeout);
-    auto [e2, n2] = co_await asio::async_write(stream, http::make_chunk_last(), kTuple);
-    if (e2) co_return false;
+    if (co_await write_all(stream, st, http::make_chunk_last())) co_return false;
   }
   co_return true;
 }
@@ -387,6 +418,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<State> st, tcp::socket so
     }
   } else {
     beast::tcp_stream stream(std::move(socket));
+    detail::set_nonblocking(stream);
     conn->close = [&stream] { stream.close(); };
     struct Reset {
       Conn& c;

@@ -224,6 +224,32 @@ TEST(HttpServer, StreamedChunksArriveInOrder) {
   EXPECT_EQ(c.send(make_req(http::verb::get, "/again")).result_int(), 200);
 }
 
+// A streamed chunk far larger than the socket buffer: written partly at once, the rest asynchronously.
+TEST(HttpServer, StreamedChunkLargerThanTheSocketBufferArrivesWhole) {
+  std::string big(5 * 1024 * 1024, 'x');
+  for (std::size_t i = 0; i < big.size(); i += 4096) big[i] = static_cast<char>('0' + (i / 4096) % 10);
+  ServerThread srv({}, [&big](ServerRequest&) -> asio::awaitable<ServerResponse> {
+    ServerResponse r;
+    r.stream = [&big](BodyWriter& w) -> asio::awaitable<void> {
+      co_await w.write("head;");
+      co_await w.write(big);
+      co_await w.write(";tail");
+    };
+    co_return r;
+  });
+  RawConn c(srv.port());
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024 * 1024);
+  auto req = make_req(http::verb::get, "/s");
+  req.set(http::field::host, "x");
+  http::write(c.socket(), req);
+  http::read(c.socket(), c.buffer(), parser);
+  auto& r = parser.get();
+  EXPECT_EQ(r.result_int(), 200);
+  ASSERT_EQ(r.body().size(), big.size() + 10);
+  EXPECT_TRUE(r.body() == "head;" + big + ";tail");
+}
+
 TEST(HttpServer, StreamedResponseToHttp10IsCloseDelimited) {
   ServerThread srv({}, [](ServerRequest&) -> asio::awaitable<ServerResponse> {
     ServerResponse r;
