@@ -383,14 +383,17 @@ async function coldstartRun() {
     const last = runs[runs.length - 1];
     result.binaries.push({ name: b.name, bytes: fs.statSync(b.file).size, loadavg: loadavg(), first_next_ms: starts,
       first_next_p50_ms: starts[Math.floor(starts.length / 2)], first_next_min_ms: starts[0], first_next_max_ms: starts[starts.length - 1],
+      // The driver's own cost of starting a process (spawning /bin/true and seeing it exit) taken off: the
+      // nearest this harness gets to exec → first next.
+      first_next_net_p50_ms: +(starts[Math.floor(starts.length / 2)] - spawnCost[5]).toFixed(2),
       invocations: last.invocations, invocations_ok: last.ok, rss_after_kb: last.rss_kb, vmhwm_kb: last.hwm_kb });
   }
   await sim.stop();
   result.package = fs.existsSync(zip) ? { file: path.relative(ROOT, zip), bytes: fs.statSync(zip).size } : null;
   save('coldstart', result);
   table(`Cold start (Lambda mode, fake Runtime API on loopback; spawning /bin/true costs ${spawnCost[5].toFixed(2)} ms here)`,
-    ['binary', 'size', 'exec → first next p50', 'min', 'max', `RSS after ${INVOCATIONS} invocations`, 'VmHWM', 'ok'],
-    result.binaries.map((b) => [b.name, `${(b.bytes / 2 ** 20).toFixed(1)} MiB`, `${b.first_next_p50_ms?.toFixed(2)} ms`, `${b.first_next_min_ms?.toFixed(2)} ms`,
+    ['binary', 'size', 'spawn → first next p50', 'minus spawning /bin/true', 'min', 'max', `RSS after ${INVOCATIONS} invocations`, 'VmHWM', 'ok'],
+    result.binaries.map((b) => [b.name, `${(b.bytes / 2 ** 20).toFixed(1)} MiB`, `${b.first_next_p50_ms?.toFixed(2)} ms`, `${b.first_next_net_p50_ms?.toFixed(2)} ms`, `${b.first_next_min_ms?.toFixed(2)} ms`,
       `${b.first_next_max_ms?.toFixed(2)} ms`, `${(b.rss_after_kb / 1024).toFixed(1)} MB`, `${(b.vmhwm_kb / 1024).toFixed(1)} MB`, `${b.invocations_ok}/${b.invocations}`]));
   console.log(result.package ? `package: ${result.package.file} ${(result.package.bytes / 2 ** 20).toFixed(2)} MiB` : 'package: not built (make package)');
   return result;
