@@ -364,18 +364,10 @@ struct Exchange {
 // Over plain TCP, what the socket takes now is written at once (write_now.hpp); the rest, or a TLS
 // stream's records, asynchronously within `timeout`.
 template <class Stream>
-asio::awaitable<error_code> write_request(Stream& stream, Conn& conn, const http::request<http::string_body>& req,
+asio::awaitable<error_code> write_request(Stream& stream, const http::request<http::string_body>& req,
                                           Progress& progress, std::chrono::steady_clock::duration timeout) {
   http::request_serializer<http::string_body> sr(req);
-  if constexpr (detail::is_plain_tcp<Stream>) {
-    error_code ec;
-    progress.request_bytes += detail::write_now(stream, sr, ec);
-    if (!ec || !detail::would_block(ec)) co_return ec;
-  }
-  conn.lowest().expires_after(timeout);
-  auto [ec, n] = co_await http::async_write(stream, sr, kTuple);
-  progress.request_bytes += n;
-  co_return ec;
+  co_return co_await detail::write_all(stream, sr, timeout, progress.request_bytes);
 }
 
 template <class Stream>
@@ -389,7 +381,7 @@ asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::reque
     return std::move(out);
   };
 
-  if (auto ec = co_await write_request(stream, conn, req, progress, budget.limit(opts.read_timeout)))
+  if (auto ec = co_await write_request(stream, req, progress, budget.limit(opts.read_timeout)))
     co_return failed(budget.io_error(ec, "sending the request"));
 
   const bool head = req.method() == http::verb::head;

@@ -129,20 +129,12 @@ void split_target(std::string_view target, ServerRequest& req) {
   if (req.path.empty()) req.path = "/";
 }
 
-// Writes all of `buffers`: over plain TCP what the socket takes now first (write_now.hpp), the rest (or
-// everything, over TLS) asynchronously within read_timeout.
+// Writes all of `buffers` (write_now.hpp), with read_timeout of silence allowed.
 template <class Stream, class Buffers>
 asio::awaitable<error_code> write_all(Stream& stream, const State& st, const Buffers& buffers) {
   beast::buffers_suffix<Buffers> rest(buffers);
-  if constexpr (detail::is_plain_tcp<Stream>) {
-    error_code ec;
-    detail::write_now(stream, rest, ec);
-    if (!ec) co_return ec;
-    if (!detail::would_block(ec)) co_return ec;
-  }
-  beast::get_lowest_layer(stream).expires_after(st.opts.read_timeout);
-  auto [ec, n] = co_await asio::async_write(stream, rest, kTuple);
-  co_return ec;
+  std::size_t written = 0;
+  co_return co_await detail::write_all(stream, rest, st.opts.read_timeout, written);
 }
 
 template <class Stream>
@@ -185,14 +177,8 @@ asio::awaitable<bool> write_buffered(Stream& stream, const State& st, ServerResp
   res.content_length(length);
   if (resp.status < 200 || resp.status == 204 || resp.status == 304) res.erase(http::field::content_length);
   http::response_serializer<http::string_body> sr(res);
-  if constexpr (detail::is_plain_tcp<Stream>) {
-    error_code ec;
-    detail::write_now(stream, sr, ec);
-    if (!ec) co_return true;
-    if (!detail::would_block(ec)) co_return false;
-  }
-  beast::get_lowest_layer(stream).expires_after(st.opts.read_timeout);
-  auto [ec, n] = co_await http::async_write(stream, sr, kTuple);
+  std::size_t written = 0;
+  const error_code ec = co_await detail::write_all(stream, sr, st.opts.read_timeout, written);
   co_return !ec;
 }
 

@@ -6,11 +6,17 @@
 // client first write what the socket takes right now (one sendmsg for nearly every message: they fit the
 // socket buffer) and fall back to the async write, with its timeout, only for what is left. TLS streams
 // always take the async path. Needs the socket in non-blocking mode (set_nonblocking, once per connection).
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
+#include <chrono>
+#include <tuple>
 #include <type_traits>
 
 namespace ba::net::detail {
@@ -30,6 +36,11 @@ struct NowWriter {
     return socket.write_some(buffers);
   }
 };
+
+template <class T>
+struct is_serializer : std::false_type {};
+template <bool isRequest, class Body, class Fields>
+struct is_serializer<boost::beast::http::serializer<isRequest, Body, Fields>> : std::true_type {};
 
 inline bool would_block(const boost::system::error_code& ec) {
   return ec == boost::asio::error::would_block || ec == boost::asio::error::try_again;
@@ -51,13 +62,41 @@ std::size_t write_now(boost::beast::tcp_stream& stream, Serializer& sr, boost::s
 
 // The same for a buffer sequence: consumes what was written from `rest`.
 template <class Buffers>
-void write_now(boost::beast::tcp_stream& stream, boost::beast::buffers_suffix<Buffers>& rest,
-               boost::system::error_code& ec) {
+std::size_t write_now(boost::beast::tcp_stream& stream, boost::beast::buffers_suffix<Buffers>& rest,
+                      boost::system::error_code& ec) {
+  std::size_t total = 0;
   while (boost::asio::buffer_size(rest) > 0) {
     std::size_t n = stream.socket().write_some(rest, ec);
-    if (ec) return;
+    if (ec) return total;
     rest.consume(n);
+    total += n;
   }
+  return total;
+}
+
+// Writes all of an HTTP message (a serializer) or of a buffers_suffix: over plain TCP what the socket
+// takes now, then (or over TLS, everything) asynchronously with `timeout` of silence allowed. Adds the
+// bytes written to `written`.
+template <class Stream, class Source>
+boost::asio::awaitable<boost::system::error_code> write_all(Stream& stream, Source& source,
+                                                            std::chrono::steady_clock::duration timeout,
+                                                            std::size_t& written) {
+  if constexpr (is_plain_tcp<Stream>) {
+    boost::system::error_code ec;
+    written += write_now(stream, source, ec);
+    if (!ec || !would_block(ec)) co_return ec;
+  }
+  boost::beast::get_lowest_layer(stream).expires_after(timeout);
+  constexpr auto tuple = boost::asio::as_tuple(boost::asio::use_awaitable);
+  boost::system::error_code ec;
+  std::size_t n = 0;
+  if constexpr (is_serializer<Source>::value) {
+    std::tie(ec, n) = co_await boost::beast::http::async_write(stream, source, tuple);
+  } else {
+    std::tie(ec, n) = co_await boost::asio::async_write(stream, source, tuple);
+  }
+  written += n;
+  co_return ec;
 }
 
 }  // namespace ba::net::detail
