@@ -145,22 +145,29 @@ struct CanonicalHeaders {
 };
 
 CanonicalHeaders canonical_headers(const net::Headers& headers) {
-  std::map<std::string, std::string> merged;  // lower-case name -> values joined by ','
+  // (lower-case name, value) in order of appearance; a stable sort keeps repeated names in that order,
+  // and their values are joined by ','.
+  std::vector<std::pair<std::string, std::string>> pairs;
+  pairs.reserve(headers.size());
   for (const auto& h : headers) {
     std::string name = to_lower(trim(h.name));
     if (unsignable(name)) continue;
-    auto value = canonical_value(h.value);
-    auto [it, inserted] = merged.try_emplace(name, value);
-    if (!inserted) {
-      it->second += ',';
-      it->second += value;
-    }
+    pairs.emplace_back(std::move(name), canonical_value(h.value));
   }
+  std::ranges::stable_sort(pairs, {}, &std::pair<std::string, std::string>::first);
   CanonicalHeaders c;
-  for (const auto& [name, value] : merged) {
-    c.block += name + ":" + value + "\n";
-    if (!c.signed_list.empty()) c.signed_list += ';';
-    c.signed_list += name;
+  for (std::size_t i = 0; i < pairs.size(); ++i) {
+    const std::string& name = pairs[i].first;
+    if (i > 0 && name == pairs[i - 1].first) {
+      c.block.back() = ',';  // the previous value's '\n'
+    } else {
+      if (!c.signed_list.empty()) c.signed_list += ';';
+      c.signed_list += name;
+      c.block += name;
+      c.block += ':';
+    }
+    c.block += pairs[i].second;
+    c.block += '\n';
   }
   return c;
 }

@@ -1,7 +1,8 @@
 #include "util/encoding.hpp"
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -14,11 +15,11 @@ namespace ba {
 
 std::string hex_encode(std::string_view bytes) {
   static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
+  std::string out(bytes.size() * 2, '\0');
+  char* o = out.data();
   for (unsigned char c : bytes) {
-    out.push_back(digits[c >> 4]);
-    out.push_back(digits[c & 0xf]);
+    *o++ = digits[c >> 4];
+    *o++ = digits[c & 0xf];
   }
   return out;
 }
@@ -75,20 +76,65 @@ std::optional<std::string> base64_decode(std::string_view text) {
   return out;
 }
 
+namespace {
+
+// OpenSSL 3's one-shot SHA256() and HMAC() look their algorithm up by name (a search of the provider's
+// method store under a lock) and allocate a context on every call: that was most of SigV4's cost per
+// request. The algorithms are fetched once, and each thread keeps one context of each, re-initialised
+// per use.
+struct DigestContexts {
+  EVP_MD_CTX* md = nullptr;
+  EVP_MAC_CTX* mac = nullptr;
+
+  DigestContexts() {
+    static EVP_MD* const sha = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    md = EVP_MD_CTX_new();
+    mac = hmac ? EVP_MAC_CTX_new(hmac) : nullptr;
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    if (!sha || !md || !mac || EVP_DigestInit_ex2(md, sha, nullptr) != 1 || EVP_MAC_CTX_set_params(mac, params) != 1)
+      throw std::runtime_error("OpenSSL: SHA-256 or HMAC unavailable");
+  }
+  ~DigestContexts() {
+    EVP_MAC_CTX_free(mac);
+    EVP_MD_CTX_free(md);
+  }
+  DigestContexts(const DigestContexts&) = delete;
+  DigestContexts& operator=(const DigestContexts&) = delete;
+};
+
+DigestContexts& digest_contexts() {
+  thread_local DigestContexts c;
+  return c;
+}
+
+}  // namespace
+
 std::string sha256(std::string_view data) {
+  EVP_MD_CTX* ctx = digest_contexts().md;
   std::string out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), reinterpret_cast<unsigned char*>(out.data()));
+  // Init with a null type keeps the fetched SHA-256 and resets the state.
+  if (EVP_DigestInit_ex2(ctx, nullptr, nullptr) != 1 || EVP_DigestUpdate(ctx, data.data(), data.size()) != 1 ||
+      EVP_DigestFinal_ex(ctx, reinterpret_cast<unsigned char*>(out.data()), nullptr) != 1)
+    throw std::runtime_error("OpenSSL: SHA-256 failed");
   return out;
 }
 
 std::string sha256_hex(std::string_view data) { return hex_encode(sha256(data)); }
 
 std::string hmac_sha256(std::string_view key, std::string_view data) {
-  std::string out(EVP_MAX_MD_SIZE, '\0');
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-       data.size(), reinterpret_cast<unsigned char*>(out.data()), &len);
-  out.resize(len);
+  EVP_MAC_CTX* ctx = digest_contexts().mac;
+  std::string out(SHA256_DIGEST_LENGTH, '\0');
+  std::size_t len = 0;
+  // An empty key must still be given (a null key would reuse the previous one).
+  static constexpr unsigned char kNoKey = 0;
+  const auto* k = key.empty() ? &kNoKey : reinterpret_cast<const unsigned char*>(key.data());
+  if (EVP_MAC_init(ctx, k, key.size(), nullptr) != 1 ||
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) != 1 ||
+      EVP_MAC_final(ctx, reinterpret_cast<unsigned char*>(out.data()), &len, out.size()) != 1 || len != out.size())
+    throw std::runtime_error("OpenSSL: HMAC-SHA256 failed");
   return out;
 }
 

@@ -20,6 +20,26 @@ TEST(Encoding, HmacSha256Rfc4231Case2) {
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
+// The digest and MAC contexts are kept per thread and re-initialised per call: interleaved calls with
+// keys of every kind (short, empty, longer than a block, which HMAC hashes first) must not leak state
+// into each other. Expected values: RFC 4231 cases 1, 2 and 6, the empty-key MAC as computed by
+// `openssl dgst -sha256 -hmac ''`, and FIPS 180-2's "abc".
+TEST(Encoding, DigestsKeepNoStateBetweenCalls) {
+  const std::string key1(20, '\x0b');
+  const std::string key6(131, '\xaa');
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_EQ(hex_encode(hmac_sha256(key1, "Hi There")),
+              "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7");
+    EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    EXPECT_EQ(hex_encode(hmac_sha256("", "")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+    EXPECT_EQ(hex_encode(hmac_sha256(key6, "Test Using Larger Than Block-Size Key - Hash Key First")),
+              "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+    EXPECT_EQ(hex_encode(hmac_sha256("Jefe", "what do ya want for nothing?")),
+              "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+    EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  }
+}
+
 TEST(Encoding, Base64RoundTripAndRfc4648Vectors) {
   EXPECT_EQ(base64_encode(""), "");
   EXPECT_EQ(base64_encode("f"), "Zg==");
@@ -102,6 +122,11 @@ namespace {
 TEST(Clock, Iso8601WithMilliseconds) {
   EXPECT_EQ(iso8601_ms(WallTime{std::chrono::milliseconds{1'700'000'000'123}}), "2023-11-14T22:13:20.123Z");
   EXPECT_EQ(iso8601_ms(WallTime{}), "1970-01-01T00:00:00.000Z");
+  // A leap day, the last millisecond of a year, a time before 1970, and 2100 (not a leap year): as gmtime_r has them.
+  EXPECT_EQ(iso8601_ms(WallTime{std::chrono::milliseconds{951'782'400'000}}), "2000-02-29T00:00:00.000Z");
+  EXPECT_EQ(iso8601_ms(WallTime{std::chrono::milliseconds{1'704'067'199'999}}), "2023-12-31T23:59:59.999Z");
+  EXPECT_EQ(iso8601_ms(WallTime{std::chrono::milliseconds{-1}}), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(iso8601_ms(WallTime{std::chrono::milliseconds{4'102'444'800'007}}), "2100-01-01T00:00:00.007Z");
 }
 
 }  // namespace
