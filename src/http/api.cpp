@@ -17,6 +17,7 @@
 #include "http/idempotency.hpp"
 #include "http/sse.hpp"
 #include "util/encoding.hpp"
+#include "util/json_writer.hpp"
 #include "util/metrics.hpp"
 
 namespace ba::http {
@@ -68,33 +69,36 @@ struct RequestLog {
 void emit(State& s, const RequestLog& log) {
   auto elapsed = s.clock.now() - log.start;
   double latency_ms = std::chrono::duration<double, std::milli>(elapsed).count();
-  json::object o;
-  o["ts"] = iso8601_ms(s.clock.wall());
-  o["level"] = log.status >= 500 ? "error" : (log.status >= 400 ? "warn" : "info");
-  o["msg"] = "request";
-  o["request_id"] = log.request_id;
-  o["method"] = log.method;
-  o["route"] = log.route;
-  o["status"] = log.status;
-  o["latency_ms"] = static_cast<std::int64_t>(latency_ms + 0.5);
+  std::string line;
+  line.reserve(512);
+  JsonWriter w(line);
+  w.begin_object();
+  w.member("ts", iso8601_ms(s.clock.wall()));
+  w.member("level", log.status >= 500 ? "error" : (log.status >= 400 ? "warn" : "info"));
+  w.member("msg", "request");
+  w.member("request_id", log.request_id);
+  w.member("method", log.method);
+  w.member("route", log.route);
+  w.member("status", log.status);
+  w.member("latency_ms", static_cast<std::int64_t>(latency_ms + 0.5));
   if (log.route == kChatRoute) {
-    o["model"] = s.ctx.config.model_id;
-    o["stream"] = log.stream;
+    w.member("model", s.ctx.config.model_id);
+    w.member("stream", log.stream);
   }
-  if (log.input_tokens) o["input_tokens"] = *log.input_tokens;
-  if (log.output_tokens) o["output_tokens"] = *log.output_tokens;
-  if (!log.caller.empty()) o["caller"] = log.caller;
-  if (log.replayed) o["idempotent_replay"] = true;
-  if (!log.error_type.empty()) o["error"] = log.error_type;
-  if (!log.upstream_request_id.empty()) o["upstream_request_id"] = log.upstream_request_id;
+  if (log.input_tokens) w.member("input_tokens", *log.input_tokens);
+  if (log.output_tokens) w.member("output_tokens", *log.output_tokens);
+  if (!log.caller.empty()) w.member("caller", log.caller);
+  if (log.replayed) w.member("idempotent_replay", true);
+  if (!log.error_type.empty()) w.member("error", log.error_type);
+  if (!log.upstream_request_id.empty()) w.member("upstream_request_id", log.upstream_request_id);
   if (log.call) {
-    o["attempts"] = log.call->attempts;
-    o["throttles"] = log.call->throttles;
-    o["queued_ms"] = static_cast<std::int64_t>(log.call->queued.count());
-    o["backoff_ms"] = static_cast<std::int64_t>(log.call->backoff.count());
-    o["max_tokens"] = log.call->max_tokens;
+    w.member("attempts", log.call->attempts);
+    w.member("throttles", log.call->throttles);
+    w.member("queued_ms", static_cast<std::int64_t>(log.call->queued.count()));
+    w.member("backoff_ms", static_cast<std::int64_t>(log.call->backoff.count()));
+    w.member("max_tokens", log.call->max_tokens);
   }
-  std::string line = json::serialize(o);
+  w.end_object();
   if (s.ctx.log) {
     s.ctx.log(line);
   } else {
@@ -254,22 +258,23 @@ json::object usage_json(std::int64_t in, std::int64_t out) {
   return u;
 }
 
-// The JSON answer of a buffered /chat (also what an Idempotency-Key stores, streamed or not).
-json::object chat_body(const agent::ChatOutput& out, const std::string& request_id) {
-  json::object body;
-  body["response"] = out.response;
-  body["conversation_id"] = out.conversation_id;
-  body["model_id"] = out.model_id;
-  body["stop_reason"] = out.stop_reason;
-  body["usage"] = usage_json(out.usage.input_tokens, out.usage.output_tokens);
-  body["max_tokens"] = out.max_tokens;
-  body["request_id"] = request_id;
-  return body;
-}
-
-// The "done" event of a stream: the chat body without the text (the deltas carried it).
-json::object done_event(json::object body) {
-  body.erase("response");
+// The JSON answer of a buffered /chat (also what an Idempotency-Key stores, streamed or not); without
+// the text, the "done" event of a stream (the deltas carried it).
+std::string chat_body(const agent::ChatOutput& out, const std::string& request_id, bool with_response = true) {
+  std::string body;
+  body.reserve(out.response.size() + 256);
+  JsonWriter w(body);
+  w.begin_object();
+  if (with_response) w.member("response", out.response);
+  w.member("conversation_id", out.conversation_id);
+  w.member("model_id", out.model_id);
+  w.member("stop_reason", out.stop_reason);
+  w.key("usage").begin_object();
+  w.member("input_tokens", out.usage.input_tokens).member("output_tokens", out.usage.output_tokens);
+  w.end_object();
+  w.member("max_tokens", out.max_tokens);
+  w.member("request_id", request_id);
+  w.end_object();
   return body;
 }
 
@@ -295,9 +300,9 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::Ch
   State& s = *state;
   bool client_gone = false;
   bedrock::DeltaHandler on_delta = [&writer, &client_gone](std::string_view text) -> boost::asio::awaitable<bool> {
-    json::object d;
-    d["text"] = text;
-    bool ok = co_await writer.write(sse_event("delta", json::serialize(d)));
+    std::string d;
+    JsonWriter(d).begin_object().member("text", text).end_object();
+    bool ok = co_await writer.write(sse_event("delta", d));
     if (!ok) client_gone = true;
     co_return ok;
   };
@@ -307,13 +312,12 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::Ch
   log.status = 200;
   if (report.max_tokens > 0) log.call = report;
   if (out) {
-    json::object body = chat_body(*out, log.request_id);
     log.input_tokens = out->usage.input_tokens;
     log.output_tokens = out->usage.output_tokens;
     log.upstream_request_id = out->upstream_request_id;
-    const std::string stored = json::serialize(body);
+    const std::string stored = chat_body(*out, log.request_id);
     co_await settle_claim(s, claim, 200, &stored);
-    co_await writer.write(sse_event("done", json::serialize(done_event(std::move(body)))));
+    co_await writer.write(sse_event("done", chat_body(*out, log.request_id, false)));
   } else {
     co_await settle_claim(s, claim, 0, nullptr);
     log.error_type = client_gone ? "client_disconnected" : std::string(to_string(out.error().kind));
@@ -353,7 +357,8 @@ net::ServerResponse replay(State& s, RequestLog& log, const store::IdempotencyRe
       d["text"] = t->value().as_string();
       events += sse_event("delta", json::serialize(d));
     }
-    events += sse_event("done", json::serialize(done_event(std::move(body))));
+    body.erase("response");  // the "done" event: the chat body without the text
+    events += sse_event("done", json::serialize(body));
     net::ServerResponse r = sse_response(log.request_id);
     r.headers.set("Idempotent-Replayed", "true");
     r.body = std::move(events);
@@ -443,7 +448,11 @@ net::ServerResponse chat_answer(RequestLog& log, const bedrock::CallReport& repo
   log.input_tokens = out->usage.input_tokens;
   log.output_tokens = out->usage.output_tokens;
   log.upstream_request_id = out->upstream_request_id;
-  return json_response(200, chat_body(*out, log.request_id));
+  net::ServerResponse r;
+  r.status = 200;
+  r.headers.set("Content-Type", "application/json");
+  r.body = chat_body(*out, log.request_id);
+  return r;
 }
 
 // The SSE response whose body is the streamed chat. The coroutine's state lives in stream_chat's frame.
