@@ -392,9 +392,13 @@ asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::reque
     parser->body_limit(boost::none);  // enforced below, per mode
     if (head) parser->skip(true);
     while (!parser->is_header_done()) {
-      lowest.expires_after(budget.limit(opts.read_timeout));
-      auto [ec, n] = co_await http::async_read_some(stream, conn.buffer, *parser, kTuple);
-      progress.response_bytes += n + conn.buffer.size();
+      error_code ec;
+      if (!detail::parse_buffered(conn.buffer, *parser, ec)) {
+        lowest.expires_after(budget.limit(opts.read_timeout));
+        auto [e, n] = co_await http::async_read_some(stream, conn.buffer, *parser, kTuple);
+        progress.response_bytes += n + conn.buffer.size();
+        ec = e;
+      }
       if (ec) co_return failed(budget.io_error(ec, "reading the response"));
     }
     int status = parser->get().result_int();
@@ -427,8 +431,12 @@ asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::reque
       msg.body().data = chunk.get();
       msg.body().size = kChunk;
     }
-    lowest.expires_after(budget.limit(opts.read_timeout));
-    auto [ec, n] = co_await http::async_read_some(stream, conn.buffer, *parser, kTuple);
+    error_code ec;
+    if (!detail::parse_buffered(conn.buffer, *parser, ec)) {
+      lowest.expires_after(budget.limit(opts.read_timeout));
+      auto [e, n] = co_await http::async_read_some(stream, conn.buffer, *parser, kTuple);
+      ec = e;
+    }
     if (ec == http::error::need_buffer) ec = {};
     if (ec == ssl::error::stream_truncated && parser->need_eof()) {
       error_code eof_ec;

@@ -294,6 +294,10 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
           if (e) co_return;
         }
       }
+      if (detail::parse_buffered(buffer, parser, ec)) {
+        if (ec) break;
+        continue;
+      }
       lowest.expires_after(st.opts.read_timeout);  // silence allowed between bytes
       auto [e, n] = co_await http::async_read_some(stream, buffer, parser, kTuple);
       if (e) {

@@ -6,6 +6,8 @@
 // client first write what the socket takes right now (one sendmsg for nearly every message: they fit the
 // socket buffer) and fall back to the async write, with its timeout, only for what is left. TLS streams
 // always take the async path. Needs the socket in non-blocking mode (set_nonblocking, once per connection).
+//
+// Parsing without waiting, the same idea on the read side: parse_buffered below.
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -13,6 +15,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <chrono>
@@ -97,6 +101,25 @@ boost::asio::awaitable<boost::system::error_code> write_all(Stream& stream, Sour
   }
   written += n;
   co_return ec;
+}
+
+// One parse step over bytes already in `buffer`, as http::async_read_some starts, but without its
+// completion: when that step needs no I/O (the rest of a request after its first read, a body after its
+// head: a non-eager parser stops at the end of the head), Beast completes it through a post, which costs a
+// trip through the io_context's queue and a reactor poll. Returns false when the parser needs more bytes
+// (then read with http::async_read_some); true when it made progress or failed (`ec`).
+template <bool isRequest, class DynamicBuffer>
+bool parse_buffered(DynamicBuffer& buffer, boost::beast::http::basic_parser<isRequest>& parser,
+                    boost::system::error_code& ec) {
+  ec = {};
+  if (buffer.size() == 0) return false;
+  const std::size_t used = parser.put(buffer.data(), ec);
+  buffer.consume(used);
+  if (ec == boost::beast::http::error::need_more) {
+    ec = {};
+    return false;
+  }
+  return true;
 }
 
 }  // namespace ba::net::detail
