@@ -141,8 +141,12 @@ Error malformed(std::string_view what, std::string_view detail) {
 }
 
 Result<boost::json::object> parse_object(std::string_view text, std::string_view what) {
+  return parse_object(text, what, {});
+}
+
+Result<boost::json::object> parse_object(std::string_view text, std::string_view what, boost::json::storage_ptr sp) {
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
+  boost::json::value v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec, std::move(sp));
   if (ec) return std::unexpected(malformed(what, "invalid JSON (" + ec.message() + ")"));
   if (!v.is_object()) return std::unexpected(malformed(what, "expected a JSON object"));
   return std::move(v.get_object());

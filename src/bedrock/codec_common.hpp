@@ -40,6 +40,9 @@ boost::json::array string_array(const std::vector<std::string>& items);
 Error malformed(std::string_view what, std::string_view detail);
 // Parses `text` as a JSON object; anything else is malformed(what, ...).
 Result<boost::json::object> parse_object(std::string_view text, std::string_view what);
+// The same with the DOM's memory from `sp` (a monotonic arena on the caller's stack, when nothing of the
+// DOM outlives the caller).
+Result<boost::json::object> parse_object(std::string_view text, std::string_view what, boost::json::storage_ptr sp);
 // Lenient field readers: a missing or mistyped field reads as 0 / "" / nullptr.
 std::int64_t int_field(const boost::json::object& o, std::string_view key);
 std::string string_field(const boost::json::object& o, std::string_view key);

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "util/encoding.hpp"
+#include "util/json_writer.hpp"
 
 namespace ba::bedrock::converse {
 namespace json = boost::json;
@@ -12,27 +13,25 @@ using detail::parse_object;
 using detail::string_field;
 namespace {
 
-json::object encode_block(const ContentBlock& b) {
-  json::object out;
+void write_block(JsonWriter& w, const ContentBlock& b) {
+  w.begin_object();
   switch (b.type) {
-    case ContentBlock::Type::text: out["text"] = b.text; break;
-    case ContentBlock::Type::image: {
-      json::object image;
-      image["format"] = b.format;
-      image["source"] = json::object{{"bytes", base64_encode(b.bytes)}};
-      out["image"] = std::move(image);
+    case ContentBlock::Type::text: w.member("text", b.text); break;
+    case ContentBlock::Type::image:
+      w.key("image").begin_object();
+      w.member("format", b.format);
+      w.key("source").begin_object().member("bytes", base64_encode(b.bytes)).end_object();
+      w.end_object();
       break;
-    }
-    case ContentBlock::Type::document: {
-      json::object doc;  // member order as the official JS SDK writes it
-      doc["name"] = b.name;
-      doc["source"] = json::object{{"bytes", base64_encode(b.bytes)}};
-      doc["format"] = b.format;
-      out["document"] = std::move(doc);
+    case ContentBlock::Type::document:
+      w.key("document").begin_object();  // member order as the official JS SDK writes it
+      w.member("name", b.name);
+      w.key("source").begin_object().member("bytes", base64_encode(b.bytes)).end_object();
+      w.member("format", b.format);
+      w.end_object();
       break;
-    }
   }
-  return out;
+  w.end_object();
 }
 
 Usage parse_usage(const json::object& u) {
@@ -47,26 +46,41 @@ Usage parse_usage(const json::object& u) {
 }  // namespace
 
 std::string encode_request(const ChatRequest& request) {
-  json::object body;
-  json::array messages;
+  std::size_t size = 256 + request.system.size();
+  for (const auto& m : request.messages)
+    for (const auto& b : m.content) size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3;
+  std::string out;
+  out.reserve(size);
+  JsonWriter w(out);
+  w.begin_object();
+  w.key("messages").begin_array();
   for (const auto& m : request.messages) {
-    json::array content;
-    for (const auto& b : m.content) content.push_back(encode_block(b));
-    messages.push_back(json::object{{"role", m.role}, {"content", std::move(content)}});
+    w.begin_object().member("role", m.role);
+    w.key("content").begin_array();
+    for (const auto& b : m.content) write_block(w, b);
+    w.end_array().end_object();
   }
-  body["messages"] = std::move(messages);
-  if (!request.system.empty()) body["system"] = json::array{json::object{{"text", request.system}}};
-  json::object config;
-  config["maxTokens"] = request.max_tokens;
-  if (request.temperature) config["temperature"] = *request.temperature;
-  if (request.top_p) config["topP"] = *request.top_p;
-  if (!request.stop_sequences.empty()) config["stopSequences"] = detail::string_array(request.stop_sequences);
-  body["inferenceConfig"] = std::move(config);
-  return detail::to_json(body);
+  w.end_array();
+  if (!request.system.empty()) w.key("system").begin_array().begin_object().member("text", request.system).end_object().end_array();
+  w.key("inferenceConfig").begin_object();
+  w.member("maxTokens", request.max_tokens);
+  if (request.temperature) w.member("temperature", *request.temperature);
+  if (request.top_p) w.member("topP", *request.top_p);
+  if (!request.stop_sequences.empty()) {
+    w.key("stopSequences").begin_array();
+    for (const auto& s : request.stop_sequences) w.value(s);
+    w.end_array();
+  }
+  w.end_object();
+  w.end_object();
+  return out;
 }
 
 Result<ChatResponse> decode_response(std::string_view body) {
-  auto parsed = parse_object(body, "Converse response");
+  // What is kept of the reply is copied out below: its DOM can live in a buffer on the stack.
+  unsigned char scratch[4096];
+  json::monotonic_resource arena(scratch, sizeof scratch);
+  auto parsed = parse_object(body, "Converse response", &arena);
   if (!parsed) return std::unexpected(parsed.error());
   const json::object& root = *parsed;
   const json::object* output = object_field(root, "output");
@@ -92,7 +106,9 @@ Result<std::string> apply_stream_event(StreamAccumulator& acc, std::string_view 
                      event_type == "contentBlockDelta" || event_type == "contentBlockStop" ||
                      event_type == "messageStop" || event_type == "metadata";
   if (!known) return std::string{};
-  auto parsed = parse_object(payload, "ConverseStream " + std::string(event_type) + " event");
+  unsigned char scratch[2048];  // as in decode_response: nothing of the DOM outlives this call
+  json::monotonic_resource arena(scratch, sizeof scratch);
+  auto parsed = parse_object(payload, "ConverseStream " + std::string(event_type) + " event", &arena);
   if (!parsed) return std::unexpected(parsed.error());
   const json::object& ev = *parsed;
   if (event_type == "contentBlockDelta") {

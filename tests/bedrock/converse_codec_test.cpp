@@ -71,6 +71,25 @@ TEST(ConverseCodec, DecodesResponseWithCacheUsageAndUnknownKeys) {
   EXPECT_EQ(r->latency_ms, 512);
 }
 
+// The reply's DOM starts in a buffer on the decoder's stack and grows onto the heap: a reply of many
+// blocks and a long text, far past that buffer, decodes whole.
+TEST(ConverseCodec, DecodesAReplyLargerThanItsStackArena) {
+  std::string body = R"({"output":{"message":{"role":"assistant","content":[)";
+  std::string expected;
+  for (int i = 0; i < 500; ++i) {
+    const std::string text = "block " + std::to_string(i) + " " + std::string(200, char('a' + i % 26));
+    body += (i ? "," : "") + std::string(R"({"text":")") + text + R"(\n"})";  // JSON escape: a newline
+    expected += text + "\n";
+  }
+  body += R"(]}},"stopReason":"end_turn","usage":{"inputTokens":1,"outputTokens":2}})";
+  ASSERT_GT(body.size(), 100'000u);
+  auto r = converse::decode_response(body);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(r->text, expected);
+  EXPECT_EQ(r->stop_reason, "end_turn");
+  EXPECT_EQ(r->usage.output_tokens, 2);
+}
+
 TEST(ConverseCodec, MalformedResponsesAreClearErrors) {
   for (const char* body : {"", "not json", "[1,2]", R"({"output":{}})", R"({"output":{"message":{"content":"x"}}})",
                            R"({"stopReason":"end_turn"})", R"({"output":{"message":{"content":[{"text":"x"}]}})"
