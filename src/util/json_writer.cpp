@@ -3,17 +3,43 @@
 #include <array>
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
 namespace ba {
 
+namespace {
+
+// 1 for the bytes a JSON string cannot hold as they are: '"', '\\' and the control characters.
+constexpr auto kEscape = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0; c < 0x20; ++c) t[static_cast<std::size_t>(c)] = 1;
+  t['"'] = t['\\'] = 1;
+  return t;
+}();
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
-  out.reserve(out.size() + s.size() + 2);
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const std::size_t n = s.size();
+  std::size_t i = 0;
+  while (i < n && !kEscape[p[i]]) ++i;
+  if (i == n) {  // nearly always: nothing to escape
+    const std::size_t at = out.size();
+    out.resize(at + n + 2);
+    char* o = out.data() + at;
+    o[0] = '"';
+    if (n) std::memcpy(o + 1, s.data(), n);
+    o[n + 1] = '"';
+    return;
+  }
+  out.reserve(out.size() + n + 16);
   out.push_back('"');
   std::size_t run = 0;  // start of the pending run of bytes that need no escape
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const auto c = static_cast<unsigned char>(s[i]);
-    if (c >= 0x20 && c != '"' && c != '\\') continue;
+  for (; i < n; ++i) {
+    const unsigned char c = p[i];
+    if (!kEscape[c]) continue;
     out.append(s.data() + run, i - run);
     run = i + 1;
     switch (c) {
@@ -30,7 +56,7 @@ void append_json_string(std::string& out, std::string_view s) {
       }
     }
   }
-  out.append(s.data() + run, s.size() - run);
+  out.append(s.data() + run, n - run);
   out.push_back('"');
 }
 
