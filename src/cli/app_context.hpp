@@ -3,6 +3,7 @@
 // container) by build_app and run by run_as_server or run_as_lambda. One construction path, so the
 // server and the Lambda function cannot drift apart (credentials, model client, rate limiter, history,
 // API context).
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <stdexcept>
@@ -60,6 +61,7 @@ struct App {
   std::string region_note;  // a warning to log, if the region was defaulted
   std::string endpoint;
   std::string credentials_source;
+  std::uint64_t max_open_files = 0;  // serve: the soft limit after raise_open_file_limit (0: not known)
   std::unique_ptr<sim::Simulator> simulator;
   std::unique_ptr<net::HttpClient> http_client;
   std::unique_ptr<aws::CredentialsProvider> credentials;

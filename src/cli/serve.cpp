@@ -355,6 +355,7 @@ std::string startup_fields(const App& app) {
   info["burndown"] = app.profile.burndown;
   info["request_timeout_s"] = o.request_timeout_s;
   if (o.simulate) info["simulator"] = app.endpoint;
+  if (app.max_open_files) info["max_open_files"] = app.max_open_files;
   std::string s = json::serialize(info);
   return s.substr(1, s.size() - 2);
 }
@@ -372,6 +373,10 @@ void log_startup_warnings(const App& app) {
   if (o.max_tpm > 0 && static_cast<double>(clamp_cost) > o.max_tpm) {
     log_line("warn", "--max-tpm is below max_tokens_clamp x burndown: requests asking for the clamp get 400",
              "\"clamp_cost\":" + std::to_string(clamp_cost));
+  }
+  if (app.max_open_files && app.max_open_files < 4096) {
+    log_line("warn", "the limit on open files is low: each chat in flight holds two sockets (raise it with ulimit -n or LimitNOFILE=)",
+             "\"max_open_files\":" + std::to_string(app.max_open_files));
   }
   if (app.credentials_source.empty()) {
     log_line("warn", "no AWS credentials found; /chat answers 503 until some are configured",
@@ -426,8 +431,10 @@ int run_as_server(boost::asio::io_context& io, App& app) {
 
 int run_serve(const ServeOptions& options) {
   try {
+    const std::uint64_t open_files = raise_open_file_limit();
     boost::asio::io_context io{1};  // run by this thread alone
     auto app = build_app(io, options, Mode::server);
+    app->max_open_files = open_files;
     return run_as_server(io, *app);
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "bedrock-agent serve: %s\n", e.what());

@@ -1,6 +1,7 @@
 #pragma once
 // Graceful shutdown on SIGINT/SIGTERM for the long-running subcommands.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string_view>
 
@@ -26,5 +27,10 @@ std::function<void(std::string_view)> make_batched_stderr_log(boost::asio::io_co
                                                                std::chrono::milliseconds delay);
 // Writes the pending batched lines now.
 void flush_batched_log();
+
+// Lifts the soft limit on open files to the hard one, as Go's runtime does at start-up: every chat in
+// flight holds two sockets (its caller's and Bedrock's), so a soft limit of 1,024 would cap a server near
+// 500 chats at once. Returns the soft limit now in force (0 if it cannot be read).
+std::uint64_t raise_open_file_limit();
 
 }  // namespace ba::cli

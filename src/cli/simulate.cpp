@@ -9,6 +9,7 @@
 namespace ba::cli {
 
 int run_simulate(const sim::SimulatorOptions& options) {
+  raise_open_file_limit();  // a benchmark holds thousands of connections to it
   boost::asio::io_context io{1};  // run by this thread alone
   auto simulator = sim::make_simulator(io, options);
   auto port = simulator->start();

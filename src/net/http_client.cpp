@@ -83,6 +83,9 @@ Error timeout_error(std::string message) {
   return e;
 }
 
+// How often a connect that found no free file descriptor tries again (within its connect budget).
+constexpr std::chrono::milliseconds kDescriptorWait{20};
+
 // Deadline bookkeeping: every I/O step gets min(step timeout, time left).
 class Budget {
  public:
@@ -310,8 +313,30 @@ asio::awaitable<Result<std::unique_ptr<Conn>>> connect(Shared& sh, const Route& 
   if (budget.expired()) co_return std::unexpected(timeout_error("request deadline exceeded before connecting"));
 
   auto tcp_stream = std::make_unique<beast::tcp_stream>(sh.io);  // no strand: one thread runs sh.io
-  tcp_stream->expires_after(budget.limit(opts.connect_timeout));
-  auto [cec, ep] = co_await tcp_stream->async_connect(*endpoints, kTuple);
+  const auto connect_budget = budget.limit(opts.connect_timeout);
+  const auto give_up = SteadyClock::now() + connect_budget;
+  tcp_stream->expires_after(connect_budget);  // for all the addresses together
+  // Each address in turn, the socket opened here: a range connect opens it itself and reports a failure to
+  // open (too many open files) as "operation canceled".
+  error_code cec = asio::error::host_not_found;
+  for (const auto& entry : *endpoints) {
+    error_code ignored;
+    tcp_stream->socket().close(ignored);
+    // Out of file descriptors (each chat in flight holds two sockets): chats finishing free some, so wait
+    // for one within the connect budget instead of failing the call at once.
+    for (;;) {
+      tcp_stream->socket().open(entry.endpoint().protocol(), cec);
+      const bool out_of_descriptors = cec == boost::system::errc::too_many_files_open ||
+                                      cec == boost::system::errc::too_many_files_open_in_system;
+      if (!out_of_descriptors || SteadyClock::now() + kDescriptorWait >= give_up) break;
+      asio::steady_timer pause(sh.io, kDescriptorWait);
+      co_await pause.async_wait(kTuple);  // cancelled only with the io_context: then open() decides
+    }
+    if (cec) break;  // no other address helps
+    auto [e] = co_await tcp_stream->async_connect(entry.endpoint(), kTuple);
+    cec = e;
+    if (!cec || cec == beast::error::timeout) break;
+  }
   if (cec) co_return std::unexpected(budget.io_error(cec, "connect to " + host_port(dial)));
   error_code ignored;
   tcp_stream->socket().set_option(tcp::no_delay(true), ignored);

@@ -15,6 +15,11 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
+#include <vector>
+
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "raw_server.hpp"
 #include "server_harness.hpp"
@@ -362,6 +367,57 @@ TEST(HttpClient, ConnectionRefusedIsNetworkError) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().kind, ErrorKind::network);
   EXPECT_TRUE(r.error().retryable);
+}
+
+// Takes every file descriptor a lowered limit allows; all given back (and the limit restored) by release()
+// or at the end of the scope, however the test ends.
+struct Squeeze {
+  rlimit saved{};
+  std::vector<int> held;
+  Squeeze() {
+    if (getrlimit(RLIMIT_NOFILE, &saved) != 0) throw std::runtime_error("getrlimit");
+    rlimit low = saved;
+    low.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 256);
+    if (setrlimit(RLIMIT_NOFILE, &low) != 0) throw std::runtime_error("setrlimit");
+    for (int fd; (fd = ::dup(2)) >= 0;) held.push_back(fd);
+  }
+  void release() {
+    for (int fd : held) ::close(fd);
+    held.clear();
+    setrlimit(RLIMIT_NOFILE, &saved);
+  }
+  ~Squeeze() { release(); }
+};
+
+// Out of file descriptors (10,000 chats hold 20,000 sockets) for longer than the connect budget: the error
+// says so, instead of the "operation canceled" a range connect reports when it cannot open the socket.
+TEST(HttpClient, NoFileDescriptorLeftIsReportedAsSuch) {
+  asio::io_context io;
+  auto client = make_http_client(io, no_proxy_config());
+  { tcp::socket warm(io); }  // the reactor's own descriptors (epoll, eventfd, timerfd) exist before the squeeze
+  Squeeze squeeze;
+  RequestOptions options;
+  options.connect_timeout = std::chrono::milliseconds(150);
+  auto r = run_until_done(io, client->send(get("http://127.0.0.1:9/"), options));
+  squeeze.release();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::network);
+  EXPECT_NE(r.error().message.find("Too many open files"), std::string::npos) << r.error().message;
+}
+
+// Descriptors freed while the connect waits for one (chats finishing): the call goes through.
+TEST(HttpClient, ConnectWaitsForAFileDescriptorWithinItsBudget) {
+  ServerThread server({}, echo_handler());
+  asio::io_context io;
+  auto client = make_http_client(io, no_proxy_config());
+  { tcp::socket warm(io); }
+  auto squeeze = std::make_unique<Squeeze>();
+  asio::steady_timer later(io, std::chrono::milliseconds(100));
+  later.async_wait([&](boost::system::error_code) { squeeze->release(); });
+  auto r = run_until_done(io, client->send(get(server.url("/after-the-wait"))));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(r->headers.get("x-target").value_or(""), "/after-the-wait");
 }
 
 TEST(HttpClient, TruncatedBodyIsNetworkError) {
