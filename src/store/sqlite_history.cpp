@@ -84,6 +84,16 @@ class SqliteHistory final : public HistoryStore {
     sqlite3_close_v2(db_);
   }
 
+  // Checkpoints off this thread (see WalCheckpointer), for a file whose commits are synced. Without it
+  // (":memory:", Lambda's /tmp, or the checkpointer cannot open the file) SQLite's automatic checkpoint stays.
+  void checkpoint_in_background(const std::string& path) {
+    if (!options_.sync_to_disk || path == ":memory:") return;
+    auto c = WalCheckpointer::for_file(path);
+    if (!c) return;
+    checkpointer_ = std::move(*c);
+    checkpointer_->attach(db_);
+  }
+
   Status init() {
     if (auto st = exec("PRAGMA foreign_keys=ON;"); !st) return st;
     sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
@@ -321,6 +331,7 @@ class SqliteHistory final : public HistoryStore {
 
   sqlite3* db_;
   SqliteOptions options_;
+  std::shared_ptr<WalCheckpointer> checkpointer_;  // outlives db_: its hook is called by db_'s commits
   std::mutex mutex_;
   Stmt owner_of_, insert_conversation_, touch_conversation_, next_seq_, insert_turn_, load_turns_, delete_turns_,
       delete_conversation_, begin_, commit_, rollback_, ping_;
@@ -338,6 +349,7 @@ Result<std::unique_ptr<HistoryStore>> make_sqlite_history(const std::string& pat
     e.message = "history database '" + path + "': " + e.message;
     return fail(std::move(e));
   }
+  store->checkpoint_in_background(path);
   return std::unique_ptr<HistoryStore>(std::move(store));
 }
 

@@ -60,6 +60,16 @@ class SqliteIdempotency final : public IdempotencyStore {
   SqliteIdempotency(sqlite3* db, SqliteIdempotencyOptions options) : db_(db), options_(options) {}
   ~SqliteIdempotency() override { sqlite3_close_v2(db_); }
 
+  // Checkpoints off this thread (see WalCheckpointer), for a file whose commits are synced. Without it
+  // (":memory:", Lambda's /tmp, or the checkpointer cannot open the file) SQLite's automatic checkpoint stays.
+  void checkpoint_in_background(const std::string& path) {
+    if (!options_.sync_to_disk || path == ":memory:") return;
+    auto c = WalCheckpointer::for_file(path);
+    if (!c) return;
+    checkpointer_ = std::move(*c);
+    checkpointer_->attach(db_);
+  }
+
   Status init() {
     sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
     // synchronous first: switching a new file to WAL then costs no fsync.
@@ -181,6 +191,7 @@ class SqliteIdempotency final : public IdempotencyStore {
 
   sqlite3* db_;
   SqliteIdempotencyOptions options_;
+  std::shared_ptr<WalCheckpointer> checkpointer_;  // outlives db_: its hook is called by db_'s commits
   std::mutex mutex_;
   std::uint64_t claims_ = 0;
 };
@@ -198,6 +209,7 @@ Result<std::unique_ptr<IdempotencyStore>> make_sqlite_idempotency(const std::str
     e.message = "idempotency database '" + path + "': " + e.message;
     return fail(std::move(e));
   }
+  store->checkpoint_in_background(path);
   return std::unique_ptr<IdempotencyStore>(std::move(store));
 }
 

@@ -2,8 +2,12 @@
 
 #include <sqlite3.h>
 
+#include <condition_variable>
 #include <filesystem>
+#include <map>
+#include <mutex>
 #include <system_error>
+#include <thread>
 
 namespace ba::store {
 
@@ -30,6 +34,112 @@ Result<sqlite3*> open_sqlite(const std::string& path, std::string_view what) {
     return fail(ErrorKind::unavailable, "cannot open " + name + " database '" + path + "': " + msg);
   }
   return db;
+}
+
+struct WalCheckpointer::State {
+  std::string path;
+  int pages = 1000;
+  sqlite3* db = nullptr;  // the checkpointer's own connection, used by its thread only
+  std::mutex mutex;
+  std::condition_variable wake;
+  bool requested = false;
+  bool stopping = false;
+  std::uint64_t done = 0;
+  std::uint64_t inline_checkpoints = 0;
+  std::thread thread;
+
+  void run() {
+    for (;;) {
+      {
+        std::unique_lock lock(mutex);
+        wake.wait(lock, [this] { return requested || stopping; });
+        if (stopping) return;
+        requested = false;
+      }
+      // PASSIVE: copies what it can without waiting for the writer or readers; what is left goes next time.
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      std::lock_guard lock(mutex);
+      ++done;
+    }
+  }
+};
+
+namespace {
+
+std::mutex registry_mutex;
+std::map<std::string, std::weak_ptr<WalCheckpointer>>& registry() {
+  static std::map<std::string, std::weak_ptr<WalCheckpointer>> r;
+  return r;
+}
+
+// Runs on the committing thread: only a flag and a notify (no I/O) once the WAL is long enough. If the
+// checkpointer falls far behind (a long burst of writes), the committing connection checkpoints itself,
+// as SQLite would have: the WAL stays bounded.
+int on_commit(void* arg, sqlite3* db, const char*, int wal_pages) {
+  auto* st = static_cast<WalCheckpointer::State*>(arg);
+  if (wal_pages < st->pages) return SQLITE_OK;
+  if (wal_pages >= WalCheckpointer::kFallBehind * st->pages) {
+    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    std::lock_guard lock(st->mutex);
+    ++st->inline_checkpoints;
+    return SQLITE_OK;
+  }
+  {
+    std::lock_guard lock(st->mutex);
+    st->requested = true;
+  }
+  st->wake.notify_one();
+  return SQLITE_OK;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<WalCheckpointer>> WalCheckpointer::for_file(const std::string& path, int pages) {
+  std::lock_guard lock(registry_mutex);
+  auto& slot = registry()[path];
+  if (auto existing = slot.lock()) return existing;
+  auto db = open_sqlite(path, "checkpointer");
+  if (!db) return fail(std::move(db.error()));
+  auto st = std::make_shared<State>();
+  st->path = path;
+  st->pages = pages;
+  st->db = *db;
+  sqlite3_busy_timeout(st->db, 5'000);  // this thread may wait; the io thread does not
+  // As the writers: the checkpoint syncs the WAL and the database (NORMAL), which is the point of moving it.
+  sqlite3_exec(st->db, "PRAGMA synchronous=NORMAL;", nullptr, nullptr, nullptr);
+  st->thread = std::thread([raw = st.get()] { raw->run(); });
+  std::shared_ptr<WalCheckpointer> c(new WalCheckpointer(std::move(st)));
+  slot = c;
+  return c;
+}
+
+WalCheckpointer::WalCheckpointer(std::shared_ptr<State> state) : state_(std::move(state)) {}
+
+WalCheckpointer::~WalCheckpointer() {
+  {
+    std::lock_guard lock(state_->mutex);
+    state_->stopping = true;
+  }
+  state_->wake.notify_one();
+  if (state_->thread.joinable()) state_->thread.join();
+  sqlite3_close_v2(state_->db);
+  std::lock_guard lock(registry_mutex);
+  auto it = registry().find(state_->path);
+  if (it != registry().end() && it->second.expired()) registry().erase(it);
+}
+
+void WalCheckpointer::attach(sqlite3* db) { sqlite3_wal_hook(db, on_commit, state_.get()); }
+
+void WalCheckpointer::detach(sqlite3* db) { sqlite3_wal_hook(db, nullptr, nullptr); }
+
+std::uint64_t WalCheckpointer::checkpoints() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->done;
+}
+
+std::uint64_t WalCheckpointer::inline_checkpoints() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->inline_checkpoints;
 }
 
 }  // namespace ba::store
