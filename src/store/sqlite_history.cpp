@@ -84,14 +84,8 @@ class SqliteHistory final : public HistoryStore {
     sqlite3_close_v2(db_);
   }
 
-  // Checkpoints off this thread (see WalCheckpointer), for a file whose commits are synced. Without it
-  // (":memory:", Lambda's /tmp, or the checkpointer cannot open the file) SQLite's automatic checkpoint stays.
   void checkpoint_in_background(const std::string& path) {
-    if (!options_.sync_to_disk || path == ":memory:") return;
-    auto c = WalCheckpointer::for_file(path);
-    if (!c) return;
-    checkpointer_ = std::move(*c);
-    checkpointer_->attach(db_);
+    checkpointer_ = WalCheckpointer::take_over(db_, path, options_.sync_to_disk);
   }
 
   Status init() {

@@ -128,6 +128,15 @@ WalCheckpointer::~WalCheckpointer() {
   if (it != registry().end() && it->second.expired()) registry().erase(it);
 }
 
+std::shared_ptr<WalCheckpointer> WalCheckpointer::take_over(sqlite3* db, const std::string& path,
+                                                           bool sync_to_disk) {
+  if (!sync_to_disk || path == ":memory:") return nullptr;
+  auto c = for_file(path);
+  if (!c) return nullptr;
+  (*c)->attach(db);
+  return std::move(*c);
+}
+
 void WalCheckpointer::attach(sqlite3* db) { sqlite3_wal_hook(db, on_commit, state_.get()); }
 
 void WalCheckpointer::detach(sqlite3* db) { sqlite3_wal_hook(db, nullptr, nullptr); }

@@ -32,6 +32,12 @@ class WalCheckpointer {
   WalCheckpointer(const WalCheckpointer&) = delete;
   WalCheckpointer& operator=(const WalCheckpointer&) = delete;
 
+  // For a store's connection `db` to `path`: attaches it to the file's checkpointer when its commits are
+  // synced (`sync_to_disk`) and it is a file. nullptr otherwise (":memory:", no fsync to move, or the
+  // checkpointer cannot open the file): SQLite's automatic checkpoint then stays. Keep the result alive
+  // until `db` is closed.
+  static std::shared_ptr<WalCheckpointer> take_over(sqlite3* db, const std::string& path, bool sync_to_disk);
+
   // Installs the hook on `db` (a connection to this file). The connection must be closed, or detached,
   // before the last shared_ptr to this checkpointer goes.
   void attach(sqlite3* db);
