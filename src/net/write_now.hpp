@@ -115,7 +115,7 @@ bool parse_buffered(DynamicBuffer& buffer, boost::beast::http::basic_parser<isRe
   if (buffer.size() == 0) return false;
   const std::size_t used = parser.put(buffer.data(), ec);
   buffer.consume(used);
-  if (ec == boost::beast::http::error::need_more) {
+  if (ec == boost::beast::http::error::need_more || (!ec && used == 0)) {  // no progress: read more
     ec = {};
     return false;
   }
