@@ -57,6 +57,7 @@ struct RequestLog {
   std::string caller;
   int status = 0;
   std::string error_type;
+  std::string error_message;  // for 5xx answers only: what failed on our side or upstream
   std::optional<std::int64_t> input_tokens, output_tokens;
   std::string upstream_request_id;
   bool stream = false;
@@ -90,6 +91,7 @@ void emit(State& s, const RequestLog& log) {
   if (!log.caller.empty()) w.member("caller", log.caller);
   if (log.replayed) w.member("idempotent_replay", true);
   if (!log.error_type.empty()) w.member("error", log.error_type);
+  if (!log.error_message.empty()) w.member("error_message", log.error_message);
   if (!log.upstream_request_id.empty()) w.member("upstream_request_id", log.upstream_request_id);
   if (log.call) {
     w.member("attempts", log.call->attempts);
@@ -120,9 +122,17 @@ net::ServerResponse finish(State& s, RequestLog& log, net::ServerResponse r) {
   return r;
 }
 
-net::ServerResponse fail_with(State& s, RequestLog& log, const Error& e) {
+// 5xx messages say what failed on our side or upstream (a refused connect, Bedrock's own words); 4xx
+// ones describe the caller's request, which the caller already has, and are not logged.
+void note_error(RequestLog& log, const Error& e, int status) {
   log.error_type = std::string(to_string(e.kind));
-  return finish(s, log, error_response(e));
+  if (status >= 500) log.error_message = e.message;
+}
+
+net::ServerResponse fail_with(State& s, RequestLog& log, const Error& e) {
+  net::ServerResponse r = error_response(e);
+  note_error(log, e, r.status);
+  return finish(s, log, std::move(r));
 }
 
 net::ServerResponse json_response(int status, const json::value& v) {
@@ -442,8 +452,9 @@ net::ServerResponse chat_answer(RequestLog& log, const bedrock::CallReport& repo
   if (report.max_tokens > 0) log.call = report;
   if (!out) {
     log.upstream_request_id = out.error().request_id;
-    log.error_type = std::string(to_string(out.error().kind));
-    return error_response(out.error());
+    net::ServerResponse r = error_response(out.error());
+    note_error(log, out.error(), r.status);
+    return r;
   }
   log.input_tokens = out->usage.input_tokens;
   log.output_tokens = out->usage.output_tokens;

@@ -366,6 +366,11 @@ TEST_F(ApiTest, TheCallReportLandsInTheLogLine) {
   ASSERT_EQ(chat(R"({"input": "q"})").status, 503);
   EXPECT_EQ(last_log().at("attempts").as_int64(), 3);
   EXPECT_EQ(last_log().at("error").as_string(), "unavailable");
+  // A 5xx line says what failed; a 4xx one (the caller's mistake, already in its answer) does not.
+  EXPECT_EQ(last_log().at("error_message").as_string(), "Service unavailable");
+  ASSERT_EQ(chat(R"({"input": 7})").status, 400);
+  EXPECT_EQ(last_log().at("error").as_string(), "invalid_request");
+  EXPECT_FALSE(last_log().contains("error_message"));
 }
 
 TEST_F(ApiTest, HealthShowsTheRateLimitConfigWhenSet) {
