@@ -135,13 +135,15 @@ net::ServerResponse fail_with(State& s, RequestLog& log, const Error& e) {
   return finish(s, log, std::move(r));
 }
 
-net::ServerResponse json_response(int status, const json::value& v) {
+net::ServerResponse json_response(int status, std::string body) {
   net::ServerResponse r;
   r.status = status;
   r.headers.set("Content-Type", "application/json");
-  r.body = json::serialize(v);
+  r.body = std::move(body);
   return r;
 }
+
+net::ServerResponse json_response(int status, const json::value& v) { return json_response(status, json::serialize(v)); }
 
 net::ServerResponse method_not_allowed(std::string_view method, std::string_view route, std::string_view allow) {
   auto r = error_response(405, "method_not_allowed",
@@ -288,6 +290,13 @@ std::string chat_body(const agent::ChatOutput& out, const std::string& request_i
   return body;
 }
 
+// A stream's "delta" event carrying `text`.
+std::string delta_event(std::string_view text) {
+  std::string d;
+  JsonWriter(d).begin_object().member("text", text).end_object();
+  return sse_event("delta", d);
+}
+
 // An Idempotency-Key claimed by this request: completed with the answer or released on failure.
 struct IdempotencyClaim {
   std::string owner;
@@ -310,9 +319,7 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::Ch
   State& s = *state;
   bool client_gone = false;
   bedrock::DeltaHandler on_delta = [&writer, &client_gone](std::string_view text) -> boost::asio::awaitable<bool> {
-    std::string d;
-    JsonWriter(d).begin_object().member("text", text).end_object();
-    bool ok = co_await writer.write(sse_event("delta", d));
+    bool ok = co_await writer.write(delta_event(text));
     if (!ok) client_gone = true;
     co_return ok;
   };
@@ -362,11 +369,8 @@ net::ServerResponse replay(State& s, RequestLog& log, const store::IdempotencyRe
   if (stream && record.status == 200 && !ec && stored.is_object()) {
     json::object body = stored.as_object();
     std::string events;
-    if (auto t = body.find("response"); t != body.end() && t->value().is_string()) {
-      json::object d;
-      d["text"] = t->value().as_string();
-      events += sse_event("delta", json::serialize(d));
-    }
+    if (auto t = body.find("response"); t != body.end() && t->value().is_string())
+      events += delta_event(t->value().as_string());
     body.erase("response");  // the "done" event: the chat body without the text
     events += sse_event("done", json::serialize(body));
     net::ServerResponse r = sse_response(log.request_id);
@@ -459,11 +463,7 @@ net::ServerResponse chat_answer(RequestLog& log, const bedrock::CallReport& repo
   log.input_tokens = out->usage.input_tokens;
   log.output_tokens = out->usage.output_tokens;
   log.upstream_request_id = out->upstream_request_id;
-  net::ServerResponse r;
-  r.status = 200;
-  r.headers.set("Content-Type", "application/json");
-  r.body = chat_body(*out, log.request_id);
-  return r;
+  return json_response(200, chat_body(*out, log.request_id));
 }
 
 // The SSE response whose body is the streamed chat. The coroutine's state lives in stream_chat's frame.

@@ -45,7 +45,6 @@ struct WalCheckpointer::State {
   bool requested = false;
   bool stopping = false;
   std::uint64_t done = 0;
-  std::uint64_t inline_checkpoints = 0;
   std::thread thread;
 
   void run() {
@@ -80,8 +79,6 @@ int on_commit(void* arg, sqlite3* db, const char*, int wal_pages) {
   if (wal_pages < st->pages) return SQLITE_OK;
   if (wal_pages >= WalCheckpointer::kFallBehind * st->pages) {
     sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
-    std::lock_guard lock(st->mutex);
-    ++st->inline_checkpoints;
     return SQLITE_OK;
   }
   {
@@ -144,11 +141,6 @@ void WalCheckpointer::detach(sqlite3* db) { sqlite3_wal_hook(db, nullptr, nullpt
 std::uint64_t WalCheckpointer::checkpoints() const {
   std::lock_guard lock(state_->mutex);
   return state_->done;
-}
-
-std::uint64_t WalCheckpointer::inline_checkpoints() const {
-  std::lock_guard lock(state_->mutex);
-  return state_->inline_checkpoints;
 }
 
 }  // namespace ba::store

@@ -42,8 +42,7 @@ class WalCheckpointer {
   // before the last shared_ptr to this checkpointer goes.
   void attach(sqlite3* db);
   static void detach(sqlite3* db);
-  std::uint64_t checkpoints() const;         // run by the thread so far (tests)
-  std::uint64_t inline_checkpoints() const;  // run by a committing connection that found the WAL too long
+  std::uint64_t checkpoints() const;  // run by the thread so far (tests)
   static constexpr int kFallBehind = 8;
 
   struct State;
