@@ -76,18 +76,26 @@ TEST_F(WalCheckpointerTest, CommitsPastTheThresholdAreCheckpointedByItsThread) {
 }
 
 // One thread per file, shared by its connections (the history and idempotency stores use one file);
-// a new one once the last user is gone.
+// a new one (with its own count, starting at 0) once the last user is gone.
 TEST_F(WalCheckpointerTest, OnePerFileWhileInUse) {
-  auto a = WalCheckpointer::for_file(path_);
-  auto b = WalCheckpointer::for_file(path_);
+  auto a = WalCheckpointer::for_file(path_, 1);
+  auto b = WalCheckpointer::for_file(path_, 1);
   ASSERT_TRUE(a && b);
   EXPECT_EQ(a->get(), b->get());
-  const WalCheckpointer* first = a->get();
+  sqlite3* db = open_wal();
+  (*a)->attach(db);
+  exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY);");
+  exec(db, "INSERT INTO t DEFAULT VALUES;");
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((*b)->checkpoints() == 0 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_GT((*b)->checkpoints(), 0u);  // the commits through `a` woke the thread `b` shares
+  WalCheckpointer::detach(db);
+  sqlite3_close_v2(db);
   a->reset();
   b->reset();
-  auto c = WalCheckpointer::for_file(path_);
+  auto c = WalCheckpointer::for_file(path_, 1);
   ASSERT_TRUE(c.has_value());
-  (void)first;  // a new object may reuse the address; what matters is that the old thread was joined
   EXPECT_EQ((*c)->checkpoints(), 0u);
 }
 
