@@ -139,7 +139,7 @@ Result<Grant> Budget::reserve(const Key& key, Cost cost, Now now, std::optional<
   return Grant{id, ready};
 }
 
-void Budget::adjust(ReservationId id, Cost actual, Now now) {
+bool Budget::adjust(ReservationId id, Cost actual, Now now) {
   auto it = reservations_.find(id);
   Reservation r = std::move(it->second);
   reservations_.erase(it);
@@ -153,18 +153,25 @@ void Budget::adjust(ReservationId id, Cost actual, Now now) {
   else s.tpm.debit(-refund_tokens, now.steady);
   roll_day(s, now);
   if (r.day == s.day) s.daily_used = std::max<std::int64_t>(0, s.daily_used - (r.cost.tokens - actual.tokens));
+  // Capacity given back goes to the requests already queued, in order, before any later arrival.
+  s.waiters.erase(s.waiters.begin(), s.waiters.upper_bound(now.steady));
+  const bool refunded = (refund_requests > 0 && s.rpm.limited()) || (refund_tokens > 0 && s.tpm.limited());
+  if (!refunded || s.waiters.empty()) return false;
+  return replan(r.key, s, false, false, now);
 }
 
-bool Budget::settle(ReservationId id, Cost actual, Now now) {
+bool Budget::settle(ReservationId id, Cost actual, Now now, bool* moved) {
   if (!reservations_.contains(id)) return false;
-  adjust(id, actual, now);
+  bool m = adjust(id, actual, now);
+  if (moved) *moved = m;
   return true;
 }
 
-bool Budget::cancel(ReservationId id, Now now) {
+bool Budget::cancel(ReservationId id, Now now, bool* moved) {
   shed_.erase(id);
   if (!reservations_.contains(id)) return false;
-  adjust(id, Cost{0, 0}, now);
+  bool m = adjust(id, Cost{0, 0}, now);
+  if (moved) *moved = m;
   return true;
 }
 
@@ -225,7 +232,7 @@ void Budget::on_response(const Key& key, Feedback feedback, Now now) {
   if (feedback != Feedback::success) replan(key, s, requests, tokens, now);
 }
 
-void Budget::replan(const Key& key, KeyState& s, bool drain_requests, bool drain_tokens, Now now) {
+bool Budget::replan(const Key& key, KeyState& s, bool drain_requests, bool drain_tokens, Now now) {
   // The key's queued reservations (send time still ahead), in FIFO order.
   std::vector<std::pair<ReservationId, Reservation*>> queued;
   for (auto& [id, r] : reservations_) {
@@ -243,6 +250,7 @@ void Budget::replan(const Key& key, KeyState& s, bool drain_requests, bool drain
   if (drain_requests) s.rpm.drain(now.steady);
   if (drain_tokens) s.tpm.drain(now.steady);
   s.waiters.clear();
+  bool moved_earlier = false;
   SteadyTime previous = now.steady;
   for (const auto& [id, r] : queued) {
     SteadyTime ready = previous;
@@ -256,10 +264,12 @@ void Budget::replan(const Key& key, KeyState& s, bool drain_requests, bool drain
     }
     s.rpm.debit(static_cast<double>(r->cost.requests), now.steady);
     s.tpm.debit(static_cast<double>(r->cost.tokens), now.steady);
+    if (ready < r->ready_at) moved_earlier = true;
     r->ready_at = ready;
     if (ready > now.steady) s.waiters.insert(ready);
     previous = ready;
   }
+  return moved_earlier;
 }
 
 KeySnapshot Budget::snapshot(const Key& key, Now now) {

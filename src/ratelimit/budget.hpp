@@ -19,7 +19,10 @@
 // still queued ahead. If ready_at would pass the caller's deadline nothing is debited and the request is
 // rejected with kind rate_limited and retry_after = ready_at − now. A cost above a bucket's capacity is
 // rejected as invalid_input (it could never run). settle() adjusts to the real cost (refund or debit),
-// cancel() refunds everything; each reservation is settled or cancelled at most once.
+// cancel() refunds everything; each reservation is settled or cancelled at most once. A refund (from a
+// settle or a cancel) re-plans the key's queue the way a throttle does, without emptying the buckets:
+// the waiters' send times are computed again in FIFO order from the refilled buckets, so the capacity
+// a cheap reply gives back goes to the requests already waiting, in order, not to later arrivals.
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -107,8 +110,10 @@ class Budget {
   // Errors: invalid_input (cost can never fit), rate_limited (deadline; retry_after set),
   // quota_exceeded (daily cap reached; retry_after until the next UTC midnight).
   Result<Grant> reserve(const Key& key, Cost cost, Now now, std::optional<SteadyTime> deadline = std::nullopt);
-  bool settle(ReservationId id, Cost actual, Now now);  // false: unknown or already settled
-  bool cancel(ReservationId id, Now now);               // refunds requests and tokens
+  // false: unknown or already settled. `moved` (optional) is set when a refund moved a queued
+  // reservation's send time earlier (its waiter should ask ready_at() again now).
+  bool settle(ReservationId id, Cost actual, Now now, bool* moved = nullptr);
+  bool cancel(ReservationId id, Now now, bool* moved = nullptr);  // refunds requests and tokens
   // The reservation's send time now (a throttle since reserve() may have moved it later); rate_limited
   // (retry_after set) if a re-plan shed it because the new time passed its deadline (it is then gone,
   // nothing stays charged). An unknown id answers `now`.
@@ -118,6 +123,10 @@ class Budget {
     on_response(key, throttled ? Feedback::throttled : Feedback::success, now);
   }
 
+  std::optional<Key> key_of(ReservationId id) const {
+    auto it = reservations_.find(id);
+    return it == reservations_.end() ? std::nullopt : std::optional<Key>(it->second.key);
+  }
   KeySnapshot snapshot(const Key& key, Now now);
   std::size_t outstanding() const { return reservations_.size(); }
   const RateLimitConfig& config() const { return config_; }
@@ -148,8 +157,10 @@ class Budget {
   };
   KeyState& state(const Key& key, Now now);
   void roll_day(KeyState& s, Now now);
-  void adjust(ReservationId id, Cost actual, Now now);
-  void replan(const Key& key, KeyState& s, bool drain_requests, bool drain_tokens, Now now);
+  // Settles `id` at `actual`; true when that refunded something to a key with waiters (then re-planned).
+  bool adjust(ReservationId id, Cost actual, Now now);
+  // Returns true when some queued reservation now goes earlier than before.
+  bool replan(const Key& key, KeyState& s, bool drain_requests, bool drain_tokens, Now now);
 
   RateLimitConfig config_;
   std::map<Key, KeyState> keys_;

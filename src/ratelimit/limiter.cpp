@@ -1,6 +1,7 @@
 #include "ratelimit/limiter.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -16,13 +17,29 @@ asio::awaitable<Result<Grant>> InProcessBudgetStore::reserve(const Key& key, Cos
 }
 
 bool InProcessBudgetStore::settle(ReservationId id, Cost actual) {
-  std::lock_guard lock(mu_);
-  return budget_.settle(id, actual, Now::from(clock_));
+  bool moved = false;
+  std::optional<Key> key;
+  bool found;
+  {
+    std::lock_guard lock(mu_);
+    key = budget_.key_of(id);
+    found = budget_.settle(id, actual, Now::from(clock_), &moved);
+  }
+  if (moved && key) notify_replan(*key);
+  return found;
 }
 
 bool InProcessBudgetStore::cancel(ReservationId id) {
-  std::lock_guard lock(mu_);
-  return budget_.cancel(id, Now::from(clock_));
+  bool moved = false;
+  std::optional<Key> key;
+  bool found;
+  {
+    std::lock_guard lock(mu_);
+    key = budget_.key_of(id);
+    found = budget_.cancel(id, Now::from(clock_), &moved);
+  }
+  if (moved && key) notify_replan(*key);
+  return found;
 }
 
 Result<SteadyTime> InProcessBudgetStore::ready_at(ReservationId id, SteadyTime) {
@@ -45,6 +62,35 @@ std::size_t InProcessBudgetStore::outstanding() const {
   return budget_.outstanding();
 }
 
+// A queued acquire: its timer, and whether the store's listener (not the caller) woke it.
+struct LimiterAdmission::Waiter {
+  explicit Waiter(const asio::any_io_executor& ex) : timer(ex) {}
+  asio::steady_timer timer;
+  bool woken = false;
+};
+
+LimiterAdmission::LimiterAdmission(BudgetStore& store, const Clock& clock) : store_(store), clock_(clock) {
+  store_.set_replan_listener([this](const Key& key) { wake(key); });
+}
+
+LimiterAdmission::~LimiterAdmission() { store_.set_replan_listener(nullptr); }
+
+void LimiterAdmission::wake(const Key& key) {
+  std::lock_guard lock(mu_);
+  auto [first, last] = waiters_.equal_range(key);
+  for (auto it = first; it != last; ++it) {
+    auto waiter = it->second.lock();
+    if (!waiter) continue;
+    // On the waiter's own executor: its timer is not thread-safe.
+    asio::post(waiter->timer.get_executor(), [weak = it->second] {
+      if (auto w = weak.lock()) {
+        w->woken = true;
+        w->timer.cancel();
+      }
+    });
+  }
+}
+
 asio::awaitable<Result<Permit>> LimiterAdmission::acquire(const Key& key, Cost cost,
                                                           std::optional<SteadyTime> deadline) {
   auto grant = co_await store_.reserve(key, cost, deadline);
@@ -53,20 +99,45 @@ asio::awaitable<Result<Permit>> LimiterAdmission::acquire(const Key& key, Cost c
   const auto start = clock_.now();
   SteadyTime ready = grant->ready_at;
   if (ready <= start) co_return permit;
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+
+  auto waiter = std::make_shared<Waiter>(co_await asio::this_coro::executor);
+  std::multimap<Key, std::weak_ptr<Waiter>>::iterator registered;
+  {
+    std::lock_guard lock(mu_);
+    registered = waiters_.emplace(key, waiter);
+  }
+  struct Unregister {
+    LimiterAdmission& self;
+    std::multimap<Key, std::weak_ptr<Waiter>>::iterator it;
+    ~Unregister() {
+      std::lock_guard lock(self.mu_);
+      self.waiters_.erase(it);
+    }
+  } unregister{*this, registered};
+
   while (true) {
-    timer.expires_after(ready - clock_.now());
-    auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    waiter->timer.expires_after(ready - clock_.now());
+    auto [ec] = co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    const bool woken = waiter->woken;
+    waiter->woken = false;
     if (ec) {
-      store_.cancel(grant->id);
-      co_return fail(ErrorKind::cancelled, "cancelled while waiting for rate-limit budget");
+      auto state = co_await asio::this_coro::cancellation_state;
+      if (!woken || state.cancelled() != asio::cancellation_type::none) {
+        store_.cancel(grant->id);
+        co_return fail(ErrorKind::cancelled, "cancelled while waiting for rate-limit budget");
+      }
     }
     auto now_ready = store_.ready_at(grant->id, ready);
     if (!now_ready) co_return fail(std::move(now_ready.error()));  // shed by a re-plan; nothing charged
-    if (*now_ready <= ready) break;
-    ready = *now_ready;  // a throttle moved our turn: wait again
+    // Woken early (a refund): go if our new time has come. Timer expired: go unless a throttle moved
+    // our turn later.
+    if (woken ? *now_ready <= clock_.now() : *now_ready <= ready) {
+      ready = std::min(ready, *now_ready);
+      break;
+    }
+    ready = *now_ready;  // wait again, for the new time
   }
-  permit.waited = ready - start;
+  permit.waited = std::max(ready, start) - start;
   co_return permit;
 }
 

@@ -8,7 +8,10 @@
 //                  on_response are fire-and-forget (a remote store may spawn its own update).
 //   Admission    — what callers use. LimiterAdmission waits on an asio steady_timer until the grant's
 //                  ready_at, then asks the store again (a throttle meanwhile may have moved it later);
-//                  grants are ordered FIFO per key by the store, so waiters wake in order.
+//                  grants are ordered FIFO per key by the store, so waiters wake in order. When the
+//                  store re-plans a key so that grants may go earlier (a refund, fresh state from a
+//                  shared table), it tells its listener; the admission then wakes that key's waiters,
+//                  which ask ready_at() again and go, or wait for the new time.
 //                  If the awaiting coroutine is cancelled (terminal/partial cancellation through its
 //                  cancellation slot), the reservation is cancelled and its capacity refunded.
 //
@@ -17,6 +20,9 @@
 // that is never settled keeps its reservation (the full estimated cost stays charged).
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -38,6 +44,19 @@ class BudgetStore {
   // answers the time it granted.
   virtual Result<SteadyTime> ready_at(ReservationId id, SteadyTime granted) { (void)id; return granted; }
   virtual void on_response(const Key& key, Feedback feedback) = 0;
+
+  // Called (from any thread, never under the store's lock) when grants of `key` may now go earlier
+  // than they were told. One listener per store (the admission that uses it).
+  using ReplanListener = std::function<void(const Key&)>;
+  void set_replan_listener(ReplanListener listener) { listener_ = std::move(listener); }
+
+ protected:
+  void notify_replan(const Key& key) const {
+    if (listener_) listener_(key);
+  }
+
+ private:
+  ReplanListener listener_;
 };
 
 class InProcessBudgetStore final : public BudgetStore {
@@ -78,14 +97,25 @@ class Admission {
 
 class LimiterAdmission final : public Admission {
  public:
-  LimiterAdmission(BudgetStore& store, const Clock& clock) : store_(store), clock_(clock) {}
+  // Becomes `store`'s re-plan listener (and stops being it when destroyed).
+  LimiterAdmission(BudgetStore& store, const Clock& clock);
+  ~LimiterAdmission() override;
+  LimiterAdmission(const LimiterAdmission&) = delete;
+  LimiterAdmission& operator=(const LimiterAdmission&) = delete;
+
   boost::asio::awaitable<Result<Permit>> acquire(const Key& key, Cost cost, std::optional<SteadyTime> deadline) override;
   void settle(const Permit& permit, Cost actual) override { store_.settle(permit.id, actual); }
   void on_response(const Key& key, Feedback feedback) override { store_.on_response(key, feedback); }
 
+  // Wakes `key`'s waiters so they ask the store for their send time again (the store's listener).
+  void wake(const Key& key);
+
  private:
+  struct Waiter;
   BudgetStore& store_;
   const Clock& clock_;
+  std::mutex mu_;
+  std::multimap<Key, std::weak_ptr<Waiter>> waiters_;
 };
 
 }  // namespace ba::ratelimit

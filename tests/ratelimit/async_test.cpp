@@ -10,6 +10,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <exception>
 
@@ -122,6 +123,37 @@ TEST(Limiter, AWaiterWhoseTurnAThrottleMovedWaitsAgainOrIsShed) {
   EXPECT_EQ(shed->error().retry_after, 67ms);
   adm.settle(**kept, (*kept)->reserved);
   adm.settle(*drain, drain->reserved);
+  EXPECT_EQ(store.outstanding(), 0u);
+}
+
+TEST(Limiter, ARefundWakesWaitersBeforeTheirPlannedTime) {
+  ManualClock clock;  // frozen: only a wake-up can release the waiter before its (real) 60 s timer
+  InProcessBudgetStore store(tpm_config(6000), clock);  // 100 tokens/s
+  LimiterAdmission adm(store, clock);
+  asio::io_context io;
+  auto sent = run_sync(io, adm.acquire(kKey, Cost{1, 6000}, std::nullopt));
+  ASSERT_TRUE(sent);
+  std::optional<Result<Permit>> waiter;
+  asio::cancellation_signal guard;  // ends the test instead of hanging if the wake-up is lost
+  asio::co_spawn(io, adm.acquire(kKey, Cost{1, 3000}, std::nullopt),  // planned 30 s from now
+                 asio::bind_cancellation_slot(guard.slot(), [&](std::exception_ptr, Result<Permit> p) {
+                   waiter = std::move(p);
+                 }));
+  io.poll();
+  ASSERT_FALSE(waiter);
+  // The call in flight used 100 of its 6000 tokens: the refund is enough for the waiter to go now.
+  adm.settle(*sent, Cost{1, 100});
+  asio::steady_timer deadlock_guard(io, 10s);
+  deadlock_guard.async_wait([&](boost::system::error_code ec) {
+    if (!ec) guard.emit(asio::cancellation_type::terminal);
+  });
+  while (!waiter && io.run_one() > 0) {
+  }
+  deadlock_guard.cancel();
+  io.run();
+  ASSERT_TRUE(waiter);
+  ASSERT_TRUE(*waiter) << (*waiter).error().message;
+  adm.settle(**waiter, (*waiter)->reserved);
   EXPECT_EQ(store.outstanding(), 0u);
 }
 

@@ -121,17 +121,48 @@ TEST(Budget, FifoNewArrivalNeverOvertakesAQueuedWaiter) {
   auto w = b.reserve(kKey, Cost{1, 6000}, Now::from(clock));  // queued: 60 s
   ASSERT_EQ(w->ready_at, t0 + 60s);
   EXPECT_EQ(b.snapshot(kKey, Now::from(clock)).waiting, 1u);
-  // A's call was cheap: 6000 refunded. Tokens alone would let a 1-token request go at once,
-  // but the waiter ahead keeps its place.
-  b.settle(a->id, Cost{1, 0}, Now::from(clock));
+  // A's call was cheaper than reserved: 3000 refunded. The waiter ahead gets it (30 s earlier), and a
+  // 1-token request arriving now still goes after the waiter.
+  bool moved = false;
+  b.settle(a->id, Cost{1, 3000}, Now::from(clock), &moved);
+  EXPECT_TRUE(moved);
+  EXPECT_EQ(*b.ready_at(w->id, Now::from(clock)), t0 + 30s);
   auto c = b.reserve(kKey, Cost{1, 1}, Now::from(clock));
-  EXPECT_GE(c->ready_at, w->ready_at);
+  EXPECT_GE(c->ready_at, t0 + 30s);
   // Once the waiter leaves (cancelled), its place and tokens are free again.
   b.cancel(c->id, Now::from(clock));
   b.cancel(w->id, Now::from(clock));
   EXPECT_EQ(b.snapshot(kKey, Now::from(clock)).waiting, 0u);
   auto d = b.reserve(kKey, Cost{1, 1}, Now::from(clock));
-  EXPECT_EQ(d->ready_at, t0);
+  EXPECT_EQ(d->ready_at, t0);  // A is charged the 3000 it used; 3000 are left
+}
+
+TEST(Budget, RefundsRePlanTheQueueInOrder) {
+  ManualClock clock;
+  Budget b(limits(0, 6000));  // 100 tokens/s
+  auto t0 = clock.now();
+  auto a = b.reserve(kKey, Cost{1, 6000}, Now::from(clock));  // max_tokens reserved, sent at once
+  auto w1 = b.reserve(kKey, Cost{1, 3000}, Now::from(clock));
+  auto w2 = b.reserve(kKey, Cost{1, 3000}, Now::from(clock));
+  ASSERT_EQ(w1->ready_at, t0 + 30s);
+  ASSERT_EQ(w2->ready_at, t0 + 60s);
+  clock.advance(2s);  // A answers using 400 of its 6000 tokens
+  bool moved = false;
+  ASSERT_TRUE(b.settle(a->id, Cost{1, 400}, Now::from(clock), &moved));
+  EXPECT_TRUE(moved);
+  // The 5600 given back go to the waiters in order: W1 at once, W2 once 200 more have refilled.
+  EXPECT_EQ(*b.ready_at(w1->id, Now::from(clock)), clock.now());
+  EXPECT_EQ(*b.ready_at(w2->id, Now::from(clock)), clock.now() + 2s);
+  auto late = b.reserve(kKey, Cost{1, 100}, Now::from(clock));
+  EXPECT_EQ(late->ready_at, clock.now() + 3s);  // behind W2
+  // A settle that gives nothing back moves nobody.
+  moved = true;
+  b.settle(w1->id, Cost{1, 3000}, Now::from(clock), &moved);
+  EXPECT_FALSE(moved);
+  // A cancelled waiter's place goes to the ones behind it.
+  ASSERT_TRUE(b.cancel(w2->id, Now::from(clock), &moved));
+  EXPECT_TRUE(moved);
+  EXPECT_EQ(*b.ready_at(late->id, Now::from(clock)), clock.now());
 }
 
 TEST(Budget, CancelRefundsEverything) {

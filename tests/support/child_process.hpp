@@ -180,8 +180,10 @@ inline bool node_package_available(const std::string& package) {
 class NodeServer {
  public:
   // `script` relative to node_modules; `args` may use the placeholder "{port}".
-  NodeServer(const std::string& script, std::vector<std::string> args, std::vector<std::string> env = {})
-      : port_(free_loopback_port()) {
+  // `port` 0: a free loopback port (a server started again on the port it had keeps its clients).
+  NodeServer(const std::string& script, std::vector<std::string> args, std::vector<std::string> env = {},
+             int port = 0)
+      : port_(port ? port : free_loopback_port()) {
     std::vector<std::string> argv{"node", (node_modules_dir() / script).string()};
     for (auto& a : args) {
       auto at = a.find("{port}");
