@@ -73,6 +73,10 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
       ->envname("RETENTION_DAYS")
       ->check(CLI::Range(0, 36500))
       ->capture_default_str();
+  app.add_option("--shared-budget", o.shared_budget,
+                 "Share the rate-limit budgets with every instance using the same DynamoDB table: dynamodb:TABLE "
+                 "(default: per process; in Lambda the BUDGET_TABLE table when set)")
+      ->envname("BEDROCK_AGENT_SHARED_BUDGET");
   app.add_flag("--create-missing", o.create_missing,
                "Create the DynamoDB table and the S3 bucket when absent (dynalite, s3rver, LocalStack)")
       ->envname("BEDROCK_AGENT_CREATE_MISSING");

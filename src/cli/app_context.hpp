@@ -52,6 +52,10 @@ std::string resolve_history(const std::string& option, Mode mode, const aws::Get
 // template's bucket) as "s3://<bucket>", else /tmp/files in Lambda and ./data/files otherwise.
 std::string resolve_files(const std::string& option, Mode mode, const aws::GetEnv& env = aws::process_env());
 
+// The shared budget spec: --shared-budget / BEDROCK_AGENT_SHARED_BUDGET when given, else in Lambda
+// mode BUDGET_TABLE (the template's table) as "dynamodb:<table>", else empty (a per-process budget).
+std::string resolve_shared_budget(const std::string& option, Mode mode, const aws::GetEnv& env = aws::process_env());
+
 // Members in construction order (destroyed in reverse). Built only by build_app.
 struct App {
   ServeOptions options;
@@ -77,7 +81,9 @@ struct App {
   ratelimit::RateLimitConfig rate_limit;
   ratelimit::ModelProfile profile;
   metrics::Registry registry;
-  std::unique_ptr<ratelimit::InProcessBudgetStore> budget_store;
+  std::string shared_budget_spec;                                // resolve_shared_budget's answer
+  std::unique_ptr<aws::dynamodb::Client> budget_dynamodb;        // --shared-budget: no retries, short timeouts
+  std::unique_ptr<ratelimit::BudgetStore> budget_store;          // per process, or the shared table
   std::unique_ptr<ratelimit::LimiterAdmission> admission;
   std::unique_ptr<ratelimit::RetryBudget> retry_budget;
   std::unique_ptr<ratelimit::RetryingClient> limited;

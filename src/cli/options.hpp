@@ -28,6 +28,9 @@ struct ServeOptions {
   std::string files;
   std::uint64_t max_file_bytes = 20ull * 1024 * 1024;
   int retention_days = 90;      // DynamoDB history TTL (0: none)
+  // Empty: BUDGET_TABLE as dynamodb:<table> in Lambda mode, else a per-process budget. dynamodb:TABLE
+  // shares the RPM/TPM/daily budgets with every instance configured with the same table.
+  std::string shared_budget;
   bool create_missing = false;  // create the DynamoDB table / S3 bucket when absent (dynalite, s3rver, LocalStack)
   std::string api = "converse";
   std::string api_keys_file;

@@ -29,6 +29,7 @@
 #include "sim/simulator.hpp"
 #include "aws/dynamodb.hpp"
 #include "aws/s3.hpp"
+#include "store/dynamodb_budget.hpp"
 #include "store/dynamodb_history.hpp"
 #include "store/dynamodb_idempotency.hpp"
 #include "store/dynamodb_table.hpp"
@@ -208,6 +209,71 @@ std::string resolve_files(const std::string& option, Mode mode, const aws::GetEn
   return mode == Mode::lambda ? "/tmp/files" : "./data/files";
 }
 
+std::string resolve_shared_budget(const std::string& option, Mode mode, const aws::GetEnv& env) {
+  if (!option.empty()) return option;
+  if (mode == Mode::lambda) {
+    if (auto table = env("BUDGET_TABLE"); table && !table->empty()) return "dynamodb:" + *table;
+  }
+  return {};
+}
+
+namespace {
+
+// The rate limiter's budget store: per process, or shared through a DynamoDB table. The table is
+// checked (key schema) or created (--create-missing) before anything is written to it; a table that
+// cannot be reached at start-up does not stop the server: the store serves from its local share and
+// tries the table again (docs/rate-limiting.md, "Shared budget").
+void open_budget(boost::asio::io_context& io, App& app, aws::CredentialsProvider& credentials) {
+  const ServeOptions& o = app.options;
+  if (app.shared_budget_spec.empty()) {
+    app.budget_store = std::make_unique<ratelimit::InProcessBudgetStore>(app.rate_limit, system_clock());
+    return;
+  }
+  auto table = store::parse_shared_budget_spec(app.shared_budget_spec);
+  if (!table) {
+    throw ConfigError("--shared-budget must be dynamodb:TABLE (a DynamoDB table name: 3-255 of a-z A-Z 0-9 _ . -), got '" +
+                      app.shared_budget_spec + "'");
+  }
+  try {
+    // No retries of its own: a retried ADD whose first attempt landed would count twice. Short
+    // timeouts: past them a chat is served from the local share instead of waiting on the table.
+    app.budget_dynamodb = std::make_unique<aws::dynamodb::Client>(
+        *app.http_client, credentials,
+        aws::dynamodb::ClientConfig{.region = app.region,
+                                    .endpoint = aws::dynamodb::resolve_dynamodb_endpoint(app.region),
+                                    .connect_timeout = std::chrono::milliseconds(1000),
+                                    .read_timeout = std::chrono::milliseconds(2000),
+                                    .max_attempts = 1});
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("DynamoDB client (shared budget): ") + e.what());
+  }
+  auto ready = run_startup(io, store::ensure_dynamodb_table(*app.budget_dynamodb, *table,
+                                                            store::EnsureTableOptions{.create_missing = o.create_missing},
+                                                            log_warning));
+  if (!ready) {
+    const Error& e = ready.error();
+    if (e.kind == ErrorKind::not_found || e.kind == ErrorKind::invalid_input || e.kind == ErrorKind::forbidden ||
+        e.kind == ErrorKind::unauthorized) {
+      throw ConfigError("--shared-budget table '" + *table + "': " + e.message);
+    }
+    // Unreachable now: start anyway. Every write names the key and is conditioned on the item the
+    // store creates, so nothing is written to a table that is not ours.
+    log_warning("shared budget table '" + *table + "' cannot be checked now (" + e.message +
+                "); serving from this instance's share until it answers");
+  }
+  store::DynamoBudgetOptions bo;
+  bo.table_checked = ready.has_value();
+  bo.table = *table;
+  bo.config = app.rate_limit;
+  bo.metrics = &app.registry;
+  bo.log = [](std::string_view level, std::string_view message) {
+    log_line(std::string(level).c_str(), std::string(message).c_str());
+  };
+  app.budget_store = store::make_dynamodb_budget(*app.budget_dynamodb, std::move(bo));
+}
+
+}  // namespace
+
 std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& o, Mode mode) {
   auto app = std::make_unique<App>();
   app->options = o;
@@ -230,6 +296,11 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   }
   app->history_spec = resolve_history(o.history, mode);
   check_history_spec(app->history_spec);
+  app->shared_budget_spec = resolve_shared_budget(o.shared_budget, mode);
+  if (!app->shared_budget_spec.empty() && !store::parse_shared_budget_spec(app->shared_budget_spec)) {
+    throw ConfigError("--shared-budget must be dynamodb:TABLE (a DynamoDB table name: 3-255 of a-z A-Z 0-9 _ . -), got '" +
+                      app->shared_budget_spec + "'");
+  }
   app->files_spec = resolve_files(o.files, mode);
 
   if (mode == Mode::server) {
@@ -288,7 +359,8 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   // The stores sign with the Bedrock credentials, except with --simulate (only the simulator accepts
   // those): then with the default chain, for DynamoDB and S3 endpoints such as dynalite and s3rver.
   aws::CredentialsProvider* store_credentials = app->credentials.get();
-  if (o.simulate && (app->history_spec.starts_with(kDynamoPrefix) || app->files_spec.starts_with("s3://"))) {
+  if (o.simulate && (app->history_spec.starts_with(kDynamoPrefix) || app->files_spec.starts_with("s3://") ||
+                     !app->shared_budget_spec.empty())) {
     app->store_credentials = aws::make_default_chain(*app->http_client, aws::ProviderSettings{.profile = o.profile});
     store_credentials = app->store_credentials.get();
   }
@@ -299,7 +371,7 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   // the Bedrock client (budget key = model id + region). Its metrics go to the registry /metrics renders.
   app->rate_limit = make_rate_limit_config(o);
   app->profile = ratelimit::model_profile(o.model_id, app->rate_limit);
-  app->budget_store = std::make_unique<ratelimit::InProcessBudgetStore>(app->rate_limit, system_clock());
+  open_budget(io, *app, *store_credentials);
   app->admission = std::make_unique<ratelimit::LimiterAdmission>(*app->budget_store, system_clock());
   app->retry_budget = std::make_unique<ratelimit::RetryBudget>(app->rate_limit.retry);
   app->limited = std::make_unique<ratelimit::RetryingClient>(
@@ -350,6 +422,7 @@ std::string startup_fields(const App& app) {
   info["max_rpm"] = o.max_rpm;
   info["max_tpm"] = o.max_tpm;
   info["max_tokens_per_day"] = o.max_tokens_per_day;
+  info["budget"] = app.shared_budget_spec.empty() ? std::string("per_process") : app.shared_budget_spec;
   info["max_tokens"] = app.profile.default_max_tokens;
   info["max_tokens_clamp"] = app.profile.max_tokens_clamp;
   info["burndown"] = app.profile.burndown;

@@ -190,7 +190,10 @@ struct Core : std::enable_shared_from_this<Core> {
 
   Core(dyn::Client& client, DynamoBudgetOptions options, const Clock& clock)
       : client(client), options(std::move(options)), clock(clock) {
-    if (this->options.metrics) m.emplace(*this->options.metrics);
+    if (this->options.metrics) {
+      m.emplace(*this->options.metrics);
+      m->fallback.labels({}).set(0);
+    }
   }
 
   dyn::Client& client;

@@ -1,0 +1,176 @@
+// Several real bedrock-agent processes sharing one budget through a DynamoDB table (dynalite): what
+// they admit together stays within one budget; a frozen process does not hold the others back beyond
+// what it had reserved; the table going away and coming back never fails a chat.
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "aws/dynamodb_rig.hpp"
+#include "net/http_client.hpp"
+#include "support/child_process.hpp"
+#include "util/encoding.hpp"
+
+namespace ba::test {
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+std::string binary() { return std::string(BA_BINARY_DIR) + "/bedrock-agent"; }
+
+// One `serve --simulate` process on the shared budget table; its port from the "listening" line.
+struct Agent {
+  Agent(const std::string& dynamodb, const std::string& table, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args{binary(), "serve", "--simulate", "--port", "0", "--history", "none",
+                                  "--shared-budget", "dynamodb:" + table, "--create-missing"};
+    for (auto& a : extra) args.push_back(std::move(a));
+    child = std::make_unique<Child>(std::move(args),
+                                    std::vector<std::string>{"AWS_ENDPOINT_URL_DYNAMODB=" + dynamodb,
+                                                             "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret",
+                                                             "AWS_REGION=us-east-1", "AWS_PROFILE=none-such"});
+    while (auto l = child->line()) {
+      auto v = json::parse(*l);
+      if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == "listening") {
+        port = static_cast<int>(v.at("port").to_number<int>());
+        EXPECT_EQ(v.at("budget").as_string(), "dynamodb:" + table);
+        break;
+      }
+    }
+    if (!port) throw std::runtime_error("agent did not start: " + child->rest());
+  }
+  std::string base() const { return "http://127.0.0.1:" + std::to_string(port); }
+  std::unique_ptr<Child> child;
+  int port = 0;
+};
+
+// Sends `requests` to `urls` all at once; returns the statuses.
+std::vector<int> chat_all(const std::vector<std::string>& urls, int timeout_ms) {
+  asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  std::vector<int> statuses(urls.size(), 0);
+  for (std::size_t i = 0; i < urls.size(); ++i) {
+    net::HttpRequest req{.method = "POST",
+                         .url = urls[i] + "/chat",
+                         .headers = {{"Content-Type", "application/json"},
+                                     {"X-Request-Timeout-Ms", std::to_string(timeout_ms)}},
+                         .body = R"({"input": "echo:hi"})"};
+    asio::co_spawn(io, client->send(std::move(req)), [&statuses, i](std::exception_ptr, Result<net::HttpResponse> r) {
+      statuses[i] = r ? r->status : -1;
+    });
+  }
+  io.run();
+  return statuses;
+}
+
+std::string metrics(const Agent& a) {
+  asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  std::string body;
+  asio::co_spawn(io, client->send(net::HttpRequest{.method = "GET", .url = a.base() + "/metrics"}),
+                 [&](std::exception_ptr, Result<net::HttpResponse> r) {
+                   if (r) body = r->body;
+                 });
+  io.run();
+  return body;
+}
+
+int count(const std::vector<int>& statuses, int status) {
+  return static_cast<int>(std::count(statuses.begin(), statuses.end(), status));
+}
+
+TEST(SharedBudgetE2E, ThreeAgentProcessesAdmitOneBudgetBetweenThem) {
+  if (!dynalite_available()) GTEST_SKIP() << kNoDynalite;
+  NodeServer dynalite = start_dynalite();
+  const std::string table = DynamoRig::unique_table("fleet");
+  std::vector<std::unique_ptr<Agent>> fleet;
+  for (int i = 0; i < 3; ++i) fleet.push_back(std::make_unique<Agent>(dynalite.endpoint(), table, std::vector<std::string>{"--max-rpm", "30"}));
+  // 90 chats at once, 30 to each, with 2 s to get an answer. One budget of 30 requests a minute
+  // (95% of it at once, then one every 2 s) admits about 29; three per-process budgets would admit 84.
+  std::vector<std::string> urls;
+  for (int i = 0; i < 90; ++i) urls.push_back(fleet[i % 3]->base());
+  const auto start = std::chrono::steady_clock::now();
+  auto statuses = chat_all(urls, 2000);
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const int ok = count(statuses, 200);
+  EXPECT_EQ(ok + count(statuses, 429), 90) << "every chat is answered 200 or 429";
+  EXPECT_LE(ok, 30 + static_cast<int>(elapsed / 2.0) + 1) << "admitted more than one budget in " << elapsed << " s";
+  EXPECT_GE(ok, 28) << "the shared budget must still be used";
+  // Each process admitted some: the queue is the fleet's, not the first process's.
+  for (auto& a : fleet) EXPECT_NE(metrics(*a).find("ba_shared_budget_writes_total{op=\"reserve\"}"), std::string::npos);
+}
+
+TEST(SharedBudgetE2E, AFrozenProcessHoldsOnlyWhatItReserved) {
+  if (!dynalite_available()) GTEST_SKIP() << kNoDynalite;
+  NodeServer dynalite = start_dynalite();
+  const std::string table = DynamoRig::unique_table("frozen");
+  Agent a(dynalite.endpoint(), table, {"--max-rpm", "60"});  // one a second, 57 at once
+  Agent b(dynalite.endpoint(), table, {"--max-rpm", "60"});
+  // A takes the burst and queues three more (1-3 s out), then freezes with them queued.
+  std::vector<std::string> to_a(60, a.base());
+  std::thread load([&] { chat_all(to_a, 20'000); });
+  std::this_thread::sleep_for(500ms);
+  a.child->signal(SIGSTOP);
+  // B's chats queue behind A's three places, which pass unused, then go one a second.
+  const auto start = std::chrono::steady_clock::now();
+  auto statuses = chat_all(std::vector<std::string>(5, b.base()), 15'000);
+  const auto waited = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(count(statuses, 200), 5) << "a frozen instance must not hold the budget beyond what it reserved";
+  EXPECT_GE(waited, 3s) << "B's chats share A's budget: they wait behind A's places";
+  a.child->signal(SIGCONT);
+  load.join();
+}
+
+TEST(SharedBudgetE2E, ChatsGoOnWhileTheTableIsDownAndTheBudgetIsSharedAgainAfter) {
+  if (!dynalite_available()) GTEST_SKIP() << kNoDynalite;
+  const auto dir = std::filesystem::temp_directory_path() / ("ba-budget-e2e-" + uuid_v4().substr(0, 8));
+  std::filesystem::create_directories(dir);
+  auto start = [&](int port) {
+    return std::make_unique<NodeServer>(
+        "dynalite/cli.js", std::vector<std::string>{"--host", "127.0.0.1", "--port", "{port}", "--path", dir.string()},
+        std::vector<std::string>{}, port);
+  };
+  auto dynalite = start(0);
+  const int port = dynalite->port();
+  const std::string table = DynamoRig::unique_table("outage");
+  Agent agent(dynalite->endpoint(), table, {"--max-rpm", "600"});
+  EXPECT_EQ(count(chat_all(std::vector<std::string>(5, agent.base()), 5000), 200), 5);
+  EXPECT_NE(metrics(agent).find("ba_shared_budget_fallback 0"), std::string::npos);
+
+  dynalite.reset();  // the table's endpoint is gone
+  EXPECT_EQ(count(chat_all(std::vector<std::string>(10, agent.base()), 5000), 200), 10)
+      << "a chat never fails because the budget table is down";
+  const std::string down = metrics(agent);
+  EXPECT_NE(down.find("ba_shared_budget_fallback 1"), std::string::npos) << down;
+  EXPECT_NE(down.find("ba_shared_budget_fallback_total"), std::string::npos);
+
+  dynalite = start(port);  // back, with the table
+  // The store tries the table again 5 s after the last failure; until then chats use the local share.
+  bool shared_again = false;
+  for (int i = 0; i < 40 && !shared_again; ++i) {
+    std::this_thread::sleep_for(250ms);
+    EXPECT_EQ(count(chat_all(std::vector<std::string>(1, agent.base()), 5000), 200), 1);
+    shared_again = metrics(agent).find("ba_shared_budget_fallback 0") != std::string::npos;
+  }
+  EXPECT_TRUE(shared_again);
+  // The warning was logged once, and the return.
+  std::string log;
+  agent.child->signal(SIGTERM);
+  log = agent.child->rest();
+  EXPECT_NE(log.find("shared budget table " + table + " unavailable"), std::string::npos) << log;
+  EXPECT_NE(log.find("answers again"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace ba::test
