@@ -544,7 +544,7 @@ void add_deploy_options(CLI::App& app, DeployOptions& o) {
                  "S3 bucket for the package (default bedrock-agent-artifacts-<account>-<region>, created if missing)");
   app.add_option("--parameter", o.parameters,
                  "Another template parameter, Key=Value (repeatable), e.g. ThrottleRateLimit=10");
-  app.add_flag("--delete", o.remove, "Delete the stack instead (the table and files bucket are retained)");
+  app.add_flag("--delete", o.remove, "Delete the stack instead (the history table and files bucket are retained)");
   app.add_flag("--no-wait", o.no_wait, "Return once CloudFormation has started, without following the events");
   app.add_option_function<int>(
          "--timeout", [&o](const int& minutes) { o.timeout = std::chrono::minutes(minutes); },

@@ -268,6 +268,9 @@ TEST_F(DeployFlow, DeleteTearsTheStackDownAndNamesWhatIsRetained) {
   EXPECT_NE(out_.find("aws dynamodb delete-table --table-name ai-agent-stack-ConversationTable-XYZ"), std::string::npos)
       << out_;
   EXPECT_NE(out_.find("aws s3 rb s3://ai-agent-stack-filesbucket-xyz"), std::string::npos) << out_;
+  // The budget table is deleted with the stack (DeletionPolicy: Delete): not in the retained list.
+  EXPECT_NE(out_.find("DELETE_COMPLETE  AWS::DynamoDB::Table  BudgetTable"), std::string::npos) << out_;
+  EXPECT_EQ(out_.find("--table-name ai-agent-stack-BudgetTable-XYZ"), std::string::npos) << out_;
 
   // Again: nothing to delete, and still success.
   ASSERT_EQ(run(o), 0) << out_ << err_;

@@ -140,6 +140,7 @@ class FakeAws {
     return {{"ApiUrl", "https://abc123.execute-api.us-east-1.amazonaws.com/prod"},
             {"ApiKeyId", "key-" + name},
             {"ConversationTableName", name + "-ConversationTable-XYZ"},
+            {"BudgetTableName", name + "-BudgetTable-XYZ"},
             {"FilesBucketName", name + "-filesbucket-xyz"}};
   }
   FakeEvent event(const FakeStack& s, const std::string& logical, const std::string& type, const std::string& status,
@@ -422,6 +423,8 @@ class FakeAws {
     s->pending.push_back(event(*s, "AgentFunction", "AWS::Lambda::Function", "DELETE_IN_PROGRESS", ""));
     s->pending.push_back(event(*s, "AgentFunction", "AWS::Lambda::Function", "DELETE_COMPLETE", ""));
     s->pending.push_back(event(*s, "ConversationTable", "AWS::DynamoDB::Table", "DELETE_SKIPPED", ""));
+    s->pending.push_back(event(*s, "BudgetTable", "AWS::DynamoDB::Table", "DELETE_IN_PROGRESS", ""));
+    s->pending.push_back(event(*s, "BudgetTable", "AWS::DynamoDB::Table", "DELETE_COMPLETE", ""));
     s->pending.push_back(event(*s, s->name, st, "DELETE_COMPLETE", ""));
     return xml_ok("DeleteStack", "");
   }

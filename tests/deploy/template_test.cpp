@@ -1,6 +1,6 @@
 // deploy/template.yaml: cfn-lint clean (errors, warnings and informational findings), and the parts the
 // application relies on are there (routes behind API keys, the environment the Lambda mode reads, the
-// table schema, least-privilege IAM, alarms, outputs). The YAML is decoded by cfn-lint's own loader
+// table schemas, least-privilege IAM, alarms, outputs). The YAML is decoded by cfn-lint's own loader
 // (python3 -m cfnlint's `cfnlint.decode`); both tests skip when cfn-lint is not installed.
 #include <gtest/gtest.h>
 
@@ -107,6 +107,7 @@ TEST_F(TemplateContent, TheFunctionGetsTheEnvironmentTheLambdaModeReads) {
   EXPECT_EQ(s(vars.at("MAX_REQUESTS_PER_MINUTE")), R"({"Ref":"MaxRequestsPerMinute"})");
   EXPECT_EQ(s(vars.at("MAX_TOKENS_PER_MINUTE")), R"({"Ref":"MaxTokensPerMinute"})");
   EXPECT_EQ(s(vars.at("CONVERSATION_TABLE")), R"({"Ref":"ConversationTable"})");
+  EXPECT_EQ(s(vars.at("BUDGET_TABLE")), R"({"Ref":"BudgetTable"})");  // the shared rate-limit budget
   EXPECT_EQ(s(vars.at("FILES_BUCKET")), R"({"Ref":"FilesBucket"})");
   EXPECT_FALSE(vars.contains("AWS_REGION"));  // reserved: Lambda sets it
   EXPECT_EQ(s(t_.at("Parameters").at("ModelId").at("Default")), R"("anthropic.claude-3-sonnet-20240229-v1:0")");
@@ -136,9 +137,28 @@ TEST_F(TemplateContent, TableAndBucketAreLockedDown) {
   EXPECT_NE(s(props("FunctionLogGroup").at("RetentionInDays")).find("LogRetentionDays"), std::string::npos);
 }
 
+// The shared rate-limit budget: the history table's key schema and TTL attribute, on demand; ephemeral
+// (no point-in-time recovery, deleted with the stack).
+TEST_F(TemplateContent, BudgetTableSharesTheHistorySchemaAndIsEphemeral) {
+  const auto& table = props("BudgetTable");
+  EXPECT_EQ(resources().at("BudgetTable").at("Type").as_string(), "AWS::DynamoDB::Table");
+  EXPECT_EQ(table.at("BillingMode").as_string(), "PAY_PER_REQUEST");
+  EXPECT_EQ(s(table.at("KeySchema")),
+            R"([{"AttributeName":"pk","KeyType":"HASH"},{"AttributeName":"sk","KeyType":"RANGE"}])");
+  EXPECT_EQ(s(table.at("AttributeDefinitions")),
+            R"([{"AttributeName":"pk","AttributeType":"S"},{"AttributeName":"sk","AttributeType":"N"}])");
+  EXPECT_EQ(s(table.at("KeySchema")), s(props("ConversationTable").at("KeySchema")));
+  EXPECT_EQ(s(table.at("TimeToLiveSpecification")), R"({"AttributeName":"expires_at","Enabled":true})");
+  EXPECT_FALSE(table.contains("PointInTimeRecoverySpecification"));
+  EXPECT_FALSE(table.contains("TableName"));  // CloudFormation names it: one per stack
+  EXPECT_EQ(resources().at("BudgetTable").at("DeletionPolicy").as_string(), "Delete");
+  EXPECT_EQ(s(t_.at("Outputs").at("BudgetTableName").at("Value")), R"({"Ref":"BudgetTable"})");
+}
+
 TEST_F(TemplateContent, IamIsLeastPrivilege) {
   const auto& statements = props("FunctionRole").at("Policies").at(0).at("PolicyDocument").at("Statement").as_array();
   bool bedrock = false;
+  std::size_t budget = 0;
   for (const auto& st : statements) {
     const std::string actions = s(st.at("Action"));
     const std::string resource = s(st.at("Resource"));
@@ -150,11 +170,19 @@ TEST_F(TemplateContent, IamIsLeastPrivilege) {
       EXPECT_EQ(resource,
                 R"({"Fn::Sub":"arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${ModelId}"})");
     }
-    if (actions.find("dynamodb:") != std::string::npos) {
+    if (resource.find("BudgetTable") != std::string::npos) {
+      // Conditional writes of the budget items and the start-up schema check: nothing else (no Scan,
+      // Query, DeleteItem or CreateTable), and no other statement names the table.
+      ++budget;
+      EXPECT_EQ(st.at("Effect").as_string(), "Allow");
+      EXPECT_EQ(actions, R"(["dynamodb:GetItem","dynamodb:PutItem","dynamodb:UpdateItem","dynamodb:DescribeTable"])");
+      EXPECT_EQ(resource, R"({"Fn::GetAtt":["BudgetTable","Arn"]})");  // the table itself, no index, no "/*"
+    } else if (actions.find("dynamodb:") != std::string::npos) {
       EXPECT_EQ(resource, R"({"Fn::GetAtt":["ConversationTable","Arn"]})");
     }
   }
   EXPECT_TRUE(bedrock);
+  EXPECT_EQ(budget, 1u);
 }
 
 TEST_F(TemplateContent, AlarmsWatchThrottlesAndErrors) {

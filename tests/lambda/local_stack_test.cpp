@@ -1,10 +1,11 @@
 // The local stack (issue 5): deploy/template.yaml, the package and the code must agree. The test reads
-// the template (cfn-lint's loader), creates its DynamoDB table in dynalite with the template's key
-// schema and its bucket in s3rver, unzips the package and runs `bootstrap` under the fake Runtime API
-// with the Lambda environment the template sets (Refs resolved to parameter defaults and to the table
-// and bucket made here) and the bundled simulator as Bedrock. The binary itself checks the table's
-// schema at start-up (no --create-missing here), so a template whose keys the code does not expect
-// fails the test. Skips when the package, cfn-lint, dynalite or s3rver is missing.
+// the template (cfn-lint's loader), creates the DynamoDB tables its environment names (history, shared
+// budget) in dynalite with the template's key schemas and its bucket in s3rver, unzips the package and
+// runs `bootstrap` under the fake Runtime API with the Lambda environment the template sets (Refs
+// resolved to parameter defaults and to the tables and bucket made here) and the bundled simulator as
+// Bedrock. The binary itself checks the tables' schemas at start-up (no --create-missing here), so a
+// template whose keys the code does not expect fails the test. Skips when the package, cfn-lint,
+// dynalite or s3rver is missing.
 #include <gtest/gtest.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
@@ -80,7 +81,7 @@ class LocalStack : public ::testing::Test {
 };
 
 TEST_F(LocalStack, TheTemplatesTableBucketAndEnvironmentRunThePackagedBinary) {
-  // --- the table, as the template declares it ---
+  // --- the tables, as the template declares them ---
   std::string table_logical, bucket_logical, function_logical;
   const json::object* table = resource_of_type(template_, "AWS::DynamoDB::Table", &table_logical);
   const json::object* bucket_props = resource_of_type(template_, "AWS::S3::Bucket", &bucket_logical);
@@ -92,17 +93,30 @@ TEST_F(LocalStack, TheTemplatesTableBucketAndEnvironmentRunThePackagedBinary) {
   bucket_logical = std::string(vars.at("FILES_BUCKET").as_object().at("Ref").as_string());
   ASSERT_TRUE(vars.contains("CONVERSATION_TABLE") && vars.at("CONVERSATION_TABLE").as_object().contains("Ref"));
   table_logical = std::string(vars.at("CONVERSATION_TABLE").as_object().at("Ref").as_string());
-  table = &template_.at("Resources").at(table_logical).at("Properties").as_object();
 
-  const std::string table_name = DynamoRig::unique_table("stack");
-  const std::string bucket = S3Rig::unique_bucket("stack");
+  // Every table the environment names (CONVERSATION_TABLE, BUDGET_TABLE, ...): logical id -> name made here.
+  std::map<std::string, std::string> tables;
   DynamoRig ddb(shared_dynalite()->endpoint());
-  json::object create{{"TableName", table_name},
-                      {"KeySchema", table->at("KeySchema")},
-                      {"AttributeDefinitions", table->at("AttributeDefinitions")},
-                      {"BillingMode", table->contains("BillingMode") ? table->at("BillingMode") : json::value("PAY_PER_REQUEST")}};
-  auto created = ddb.run(ddb.client().call("CreateTable", std::move(create)));
-  ASSERT_TRUE(created) << created.error().message;
+  const json::object& resources = template_.at("Resources").as_object();
+  for (const auto& [name, value] : vars) {
+    if (!value.is_object() || !value.as_object().contains("Ref")) continue;
+    const std::string ref(value.as_object().at("Ref").as_string());
+    if (!resources.contains(ref) || resources.at(ref).at("Type").as_string() != "AWS::DynamoDB::Table") continue;
+    if (tables.contains(ref)) continue;
+    table = &resources.at(ref).at("Properties").as_object();
+    const std::string physical = DynamoRig::unique_table("stack");
+    json::object create{{"TableName", physical},
+                        {"KeySchema", table->at("KeySchema")},
+                        {"AttributeDefinitions", table->at("AttributeDefinitions")},
+                        {"BillingMode", table->contains("BillingMode") ? table->at("BillingMode")
+                                                                       : json::value("PAY_PER_REQUEST")}};
+    auto created = ddb.run(ddb.client().call("CreateTable", std::move(create)));
+    ASSERT_TRUE(created) << name << ": " << created.error().message;
+    tables[ref] = physical;
+  }
+  ASSERT_TRUE(tables.contains(table_logical));
+  const std::string table_name = tables.at(table_logical);
+  const std::string bucket = S3Rig::unique_bucket("stack");
   S3Rig s3(shared_s3rver()->endpoint());
   auto made = s3.run(s3.client().create_bucket(bucket));
   ASSERT_TRUE(made) << made.error().message;
@@ -114,8 +128,8 @@ TEST_F(LocalStack, TheTemplatesTableBucketAndEnvironmentRunThePackagedBinary) {
     std::string v;
     if (value.is_object() && value.as_object().contains("Ref")) {
       std::string ref(value.as_object().at("Ref").as_string());
-      if (ref == table_logical) {
-        v = table_name;
+      if (auto it = tables.find(ref); it != tables.end()) {
+        v = it->second;
       } else if (ref == bucket_logical) {
         v = bucket;
       } else {
