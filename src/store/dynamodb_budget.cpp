@@ -235,9 +235,13 @@ struct Core : std::enable_shared_from_this<Core> {
     if (m) m->writes.labels({std::string(op)}).inc();
   }
 
-  void count_error(std::string_view op, const Error& e) {
+  // A failed reservation (or table check) opens the circuit: reservations are served from the local
+  // share until retry_table_at. Background calls (settle, poll, throttle, clamp) only count: a settle
+  // that timed out while a Lambda container was frozen must not send the next chat to the fallback.
+  void count_error(std::string_view op, const Error& e, bool opens_circuit = false) {
     ++stats.errors;
     if (m) m->errors.labels({std::string(op)}).inc();
+    if (!opens_circuit) return;
     if (!in_fallback) {
       in_fallback = true;
       if (m) m->fallback.labels({}).set(1);
@@ -600,7 +604,7 @@ class DynamoBudget final : public SharedBudgetStore {
       auto st = co_await ensure_dynamodb_table(c.client, c.options.table, check_only);
       if (!st) {
         const bool permanent = st.error().kind == ErrorKind::not_found || st.error().kind == ErrorKind::invalid_input;
-        c.count_error("check", st.error());
+        c.count_error("check", st.error(), true);
         if (permanent) c.retry_table_at = SteadyTime::max();  // never written to; restart with a good table
         co_return c.reserve_locally(ks, cost, deadline);
       }
@@ -619,7 +623,7 @@ class DynamoBudget final : public SharedBudgetStore {
     auto item = co_await c.write_reserve(ks, cost, day);
     if (!item) {
       if (item.error().kind == ErrorKind::quota_exceeded) co_return fail(std::move(item.error()));
-      c.count_error("reserve", item.error());
+      c.count_error("reserve", item.error(), true);
       co_return c.reserve_locally(ks, cost, deadline);
     }
     c.table_ok();

@@ -172,5 +172,27 @@ TEST(SharedBudgetE2E, ChatsGoOnWhileTheTableIsDownAndTheBudgetIsSharedAgainAfter
   std::filesystem::remove_all(dir);
 }
 
+TEST(SharedBudgetE2E, AMalformedSpecOrAForeignTableStopsStartUp) {
+  {
+    Child bad({binary(), "serve", "--simulate", "--port", "0", "--history", "none", "--shared-budget", "redis:localhost"});
+    const std::string out = bad.rest();
+    EXPECT_EQ(bad.wait_exit(), 2);
+    EXPECT_NE(out.find("--shared-budget must be dynamodb:TABLE"), std::string::npos) << out;
+  }
+  if (!dynalite_available()) GTEST_SKIP() << kNoDynalite;
+  NodeServer dynalite = start_dynalite();
+  // A table that is not ours (another key schema): refused, and nothing written to it.
+  DynamoRig rig(dynalite.endpoint());
+  const std::string table = DynamoRig::unique_table("foreign");
+  ASSERT_TRUE(rig.run(rig.client().create_table(table, {{.name = "id", .type = "S", .key_type = "HASH"}})));
+  Child agent({binary(), "serve", "--simulate", "--port", "0", "--history", "none", "--shared-budget", "dynamodb:" + table},
+              {"AWS_ENDPOINT_URL_DYNAMODB=" + dynalite.endpoint(), "AWS_ACCESS_KEY_ID=AKIDTEST",
+               "AWS_SECRET_ACCESS_KEY=secret", "AWS_REGION=us-east-1", "AWS_PROFILE=none-such"});
+  const std::string out = agent.rest();
+  EXPECT_EQ(agent.wait_exit(), 2);
+  EXPECT_NE(out.find("--shared-budget table '" + table + "'"), std::string::npos) << out;
+  EXPECT_NE(out.find("key schema"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace ba::test
