@@ -9,6 +9,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cmath>
+#include <optional>
 
 #include "ratelimit/cost.hpp"
 #include "util/encoding.hpp"
@@ -41,6 +43,14 @@ RetryingClient::RetryingClient(bedrock::ModelClient& inner, Admission& admission
       policy_(options_.config.retry) {}
 
 namespace {
+
+std::int64_t ceil_ms(std::chrono::nanoseconds d) { return std::chrono::ceil<std::chrono::milliseconds>(d).count(); }
+
+// "the model's recent p90 latency of 2000 ms"
+std::string latency_note(const LatencyTracker& tracker, std::chrono::nanoseconds expected) {
+  const auto p = static_cast<int>(std::lround(tracker.options().percentile * 100));
+  return "the model's recent p" + std::to_string(p) + " latency of " + std::to_string(ceil_ms(expected)) + " ms";
+}
 
 void fill_report(bedrock::CallReport* report, const CallStats& st) {
   if (!report) return;
@@ -110,13 +120,37 @@ asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& ori
   options.report = nullptr;  // ours to fill (by the public overloads), not the inner client's
   const std::vector<std::string> labels{original.model_id};
 
+  const CallKind kind = on_delta ? CallKind::stream : CallKind::unary;
+
   int retry_spent = 0;
+  Result<ChatResponse> result;  // from attempt 2 on: the previous attempt's error
   for (int attempt = 1;; ++attempt) {
-    auto permit = co_await admission_.acquire(key, cost, deadline);
+    // Deadline-aware admission: the model must have its recent p90 latency left after the send.
+    const std::chrono::nanoseconds expected = latency_.expected(original.model_id, kind);
+    SteadyTime admit_by = deadline;
+    if (expected > std::chrono::nanoseconds::zero()) {
+      const SteadyTime now = clock_.now();
+      if (now + expected > deadline) {
+        st.final_status = RetryStatus::no_deadline;
+        if (attempt > 1) co_return result;  // a retry that cannot finish in time is not sent
+        metrics_.rate_limited.labels(labels).inc();
+        Error e = Error::make(ErrorKind::rate_limited,
+                              "rate limit for " + original.model_id + ": the time left before the deadline (" +
+                                  std::to_string(std::max<std::int64_t>(0, ceil_ms(deadline - now))) +
+                                  " ms) does not cover " + latency_note(latency_, expected));
+        e.retry_after = std::chrono::milliseconds{1000};
+        co_return fail(std::move(e));
+      }
+      admit_by = deadline - expected;
+    }
+
+    auto permit = co_await admission_.acquire(key, cost, admit_by);
     if (!permit) {
       Error e = std::move(permit.error());
       if (e.kind == ErrorKind::rate_limited || e.kind == ErrorKind::quota_exceeded)
         metrics_.rate_limited.labels(labels).inc();
+      if (e.kind == ErrorKind::rate_limited && expected > std::chrono::nanoseconds::zero())
+        e.message += " (the send must leave " + latency_note(latency_, expected) + ")";
       st.final_status = RetryStatus::no_not_retryable;
       co_return fail(std::move(e));
     }
@@ -128,9 +162,12 @@ asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& ori
 
     ++st.attempts;
     bool delivered = false;
-    Result<ChatResponse> result;
+    std::optional<SteadyTime> first_delta;
+    const SteadyTime sent = clock_.now();
     if (on_delta) {
-      bedrock::DeltaHandler wrapped = [&delivered, on_delta](std::string_view text) -> asio::awaitable<bool> {
+      bedrock::DeltaHandler wrapped = [&delivered, &first_delta, &clock = clock_,
+                                       on_delta](std::string_view text) -> asio::awaitable<bool> {
+        if (!delivered) first_delta = clock.now();
         delivered = true;
         co_return co_await (*on_delta)(text);
       };
@@ -140,6 +177,8 @@ asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& ori
     }
 
     if (result) {
+      // Unary: the call's duration. Stream: time to the first delta (the whole call if it had none).
+      latency_.record(original.model_id, kind, (first_delta ? *first_delta : clock_.now()) - sent);
       admission_.on_response(key, Feedback::success);
       std::int64_t charged = charged_tokens(result->usage, profile.burndown);
       admission_.settle(*permit, Cost{1, charged});
@@ -168,7 +207,8 @@ asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& ori
       co_return result;
     }
 
-    RetryDecision d = policy_.decide(err, attempt, clock_.now(), deadline, retry_budget_, random_);
+    // admit_by, not deadline: a backoff that leaves the model less than its expected latency is not slept.
+    RetryDecision d = policy_.decide(err, attempt, clock_.now(), admit_by, retry_budget_, random_);
     st.final_status = d.status;
     if (d.status == RetryStatus::no_budget) metrics_.budget_exhausted.labels(labels).inc();
     if (d.status != RetryStatus::yes) co_return result;

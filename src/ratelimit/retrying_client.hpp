@@ -10,6 +10,11 @@
 //   retry   : RetryPolicy::decide; streaming calls are retried only while no delta has been delivered.
 //   deadline: CallOptions::deadline, else now + config.default_deadline; admission never waits past it and
 //             no backoff sleep crosses it.
+//   latency : a LatencyTracker (one per client) learns the model's p90 time to answer (unary: the call;
+//             stream: time to first delta) from successful calls. Before each attempt, if now + p90 passes
+//             the deadline, nothing is reserved or sent (first attempt: rate_limited, retry_after 1 s;
+//             a retry: the last attempt's error, no_deadline); otherwise admission and backoff must
+//             leave p90 before the deadline. No estimate before 5 samples: nothing changes.
 // Per-call details (for the request log) go to an optional CallStats* passed to the non-virtual overloads;
 // every overload also fills CallOptions::report (bedrock::CallReport) when the caller passed one. The inner
 // client gets options.report = nullptr.
@@ -20,6 +25,7 @@
 
 #include "bedrock/model_client.hpp"
 #include "ratelimit/config.hpp"
+#include "ratelimit/latency.hpp"
 #include "ratelimit/limiter.hpp"
 #include "ratelimit/retry.hpp"
 #include "util/clock.hpp"
@@ -76,6 +82,9 @@ class RetryingClient final : public bedrock::ModelClient {
                                                                     bedrock::DeltaHandler on_delta,
                                                                     bedrock::CallOptions options, CallStats* stats);
 
+  // What this client has learned of its models' latency (tests, diagnostics).
+  const LatencyTracker& latency() const { return latency_; }
+
  private:
   // The public calls return this coroutine directly (no frame of their own: memory per waiting chat).
   boost::asio::awaitable<Result<bedrock::ChatResponse>> run(const bedrock::ChatRequest& request,
@@ -90,6 +99,7 @@ class RetryingClient final : public bedrock::ModelClient {
   Random& random_;
   Options options_;
   RetryPolicy policy_;
+  LatencyTracker latency_;
 };
 
 }  // namespace ba::ratelimit

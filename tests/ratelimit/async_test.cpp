@@ -207,23 +207,30 @@ TEST(Limiter, CancelledWaiterLeavesTheQueueAndRefunds) {
 struct Step {
   Result<ChatResponse> result;
   std::vector<std::string> deltas;  // streamed before the result
+  std::chrono::nanoseconds first{0};  // the model's time (on ScriptedClient::clock) to the first delta or the result
+  std::chrono::nanoseconds rest{0};   // stream: from the first delta to the result
 };
 
 class ScriptedClient final : public bedrock::ModelClient {
  public:
   std::deque<Step> script;
   std::vector<ChatRequest> seen;
+  ManualClock* clock = nullptr;  // advanced by each step's first/rest, when set
 
   asio::awaitable<Result<ChatResponse>> chat(const ChatRequest& r, bedrock::CallOptions) override {
     seen.push_back(r);
-    co_return next().result;
+    Step s = next();
+    advance(s.first);
+    co_return s.result;
   }
   asio::awaitable<Result<ChatResponse>> chat_stream(const ChatRequest& r, bedrock::DeltaHandler on_delta,
                                                     bedrock::CallOptions) override {
     seen.push_back(r);
     Step s = next();
+    advance(s.first);
     for (const auto& d : s.deltas)
       if (!co_await on_delta(d)) break;
+    advance(s.rest);
     co_return s.result;
   }
 
@@ -233,6 +240,9 @@ class ScriptedClient final : public bedrock::ModelClient {
     Step s = std::move(script.front());
     script.pop_front();
     return s;
+  }
+  void advance(std::chrono::nanoseconds d) {
+    if (clock) clock->advance(d);
   }
 };
 
@@ -452,6 +462,133 @@ TEST_F(RetryingClientTest, ThrottleSwitchesTheAdaptiveRateOn) {
   ASSERT_FALSE(run_sync(io, client->chat(request(), {}, &stats)));
   EXPECT_EQ(stats.final_status, RetryStatus::no_attempts_exhausted);
   EXPECT_TRUE(store->snapshot(key()).adaptive_enabled);
+}
+
+// ---- Deadline-aware admission (the RetryingClient's LatencyTracker) ----
+
+struct DeadlineAdmissionTest : Fixture {
+  // n successful calls on which the model takes `first` to answer (stream: to its first delta), then `rest`.
+  void learn(CallKind kind, std::chrono::nanoseconds first, int n = 5, std::chrono::nanoseconds rest = 0ns) {
+    inner.clock = &clock;
+    for (int i = 0; i < n; ++i) {
+      inner.script = {{ok(1, 1), {"a", "b"}, first, rest}};
+      auto r = kind == CallKind::stream ? run_sync(io, client->chat_stream(request(), sink(), {}))
+                                        : run_sync(io, client->chat(request(), {}));
+      ASSERT_TRUE(r) << r.error().message;
+    }
+    inner.seen.clear();
+  }
+  static bedrock::DeltaHandler sink() {
+    return [](std::string_view) -> asio::awaitable<bool> { co_return true; };
+  }
+};
+
+TEST_F(DeadlineAdmissionTest, FewerThanFiveSamplesChangeNothing) {
+  make();
+  learn(CallKind::unary, 2s, 4);
+  EXPECT_EQ(client->latency().samples(kModel, CallKind::unary), 4u);
+  EXPECT_EQ(client->latency().expected(kModel, CallKind::unary), 0ns);
+  inner.script = {{ok(1, 1)}};
+  auto r = run_sync(io, client->chat(request(), {.deadline = clock.now() + 1500ms}));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(inner.seen.size(), 1u);
+  EXPECT_EQ(counter("ba_rate_limited_total"), 0);
+}
+
+TEST_F(DeadlineAdmissionTest, TooLittleTimeForTheModelIsRefusedAtOnceWithNothingReserved) {
+  make();
+  learn(CallKind::unary, 2s);
+  ASSERT_EQ(client->latency().expected(kModel, CallKind::unary), 2s);
+  const auto before = store->snapshot(key());
+  inner.script = {{ok(1, 1)}};
+  CallStats stats;
+  auto r = run_sync(io, client->chat(request(), {.deadline = clock.now() + 1500ms}, &stats));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::rate_limited);
+  ASSERT_TRUE(r.error().retry_after);
+  EXPECT_GE(*r.error().retry_after, 1s);
+  EXPECT_NE(r.error().message.find("(1500 ms)"), std::string::npos) << r.error().message;
+  EXPECT_NE(r.error().message.find("p90 latency of 2000 ms"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(inner.seen.empty());
+  EXPECT_EQ(stats.attempts, 0);
+  EXPECT_EQ(stats.final_status, RetryStatus::no_deadline);
+  // Nothing reserved: no reservation open and the buckets as they were (the clock has not moved).
+  EXPECT_EQ(store->outstanding(), 0u);
+  const auto after = store->snapshot(key());
+  EXPECT_EQ(after.tokens_available, before.tokens_available);
+  EXPECT_EQ(after.requests_available, before.requests_available);
+  EXPECT_EQ(counter("ba_rate_limited_total"), 1);
+}
+
+TEST_F(DeadlineAdmissionTest, ACallWithEnoughTimeLeftIsAdmitted) {
+  make();
+  learn(CallKind::unary, 2s);
+  ASSERT_EQ(client->latency().expected(kModel, CallKind::unary), 2s);
+  inner.script = {{ok(1, 1), {}, 2s}};
+  auto r = run_sync(io, client->chat(request(), {.deadline = clock.now() + 2500ms}));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(inner.seen.size(), 1u);
+  EXPECT_EQ(counter("ba_rate_limited_total"), 0);
+  EXPECT_EQ(client->latency().samples(kModel, CallKind::unary), 6u);
+}
+
+TEST_F(DeadlineAdmissionTest, AQueuedWaitThatWouldLeaveTooLittleTimeIsRefused) {
+  config.limits.tpm = 600'000;  // 10'000 tokens/s
+  make();
+  learn(CallKind::unary, 2s);
+  auto drain = run_sync(io, admission->acquire(key(), Cost{1, 600'000}, std::nullopt));
+  ASSERT_TRUE(drain);
+  // request() reserves 604 tokens: ready in 60.4 ms, inside the deadline (2.05 s) but not inside the
+  // deadline less the model's 2 s.
+  inner.script = {{ok(1, 1)}};
+  CallStats stats;
+  auto r = run_sync(io, client->chat(request(), {.deadline = clock.now() + 2050ms}, &stats));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::rate_limited);
+  EXPECT_EQ(r.error().retry_after, 61ms);
+  EXPECT_NE(r.error().message.find("p90 latency of 2000 ms"), std::string::npos) << r.error().message;
+  EXPECT_TRUE(inner.seen.empty());
+  EXPECT_EQ(stats.queued, 0ms);
+  EXPECT_EQ(store->outstanding(), 1u);  // only the drain
+  EXPECT_EQ(counter("ba_rate_limited_total"), 1);
+  admission->settle(*drain, drain->reserved);
+}
+
+TEST_F(DeadlineAdmissionTest, StreamsLearnTheTimeToTheFirstDelta) {
+  make();
+  learn(CallKind::stream, 500ms, 5, 3s);  // first delta after 0.5 s, done after 3.5 s
+  EXPECT_EQ(client->latency().expected(kModel, CallKind::stream), 500ms);
+  EXPECT_EQ(client->latency().expected(kModel, CallKind::unary), 0ns);  // kinds are learned apart
+
+  inner.script = {{ok(1, 1), {"x"}}, {ok(1, 1)}};
+  auto admitted = run_sync(io, client->chat_stream(request(), sink(), {.deadline = clock.now() + 1s}));
+  ASSERT_TRUE(admitted) << admitted.error().message;  // 1 s covers the first token, not the whole answer
+  auto unary = run_sync(io, client->chat(request(), {.deadline = clock.now() + 100ms}));
+  ASSERT_TRUE(unary) << unary.error().message;  // no unary samples yet
+  EXPECT_EQ(inner.seen.size(), 2u);
+
+  auto refused = run_sync(io, client->chat_stream(request(), sink(), {.deadline = clock.now() + 400ms}));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::rate_limited);
+  EXPECT_NE(refused.error().message.find("p90 latency of 500 ms"), std::string::npos) << refused.error().message;
+  EXPECT_EQ(inner.seen.size(), 2u);
+}
+
+TEST_F(DeadlineAdmissionTest, ARetryThatCannotFinishInTimeIsNotSent) {
+  make();
+  learn(CallKind::unary, 2s);
+  // The first attempt is admitted (3 s left) and throttled after 1.5 s: 1.5 s left, the model needs 2 s.
+  inner.script = {{throttle(), {}, 1500ms}, {ok(1, 1)}};
+  CallStats stats;
+  auto r = run_sync(io, client->chat(request(), {.deadline = clock.now() + 3s}, &stats));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::throttled);  // the upstream answer, not a local 429
+  EXPECT_EQ(inner.seen.size(), 1u);
+  EXPECT_EQ(stats.attempts, 1);
+  EXPECT_EQ(stats.final_status, RetryStatus::no_deadline);
+  EXPECT_EQ(counter("ba_retries_total"), 0);
+  EXPECT_EQ(counter("ba_rate_limited_total"), 0);
+  EXPECT_EQ(store->outstanding(), 0u);
 }
 
 }  // namespace
