@@ -395,6 +395,7 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
                  .region = app->region,
                  .api = o.api,
                  .history = app->history_spec,
+                 .budget = app->shared_budget_spec.empty() ? std::string("per_process") : app->shared_budget_spec,
                  .credentials_source = app->credentials_source,
                  .trust_lambda_headers = mode == Mode::lambda,
                  .rate_limit = app->rate_limit},

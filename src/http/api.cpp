@@ -584,6 +584,7 @@ net::ServerResponse handle_health(State& s, RequestLog& log) {
     r["default_deadline_ms"] = static_cast<std::int64_t>(rl.default_deadline.count());
     r["retry_max_attempts"] = rl.retry.max_attempts;
     r["adaptive"] = rl.adaptive;
+    r["budget"] = c.budget;
     body["rate_limit"] = std::move(r);
   }
   const bool ready = history && files_ok;

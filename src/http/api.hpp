@@ -52,6 +52,7 @@ struct ApiConfig {
   std::string region;
   std::string api = "converse";
   std::string history = "sqlite";       // backend description, e.g. "sqlite:./data/history.db"
+  std::string budget = "per_process";   // where the rate-limit budget lives: per_process or dynamodb:TABLE
   std::string credentials_source;       // where AWS credentials were found at start-up; empty: none found
   std::string credentials_hint;         // shown by /health when none were found
   // Lambda mode: honour `x-ba-deadline-ms` (absolute Unix ms, set by our Lambda adapter from the

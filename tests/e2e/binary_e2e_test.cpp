@@ -107,6 +107,7 @@ TEST(BinaryE2E, RateLimitFlagsAreWiredIntoServe) {
   EXPECT_EQ(h.at("rate_limit").at("retry_max_attempts").as_int64(), 2) << h;
   EXPECT_EQ(h.at("rate_limit").at("default_deadline_ms").as_int64(), 20'000) << h;
   EXPECT_TRUE(h.at("rate_limit").at("adaptive").as_bool()) << h;
+  EXPECT_EQ(h.at("rate_limit").at("budget").as_string(), "per_process") << h;
 
   auto c = call(io, *client,
                 net::HttpRequest{.method = "POST",
