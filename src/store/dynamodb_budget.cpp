@@ -174,6 +174,7 @@ struct Core : std::enable_shared_from_this<Core> {
     std::deque<std::array<std::int64_t, 3>> samples;  // {wall ms, n, mine}: for the fallback share
     std::int64_t largest_tokens = 0;                   // largest token cost seen (fallback capacity)
     std::unique_ptr<ratelimit::Budget> local;          // the fallback share
+    std::uint64_t local_episode = 0;                   // the outage it was made for
     std::size_t waiting = 0;
     bool polling = false;
   };
@@ -207,6 +208,7 @@ struct Core : std::enable_shared_from_this<Core> {
   ReservationId next_id = 1;
   SharedBudgetStats stats;
   bool in_fallback = false;
+  std::uint64_t episode = 0;  // outages so far
   SteadyTime retry_table_at{};
 
   // ---- helpers ----
@@ -244,6 +246,7 @@ struct Core : std::enable_shared_from_this<Core> {
     if (!opens_circuit) return;
     if (!in_fallback) {
       in_fallback = true;
+      ++episode;
       if (m) m->fallback.labels({}).set(1);
       log("warn", "shared budget table " + options.table + " unavailable (" + std::string(op) + ": " + e.message +
                       "); serving from this instance's share of the budget until it answers again");
@@ -312,8 +315,10 @@ struct Core : std::enable_shared_from_this<Core> {
   double share(KeyState& ks) {
     const std::int64_t now_ms = wall_ms(clock.wall());
     while (ks.samples.size() > 1 && ks.samples[1][0] <= now_ms - kShareWindowMs) ks.samples.pop_front();
-    if (ks.samples.size() < 2) return ks.samples.empty() ? options.default_share : 1.0;
-    const auto& a = ks.samples.front();
+    if (ks.samples.empty()) return options.default_share;
+    // Over the window; with one sample, since the item was created (an underestimate for a process
+    // younger than the item: on the safe side).
+    const std::array<std::int64_t, 3> a = ks.samples.size() > 1 ? ks.samples.front() : std::array<std::int64_t, 3>{0, 0, 0};
     const auto& b = ks.samples.back();
     const std::int64_t fleet = b[1] - a[1];
     if (fleet <= 0) return options.default_share;
@@ -321,7 +326,10 @@ struct Core : std::enable_shared_from_this<Core> {
   }
 
   Result<Grant> reserve_locally(KeyState& ks, Cost cost, std::optional<SteadyTime> deadline) {
-    if (!ks.local || ks.local->outstanding() == 0) {
+    // One local budget per outage (its buckets carry over between chats), made anew for the next
+    // outage once the last one's reservations are settled.
+    if (!ks.local || (ks.local_episode != episode && ks.local->outstanding() == 0)) {
+      ks.local_episode = episode;
       const double sh = share(ks);
       ratelimit::RateLimitConfig c = options.config;
       ratelimit::BudgetLimits l = limits(ks.key);
@@ -598,7 +606,11 @@ class DynamoBudget final : public SharedBudgetStore {
       co_return fail(ErrorKind::invalid_input, "request needs more tokens than the daily budget");
     ks.largest_tokens = std::max(ks.largest_tokens, cost.tokens);
 
-    if (c.in_fallback && c.clock.now() < c.retry_table_at) co_return c.reserve_locally(ks, cost, deadline);
+    if (c.in_fallback) {
+      if (c.clock.now() < c.retry_table_at) co_return c.reserve_locally(ks, cost, deadline);
+      // This reservation probes the table; the others stay on the local share until it answers.
+      c.retry_table_at = c.clock.now() + c.options.retry_after_failure;
+    }
     if (!c.options.table_checked) {
       EnsureTableOptions check_only{.create_missing = false};
       auto st = co_await ensure_dynamodb_table(c.client, c.options.table, check_only);

@@ -323,6 +323,22 @@ TEST(SharedBudgetOutage, ServesFromTheLocalShareWhileTheTableIsDownAndReturnsToI
   EXPECT_EQ(stats().fallback_reservations, 1u);
   for (int i = 0; i < 10; ++i) ASSERT_TRUE(reserve());  // the circuit is open: no wait for the table
   EXPECT_EQ(stats().fallback_reservations, 11u);
+  // The local share is one budget for the outage (all of 600 RPM here: this instance made every
+  // reservation the table saw), not a fresh bucket per chat: the 601st request of the minute waits.
+  // Each chat settles before the next (as sequential chats do).
+  auto settle = [&](ratelimit::ReservationId id) {
+    auto task = [&]() -> asio::awaitable<bool> { co_return store->settle(id, Cost{1, 0}); };
+    return rig.run(task());
+  };
+  for (int i = 11; i < 600; ++i) {
+    auto g = reserve();
+    ASSERT_TRUE(g);
+    ASSERT_EQ(g->ready_at, clock.now()) << i;
+    ASSERT_TRUE(settle(g->id));
+  }
+  auto waits = reserve();
+  ASSERT_TRUE(waits);
+  EXPECT_GT(waits->ready_at, clock.now());
   ASSERT_FALSE(logged.empty());
   EXPECT_NE(logged.front().find("warn: shared budget table " + table + " unavailable"), std::string::npos);
   EXPECT_NE(registry.render().find("ba_shared_budget_fallback 1"), std::string::npos);
@@ -332,7 +348,7 @@ TEST(SharedBudgetOutage, ServesFromTheLocalShareWhileTheTableIsDownAndReturnsToI
   auto after = reserve();
   ASSERT_TRUE(after) << after.error().message;
   EXPECT_FALSE(stats().fallback);
-  EXPECT_EQ(stats().fallback_reservations, 11u);
+  EXPECT_EQ(stats().fallback_reservations, 601u);
   EXPECT_NE(registry.render().find("ba_shared_budget_fallback 0"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
