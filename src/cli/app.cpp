@@ -196,6 +196,11 @@ void add_simulate(CLI::App& app, SimFlags& f) {
   app.add_option("--burndown", o.burndown, "Output-token factor charged against --tpm")
       ->envname("BEDROCK_SIM_BURNDOWN")
       ->capture_default_str();
+  app.add_option("--burst-seconds", o.burst_seconds,
+                 "Size of the --rpm and --tpm buckets in seconds of the rate (60: one minute's quota)")
+      ->envname("BEDROCK_SIM_BURST_SECONDS")
+      ->check(CLI::Range(0.001, 86400.0))
+      ->capture_default_str();
   app.add_option("--fault,--fault-rate", f.fault_rates,
                  "FAULT=P: inject FAULT with probability P (repeatable). Faults: throttle, throttle-tokens, "
                  "throttle-daily, 500, 503, timeout, model-not-ready, model-error, access-denied, not-found, "

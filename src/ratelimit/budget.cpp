@@ -188,46 +188,87 @@ Result<SteadyTime> Budget::ready_at(ReservationId id, Now now) {
 }
 
 namespace {
-constexpr double kDecrease = 0.9;
+constexpr double kDecrease = 0.9;          // a decrease: at most x0.9 of the rate in force ...
+constexpr double kMaxDecrease = 0.5;       // ... at least x0.5, the measured accepted rate in between
 constexpr double kFastIncreasePerMinute = 0.1;   // well below the last throttle point
 constexpr double kSlowIncreasePerMinute = 0.01;  // probing near it
+constexpr double kProbeBelow = 0.95;             // "near": from 95% of the rate of the last throttle
 constexpr double kMinScale = 0.02;
-constexpr auto kDecreaseInterval = std::chrono::seconds(5);  // one throttled burst counts once
+constexpr auto kHold = std::chrono::seconds(1);  // throttles within this of a decrease are the same burst
+constexpr auto kSettle = std::chrono::milliseconds(250);  // throttles of calls sent before a decrease arrive within this
+constexpr auto kMinThrottleWindow = std::chrono::milliseconds(500);  // a shorter measurement is not used
+constexpr auto kThrottleWindow = std::chrono::seconds(30);
 }  // namespace
 
-void Budget::Adaptive::throttled(SteadyTime now) {
-  if (!adapted || now - last_decrease >= kDecreaseInterval) {
-    throttled_scale = scale;
-    scale = std::max(kMinScale, scale * kDecrease);
-    last_decrease = now;
+double Budget::Adaptive::scale(SteadyTime now) const {
+  if (!adapted) return 1.0;
+  const double minutes = std::max(0.0, Secs(now - at).count()) / 60.0;
+  const double knee = kProbeBelow * ceiling;
+  double s;
+  if (base < knee) {
+    const double fast_minutes = (knee - base) / kFastIncreasePerMinute;
+    s = minutes <= fast_minutes ? base + kFastIncreasePerMinute * minutes
+                                : knee + kSlowIncreasePerMinute * (minutes - fast_minutes);
+  } else {
+    s = base + kSlowIncreasePerMinute * minutes;
   }
-  adapted = true;
-  last_increase = now;
+  return std::min(1.0, s);
 }
 
-void Budget::Adaptive::succeeded(SteadyTime now) {
-  if (!adapted || scale >= 1.0) return;
-  double minutes = std::chrono::duration<double>(now - last_increase).count() / 60.0;
-  double step = scale < 0.95 * throttled_scale ? kFastIncreasePerMinute : kSlowIncreasePerMinute;
-  scale = std::min(1.0, scale + step * minutes);
-  last_increase = now;
+bool Budget::Adaptive::throttled(SteadyTime now, std::optional<double> accepted) {
+  if (adapted && now - at < kHold) return false;
+  const double current = scale(now);
+  double next = current * kDecrease;
+  if (accepted) next = std::clamp(*accepted, current * kMaxDecrease, next);
+  ceiling = current;
+  base = std::max(kMinScale, next);
+  at = now;
+  adapted = true;
+  return true;
+}
+
+void Budget::ThrottleRate::add(SteadyTime now) {
+  if (!started || now < since) return;
+  if (now - since > kThrottleWindow) {  // keep the average, forget the older part of the window
+    count *= Secs(kThrottleWindow).count() / Secs(now - since).count();
+    since = now - kThrottleWindow;
+  }
+  count += 1;
+}
+
+void Budget::ThrottleRate::restart(SteadyTime from) {
+  count = 0;
+  since = from;
+  started = true;
+}
+
+std::optional<double> Budget::ThrottleRate::per_second(SteadyTime now) const {
+  if (!started || now - since < kMinThrottleWindow) return std::nullopt;
+  return count / Secs(now - since).count();
 }
 
 void Budget::on_response(const Key& key, Feedback feedback, Now now) {
   if (!config_.adaptive) return;
   KeyState& s = state(key, now);
+  const BudgetLimits& l = config_.limits_for(key.model);
   const bool requests = feedback == Feedback::throttled || feedback == Feedback::throttled_requests;
   const bool tokens = feedback == Feedback::throttled || feedback == Feedback::throttled_tokens;
-  if (feedback == Feedback::success) {
-    s.requests.succeeded(now.steady);
-    s.tokens.succeeded(now.steady);
-  } else {
-    if (requests) s.requests.throttled(now.steady);
-    if (tokens) s.tokens.throttled(now.steady);
+  if (feedback != Feedback::success) {
+    if (requests) {
+      // While our request rate binds (our bucket cannot send another request now), we send at exactly
+      // the rate in force, so Bedrock accepts that minus the throttles per second. A throttle with
+      // requests still in our bucket came from a burst after a quieter spell: no measurement then.
+      s.throttles.add(now.steady);
+      std::optional<double> accepted;
+      const bool rate_bound = s.rpm.limited() && s.rpm.level(now.steady) < 1.0;
+      if (auto per_second = s.throttles.per_second(now.steady); per_second && rate_bound)
+        accepted = s.requests.scale(now.steady) - *per_second * 60.0 / l.rpm;
+      if (s.requests.throttled(now.steady, accepted)) s.throttles.restart(now.steady + kSettle);
+    }
+    if (tokens) s.tokens.throttled(now.steady, std::nullopt);
   }
-  const BudgetLimits& l = config_.limits_for(key.model);
-  if (s.rpm.limited()) s.rpm.set_rate(s.rpm.capacity(), l.rpm * s.requests.scale / 60.0, now.steady);
-  if (s.tpm.limited()) s.tpm.set_rate(s.tpm.capacity(), l.tpm * s.tokens.scale / 60.0, now.steady);
+  if (s.rpm.limited()) s.rpm.set_rate(s.rpm.capacity(), l.rpm * s.requests.scale(now.steady) / 60.0, now.steady);
+  if (s.tpm.limited()) s.tpm.set_rate(s.tpm.capacity(), l.tpm * s.tokens.scale(now.steady) / 60.0, now.steady);
   // Bedrock's bucket is empty right now, so what ours still holds is not really there.
   if (feedback != Feedback::success) replan(key, s, requests, tokens, now);
 }
@@ -283,8 +324,8 @@ KeySnapshot Budget::snapshot(const Key& key, Now now) {
       .waiting = s.waiters.size(),
       .adaptive_enabled = s.requests.adapted || s.tokens.adapted,
       .adaptive_fill_rate = s.rpm.limited() ? s.rpm.rate() : 0,
-      .adaptive_scale = s.requests.scale,
-      .adaptive_token_scale = s.tokens.scale,
+      .adaptive_scale = s.requests.scale(now.steady),
+      .adaptive_token_scale = s.tokens.scale(now.steady),
   };
 }
 

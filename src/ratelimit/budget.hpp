@@ -4,15 +4,34 @@
 //   - an RPM and a TPM token bucket: capacity = the per-minute amount, continuous refill at amount/60 s,
 //     starting full (so a burst up to one minute's budget is allowed, then the steady rate);
 //   - a daily token cap per UTC calendar day (resets at 00:00 UTC; wall clock), counting reservations;
-//   - adaptive (config.adaptive): Bedrock's throttle means its bucket is empty, so a throttle empties
-//     ours too and multiplies the refill rate in force by 0.9 (at most once per 5 s, floor 2% of the
-//     configured rate); successes then raise it again by 10% of the configured rate per minute (1% within
-//     5% of the rate of the last throttle), up to the configured rate (AIMD on the budget itself). Only
-//     the dimension Bedrock named is adapted ("Too many tokens" -> TPM, "Too many requests" -> RPM; an
-//     unnamed throttle -> both). A throttle also re-plans the queue: reservations still waiting get new
-//     send times, in FIFO order, from the emptied bucket at the lowered rate (a waiter learns its new time
-//     from ready_at(id) when it wakes); one that would now pass its deadline is shed (rate_limited).
-//     A budget set above the real quota so converges just under it, in tokens as well as requests.
+//   - adaptive (config.adaptive), per dimension (requests, tokens): only the dimension Bedrock named is
+//     adapted ("Too many tokens" -> TPM, "Too many requests" -> RPM, an unnamed throttle -> both).
+//     Rate in force = scale(t) x the configured rate, a function of the state the last decrease set
+//     (base, ceiling, at) and the time since; before the first throttle scale = 1. With m = minutes
+//     since `at`, knee = 0.95 x ceiling, m_knee = max(0, (knee - base) / 0.10):
+//         scale(t) = min(1, base + 0.10 m)                          for m <= m_knee (well below the last
+//                                                                   throttle point: +10% of the rate a minute)
+//                  = min(1, max(base, knee) + 0.01 (m - m_knee))    after (probing near it: +1% a minute)
+//     Successes do not change it; each reply (on_response) sets the buckets' refill rates to it.
+//     A throttle at t lowers the rate unless it comes within 1 s of the last decrease (the same burst):
+//         current = scale(t); ceiling = current; at = t;
+//         base = max(0.02, clamp(accepted, 0.5 x current, 0.9 x current))  with a measured accepted rate,
+//         base = max(0.02, 0.9 x current)                                  without.
+//     The accepted rate (requests only, as a fraction of the configured RPM) is measured while our own
+//     request rate binds, i.e. our RPM bucket holds less than 1 request at the throttle, so we send at
+//     exactly the rate in force and Bedrock accepted that minus what it throttled:
+//         accepted = current - (request throttles per second) x 60 / configured RPM,
+//     throttles counted from 250 ms after the last decrease (throttles of calls sent before it arrive
+//     within that) over a window of at least 500 ms, averaging over at most the last 30 s. Not measured:
+//     the first throttle (no window), a throttle with requests left in our bucket (it came from a burst
+//     after a quieter spell, not from the rate), the token dimension (x0.9 only: replies carry no token
+//     counts to on_response). The state is small: base, ceiling, at, adapted per dimension, plus the
+//     throttle count and its start per key; a shared store can keep the same numbers in one item.
+//     Every throttle (decrease or not) also empties the named buckets (Bedrock's is empty) and re-plans
+//     the queue: reservations still waiting get new send times, in FIFO order, from the emptied bucket at
+//     the rate now in force (a waiter learns its new time from ready_at(id) when it wakes); one that
+//     would now pass its deadline is shed (rate_limited). A budget set above the real quota so converges
+//     just under it, in tokens as well as requests. Bucket capacities stay at the configured amounts.
 // reserve() works like a reservation in a GCRA/Go rate.Limiter: the cost is debited at once (levels may
 // go negative) and the grant says when the request may be sent (ready_at: the time every bucket is back
 // to >= 0). Waiters per key are served in FIFO order: ready_at is never earlier than that of any waiter
@@ -132,18 +151,33 @@ class Budget {
   const RateLimitConfig& config() const { return config_; }
 
  private:
-  // The adaptive state of one dimension (requests or tokens).
+  // The adaptive state of one dimension (requests or tokens): the rate in force is a function of the
+  // state set by the last decrease and the time since (scale()); a decrease is computed from that state,
+  // the time and, optionally, the measured accepted rate (throttled()). See the header comment.
   struct Adaptive {
-    double scale = 1.0;            // fraction of the configured refill rate in force
-    double throttled_scale = 1.0;  // the scale in force at the last throttle
-    bool adapted = false;
-    SteadyTime last_decrease{}, last_increase{};
-    void throttled(SteadyTime now);
-    void succeeded(SteadyTime now);
+    bool adapted = false;  // a throttle has been seen
+    double base = 1.0;     // scale set by the last decrease
+    double ceiling = 1.0;  // scale in force just before it (where Bedrock throttled)
+    SteadyTime at{};       // time of the last decrease
+    double scale(SteadyTime now) const;  // fraction of the configured rate in force at `now`
+    // A throttle at `now`; `accepted` = the measured accepted rate as a fraction of the configured one.
+    // False if it was not a decrease (within the hold of the last one).
+    bool throttled(SteadyTime now, std::optional<double> accepted);
+  };
+  // Request throttles per second since shortly after the last request-rate decrease (at most the last
+  // kThrottleWindow): with our rate binding, the accepted rate = the rate in force - this.
+  struct ThrottleRate {
+    double count = 0;
+    SteadyTime since{};
+    bool started = false;
+    void add(SteadyTime now);
+    void restart(SteadyTime from);
+    std::optional<double> per_second(SteadyTime now) const;  // none until a long enough window
   };
   struct KeyState {
     TokenBucket rpm, tpm;
     Adaptive requests, tokens;
+    ThrottleRate throttles;
     std::int64_t day = 0;
     std::int64_t daily_used = 0;
     std::multiset<SteadyTime> waiters;  // ready_at of queued reservations

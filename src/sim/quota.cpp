@@ -15,7 +15,12 @@ const char* throttle_message(QuotaVerdict verdict) {
   return "";
 }
 
-void QuotaModel::refill(Bucket& b, double capacity, SteadyTime now) const {
+double QuotaModel::capacity(std::int64_t per_minute) const {
+  return static_cast<double>(per_minute) * limits_.burst_seconds / 60.0;
+}
+
+void QuotaModel::refill(Bucket& b, std::int64_t per_minute, SteadyTime now) const {
+  const double capacity = this->capacity(per_minute);
   if (!b.primed) {
     b.level = capacity;
     b.last = now;
@@ -24,7 +29,7 @@ void QuotaModel::refill(Bucket& b, double capacity, SteadyTime now) const {
   }
   if (now > b.last) {
     const double secs = std::chrono::duration<double>(now - b.last).count();
-    b.level = std::min(capacity, b.level + secs * capacity / 60.0);
+    b.level = std::min(capacity, b.level + secs * static_cast<double>(per_minute) / 60.0);
     b.last = now;
   }
 }
@@ -46,19 +51,17 @@ QuotaModel::Admission QuotaModel::admit(const std::string& model, std::int64_t i
   auto& s = models_[model];
   const auto now = clock_.now();
   const std::int64_t reserve = charge(input_tokens, max_tokens);
-  const double rpm = static_cast<double>(limits_.requests_per_minute);
-  const double tpm = static_cast<double>(limits_.tokens_per_minute);
   if (limits_.tokens_per_day > 0) {
     roll_day(s);
     if (s.used_today + static_cast<double>(reserve) > static_cast<double>(limits_.tokens_per_day))
       return {QuotaVerdict::too_many_tokens_per_day, 0};
   }
   if (limits_.requests_per_minute > 0) {
-    refill(s.requests, rpm, now);
+    refill(s.requests, limits_.requests_per_minute, now);
     if (s.requests.level < 1.0) return {QuotaVerdict::too_many_requests, 0};
   }
   if (limits_.tokens_per_minute > 0) {
-    refill(s.tokens, tpm, now);
+    refill(s.tokens, limits_.tokens_per_minute, now);
     if (s.tokens.level < static_cast<double>(reserve)) return {QuotaVerdict::too_many_tokens, 0};
   }
   if (limits_.requests_per_minute > 0) s.requests.level -= 1.0;
@@ -73,8 +76,8 @@ void QuotaModel::settle(const std::string& model, std::int64_t reserved, std::in
   auto& s = models_[model];
   const double refund = static_cast<double>(reserved - charge(input_tokens, output_tokens));
   if (limits_.tokens_per_minute > 0) {
-    refill(s.tokens, static_cast<double>(limits_.tokens_per_minute), clock_.now());
-    s.tokens.level = std::min(static_cast<double>(limits_.tokens_per_minute), s.tokens.level + refund);
+    refill(s.tokens, limits_.tokens_per_minute, clock_.now());
+    s.tokens.level = std::min(capacity(limits_.tokens_per_minute), s.tokens.level + refund);
   }
   if (limits_.tokens_per_day > 0) {
     roll_day(s);
@@ -86,7 +89,7 @@ double QuotaModel::tokens_available(const std::string& model) {
   std::lock_guard lock(mu_);
   if (limits_.tokens_per_minute <= 0) return 0;
   auto& s = models_[model];
-  refill(s.tokens, static_cast<double>(limits_.tokens_per_minute), clock_.now());
+  refill(s.tokens, limits_.tokens_per_minute, clock_.now());
   return s.tokens.level;
 }
 

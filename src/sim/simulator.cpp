@@ -278,7 +278,7 @@ class SimulatorImpl final : public Simulator {
       : io_(io),
         opts_(std::move(options)),
         clock_(opts_.clock ? *opts_.clock : system_clock()),
-        quota_(QuotaLimits{opts_.rpm, opts_.tpm, opts_.tokens_per_day, opts_.burndown}, clock_),
+        quota_(QuotaLimits{opts_.rpm, opts_.tpm, opts_.tokens_per_day, opts_.burndown, opts_.burst_seconds}, clock_),
         rng_(opts_.seed) {
     auth_.access_key_id = opts_.access_key_id;
     auth_.secret_access_key = opts_.secret_access_key;

@@ -76,6 +76,7 @@ struct SimulatorOptions {
   std::int64_t tpm = 0;
   std::int64_t tokens_per_day = 0;
   double burndown = 1.0;
+  double burst_seconds = 60;  // RPM/TPM bucket capacity in seconds of the rate (> 0; Bedrock's are shorter)
 
   // Faults: a probability per fault, a script consumed in order ("the next N requests get X"), and the
   // per-request header `x-sim-fault` (a simulator-only test hook).

@@ -203,20 +203,21 @@ TEST(Budget, AdaptiveThrottleEmptiesTheBucketsAndLowersTheRatesOncePerBurst) {
   EXPECT_EQ(g->ready_at, clock.now() + std::chrono::nanoseconds(static_cast<std::int64_t>(10.0 / 900.0 * 1e9) + 1))
       << (g->ready_at - clock.now()).count();
 
-  // More throttles of the same burst (within 5 s) do not lower the rates again ...
+  // More throttles of the same burst (within 1 s of the decrease) do not lower the rates again ...
   clock.advance(500ms);
   b.on_response(kKey, true, Now::from(clock));
-  EXPECT_DOUBLE_EQ(b.snapshot(kKey, Now::from(clock)).adaptive_scale, 0.9);
-  // ... a later one does.
-  clock.advance(5s);
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).adaptive_scale, 0.9 + 0.1 * 0.5 / 60, 1e-9);  // climbing
+  // ... a later one does, from the rate in force then (it has risen by 10% a minute for 1.5 s). Our
+  // buckets refilled meanwhile (not rate-bound): x0.9, whatever the successes per second were.
+  clock.advance(1s);
+  const double in_force = 0.9 + 0.1 * 1.5 / 60;
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).adaptive_scale, in_force, 1e-9);
   b.on_response(kKey, true, Now::from(clock));
-  EXPECT_DOUBLE_EQ(b.snapshot(kKey, Now::from(clock)).adaptive_scale, 0.9 * 0.9);
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).adaptive_scale, in_force * 0.9, 1e-9);
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).adaptive_fill_rate, 100 * in_force * 0.9, 1e-9);
 
-  // Successes raise the rates by 10% of the configured rate per minute, up to the configured rate.
-  clock.advance(60s);
-  b.on_response(kKey, false, Now::from(clock));
-  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).adaptive_scale, 0.9 * 0.9 + 0.1, 1e-9);
-  clock.advance(std::chrono::minutes(10));
+  // The rate climbs back to the configured one with time (AdaptiveRateInForceDependsOnlyOn... below).
+  clock.advance(std::chrono::minutes(30));
   b.on_response(kKey, false, Now::from(clock));
   EXPECT_DOUBLE_EQ(b.snapshot(kKey, Now::from(clock)).adaptive_scale, 1.0);
   EXPECT_DOUBLE_EQ(b.snapshot(kKey, Now::from(clock)).adaptive_fill_rate, 100.0);
@@ -340,15 +341,115 @@ TEST(Budget, AThrottleAdaptsOnlyTheDimensionBedrockNamed) {
   b.on_response(key, Feedback::throttled_requests, Now::from(clock));
   s = b.snapshot(key, Now::from(clock));
   EXPECT_DOUBLE_EQ(s.adaptive_scale, 0.9);
-  EXPECT_DOUBLE_EQ(s.adaptive_token_scale, 0.9);
+  EXPECT_NEAR(s.adaptive_token_scale, 0.9 + 0.1 * 10 / 60, 1e-9);  // climbing since its decrease
   EXPECT_LE(s.requests_available, 0.0);
   EXPECT_NEAR(s.tokens_available, 10 * 1000 * 0.9, 1e-6);  // refilled 10 s at 90%, not emptied again
 
   clock.advance(10s);
-  b.on_response(key, Feedback::throttled, Now::from(clock));  // unnamed: both
+  b.on_response(key, Feedback::throttled, Now::from(clock));  // unnamed: both, x0.9 of the rates in force
   s = b.snapshot(key, Now::from(clock));
-  EXPECT_DOUBLE_EQ(s.adaptive_scale, 0.81);
-  EXPECT_DOUBLE_EQ(s.adaptive_token_scale, 0.81);
+  EXPECT_NEAR(s.adaptive_scale, (0.9 + 0.1 * 10 / 60) * 0.9, 1e-9);
+  EXPECT_NEAR(s.adaptive_token_scale, (0.9 + 0.1 * 20 / 60) * 0.9, 1e-9);
+}
+
+TEST(Budget, AdaptiveRateInForceDependsOnlyOnTheLastDecreaseAndTheTimeSince) {
+  ManualClock clock;
+  Budget quiet(limits(600, 0)), busy(limits(600, 0));
+  quiet.on_response(kKey, true, Now::from(clock));  // nothing measured: x0.9
+  busy.on_response(kKey, true, Now::from(clock));
+  auto scale_at = [&](Budget& b, std::chrono::seconds after) {
+    return b.snapshot(kKey, Now{clock.now() + after, clock.wall() + after}).adaptive_scale;
+  };
+  // +10% of the configured rate a minute up to 95% of the rate of the last throttle (1.0 here), then +1%.
+  EXPECT_DOUBLE_EQ(scale_at(quiet, 0s), 0.9);
+  EXPECT_NEAR(scale_at(quiet, 15s), 0.925, 1e-9);
+  EXPECT_NEAR(scale_at(quiet, 30s), 0.95, 1e-9);
+  EXPECT_NEAR(scale_at(quiet, 90s), 0.96, 1e-9);
+  EXPECT_NEAR(scale_at(quiet, 330s), 1.0, 1e-9);
+  EXPECT_DOUBLE_EQ(scale_at(quiet, 3600s), 1.0);
+  // Successes (or their absence) change nothing: only the time since the decrease counts.
+  for (int i = 0; i < 90; ++i) {
+    clock.advance(1s);
+    busy.on_response(kKey, false, Now::from(clock));
+  }
+  EXPECT_NEAR(busy.snapshot(kKey, Now::from(clock)).adaptive_scale, 0.96, 1e-9);
+  EXPECT_NEAR(busy.snapshot(kKey, Now::from(clock)).adaptive_fill_rate, 10 * 0.96, 1e-9);
+  EXPECT_NEAR(quiet.snapshot(kKey, Now::from(clock)).adaptive_scale, 0.96, 1e-9);
+}
+
+void throttle(Budget& b, const ManualClock& clock) { b.on_response(kKey, Feedback::throttled_requests, Now::from(clock)); }
+double scale(Budget& b, const ManualClock& clock) { return b.snapshot(kKey, Now::from(clock)).adaptive_scale; }
+
+TEST(Budget, AdaptiveDecreaseGoesToTheMeasuredAcceptedRateWhenOurRateBinds) {
+  ManualClock clock;
+  Budget b(limits(1200, 0));  // 20 requests/s
+  throttle(b, clock);  // the first throttle: nothing measured, x0.9
+  ASSERT_DOUBLE_EQ(scale(b, clock), 0.9);
+  // 100 requests queue: our rate binds, we send at exactly the rate in force.
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(b.reserve(kKey, Cost{1, 0}, Now::from(clock)));
+  // Throttles within the hold (1 s) lower nothing, but those after the first 250 ms are counted.
+  clock.advance(100ms);
+  throttle(b, clock);  // a call sent before the decrease: not counted
+  for (int i = 0; i < 4; ++i) {
+    clock.advance(200ms);
+    throttle(b, clock);  // at 0.3, 0.5, 0.7, 0.9 s
+  }
+  EXPECT_NEAR(scale(b, clock), 0.9 + 0.1 * 0.9 / 60, 1e-9);
+  clock.advance(350ms);
+  ASSERT_LT(b.snapshot(kKey, Now::from(clock)).requests_available, 1.0);
+  const double in_force = 0.9 + 0.1 * 1.25 / 60;
+  ASSERT_NEAR(scale(b, clock), in_force, 1e-9);
+  // At 1.25 s: 5 throttles in the 1 s since 0.25 s. We sent 20 x in_force per second, Bedrock
+  // accepted 5 a second fewer: the rate goes straight there.
+  throttle(b, clock);
+  EXPECT_NEAR(scale(b, clock), in_force - 5.0 / 20, 1e-9);
+  EXPECT_NEAR(b.snapshot(kKey, Now::from(clock)).adaptive_fill_rate, 20 * in_force - 5, 1e-9);
+}
+
+TEST(Budget, AdaptiveDecreaseIsBetweenHalfAndNinetyPercentOfTheRateInForce) {
+  ManualClock clock;
+  Budget b(limits(1200, 0));
+  throttle(b, clock);
+  for (int i = 0; i < 200; ++i) ASSERT_TRUE(b.reserve(kKey, Cost{1, 0}, Now::from(clock)));
+  // Accepted would be below 0 (30 throttles a second at 18/s): halved.
+  for (int i = 0; i < 30; ++i) {
+    clock.advance(std::chrono::milliseconds(1000 / 30));
+    throttle(b, clock);
+  }
+  clock.advance(500ms);
+  double in_force = scale(b, clock);
+  throttle(b, clock);
+  EXPECT_NEAR(scale(b, clock), in_force * 0.5, 1e-9);
+  // A single throttle after 20 quiet seconds (our rate still binding): at most x0.9.
+  for (int i = 0; i < 400; ++i) ASSERT_TRUE(b.reserve(kKey, Cost{1, 0}, Now::from(clock)));
+  clock.advance(20s);
+  ASSERT_LT(b.snapshot(kKey, Now::from(clock)).requests_available, 1.0);
+  in_force = scale(b, clock);
+  throttle(b, clock);
+  EXPECT_NEAR(scale(b, clock), in_force * 0.9, 1e-9);
+}
+
+TEST(Budget, AdaptiveIgnoresTheThrottleRateWhenOurBucketStillHeldRequests) {
+  ManualClock clock;
+  Budget b(limits(1200, 0));  // 20 requests/s, bucket of 1,200
+  throttle(b, clock);
+  clock.advance(300ms);
+  for (int i = 0; i < 20; ++i) throttle(b, clock);  // many throttles, but our bucket refills (nothing queued)
+  clock.advance(1s);
+  ASSERT_GT(b.snapshot(kKey, Now::from(clock)).requests_available, 1.0);
+  const double in_force = scale(b, clock);
+  throttle(b, clock);  // a burst, not our rate: x0.9
+  EXPECT_NEAR(scale(b, clock), in_force * 0.9, 1e-9);
+}
+
+TEST(Budget, AdaptiveFirstThrottleIsNeverMeasured) {
+  ManualClock clock;
+  Budget b(limits(600, 0));
+  ASSERT_TRUE(b.reserve(kKey, Cost{600, 0}, Now::from(clock)));  // our rate binds
+  ASSERT_TRUE(b.reserve(kKey, Cost{1, 0}, Now::from(clock)));
+  ASSERT_LT(b.snapshot(kKey, Now::from(clock)).requests_available, 1.0);
+  throttle(b, clock);
+  EXPECT_DOUBLE_EQ(scale(b, clock), 0.9);
 }
 
 TEST(Budget, AThrottleReplansTheQueueFromAnEmptyBucketAtTheLowerRate) {

@@ -32,6 +32,57 @@ TEST(QuotaModel, RequestBucketRefillsContinuouslyOverTheMinute) {
   EXPECT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::too_many_requests);
 }
 
+TEST(QuotaModel, BurstSecondsSizeTheRequestBucketButNotItsRate) {
+  ManualClock clock;
+  QuotaModel q({.requests_per_minute = 600, .burst_seconds = 10}, clock);  // 10/s, holds 100
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::admitted) << i;
+  EXPECT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::too_many_requests);
+  clock.advance(90ms);  // refills at 600/min whatever the burst: 0.9 of a request
+  EXPECT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::too_many_requests);
+  clock.advance(20ms);
+  EXPECT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::admitted);
+  EXPECT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::too_many_requests);
+  clock.advance(10min);  // never above 10 s of the rate
+  for (int i = 0; i < 100; ++i) ASSERT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::admitted) << i;
+  EXPECT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::too_many_requests);
+}
+
+TEST(QuotaModel, OneSecondBurstAdmitsOneSecondOfTheRate) {
+  ManualClock clock;
+  QuotaModel q({.requests_per_minute = 600, .burst_seconds = 1}, clock);
+  for (int i = 0; i < 10; ++i) ASSERT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::admitted) << i;
+  EXPECT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::too_many_requests);
+  // Steady state: exactly one request per 100 ms.
+  for (int i = 0; i < 50; ++i) {
+    clock.advance(100ms);
+    ASSERT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::admitted) << i;
+    ASSERT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::too_many_requests) << i;
+  }
+}
+
+TEST(QuotaModel, BurstSecondsSizeTheTokenBucketAndCapRefunds) {
+  ManualClock clock;
+  QuotaModel q({.tokens_per_minute = 6000, .burst_seconds = 10}, clock);  // 100 tokens/s, holds 1,000
+  EXPECT_DOUBLE_EQ(q.tokens_available("m"), 1000);
+  auto a = q.admit("m", 100, 800);  // reserves 900
+  ASSERT_EQ(a.verdict, QuotaVerdict::admitted);
+  EXPECT_EQ(q.admit("m", 100, 100).verdict, QuotaVerdict::too_many_tokens);
+  clock.advance(5s);  // +500
+  EXPECT_DOUBLE_EQ(q.tokens_available("m"), 600);
+  q.settle("m", a.reserved, 100, 0);  // 800 back, capped at the capacity
+  EXPECT_DOUBLE_EQ(q.tokens_available("m"), 1000);
+  // A reservation above the bucket never passes, even below the per-minute quota.
+  EXPECT_EQ(q.admit("m", 100, 1000).verdict, QuotaVerdict::too_many_tokens);
+}
+
+TEST(QuotaModel, DefaultBurstIsOneMinute) {
+  ManualClock clock;
+  QuotaModel q({.requests_per_minute = 600, .tokens_per_minute = 6000}, clock);
+  EXPECT_DOUBLE_EQ(q.tokens_available("m"), 6000);
+  for (int i = 0; i < 600; ++i) ASSERT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::admitted) << i;
+  EXPECT_EQ(q.admit("m", 1, 1).verdict, QuotaVerdict::too_many_requests);
+}
+
 TEST(QuotaModel, QuotasArePerModelId) {
   ManualClock clock;
   QuotaModel q({.requests_per_minute = 1}, clock);
