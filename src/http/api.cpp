@@ -314,7 +314,7 @@ boost::asio::awaitable<void> settle_claim(State& s, const std::optional<Idempote
   }
 }
 
-boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::ChatInput input, RequestLog log,
+boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::PendingChat chat, RequestLog log,
                                          std::optional<IdempotencyClaim> claim, net::BodyWriter& writer) {
   State& s = *state;
   bool client_gone = false;
@@ -323,11 +323,9 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<State> state, agent::Ch
     if (!ok) client_gone = true;
     co_return ok;
   };
-  bedrock::CallReport report;
-  input.report = &report;
-  auto out = co_await s.ctx.chat.chat(std::move(input), std::move(on_delta));
+  auto out = co_await s.ctx.chat.finish(chat, std::move(on_delta));
   log.status = 200;
-  if (report.max_tokens > 0) log.call = report;
+  log.call = chat.report();
   if (out) {
     log.input_tokens = out->usage.input_tokens;
     log.output_tokens = out->usage.output_tokens;
@@ -390,17 +388,16 @@ net::ServerResponse replay(State& s, RequestLog& log, const store::IdempotencyRe
 // every local and temporary of its body (GCC 12), and this frame lives while the model answers.
 
 // The request body and headers as a ChatInput, checked; the error is the response to send.
-Result<agent::ChatInput> chat_input(State& s, const net::ServerRequest& req, RequestLog& log) {
+Result<agent::CheckedChat> chat_input(State& s, const net::ServerRequest& req, RequestLog& log) {
   auto input = parse_chat(req.body);
-  if (!input) return input;
+  if (!input) return fail(std::move(input.error()));
   input->owner = log.caller;
   input->request_id = log.request_id;
   auto deadline = chat_deadline(s, req);
   if (!deadline) return fail(std::move(deadline.error()));
   input->deadline = *deadline;
   log.stream = input->stream;
-  if (auto st = s.ctx.chat.validate(*input); !st) return fail(std::move(st.error()));
-  return input;
+  return s.ctx.chat.check(std::move(*input));
 }
 
 // What an Idempotency-Key lookup decided: answer now (an error or a replay), or go on holding `claim`
@@ -451,9 +448,9 @@ boost::asio::awaitable<ClaimOutcome> claim_key(State& s, const net::ServerReques
   co_return outcome;
 }
 
-// The buffered answer to a finished model call (the log is filled; finish() writes it).
+// The buffered answer to a finished (or refused) model call (the log is filled; finish() writes it).
 net::ServerResponse chat_answer(RequestLog& log, const bedrock::CallReport& report, const Result<agent::ChatOutput>& out) {
-  if (report.max_tokens > 0) log.call = report;
+  log.call = report;
   if (!out) {
     log.upstream_request_id = out.error().request_id;
     net::ServerResponse r = error_response(out.error());
@@ -466,39 +463,46 @@ net::ServerResponse chat_answer(RequestLog& log, const bedrock::CallReport& repo
   return json_response(200, chat_body(*out, log.request_id));
 }
 
-// The SSE response whose body is the streamed chat. The coroutine's state lives in stream_chat's frame.
-// The server calls this once, so the input (with any attached file bytes) is moved in, not copied.
-net::ServerResponse start_stream(std::shared_ptr<State> state, agent::ChatInput input, const RequestLog& log,
+// The SSE response whose body is the streamed chat (already admitted). The coroutine's state lives in
+// stream_chat's frame. The server calls this once, so the pending chat is moved in, not copied (it is
+// move-only; std::function wants a copyable target, hence the shared_ptr).
+net::ServerResponse start_stream(std::shared_ptr<State> state, agent::PendingChat chat, const RequestLog& log,
                                  std::optional<IdempotencyClaim> claim) {
   net::ServerResponse r = sse_response(log.request_id);
-  r.stream = [state = std::move(state), input = std::move(input), log, claim = std::move(claim)](
-                 net::BodyWriter& w) mutable { return stream_chat(state, std::move(input), log, claim, w); };
+  r.stream = [state = std::move(state), chat = std::make_shared<agent::PendingChat>(std::move(chat)), log,
+              claim = std::move(claim)](net::BodyWriter& w) mutable {
+    return stream_chat(state, std::move(*chat), log, claim, w);
+  };
   return r;
 }
 
+// POST /chat: checked, the Idempotency-Key claimed, the turn prepared (files, owner, history). A
+// stream is admitted by the model client before its headers go out, so a refused stream gets a real
+// status (429 with Retry-After); a buffered chat is admitted and sent in one step.
 boost::asio::awaitable<net::ServerResponse> handle_chat(std::shared_ptr<State> state, net::ServerRequest& req,
                                                         RequestLog& log) {
   State& s = *state;
   auto input = chat_input(s, req, log);
   if (!input) co_return fail_with(s, log, input.error());
-  auto claimed = co_await claim_key(s, req, log, *input->deadline, input->stream);
+  auto claimed = co_await claim_key(s, req, log, *input->input().deadline, input->input().stream);
   if (claimed.answer) co_return std::move(*claimed.answer);
   std::optional<IdempotencyClaim> claim = std::move(claimed.claim);
+  const bool stream = input->input().stream;
 
-  // Attached files are loaded before a stream starts, so their errors keep their status codes.
-  if (!input->files.empty()) {
-    if (auto st = co_await s.ctx.chat.load_files(*input); !st) {
-      co_await settle_claim(s, claim, 0, nullptr);
-      co_return fail_with(s, log, st.error());
-    }
+  auto pending = co_await s.ctx.chat.prepare(std::move(*input));
+  if (!pending) {
+    co_await settle_claim(s, claim, 0, nullptr);
+    co_return fail_with(s, log, pending.error());
   }
-
-  if (input->stream) co_return start_stream(state, std::move(*input), log, std::move(claim));
-
-  bedrock::CallReport report;
-  input->report = &report;
-  auto out = co_await s.ctx.chat.chat(std::move(*input));
-  net::ServerResponse r = chat_answer(log, report, out);
+  Result<agent::ChatOutput> out;
+  if (stream) {
+    auto admitted = co_await s.ctx.chat.admit(*pending);
+    if (admitted) co_return start_stream(state, std::move(*pending), log, std::move(claim));
+    out = fail(std::move(admitted.error()));
+  } else {
+    out = co_await s.ctx.chat.finish(*pending);
+  }
+  net::ServerResponse r = chat_answer(log, pending->report(), out);
   co_await settle_claim(s, claim, out ? 200 : 0, out ? &r.body : nullptr);
   co_return finish(s, log, std::move(r));
 }
