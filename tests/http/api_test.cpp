@@ -654,6 +654,44 @@ TEST_F(ApiTest, StreamingValidationErrorsAreOrdinaryJsonErrors) {
   EXPECT_FALSE(r.stream);
 }
 
+// Issue 13: the router writes the log line and the metrics once per request, a stream's once its body
+// was written.
+TEST_F(ApiTest, AStreamIsLoggedAndCountedOnceItsBodyIsDone) {
+  model.reply("streamed", {"streamed"});
+  auto r = chat(R"({"input": "hi", "stream": true})");
+  ASSERT_TRUE(r.stream);
+  EXPECT_TRUE(logs.empty());
+  EXPECT_EQ(registry.render().find(R"(ba_http_requests_total{route="/chat")"), std::string::npos);
+  CollectingWriter w;
+  run_sync([&]() -> boost::asio::awaitable<bool> {
+    co_await r.stream(w);
+    co_return true;
+  }());
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(last_log().at("route").as_string(), "/chat");
+  EXPECT_EQ(last_log().at("request_id").as_string(), *r.headers.get("x-request-id"));
+  EXPECT_NE(registry.render().find(R"(ba_http_requests_total{route="/chat",status="200"} 1)"), std::string::npos);
+}
+
+TEST_F(ApiTest, EveryRouteGetsOneLogLineWithItsRouteLabel) {
+  model.reply("x");
+  const std::vector<std::pair<std::string, std::string>> calls = {
+      {"POST", "/chat"}, {"GET", "/conversations/c-9"}, {"GET", "/health"}, {"GET", "/metrics"},
+      {"GET", "/files"}, {"POST", "/files/presign"},   {"GET", "/files/abc"}, {"GET", "/nowhere"},
+      {"PUT", "/chat"}};
+  const std::vector<std::string> routes = {"/chat",         "/conversations/{id}", "/health",
+                                           "/metrics",      "/files",              "/files/presign",
+                                           "/files/{id}",   "(unmatched)",         "/chat"};
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    const auto n = logs.size();
+    auto r = call(calls[i].first, calls[i].second, calls[i].first == "POST" ? R"({"input": "hi"})" : "");
+    ASSERT_EQ(logs.size(), n + 1) << calls[i].second;
+    EXPECT_EQ(last_log().at("route").as_string(), routes[i]) << calls[i].second;
+    EXPECT_EQ(last_log().at("status").as_int64(), r.status) << calls[i].second;
+    EXPECT_TRUE(r.headers.get("x-request-id")) << calls[i].second;
+  }
+}
+
 TEST_F(ApiTest, MetricsRenderRequestCounters) {
   model.reply("x");
   chat(R"({"input": "hi"})");
