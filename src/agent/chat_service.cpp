@@ -215,6 +215,7 @@ Result<CheckedChat> ChatService::check(ChatInput input) const {
 }
 
 boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput input, bedrock::DeltaHandler on_delta) {
+  if (on_delta) input.stream = true;  // admission expects a stream's latency
   auto checked = check(std::move(input));
   if (!checked) co_return fail(std::move(checked.error()));
   auto pending = co_await prepare(std::move(*checked));
