@@ -131,8 +131,7 @@ Error ChatService::map_model_error(Error e) const {
 }
 
 boost::asio::awaitable<Status> ChatService::load_files(ChatInput& in) {
-  if (in.attachments) co_return Status{};
-  if (auto st = validate(in); !st) co_return st;
+  if (in.attachments || in.files.empty()) co_return Status{};
   const auto& lim = config_.limits;
   std::vector<ChatInput::Attachment> out;
   std::size_t images = 0, documents = 0;
@@ -189,14 +188,48 @@ boost::asio::awaitable<Status> ChatService::load_files(ChatInput& in) {
   co_return Status{};
 }
 
-boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedrock::DeltaHandler on_delta) {
-  if (auto st = validate(in); !st) co_return fail(st.error());
-  const auto& lim = config_.limits;
-  if (!in.files.empty() && !in.attachments) {
-    if (auto st = co_await load_files(in); !st) co_return fail(st.error());
-  }
+struct PendingChat::State {
+  ChatOutput out;  // conversation_id, model_id, new_conversation so far
+  std::string owner;
+  std::string turn_input;  // the user text as saved (with the attached files' note)
+  std::string request_id;
+  int max_tokens = 0;
+  std::unique_ptr<bedrock::ModelCall> call;
+};
 
-  ChatOutput out;
+PendingChat::PendingChat(std::unique_ptr<State> state) : state_(std::move(state)) {}
+PendingChat::PendingChat() = default;
+PendingChat::PendingChat(PendingChat&&) noexcept = default;
+PendingChat& PendingChat::operator=(PendingChat&&) noexcept = default;
+PendingChat::~PendingChat() = default;
+
+bedrock::CallReport PendingChat::report() const {
+  bedrock::CallReport r = state_->call->report();
+  if (r.max_tokens == 0) r.max_tokens = state_->max_tokens;
+  return r;
+}
+
+Result<CheckedChat> ChatService::check(ChatInput input) const {
+  if (auto st = validate(input); !st) return fail(std::move(st.error()));
+  return CheckedChat(std::move(input));
+}
+
+boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput input, bedrock::DeltaHandler on_delta) {
+  if (on_delta) input.stream = true;  // admission expects a stream's latency
+  auto checked = check(std::move(input));
+  if (!checked) co_return fail(std::move(checked.error()));
+  auto pending = co_await prepare(std::move(*checked));
+  if (!pending) co_return fail(std::move(pending.error()));
+  co_return co_await finish(*pending, std::move(on_delta));
+}
+
+boost::asio::awaitable<Result<PendingChat>> ChatService::prepare(CheckedChat checked) {
+  ChatInput& in = checked.input_;
+  const auto& lim = config_.limits;
+  if (auto st = co_await load_files(in); !st) co_return fail(std::move(st.error()));
+
+  auto state = std::make_unique<PendingChat::State>();
+  ChatOutput& out = state->out;
   out.model_id = config_.model_id;
   std::vector<store::Turn> turns;
   if (in.conversation_id) {
@@ -224,9 +257,13 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedro
     out.conversation_id = uuid_v4();
     out.new_conversation = true;
   }
+  co_return start_call(std::move(state), in, turns);
+}
 
+PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, ChatInput& in,
+                                    const std::vector<store::Turn>& turns) {
   // Keep the newest turns that fit the character budget.
-  std::size_t budget = lim.history_chars;
+  std::size_t budget = config_.limits.history_chars;
   std::size_t first = turns.size();
   while (first > 0) {
     const auto& t = turns[first - 1];
@@ -239,63 +276,66 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput in, bedro
   bedrock::ChatRequest req;
   req.model_id = config_.model_id;
   req.system = in.system;
-  req.max_tokens = effective_max_tokens(in.max_tokens);
+  req.max_tokens = effective_max_tokens(in.max_tokens);  // the one place max_tokens is decided
   req.temperature = in.temperature;
   for (std::size_t i = first; i < turns.size(); ++i) {
     req.messages.push_back({"user", {bedrock::ContentBlock::make_text(turns[i].user_input)}});
     req.messages.push_back({"assistant", {bedrock::ContentBlock::make_text(turns[i].assistant_reply)}});
   }
-  {
-    bedrock::Message user{"user", {}};
-    if (in.attachments) {
-      for (auto& a : *in.attachments) user.content.push_back(std::move(a.block));
+  state->turn_input = std::move(in.input);
+  bedrock::Message user{"user", {}};
+  if (in.attachments) {
+    for (auto& a : *in.attachments) user.content.push_back(std::move(a.block));
+  }
+  user.content.push_back(bedrock::ContentBlock::make_text(state->turn_input));
+  req.messages.push_back(std::move(user));
+  if (in.attachments && !in.attachments->empty()) {
+    state->turn_input += "\n\n[attached files: ";
+    for (std::size_t i = 0; i < in.attachments->size(); ++i) {
+      const auto& a = (*in.attachments)[i];
+      if (i > 0) state->turn_input += ", ";
+      state->turn_input += a.name + " (" + a.id + ")";
     }
-    user.content.push_back(bedrock::ContentBlock::make_text(in.input));
-    req.messages.push_back(std::move(user));
+    state->turn_input += "]";
   }
+  state->owner = std::move(in.owner);
+  state->request_id = std::move(in.request_id);
+  state->max_tokens = req.max_tokens;
+  state->call = model_.start(std::move(req), bedrock::CallOptions{.deadline = in.deadline, .stream = in.stream});
+  return PendingChat(std::move(state));
+}
 
-  bedrock::CallReport local_report;
-  bedrock::CallReport& report = in.report ? *in.report : local_report;
-  report = bedrock::CallReport{};
-  bedrock::CallOptions opts{.deadline = in.deadline, .report = &report};
-  // (No co_await inside ?: - GCC 12 miscompiles it.)
-  Result<bedrock::ChatResponse> reply;
-  if (on_delta) {
-    reply = co_await model_.chat_stream(req, std::move(on_delta), opts);
-  } else {
-    reply = co_await model_.chat(req, opts);
-  }
-  if (report.max_tokens == 0) report.max_tokens = req.max_tokens;
+boost::asio::awaitable<Status> ChatService::admit(PendingChat& chat) {
+  auto st = co_await chat.state_->call->admit();
+  if (!st) co_return fail(map_model_error(std::move(st.error())));
+  co_return Status{};
+}
+
+boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat, bedrock::DeltaHandler on_delta) {
+  PendingChat::State& p = *chat.state_;
+  auto reply = co_await p.call->send(std::move(on_delta));
   if (!reply) co_return fail(map_model_error(std::move(reply.error())));
 
   store::Turn turn;
-  turn.conversation_id = out.conversation_id;
-  turn.user_input = std::move(in.input);
-  if (in.attachments && !in.attachments->empty()) {
-    turn.user_input += "\n\n[attached files: ";
-    for (std::size_t i = 0; i < in.attachments->size(); ++i) {
-      const auto& a = (*in.attachments)[i];
-      if (i > 0) turn.user_input += ", ";
-      turn.user_input += a.name + " (" + a.id + ")";
-    }
-    turn.user_input += "]";
-  }
+  turn.conversation_id = p.out.conversation_id;
+  turn.user_input = std::move(p.turn_input);
   turn.assistant_reply = reply->text;
   turn.model_id = config_.model_id;
   turn.input_tokens = reply->usage.input_tokens;
   turn.output_tokens = reply->usage.output_tokens;
   turn.stop_reason = reply->stop_reason;
-  turn.request_id = in.request_id;
-  auto saved = co_await history_.append(in.owner, std::move(turn));
+  turn.request_id = p.request_id;
+  auto saved = co_await history_.append(p.owner, std::move(turn));
   if (!saved) co_return fail(saved.error());
 
+  ChatOutput out = std::move(p.out);
   out.response = std::move(reply->text);
   out.stop_reason = std::move(reply->stop_reason);
   out.usage = reply->usage;
   out.upstream_request_id = std::move(reply->request_id);
   out.seq = saved->seq;
-  out.max_tokens = report.max_tokens;
-  out.call = report;
+  out.call = chat.report();
+  out.max_tokens = out.call.max_tokens;
   out.new_conversation = out.new_conversation || saved->seq == 1;
   co_return out;
 }

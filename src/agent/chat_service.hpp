@@ -1,9 +1,19 @@
 #pragma once
 // The chat use case, independent of HTTP: validate the input, load the conversation's recent turns,
 // call the model (buffered or streaming), save the turn only when the call succeeded.
+//
+// One entry, chat(), or the same steps in phases for a front door that must know the call was admitted
+// before it commits to an answer (a stream's 200 and headers):
+//   check()    validates the input (no I/O) -> CheckedChat (the only way in to prepare())
+//   prepare()  reads the attached files, checks the conversation's owner, loads the history window,
+//              builds the model request (max_tokens decided here, once) -> PendingChat; nothing waits
+//   admit()    waits for the model client's admission (rate limit, deadline); nothing is sent
+//   finish()   calls the model (streamed with a DeltaHandler) and saves the turn
+// PendingChat::report() is the model client's call report, a value readable after any phase.
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -54,23 +64,20 @@ struct ChatInput {
   std::string system;
   std::optional<int> max_tokens;
   std::optional<double> temperature;
-  bool stream = false;                         // informational; streaming is chosen by passing a DeltaHandler
+  bool stream = false;  // streaming is chosen by passing a DeltaHandler; this tells admission to expect it
   std::optional<SteadyTime> deadline;
   std::string request_id;                      // ours, saved with the turn
   // Ids of the caller's files to attach (images and documents, see agent/attachments.hpp). They go to
   // the model in this turn's user message, before the text; the saved turn keeps the text plus a note
   // "[attached files: name (id), ...]" (the content is not copied into the history).
   std::vector<std::string> files;
-  // Filled by ChatService::load_files() (chat() calls it when the HTTP layer has not).
   struct Attachment {
     std::string id;
     std::string name;
     bedrock::ContentBlock block;
   };
+  // Filled by ChatService::prepare() (read from the file store, owner-checked).
   std::optional<std::vector<Attachment>> attachments;
-  // Optional out-parameter: what the model client reported about the call (attempts, throttles, waits),
-  // filled on success and on failure (for the request log).
-  bedrock::CallReport* report = nullptr;
 };
 
 struct ChatOutput {
@@ -86,6 +93,36 @@ struct ChatOutput {
   bedrock::CallReport call;  // what the model client reported (zeros for a plain client)
 };
 
+// An input ChatService::check() accepted.
+class CheckedChat {
+ public:
+  const ChatInput& input() const { return input_; }
+
+ private:
+  friend class ChatService;
+  explicit CheckedChat(ChatInput input) : input_(std::move(input)) {}
+  ChatInput input_;
+};
+
+// A turn ready for the model: files read, owner checked, history loaded, the model call started (not
+// sent). Move-only, one pointer wide (it waits in coroutine frames). Dropping it unsent gives an
+// admitted call's budget back and saves nothing.
+class PendingChat {
+ public:
+  PendingChat();  // empty (awaitable results need a default); only ChatService::prepare() makes real ones
+  PendingChat(PendingChat&&) noexcept;
+  PendingChat& operator=(PendingChat&&) noexcept;
+  ~PendingChat();
+  // The model client's report so far; max_tokens is the one sent (after the model default and clamp).
+  bedrock::CallReport report() const;
+
+ private:
+  friend class ChatService;
+  struct State;
+  explicit PendingChat(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
 // 1-128 characters of [A-Za-z0-9._:-].
 bool valid_conversation_id(std::string_view id);
 inline constexpr std::string_view kConversationIdRule = "1-128 characters of A-Z a-z 0-9 . _ : -";
@@ -96,19 +133,25 @@ class ChatService {
   // With a file store, ChatInput::files may name the caller's files (without one, files are a 400).
   ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config, store::FileStore* files);
 
-  // Checks the input alone (no I/O); the HTTP layer calls it before committing to a streamed response.
+  // Checks the input alone (no I/O).
   Status validate(const ChatInput& input) const;
+  Result<CheckedChat> check(ChatInput input) const;
 
-  // One turn. With `on_delta` the model is called in streaming mode and each text delta is forwarded;
-  // a handler returning false cancels the call (ErrorKind::cancelled) and nothing is saved.
-  // A failed call leaves the history unchanged.
+  // One turn: check, prepare, finish. With `on_delta` the model is called in streaming mode and each
+  // text delta is forwarded; a handler returning false cancels the call (ErrorKind::cancelled) and
+  // nothing is saved. A failed call leaves the history unchanged.
   boost::asio::awaitable<Result<ChatOutput>> chat(ChatInput input, bedrock::DeltaHandler on_delta = nullptr);
 
-  // Loads input.files into input.attachments (owner-checked; sizes checked with head() before reading).
-  // Errors: not_found (unknown or another owner's id), invalid_input (a type the model cannot read, a file
-  // over the per-file limit, too many images or documents, an empty file). The HTTP layer calls it before
-  // committing to a streamed response so these errors keep their status codes.
-  boost::asio::awaitable<Status> load_files(ChatInput& input);
+  // Everything before the model call that does not wait for the model client. Errors: not_found (a
+  // file that is unknown or another owner's, another owner's conversation), invalid_input (a file type
+  // the model cannot read, a file over the per-file limit, too many images or documents, an empty
+  // file), the stores' errors.
+  boost::asio::awaitable<Result<PendingChat>> prepare(CheckedChat chat);
+  // Waits for the model client's admission without sending (rate_limited with retry_after,
+  // quota_exceeded, ...). Optional: finish() admits a call that was not.
+  boost::asio::awaitable<Status> admit(PendingChat& chat);
+  // Calls the model and saves the turn; the output's `call` is the call report.
+  boost::asio::awaitable<Result<ChatOutput>> finish(PendingChat& chat, bedrock::DeltaHandler on_delta = nullptr);
 
   boost::asio::awaitable<Result<std::vector<store::Turn>>> conversation(std::string owner, std::string conversation_id);
   boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id);
@@ -120,7 +163,12 @@ class ChatService {
   int effective_max_tokens(std::optional<int> requested) const;
 
  private:
+  // Reads input.files into input.attachments (owner-checked; sizes checked with head() before reading).
+  boost::asio::awaitable<Status> load_files(ChatInput& input);
   Error map_model_error(Error e) const;
+  // prepare()'s plain part (no frame space while the history loads): the model request and its call.
+  PendingChat start_call(std::unique_ptr<PendingChat::State> state, ChatInput& input,
+                         const std::vector<store::Turn>& turns);
 
   bedrock::ModelClient& model_;
   store::HistoryStore& history_;

@@ -3,8 +3,10 @@
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string_view>
+#include <utility>
 
 #include "bedrock/types.hpp"
 #include "util/clock.hpp"
@@ -16,7 +18,7 @@ namespace ba::bedrock {
 using DeltaHandler = std::function<boost::asio::awaitable<bool>(std::string_view text)>;
 
 // Per-call details a decorating client (ratelimit::RetryingClient) reports back, for the response and
-// the request log. Plain clients leave it untouched.
+// the request log. Plain clients report zeros.
 struct CallReport {
   int attempts = 0;                       // upstream calls made
   int throttles = 0;                      // upstream throttles received
@@ -27,17 +29,59 @@ struct CallReport {
 
 struct CallOptions {
   std::optional<SteadyTime> deadline;
-  CallReport* report = nullptr;  // optional out-parameter, filled by decorators that know more
+  // start(): the call will be sent with a DeltaHandler (admission expects a stream's latency).
+  bool stream = false;
+};
+
+// One model call in two phases, so that a caller can commit to an answer (a stream's 200 and headers)
+// only once the call was admitted:
+//   admit()  waits for the client's admission (rate-limit budget, deadline) and sends nothing;
+//   send()   makes the call (admitting first when admit() was not awaited); with `on_delta`, streamed.
+// report() is the call's report so far (a value owned by the call; read it after either phase).
+// Dropping an admitted call unsent gives its budget back.
+class ModelCall {
+ public:
+  virtual ~ModelCall() = default;
+  virtual boost::asio::awaitable<Status> admit() = 0;
+  virtual boost::asio::awaitable<Result<ChatResponse>> send(DeltaHandler on_delta) = 0;
+  virtual const CallReport& report() const = 0;
 };
 
 class ModelClient {
  public:
   virtual ~ModelClient() = default;
+  // The call as a ModelCall. The default admits at once and forwards send() to chat() / chat_stream().
+  virtual std::unique_ptr<ModelCall> start(ChatRequest request, CallOptions options);
   // One attempt, no retries (retry policy lives in ratelimit/ and is applied by the caller).
   virtual boost::asio::awaitable<Result<ChatResponse>> chat(const ChatRequest& request, CallOptions options) = 0;
   // Streams text deltas to `on_delta`; the returned response carries the full text, usage and stop reason.
   virtual boost::asio::awaitable<Result<ChatResponse>> chat_stream(const ChatRequest& request, DeltaHandler on_delta,
                                                                    CallOptions options) = 0;
 };
+
+// The default ModelCall (a client without admission of its own): admitted at once, the report zeros.
+// Inline: ba_ratelimit implements ModelClient without linking ba_bedrock.
+class DirectCall final : public ModelCall {
+ public:
+  DirectCall(ModelClient& client, ChatRequest request, CallOptions options)
+      : client_(client), request_(std::move(request)), options_(options) {}
+  boost::asio::awaitable<Status> admit() override { co_return Status{}; }
+  // Not a coroutine: the client's own call is awaited directly (no frame of its own).
+  boost::asio::awaitable<Result<ChatResponse>> send(DeltaHandler on_delta) override {
+    if (on_delta) return client_.chat_stream(request_, std::move(on_delta), options_);
+    return client_.chat(request_, options_);
+  }
+  const CallReport& report() const override { return report_; }
+
+ private:
+  ModelClient& client_;
+  ChatRequest request_;
+  CallOptions options_;
+  CallReport report_;
+};
+
+inline std::unique_ptr<ModelCall> ModelClient::start(ChatRequest request, CallOptions options) {
+  return std::make_unique<DirectCall>(*this, std::move(request), options);
+}
 
 }  // namespace ba::bedrock

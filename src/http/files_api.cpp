@@ -4,6 +4,7 @@
 
 #include <boost/json.hpp>
 
+#include "http/api_internal.hpp"
 #include "http/errors.hpp"
 #include "net/url.hpp"
 #include "util/clock.hpp"
@@ -284,6 +285,19 @@ boost::asio::awaitable<FilesApiResult> handle_files(store::FileStore* files, Fil
     co_return FilesApiResult{std::move(r), {}};
   }
   co_return co_await download(*files, owner, std::move(segment));
+}
+
+}  // namespace ba::http
+
+namespace ba::http {
+
+// The router's entry to the Files API (the route label is the log's).
+boost::asio::awaitable<Reply> handle_files_route(std::shared_ptr<ApiState> state, net::ServerRequest& req,
+                                                 RequestLog& log, std::string /*param*/) {
+  auto r = co_await handle_files(state->ctx.files, {.presign_expiry = state->ctx.config.presign_expiry}, req,
+                                 std::string(log.route), log.caller);
+  log.error_type = std::move(r.error_type);
+  co_return Reply{std::move(r.response), nullptr};
 }
 
 }  // namespace ba::http

@@ -1,5 +1,5 @@
 #pragma once
-// The Files API (docs/api.md, "Files"); api.cpp routes /files and /files/... here after authentication.
+// The Files API (docs/api.md, "Files"); the router (api.cpp) routes /files and /files/... here after authentication.
 //
 //   POST   /files            JSON {"name", "content_type", "content_base64"} -> 201 with the file's JSON
 //   PUT    /files/{name}     raw body, Content-Type header (default application/octet-stream) -> 201

@@ -1,5 +1,5 @@
 #pragma once
-// Idempotency-Key on POST /chat (the flow is in api.cpp; the store is store::IdempotencyStore).
+// Idempotency-Key on POST /chat (the flow is in chat_api.cpp; the store is store::IdempotencyStore).
 #include <string>
 #include <string_view>
 

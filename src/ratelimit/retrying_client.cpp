@@ -52,15 +52,6 @@ std::string latency_note(const LatencyTracker& tracker, std::chrono::nanoseconds
   return "the model's recent p" + std::to_string(p) + " latency of " + std::to_string(ceil_ms(expected)) + " ms";
 }
 
-void fill_report(bedrock::CallReport* report, const CallStats& st) {
-  if (!report) return;
-  report->attempts = st.attempts;
-  report->throttles = st.throttles;
-  report->queued = st.queued;
-  report->backoff = st.backoff;
-  report->max_tokens = st.max_tokens;
-}
-
 }  // namespace
 
 Feedback feedback_for(const Error& e) {
@@ -70,152 +61,180 @@ Feedback feedback_for(const Error& e) {
   return Feedback::throttled;
 }
 
-asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options) {
-  return run(request, nullptr, options, nullptr);
+// One call: the state its attempts share lives here (on the heap), not in a coroutine frame.
+class RetryingCall final : public bedrock::ModelCall {
+ public:
+  RetryingCall(RetryingClient& client, ChatRequest request, bedrock::CallOptions options)
+      : c_(client),
+        profile_(model_profile(request.model_id, client.options_.config)),
+        request_(std::move(request)),
+        key_{request_.model_id, client.options_.region},
+        labels_{request_.model_id} {
+    const RateLimitConfig& cfg = c_.options_.config;
+    request_.max_tokens = effective_max_tokens(request_.max_tokens, profile_);
+    st_.max_tokens = request_.max_tokens;
+    cost_ = Cost{1, estimate_cost(estimate_input_tokens(request_, cfg.chars_per_token), request_.max_tokens,
+                                  profile_.burndown)};
+    st_.reserved_tokens = cost_.tokens;
+    deadline_ = options.deadline ? *options.deadline : c_.clock_.now() + cfg.default_deadline;
+    options_ = options;
+    options_.deadline = deadline_;
+  }
+
+  ~RetryingCall() override {
+    if (permit_) c_.admission_.settle(*permit_, Cost{0, 0});  // admitted, never sent: all of it back
+  }
+
+  // Not a coroutine: the caller awaits admit_attempt()'s frame directly (memory per waiting chat).
+  asio::awaitable<Status> admit() override { return admit_attempt(); }
+
+  asio::awaitable<Result<ChatResponse>> send(bedrock::DeltaHandler on_delta) override;
+
+  const bedrock::CallReport& report() const override { return st_; }
+  const CallStats& stats() const { return st_; }
+
+ private:
+  // The deadline check of attempt_ (plain): sets expected_ and admit_by_; false when the model's expected
+  // latency no longer fits before the deadline (`refusal` says so for a first attempt).
+  bool fits_deadline(Error& refusal);
+  // The deadline check and the admission wait of attempt_; on success permit_ is set.
+  asio::awaitable<Status> admit_attempt();
+
+  RetryingClient& c_;
+  ModelProfile profile_;
+  ChatRequest request_;
+  Key key_;
+  std::vector<std::string> labels_;
+  Cost cost_;
+  SteadyTime deadline_;
+  SteadyTime admit_by_;
+  std::chrono::nanoseconds expected_{0};
+  bedrock::CallOptions options_;
+  CallStats st_;
+  std::optional<Permit> permit_;  // the current attempt's, until it is settled
+  int attempt_ = 1;
+  int retry_spent_ = 0;
+  bool delivered_ = false;
+  std::optional<SteadyTime> first_delta_;
+};
+
+bool RetryingCall::fits_deadline(Error& refusal) {
+  // Deadline-aware admission: the model must have its recent p90 latency left after the send.
+  const CallKind kind = options_.stream ? CallKind::stream : CallKind::unary;
+  expected_ = c_.latency_.expected(request_.model_id, kind);
+  admit_by_ = deadline_;
+  if (expected_ <= std::chrono::nanoseconds::zero()) return true;
+  const SteadyTime now = c_.clock_.now();
+  if (now + expected_ > deadline_) {
+    st_.final_status = RetryStatus::no_deadline;
+    if (attempt_ == 1) {
+      c_.metrics_.rate_limited.labels(labels_).inc();
+      refusal = Error::make(ErrorKind::rate_limited,
+                            "rate limit for " + request_.model_id + ": the time left before the deadline (" +
+                                std::to_string(std::max<std::int64_t>(0, ceil_ms(deadline_ - now))) +
+                                " ms) does not cover " + latency_note(c_.latency_, expected_));
+      refusal.retry_after = std::chrono::milliseconds{1000};
+    }
+    return false;
+  }
+  admit_by_ = deadline_ - expected_;
+  return true;
 }
 
-asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options,
-                                                           CallStats* stats) {
-  return run(request, nullptr, options, stats);
+asio::awaitable<Status> RetryingCall::admit_attempt() {
+  if (permit_) co_return Status{};  // admitted already (admit() before send())
+  {
+    Error refusal;
+    if (!fits_deadline(refusal)) co_return fail(std::move(refusal));
+  }
+  auto permit = co_await c_.admission_.acquire(key_, cost_, admit_by_);
+  if (!permit) {
+    Error e = std::move(permit.error());
+    if (e.kind == ErrorKind::rate_limited || e.kind == ErrorKind::quota_exceeded)
+      c_.metrics_.rate_limited.labels(labels_).inc();
+    if (e.kind == ErrorKind::rate_limited && expected_ > std::chrono::nanoseconds::zero())
+      e.message += " (the send must leave " + latency_note(c_.latency_, expected_) + ")";
+    st_.final_status = RetryStatus::no_not_retryable;
+    co_return fail(std::move(e));
+  }
+  if (permit->waited > std::chrono::nanoseconds::zero()) {
+    c_.metrics_.waits.labels(labels_).inc();
+    c_.metrics_.wait_seconds.labels(labels_).observe(std::chrono::duration<double>(permit->waited).count());
+    st_.queued += std::chrono::ceil<std::chrono::milliseconds>(permit->waited);
+  }
+  permit_ = std::move(*permit);
+  co_return Status{};
 }
 
-asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
-                                                                  bedrock::DeltaHandler on_delta,
-                                                                  bedrock::CallOptions options) {
-  return run(request, std::move(on_delta), options, nullptr);
-}
-
-asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
-                                                                  bedrock::DeltaHandler on_delta,
-                                                                  bedrock::CallOptions options, CallStats* stats) {
-  return run(request, std::move(on_delta), options, stats);
-}
-
-asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& original,
-                                                          bedrock::DeltaHandler delta_handler,
-                                                          bedrock::CallOptions options, CallStats* stats) {
-  CallStats local;
-  CallStats& st = stats ? *stats : local;
-  st = CallStats{};
-  // The caller's report is filled however the call ends (when the frame's locals go).
-  struct ReportOnExit {
-    const CallStats& st;
-    bedrock::CallReport* out;
-    ~ReportOnExit() { fill_report(out, st); }
-  } report_on_exit{st, options.report};
-  const bedrock::DeltaHandler* on_delta = delta_handler ? &delta_handler : nullptr;
-
-  const RateLimitConfig& cfg = options_.config;
-  const ModelProfile profile = model_profile(original.model_id, cfg);
-  ChatRequest request = original;
-  request.max_tokens = effective_max_tokens(original.max_tokens, profile);
-  st.max_tokens = request.max_tokens;
-
-  const Key key{original.model_id, options_.region};
-  const Cost cost{1, estimate_cost(estimate_input_tokens(request, cfg.chars_per_token), request.max_tokens,
-                                   profile.burndown)};
-  st.reserved_tokens = cost.tokens;
-  const SteadyTime deadline = options.deadline ? *options.deadline : clock_.now() + cfg.default_deadline;
-  options.deadline = deadline;
-  options.report = nullptr;  // ours to fill (by the public overloads), not the inner client's
-  const std::vector<std::string> labels{original.model_id};
-
-  const CallKind kind = on_delta ? CallKind::stream : CallKind::unary;
-
-  int retry_spent = 0;
+asio::awaitable<Result<ChatResponse>> RetryingCall::send(bedrock::DeltaHandler on_delta) {
   Result<ChatResponse> result;  // from attempt 2 on: the previous attempt's error
-  for (int attempt = 1;; ++attempt) {
-    // Deadline-aware admission: the model must have its recent p90 latency left after the send.
-    const std::chrono::nanoseconds expected = latency_.expected(original.model_id, kind);
-    SteadyTime admit_by = deadline;
-    if (expected > std::chrono::nanoseconds::zero()) {
-      const SteadyTime now = clock_.now();
-      if (now + expected > deadline) {
-        st.final_status = RetryStatus::no_deadline;
-        if (attempt > 1) co_return result;  // a retry that cannot finish in time is not sent
-        metrics_.rate_limited.labels(labels).inc();
-        Error e = Error::make(ErrorKind::rate_limited,
-                              "rate limit for " + original.model_id + ": the time left before the deadline (" +
-                                  std::to_string(std::max<std::int64_t>(0, ceil_ms(deadline - now))) +
-                                  " ms) does not cover " + latency_note(latency_, expected));
-        e.retry_after = std::chrono::milliseconds{1000};
-        co_return fail(std::move(e));
+  for (;; ++attempt_) {
+    if (!permit_) {
+      auto admitted = co_await admit_attempt();
+      if (!admitted) {
+        if (attempt_ > 1 && st_.final_status == RetryStatus::no_deadline) co_return result;  // not sent
+        co_return fail(std::move(admitted.error()));
       }
-      admit_by = deadline - expected;
     }
+    const Permit permit = std::move(*permit_);
+    permit_.reset();
 
-    auto permit = co_await admission_.acquire(key, cost, admit_by);
-    if (!permit) {
-      Error e = std::move(permit.error());
-      if (e.kind == ErrorKind::rate_limited || e.kind == ErrorKind::quota_exceeded)
-        metrics_.rate_limited.labels(labels).inc();
-      if (e.kind == ErrorKind::rate_limited && expected > std::chrono::nanoseconds::zero())
-        e.message += " (the send must leave " + latency_note(latency_, expected) + ")";
-      st.final_status = RetryStatus::no_not_retryable;
-      co_return fail(std::move(e));
-    }
-    if (permit->waited > std::chrono::nanoseconds::zero()) {
-      metrics_.waits.labels(labels).inc();
-      metrics_.wait_seconds.labels(labels).observe(std::chrono::duration<double>(permit->waited).count());
-      st.queued += std::chrono::ceil<std::chrono::milliseconds>(permit->waited);
-    }
-
-    ++st.attempts;
-    bool delivered = false;
-    std::optional<SteadyTime> first_delta;
-    const SteadyTime sent = clock_.now();
+    ++st_.attempts;
+    delivered_ = false;
+    first_delta_.reset();
+    const SteadyTime sent = c_.clock_.now();
     if (on_delta) {
-      bedrock::DeltaHandler wrapped = [&delivered, &first_delta, &clock = clock_,
-                                       on_delta](std::string_view text) -> asio::awaitable<bool> {
-        if (!delivered) first_delta = clock.now();
-        delivered = true;
-        co_return co_await (*on_delta)(text);
+      bedrock::DeltaHandler wrapped = [this, &on_delta](std::string_view text) -> asio::awaitable<bool> {
+        if (!delivered_) first_delta_ = c_.clock_.now();
+        delivered_ = true;
+        co_return co_await on_delta(text);
       };
-      result = co_await inner_.chat_stream(request, wrapped, options);
+      result = co_await c_.inner_.chat_stream(request_, wrapped, options_);
     } else {
-      result = co_await inner_.chat(request, options);
+      result = co_await c_.inner_.chat(request_, options_);
     }
 
+    const CallKind kind = on_delta ? CallKind::stream : CallKind::unary;
     if (result) {
       // Unary: the call's duration. Stream: time to the first delta (the whole call if it had none).
-      latency_.record(original.model_id, kind, (first_delta ? *first_delta : clock_.now()) - sent);
-      admission_.on_response(key, Feedback::success);
-      std::int64_t charged = charged_tokens(result->usage, profile.burndown);
-      admission_.settle(*permit, Cost{1, charged});
-      st.charged_tokens += charged;
-      retry_budget_.on_success(retry_spent);
-      st.final_status = RetryStatus::yes;
+      c_.latency_.record(request_.model_id, kind, (first_delta_ ? *first_delta_ : c_.clock_.now()) - sent);
+      c_.admission_.on_response(key_, Feedback::success);
+      std::int64_t charged = charged_tokens(result->usage, profile_.burndown);
+      c_.admission_.settle(permit, Cost{1, charged});
+      st_.charged_tokens += charged;
+      c_.retry_budget_.on_success(retry_spent_);
+      st_.final_status = RetryStatus::yes;
       co_return result;
     }
 
     Error& err = result.error();
     // Settle before the feedback: a throttle empties the bucket, and the refund of this attempt's
     // reservation must not refill it.
-    if (delivered) {
-      admission_.settle(*permit, permit->reserved);  // charged, amount unknown: keep the reservation
-      st.charged_tokens += permit->reserved.tokens;
+    if (delivered_) {
+      c_.admission_.settle(permit, permit.reserved);  // charged, amount unknown: keep the reservation
+      st_.charged_tokens += permit.reserved.tokens;
     } else {
-      admission_.settle(*permit, Cost{1, 0});
+      c_.admission_.settle(permit, Cost{1, 0});
     }
-    admission_.on_response(key, feedback_for(err));
+    c_.admission_.on_response(key_, feedback_for(err));
     if (err.throttle) {
-      ++st.throttles;
-      metrics_.throttles.labels(labels).inc();
+      ++st_.throttles;
+      c_.metrics_.throttles.labels(labels_).inc();
     }
-    if (delivered) {
-      st.final_status = RetryStatus::no_partial_stream;
+    if (delivered_) {
+      st_.final_status = RetryStatus::no_partial_stream;
       co_return result;
     }
 
     // admit_by, not deadline: a backoff that leaves the model less than its expected latency is not slept.
-    RetryDecision d = policy_.decide(err, attempt, clock_.now(), admit_by, retry_budget_, random_);
-    st.final_status = d.status;
-    if (d.status == RetryStatus::no_budget) metrics_.budget_exhausted.labels(labels).inc();
+    RetryDecision d = c_.policy_.decide(err, attempt_, c_.clock_.now(), admit_by_, c_.retry_budget_, c_.random_);
+    st_.final_status = d.status;
+    if (d.status == RetryStatus::no_budget) c_.metrics_.budget_exhausted.labels(labels_).inc();
     if (d.status != RetryStatus::yes) co_return result;
 
-    retry_spent += d.cost;
-    metrics_.retries.labels(labels).inc();
-    st.backoff += d.delay;
+    retry_spent_ += d.cost;
+    c_.metrics_.retries.labels(labels_).inc();
+    st_.backoff += d.delay;
     if (d.delay > std::chrono::milliseconds::zero()) {
       asio::steady_timer timer(co_await asio::this_coro::executor);
       timer.expires_after(d.delay);
@@ -223,6 +242,40 @@ asio::awaitable<Result<ChatResponse>> RetryingClient::run(const ChatRequest& ori
       if (ec) co_return fail(ErrorKind::cancelled, "cancelled during retry backoff");
     }
   }
+}
+
+std::unique_ptr<bedrock::ModelCall> RetryingClient::start(ChatRequest request, bedrock::CallOptions options) {
+  return std::make_unique<RetryingCall>(*this, std::move(request), options);
+}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::run(std::unique_ptr<RetryingCall> call,
+                                                          bedrock::DeltaHandler on_delta, CallStats* stats) {
+  auto result = co_await call->send(std::move(on_delta));
+  if (stats) *stats = call->stats();
+  co_return result;
+}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options) {
+  return run(std::make_unique<RetryingCall>(*this, request, options), nullptr, nullptr);
+}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::chat(const ChatRequest& request, bedrock::CallOptions options,
+                                                           CallStats* stats) {
+  return run(std::make_unique<RetryingCall>(*this, request, options), nullptr, stats);
+}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
+                                                                  bedrock::DeltaHandler on_delta,
+                                                                  bedrock::CallOptions options) {
+  options.stream = true;
+  return run(std::make_unique<RetryingCall>(*this, request, options), std::move(on_delta), nullptr);
+}
+
+asio::awaitable<Result<ChatResponse>> RetryingClient::chat_stream(const ChatRequest& request,
+                                                                  bedrock::DeltaHandler on_delta,
+                                                                  bedrock::CallOptions options, CallStats* stats) {
+  options.stream = true;
+  return run(std::make_unique<RetryingCall>(*this, request, options), std::move(on_delta), stats);
 }
 
 }  // namespace ba::ratelimit

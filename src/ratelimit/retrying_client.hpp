@@ -15,9 +15,9 @@
 //             the deadline, nothing is reserved or sent (first attempt: rate_limited, retry_after 1 s;
 //             a retry: the last attempt's error, no_deadline); otherwise admission and backoff must
 //             leave p90 before the deadline. No estimate before 5 samples: nothing changes.
-// Per-call details (for the request log) go to an optional CallStats* passed to the non-virtual overloads;
-// every overload also fills CallOptions::report (bedrock::CallReport) when the caller passed one. The inner
-// client gets options.report = nullptr.
+// start() returns the call in two phases (bedrock::ModelCall): admit() is the first attempt's deadline
+// check and admission wait; send() makes the attempts. Its report() is a CallStats (a CallReport plus
+// the budget details). The non-virtual overloads fill an optional CallStats* (tests).
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
@@ -33,12 +33,8 @@
 
 namespace ba::ratelimit {
 
-struct CallStats {
-  int attempts = 0;                             // inner calls made
-  int throttles = 0;                            // upstream throttles received
-  std::chrono::milliseconds queued{0};          // total wait for budget (admission)
-  std::chrono::milliseconds backoff{0};         // total retry sleeps
-  int max_tokens = 0;                           // after default and clamp (report it in the response)
+// The call report (attempts, throttles, queued, backoff, max_tokens) and what the budget saw.
+struct CallStats : bedrock::CallReport {
   std::int64_t reserved_tokens = 0;             // estimated cost of one attempt
   std::int64_t charged_tokens = 0;              // settled total over all attempts
   RetryStatus final_status = RetryStatus::yes;  // why retrying stopped (yes = it succeeded)
@@ -60,6 +56,8 @@ struct RateLimitMetrics {
 // validation or server error); Bedrock's "Too many tokens" / "Too many requests" name the dimension.
 Feedback feedback_for(const Error& e);
 
+class RetryingCall;
+
 class RetryingClient final : public bedrock::ModelClient {
  public:
   struct Options {
@@ -76,6 +74,8 @@ class RetryingClient final : public bedrock::ModelClient {
                                                                     bedrock::DeltaHandler on_delta,
                                                                     bedrock::CallOptions options) override;
 
+  std::unique_ptr<bedrock::ModelCall> start(bedrock::ChatRequest request, bedrock::CallOptions options) override;
+
   boost::asio::awaitable<Result<bedrock::ChatResponse>> chat(const bedrock::ChatRequest& request,
                                                              bedrock::CallOptions options, CallStats* stats);
   boost::asio::awaitable<Result<bedrock::ChatResponse>> chat_stream(const bedrock::ChatRequest& request,
@@ -86,10 +86,10 @@ class RetryingClient final : public bedrock::ModelClient {
   const LatencyTracker& latency() const { return latency_; }
 
  private:
-  // The public calls return this coroutine directly (no frame of their own: memory per waiting chat).
-  boost::asio::awaitable<Result<bedrock::ChatResponse>> run(const bedrock::ChatRequest& request,
-                                                            bedrock::DeltaHandler on_delta,
-                                                            bedrock::CallOptions options, CallStats* stats);
+  friend class RetryingCall;
+  // chat() and chat_stream(): one RetryingCall, sent, its stats copied out.
+  static boost::asio::awaitable<Result<bedrock::ChatResponse>> run(std::unique_ptr<RetryingCall> call,
+                                                                   bedrock::DeltaHandler on_delta, CallStats* stats);
 
   bedrock::ModelClient& inner_;
   Admission& admission_;

@@ -257,16 +257,16 @@ TEST_F(AttachmentsTest, WithoutAFileStoreFilesAreRefused) {
   EXPECT_NE(st.error().message.find("no file store"), std::string::npos);
 }
 
-TEST_F(AttachmentsTest, LoadFilesFillsTheInputOnceSoChatDoesNotReadAgain) {
+TEST_F(AttachmentsTest, PrepareReadsTheFilesOnceSoFinishDoesNotReadAgain) {
   const std::string id = upload("alice", "n.txt", "text/plain", "before");
-  auto in = input("read", {id});
-  ASSERT_TRUE(run_sync(service->load_files(in)));
-  ASSERT_TRUE(in.attachments);
-  ASSERT_EQ(in.attachments->size(), 1u);
-  // Removing the file now does not matter: chat() uses what was loaded.
+  auto checked = service->check(input("read", {id}));
+  ASSERT_TRUE(checked);
+  auto pending = run_sync(service->prepare(std::move(*checked)));
+  ASSERT_TRUE(pending) << pending.error().message;
+  // Removing the file now does not matter: finish() sends what was read.
   ASSERT_TRUE(run_sync(files->remove("alice", id)));
   model.reply("ok");
-  auto out = run_sync(service->chat(in));
+  auto out = run_sync(service->finish(*pending));
   ASSERT_TRUE(out) << out.error().message;
   EXPECT_EQ(model.requests.at(0).messages.at(0).content.at(0).bytes, "before");
 }

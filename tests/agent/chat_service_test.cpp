@@ -280,28 +280,24 @@ TEST_F(ChatServiceTest, TheModelClientsCallReportReachesTheOutputAndTheCaller) {
                                      .queued = std::chrono::milliseconds(7),
                                      .backoff = std::chrono::milliseconds(11),
                                      .max_tokens = 1024};
-  bedrock::CallReport seen;
-  auto in = input("hi");
-  in.report = &seen;
-  auto out = run_sync(service->chat(in));
+  auto out = run_sync(service->chat(input("hi")));
   ASSERT_TRUE(out) << out.error().message;
-  ASSERT_NE(model.last_options.report, nullptr);
   EXPECT_EQ(out->call.attempts, 3);
   EXPECT_EQ(out->call.throttles, 2);
   EXPECT_EQ(out->call.queued.count(), 7);
   EXPECT_EQ(out->call.backoff.count(), 11);
-  EXPECT_EQ(seen.attempts, 3);
 
-  // On failure the caller's report is filled too (the request log needs it).
+  // On failure the pending chat's report says what happened (the request log needs it).
   Error e = Error::make(ErrorKind::unavailable, "503");
   e.http_status = 503;
   model.error(e);
   model.report->attempts = 2;
-  bedrock::CallReport failed;
-  auto in2 = input("hi again");
-  in2.report = &failed;
-  ASSERT_FALSE(run_sync(service->chat(in2)));
-  EXPECT_EQ(failed.attempts, 2);
+  auto checked = service->check(input("hi again"));
+  ASSERT_TRUE(checked);
+  auto pending = run_sync(service->prepare(std::move(*checked)));
+  ASSERT_TRUE(pending) << pending.error().message;
+  ASSERT_FALSE(run_sync(service->finish(*pending)));
+  EXPECT_EQ(pending->report().attempts, 2);
 }
 
 TEST_F(ChatServiceTest, DailyCapThrottleSaysItIsADailyCap) {

@@ -1,6 +1,7 @@
 #pragma once
 // A scripted ModelClient for tests: replies (or errors) are queued; every request is recorded.
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -31,7 +32,6 @@ class FakeModel final : public bedrock::ModelClient {
                                                              bedrock::CallOptions options) override {
     requests.push_back(request);
     last_options = options;
-    if (report && options.report) *options.report = *report;
     ++buffered_calls;
     co_return next().result;
   }
@@ -41,7 +41,6 @@ class FakeModel final : public bedrock::ModelClient {
                                                                     bedrock::CallOptions options) override {
     requests.push_back(request);
     last_options = options;
-    if (report && options.report) *options.report = *report;
     ++stream_calls;
     ScriptedReply r = next();
     for (const auto& d : r.deltas) {
@@ -53,15 +52,53 @@ class FakeModel final : public bedrock::ModelClient {
     co_return r.result;
   }
 
+  // The call in phases: admit() fails with `admit_errors` (front first) while there are any; report()
+  // is `report` when set.
+  std::unique_ptr<bedrock::ModelCall> start(bedrock::ChatRequest request, bedrock::CallOptions options) override {
+    return std::make_unique<Call>(*this, std::move(request), options);
+  }
+
   std::deque<ScriptedReply> script;
+  std::deque<Error> admit_errors;
+  int admits = 0;
   std::vector<bedrock::ChatRequest> requests;
   bedrock::CallOptions last_options;
   int buffered_calls = 0;
   int stream_calls = 0;
   bool cancelled = false;
-  std::optional<bedrock::CallReport> report;  // copied to CallOptions::report when both are set
+  std::optional<bedrock::CallReport> report;  // what every call reports when set
 
  private:
+  class Call final : public bedrock::ModelCall {
+   public:
+    Call(FakeModel& m, bedrock::ChatRequest r, bedrock::CallOptions o) : m_(m), request_(std::move(r)), options_(o) {}
+    boost::asio::awaitable<Status> admit() override {
+      ++m_.admits;
+      admitted_ = true;
+      if (!m_.admit_errors.empty()) {
+        Error e = std::move(m_.admit_errors.front());
+        m_.admit_errors.pop_front();
+        co_return fail(std::move(e));
+      }
+      co_return Status{};
+    }
+    boost::asio::awaitable<Result<bedrock::ChatResponse>> send(bedrock::DeltaHandler on_delta) override {
+      if (!admitted_) {
+        if (auto st = co_await admit(); !st) co_return fail(std::move(st.error()));
+      }
+      if (on_delta) co_return co_await m_.chat_stream(request_, std::move(on_delta), options_);
+      co_return co_await m_.chat(request_, options_);
+    }
+    const bedrock::CallReport& report() const override { return m_.report ? *m_.report : none_; }
+
+   private:
+    FakeModel& m_;
+    bedrock::ChatRequest request_;
+    bedrock::CallOptions options_;
+    bedrock::CallReport none_;
+    bool admitted_ = false;
+  };
+
   ScriptedReply next() {
     if (script.empty()) return {std::unexpected(Error::make(ErrorKind::internal, "FakeModel: script is empty")), {}};
     ScriptedReply r = std::move(script.front());

@@ -161,6 +161,28 @@ TEST(RateLimitE2E, OwnBudgetExhaustedWithAShortDeadlineIs429RateLimitedWithoutCa
   EXPECT_EQ(s.simulator->stats().requests_total, 1u);
 }
 
+// Issue 13: a stream is admitted before its headers go out, so a shed stream is a real 429.
+TEST(RateLimitE2E, AShedStreamIsA429WithRetryAfterBeforeAnySseHeaders) {
+  StackOptions o;
+  o.rate_limit.limits.rpm = 1;
+  Stack s(o);
+  auto first = s.chat_call({{"input", "echo:first"}, {"stream", true}});
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_NE(first.body.find("event: done"), std::string::npos) << first.body;
+
+  auto r = s.chat_call({{"input", "echo:second"}, {"stream", true}}, {{"X-Request-Timeout-Ms", "1000"}});
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_EQ(r.headers.get("content-type"), "application/json");
+  EXPECT_EQ(error_type(r), "rate_limited");
+  ASSERT_TRUE(r.headers.get("retry-after"));
+  EXPECT_GE(std::stoi(std::string(*r.headers.get("retry-after"))), 1);
+  EXPECT_EQ(r.body.find("event:"), std::string::npos) << r.body;
+  EXPECT_EQ(s.simulator->stats().requests_total, 1u);
+  EXPECT_EQ(last_chat_log(s).at("status").as_int64(), 429);
+  EXPECT_TRUE(last_chat_log(s).at("stream").as_bool());
+  EXPECT_EQ(last_chat_log(s).at("attempts").as_int64(), 0);
+}
+
 TEST(RateLimitE2E, OwnDailyBudgetIsQuotaExceeded) {
   StackOptions o;
   o.rate_limit.limits.daily_tokens = 2000;

@@ -583,10 +583,113 @@ TEST_F(ApiTest, ClientDisconnectCancelsTheUpstreamCall) {
   EXPECT_EQ(last_log().at("error").as_string(), "client_disconnected");
 }
 
+// Issue 13: a stream is admitted before its headers go out.
+TEST_F(ApiTest, AShedStreamGetsA429WithRetryAfterNotAnSseError) {
+  Error shed = Error::make(ErrorKind::rate_limited, "rate limit for the model: no budget before the deadline");
+  shed.retry_after = std::chrono::milliseconds(2500);
+  model.admit_errors.push_back(shed);
+  model.reply("never sent");
+  auto r = chat(R"({"input": "hi", "stream": true, "conversation_id": "shed"})",
+                {{"X-Request-Timeout-Ms", "1000"}});
+  EXPECT_EQ(r.status, 429) << r.body;
+  EXPECT_FALSE(r.stream);
+  EXPECT_EQ(r.headers.get("content-type"), "application/json");
+  EXPECT_EQ(r.headers.get("retry-after"), "3");
+  EXPECT_EQ(error_type(r), "rate_limited");
+  EXPECT_NE(error_message(r).find("no budget"), std::string::npos);
+  EXPECT_EQ(model.stream_calls, 0);  // nothing was sent
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(last_log().at("status").as_int64(), 429);
+  EXPECT_EQ(last_log().at("error").as_string(), "rate_limited");
+  EXPECT_TRUE(last_log().at("stream").as_bool());
+  EXPECT_EQ(last_log().at("max_tokens").as_int64(), 1024);  // the call report: admission was asked
+  EXPECT_FALSE(run_sync(history->load("anonymous", "shed", 10)));
+}
+
+TEST_F(ApiTest, AnAdmittedStreamIsAdmittedOnceBeforeItsHeadersThenStreams) {
+  model.reply("ok then", {"ok ", "then"});
+  auto r = chat(R"({"input": "hi", "stream": true})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(r.stream);
+  EXPECT_EQ(model.admits, 1);       // before the headers
+  EXPECT_EQ(model.stream_calls, 0);  // the call itself runs in the body
+  CollectingWriter w;
+  run_sync([&]() -> boost::asio::awaitable<bool> {
+    co_await r.stream(w);
+    co_return true;
+  }());
+  EXPECT_EQ(model.admits, 1);
+  EXPECT_EQ(model.stream_calls, 1);
+  EXPECT_TRUE(w.body.starts_with(http::sse_event("delta", R"({"text":"ok "})"))) << w.body;
+  EXPECT_NE(w.body.find("event: done"), std::string::npos);
+  EXPECT_EQ(last_log().at("status").as_int64(), 200);
+}
+
+TEST_F(ApiTest, AStreamThatFailsAfterAdmissionBeforeItsFirstDeltaGetsAnErrorEvent) {
+  Error e = Error::make(ErrorKind::unavailable, "Bedrock is unavailable");
+  e.http_status = 503;
+  e.request_id = "up-1";
+  model.error(e);
+  auto r = chat(R"({"input": "hi", "stream": true, "conversation_id": "s4"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  ASSERT_TRUE(r.stream);
+  CollectingWriter w;
+  run_sync([&]() -> boost::asio::awaitable<bool> {
+    co_await r.stream(w);
+    co_return true;
+  }());
+  ASSERT_TRUE(w.body.starts_with("event: error\ndata: ")) << w.body;
+  auto err = parse(w.body.substr(19, w.body.find('\n', 19) - 19));
+  EXPECT_EQ(err.at("type").as_string(), "unavailable");
+  EXPECT_EQ(err.at("message").as_string(), "Bedrock is unavailable");
+  EXPECT_EQ(w.body.find("event: done"), std::string::npos);
+  EXPECT_EQ(last_log().at("error").as_string(), "unavailable");
+  EXPECT_EQ(last_log().at("upstream_request_id").as_string(), "up-1");
+  EXPECT_FALSE(run_sync(history->load("anonymous", "s4", 10)));
+}
+
 TEST_F(ApiTest, StreamingValidationErrorsAreOrdinaryJsonErrors) {
   auto r = chat(R"({"input": "", "stream": true})");
   EXPECT_EQ(r.status, 400);
   EXPECT_FALSE(r.stream);
+}
+
+// Issue 13: the router writes the log line and the metrics once per request, a stream's once its body
+// was written.
+TEST_F(ApiTest, AStreamIsLoggedAndCountedOnceItsBodyIsDone) {
+  model.reply("streamed", {"streamed"});
+  auto r = chat(R"({"input": "hi", "stream": true})");
+  ASSERT_TRUE(r.stream);
+  EXPECT_TRUE(logs.empty());
+  EXPECT_EQ(registry.render().find(R"(ba_http_requests_total{route="/chat")"), std::string::npos);
+  CollectingWriter w;
+  run_sync([&]() -> boost::asio::awaitable<bool> {
+    co_await r.stream(w);
+    co_return true;
+  }());
+  ASSERT_EQ(logs.size(), 1u);
+  EXPECT_EQ(last_log().at("route").as_string(), "/chat");
+  EXPECT_EQ(last_log().at("request_id").as_string(), *r.headers.get("x-request-id"));
+  EXPECT_NE(registry.render().find(R"(ba_http_requests_total{route="/chat",status="200"} 1)"), std::string::npos);
+}
+
+TEST_F(ApiTest, EveryRouteGetsOneLogLineWithItsRouteLabel) {
+  model.reply("x");
+  const std::vector<std::pair<std::string, std::string>> calls = {
+      {"POST", "/chat"}, {"GET", "/conversations/c-9"}, {"GET", "/health"}, {"GET", "/metrics"},
+      {"GET", "/files"}, {"POST", "/files/presign"},   {"GET", "/files/abc"}, {"GET", "/nowhere"},
+      {"PUT", "/chat"}};
+  const std::vector<std::string> routes = {"/chat",         "/conversations/{id}", "/health",
+                                           "/metrics",      "/files",              "/files/presign",
+                                           "/files/{id}",   "(unmatched)",         "/chat"};
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    const auto n = logs.size();
+    auto r = call(calls[i].first, calls[i].second, calls[i].first == "POST" ? R"({"input": "hi"})" : "");
+    ASSERT_EQ(logs.size(), n + 1) << calls[i].second;
+    EXPECT_EQ(last_log().at("route").as_string(), routes[i]) << calls[i].second;
+    EXPECT_EQ(last_log().at("status").as_int64(), r.status) << calls[i].second;
+    EXPECT_TRUE(r.headers.get("x-request-id")) << calls[i].second;
+  }
 }
 
 TEST_F(ApiTest, MetricsRenderRequestCounters) {

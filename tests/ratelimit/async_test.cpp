@@ -331,6 +331,34 @@ TEST_F(RetryingClientTest, ThrottleThrottleSuccessIsThreeCallsAndOneRealCharge) 
   EXPECT_NE(registry.render().find("ba_retries_total{model=\"" + std::string(kModel) + "\"} 2\n"), std::string::npos);
 }
 
+// Issue 13: admit, then send. admit() reserves without sending; send() uses that reservation; a call
+// dropped after admit() gives all of it back.
+TEST_F(RetryingClientTest, AdmitThenSendReservesOnceAndADroppedCallRefundsEverything) {
+  make();
+  inner.script = {{ok(120, 40)}};
+  auto call = client->start(request(), {});
+  ASSERT_TRUE(run_sync(io, call->admit()));
+  EXPECT_TRUE(inner.seen.empty());
+  EXPECT_EQ(store->outstanding(), 1u);
+  auto r = run_sync(io, call->send(nullptr));
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(inner.seen.size(), 1u);
+  EXPECT_EQ(store->outstanding(), 0u);
+  EXPECT_EQ(call->report().attempts, 1);
+  EXPECT_EQ(call->report().max_tokens, 100);
+  EXPECT_NEAR(store->snapshot(key()).requests_available, 1000 - 1, 1e-9);
+
+  auto dropped = client->start(request(), {});
+  ASSERT_TRUE(run_sync(io, dropped->admit()));
+  EXPECT_EQ(store->outstanding(), 1u);
+  dropped.reset();
+  EXPECT_EQ(store->outstanding(), 0u);
+  EXPECT_EQ(inner.seen.size(), 1u);
+  auto s = store->snapshot(key());
+  EXPECT_NEAR(s.requests_available, 1000 - 1, 1e-9);  // the dropped call cost nothing
+  EXPECT_NEAR(s.tokens_available, 100'000 - (120 + 40 * 5), 1e-9);
+}
+
 TEST_F(RetryingClientTest, ValidationErrorIsOneCallAndRefunded) {
   make();
   inner.script = {{error(ErrorKind::invalid_input, false, false, "ValidationException")}};
