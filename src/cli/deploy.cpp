@@ -46,13 +46,19 @@ std::optional<std::string> read_file(const std::filesystem::path& path) {
   return std::move(s).str();
 }
 
-// An explicit path as given; the default relative to the working directory, else to the source tree.
+// An explicit path as given; the default relative to the working directory, else to the source tree
+// the binary was built in, found from where the binary is (build/bedrock-agent → build/.. ), so that
+// no build-machine path is compiled in.
 std::filesystem::path locate(const std::string& given, const char* default_relative) {
   if (!given.empty()) return given;
   std::filesystem::path here(default_relative);
   if (std::filesystem::exists(here)) return here;
-  std::filesystem::path source = std::filesystem::path(BA_SOURCE_DIR) / default_relative;
-  if (std::filesystem::exists(source)) return source;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::filesystem::path source = exe.parent_path().parent_path() / default_relative;
+    if (std::filesystem::exists(source, ec)) return source;
+  }
   return here;
 }
 

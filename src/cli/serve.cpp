@@ -1,5 +1,3 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
@@ -38,6 +36,7 @@
 #include "store/s3_files.hpp"
 #include "store/sqlite_history.hpp"
 #include "store/sqlite_idempotency.hpp"
+#include "util/json_number.hpp"
 #include "util/metrics.hpp"
 
 namespace ba::cli {
@@ -430,7 +429,9 @@ std::string startup_fields(const App& app) {
   info["request_timeout_s"] = o.request_timeout_s;
   if (o.simulate) info["simulator"] = app.endpoint;
   if (app.max_open_files) info["max_open_files"] = app.max_open_files;
-  std::string s = json::serialize(info);
+  json::value doc = std::move(info);
+  whole_numbers_as_integers(doc);  // "max_rpm":50, not 5E1
+  std::string s = json::serialize(doc);
   return s.substr(1, s.size() - 2);
 }
 

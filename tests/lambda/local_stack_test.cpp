@@ -8,10 +8,6 @@
 // dynalite or s3rver is missing.
 #include <gtest/gtest.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <boost/json.hpp>
 
 #include <map>
