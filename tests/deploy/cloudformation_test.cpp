@@ -9,7 +9,7 @@
 #include "aws/credentials.hpp"
 #include "deploy/query_model.hpp"
 #include "net/http_client.hpp"
-#include "net/server_harness.hpp"
+#include "support/server_harness.hpp"
 
 namespace ba::aws {
 namespace {

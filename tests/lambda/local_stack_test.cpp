@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "aws/dynamodb_rig.hpp"
-#include "aws/s3_rig.hpp"
+#include "support/dynamodb_rig.hpp"
+#include "support/s3_rig.hpp"
 #include "lambda/binary_harness.hpp"
 #include "util/encoding.hpp"
 

@@ -7,11 +7,11 @@
 #include <cstdlib>
 #include <vector>
 
-#include "aws/s3_rig.hpp"
+#include "support/s3_rig.hpp"
 #include "aws/xml.hpp"
 #include "net/url.hpp"
 #include "store/file_store_suite.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::test {
