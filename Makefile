@@ -10,7 +10,7 @@ deps:
 	@./scripts/install-deps.sh
 
 build: deps
-	@cmake --preset default >/dev/null
+	@cmake --preset default --log-level=WARNING
 	@cmake --build --preset default -j $(JOBS)
 
 run: build
@@ -21,12 +21,12 @@ run-offline: build
 	./build/bedrock-agent serve --simulate $(ARGS)
 
 test: deps
-	@cmake --preset $(PRESET) >/dev/null
+	@cmake --preset $(PRESET) --log-level=WARNING
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 	@ctest --preset $(PRESET) -j $(JOBS)
 
 test-sanitize: deps
-	@cmake --preset sanitize >/dev/null
+	@cmake --preset sanitize --log-level=WARNING
 	@cmake --build --preset sanitize -j $(JOBS)
 	@ctest --preset sanitize -j $(JOBS)
 
@@ -35,7 +35,7 @@ clean:
 
 # Quota-efficiency benchmark: three runs side by side, about 6 minutes (docs/performance.md).
 bench-quota: deps
-	@cmake --preset default -DBA_BENCH=ON >/dev/null
+	@cmake --preset default -DBA_BENCH=ON --log-level=WARNING
 	@cmake --build --preset default -j $(JOBS) --target bench_quota
 	./build/bench_quota $(ARGS)
 
@@ -44,7 +44,7 @@ bench-quota: deps
 # Results: bench/results/{overhead,streaming,concurrency,coldstart}.json. ARGS: see bench/run.mjs.
 BENCH_DIR ?= build-bench
 bench: deps
-	@cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBA_BENCH=ON -DBA_TESTS=OFF >/dev/null
+	@cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBA_BENCH=ON -DBA_TESTS=OFF --log-level=WARNING
 	@cmake --build $(BENCH_DIR) -j $(JOBS) --target bedrock-agent bench_loadgen
 	@test -d node_modules/@portkey-ai/gateway || npm install --no-audit --no-fund
 	node bench/run.mjs --build=$(BENCH_DIR) $(ARGS)

@@ -46,6 +46,8 @@
 #include <string>
 #include <vector>
 
+#include "util/json_number.hpp"
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
@@ -496,6 +498,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   io.run();
-  std::printf("%s\n", json::serialize(g.result_).c_str());
+  json::value out = std::move(g.result_);
+  ba::whole_numbers_as_integers(out);  // 100, not 1E2
+  std::printf("%s\n", json::serialize(out).c_str());
   return 0;
 }

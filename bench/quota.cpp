@@ -52,6 +52,7 @@
 #include "sim/simulator.hpp"
 #include "store/no_history.hpp"
 #include "store/sqlite_history.hpp"
+#include "util/json_number.hpp"
 #include "util/metrics.hpp"
 
 namespace asio = boost::asio;
@@ -391,7 +392,9 @@ int main(int argc, char** argv) {
                                            {"token_ms", p.token_ms}}},
                    {"results", arr}};
   std::filesystem::create_directories(std::filesystem::path(p.json_path).parent_path());
-  std::ofstream(p.json_path) << json::serialize(doc) << "\n";
+  json::value out = std::move(doc);
+  ba::whole_numbers_as_integers(out);  // "goodput_pct":100, not 1E2
+  std::ofstream(p.json_path) << json::serialize(out) << "\n";
   std::printf("\nwrote %s\n", p.json_path.c_str());
   return 0;
 }

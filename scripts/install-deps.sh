@@ -17,9 +17,12 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
 if ! command -v node >/dev/null 2>&1; then APT_PACKAGES+=(nodejs); fi
 if ! command -v npm >/dev/null 2>&1; then APT_PACKAGES+=(npm); fi
 
+# One dpkg-query for all the packages: apt runs only when one is missing (unknown packages print
+# nothing on stdout, so they count as missing too).
+installed=$(dpkg-query -W -f='${Package} ${db:Status-Status}\n' "${APT_PACKAGES[@]}" 2>/dev/null || true)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  grep -qx "$p installed" <<<"$installed" || missing+=("$p")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "install-deps: apt-get install ${missing[*]}"
@@ -27,8 +30,25 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [ "${1:-}" != "--no-npm" ]; then
-  if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+# npm ci only when node_modules does not hold what package-lock.json names: npm's record of the
+# installed tree (node_modules/.package-lock.json) is compared with the lockfile, package by package and
+# version by version. (Modification times are not enough: a fresh checkout or git worktree has a
+# lockfile newer than any node_modules.)
+npm_up_to_date() {
+  [ -f node_modules/.package-lock.json ] && node -e '
+    const fs = require("fs");
+    const want = JSON.parse(fs.readFileSync("package-lock.json")).packages;
+    const have = JSON.parse(fs.readFileSync("node_modules/.package-lock.json")).packages;
+    const stale = Object.keys(want).filter((k) => k !== "" && !want[k].optional &&
+      (!have[k] || have[k].version !== want[k].version));
+    process.exit(stale.length ? 1 : 0);' 2>/dev/null
+}
+if [ "${1:-}" != "--no-npm" ] && ! npm_up_to_date; then
+  if [ -L node_modules ]; then
+    # npm ci would replace the link with a folder and empty the one it points to: leave a shared
+    # install (e.g. a git worktree's link to the main checkout's) alone.
+    echo "install-deps: node_modules links to $(readlink node_modules), which does not match package-lock.json; run npm ci there" >&2
+  else
     echo "install-deps: npm ci"
     npm ci --no-audit --no-fund --loglevel=error
   fi

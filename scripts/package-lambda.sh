@@ -26,7 +26,7 @@ done
 # the final link differs. The binary is stripped below.
 cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBA_WERROR=ON -DBA_TESTS=OFF \
   -DBA_LAMBDA_PACKAGE=ON -DOPENSSL_USE_STATIC_LIBS=TRUE -DBoost_USE_STATIC_LIBS=ON \
-  -DSQLite3_LIBRARY="$libdir/libsqlite3.a" >/dev/null
+  -DSQLite3_LIBRARY="$libdir/libsqlite3.a" --log-level=WARNING
 cmake --build "$build" --target bootstrap -j "$jobs"
 
 stage=$(mktemp -d)

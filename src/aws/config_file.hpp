@@ -1,13 +1,14 @@
 #pragma once
 // The AWS shared config and credentials files (~/.aws/config, ~/.aws/credentials): a small INI
 // reader and the profile lookup rules the SDKs use. Used by the credentials chain and region resolution.
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include "aws/endpoints.hpp"
+#include "aws/env.hpp"
 
 namespace ba::aws {
 

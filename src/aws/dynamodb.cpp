@@ -1,10 +1,5 @@
 #include "aws/dynamodb.hpp"
 
-// GCC 12 false positive on Asio's awaitable frame allocator (see bedrock/client.cpp).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>

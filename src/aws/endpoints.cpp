@@ -6,14 +6,6 @@
 
 namespace ba::aws {
 
-GetEnv process_env() {
-  return [](std::string_view name) -> std::optional<std::string> {
-    const char* v = std::getenv(std::string(name).c_str());
-    if (!v) return std::nullopt;
-    return std::string(v);
-  };
-}
-
 std::string resolve_endpoint(std::string_view service_id, std::string_view endpoint_prefix, std::string_view region,
                              const GetEnv& env) {
   std::string var = "AWS_ENDPOINT_URL_";

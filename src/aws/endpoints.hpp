@@ -3,15 +3,13 @@
 // AWS_ENDPOINT_URL_<SERVICE> (service id upper-cased, spaces/dashes to '_'), then AWS_ENDPOINT_URL,
 // then https://{prefix}.{region}.amazonaws.com. Region: explicit, AWS_REGION, AWS_DEFAULT_REGION,
 // then the profile's `region` in the shared config file.
-#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 
-namespace ba::aws {
+#include "aws/env.hpp"
 
-using GetEnv = std::function<std::optional<std::string>(std::string_view)>;
-GetEnv process_env();
+namespace ba::aws {
 
 // service_id as in the SDKs, e.g. "Bedrock Runtime" -> AWS_ENDPOINT_URL_BEDROCK_RUNTIME, "DynamoDB", "S3".
 std::string resolve_endpoint(std::string_view service_id, std::string_view endpoint_prefix, std::string_view region,

@@ -1,11 +1,5 @@
 #include "bedrock/client.hpp"
 
-// GCC 12 false positive on Asio's awaitable frame allocator (operator new/delete are a matched pair
-// in awaitable_frame_base, but inlining through thread_info_base confuses the check).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <stdexcept>
 
 #include "aws/credentials.hpp"

@@ -16,6 +16,9 @@
 
 namespace ba::bedrock {
 
+// The model serve, lambda and deploy use unless told otherwise.
+inline constexpr const char* kDefaultModelId = "anthropic.claude-3-sonnet-20240229-v1:0";
+
 struct ModelIdInfo {
   enum class Kind { base, inference_profile, arn };
   Kind kind = Kind::base;

@@ -7,8 +7,9 @@
 #include <cstdlib>
 #include <vector>
 
-#include "cli/deploy.hpp"
 #include "cli/options.hpp"
+#include "cli/simulate.hpp"
+#include "deploy/deploy.hpp"
 
 namespace ba::cli {
 namespace {
@@ -219,6 +220,36 @@ void add_simulate(CLI::App& app, SimFlags& f) {
   app.add_option("--region", o.region, "Require this region in the SigV4 credential scope")->envname("BEDROCK_SIM_REGION");
 }
 
+void add_deploy(CLI::App& app, deploy::DeployOptions& o) {
+  app.add_option("--stack-name", o.stack_name, "CloudFormation stack name")->capture_default_str();
+  app.add_option("--region", o.region, "AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1)");
+  app.add_option("--profile", o.profile, "AWS shared-config profile for credentials and region")->envname("AWS_PROFILE");
+  app.add_option("--model-id", o.model_id, "Bedrock base model id (the function may invoke only this model)")
+      ->capture_default_str();
+  app.add_option("--max-rpm", o.max_rpm, "Requests per minute (MAX_REQUESTS_PER_MINUTE of the function)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-tpm", o.max_tpm, "Tokens per minute (MAX_TOKENS_PER_MINUTE; 0: unlimited)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--max-tokens-per-day", o.max_tokens_per_day, "Tokens per UTC day (MAX_TOKENS_PER_DAY; 0: unlimited)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--package", o.package_path,
+                 std::string("Lambda package zip (default ") + deploy::kDefaultPackagePath + ", built by `make package`)");
+  app.add_option("--template", o.template_path, std::string("CloudFormation template (default ") + deploy::kDefaultTemplatePath + ")");
+  app.add_option("--artifact-bucket", o.artifact_bucket,
+                 "S3 bucket for the package (default bedrock-agent-artifacts-<account>-<region>, created if missing)");
+  app.add_option("--parameter", o.parameters,
+                 "Another template parameter, Key=Value (repeatable), e.g. ThrottleRateLimit=10");
+  app.add_flag("--delete", o.remove, "Delete the stack instead (the history table and files bucket are retained)");
+  app.add_flag("--no-wait", o.no_wait, "Return once CloudFormation has started, without following the events");
+  app.add_option_function<int>(
+         "--timeout", [&o](const int& minutes) { o.timeout = std::chrono::minutes(minutes); },
+         "Minutes to wait for the stack (default 60)")
+      ->check(CLI::Range(1, 24 * 60));
+}
+
 }  // namespace
 
 int run(int argc, char** argv) {
@@ -246,9 +277,9 @@ int run(int argc, char** argv) {
   auto* sim_cmd = app.add_subcommand("simulate-bedrock", "Run a local Bedrock Runtime simulator (see docs/simulator.md)");
   add_simulate(*sim_cmd, sim_flags);
 
-  DeployOptions deploy_options;
+  deploy::DeployOptions deploy_options;
   auto* deploy_cmd = app.add_subcommand("deploy", "Deploy to AWS (API Gateway, Lambda, DynamoDB, S3) with CloudFormation; --delete tears it down");
-  add_deploy_options(*deploy_cmd, deploy_options);
+  add_deploy(*deploy_cmd, deploy_options);
 
   try {
     app.parse(argc, argv);
@@ -267,7 +298,7 @@ int run(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (*serve_cmd) return run_serve(serve);
-  if (*deploy_cmd) return run_deploy(deploy_options);
+  if (*deploy_cmd) return deploy::run_deploy(deploy_options);
   if (*lambda_cmd) {
     // The deployment template's name for the model (docs/lambda.md); --model-id / BEDROCK_MODEL_ID win.
     if (lambda_cmd->get_option("--model-id")->count() == 0) {

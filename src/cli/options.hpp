@@ -1,11 +1,12 @@
 #pragma once
-// Plain option structs filled by the command-line parser (cli/app.cpp) and run by serve.cpp / simulate.cpp.
+// The options of `serve` and `lambda`, filled by the command-line parser (cli/app.cpp) and run by
+// serve.cpp / lambda_mode.cpp. (`simulate-bedrock` takes the simulator's options: cli/simulate.hpp.)
 #include <cstdint>
 #include <string>
 #include <vector>
 
+#include "bedrock/model_id.hpp"
 #include "ratelimit/config.hpp"
-#include "sim/simulator.hpp"
 
 #ifndef BA_VERSION
 #define BA_VERSION "0.1.0"
@@ -13,7 +14,7 @@
 
 namespace ba::cli {
 
-inline constexpr const char* kDefaultModelId = "anthropic.claude-3-sonnet-20240229-v1:0";
+inline constexpr const char* kDefaultModelId = bedrock::kDefaultModelId;
 
 struct ServeOptions {
   std::string host = "127.0.0.1";
@@ -68,8 +69,5 @@ int run_serve(const ServeOptions& options);
 // same app as serve, then the Runtime API loop. A start-up failure is posted as an init error. Exit
 // codes: 1 the Runtime API failed or start-up failed, 2 AWS_LAMBDA_RUNTIME_API unset.
 int run_lambda(const ServeOptions& options);
-
-// Runs `simulate-bedrock` until SIGINT/SIGTERM.
-int run_simulate(const sim::SimulatorOptions& options);
 
 }  // namespace ba::cli

@@ -1,9 +1,10 @@
+#include "cli/simulate.hpp"
+
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
 #include <cstdio>
 
-#include "cli/options.hpp"
 #include "cli/signals.hpp"
 
 namespace ba::cli {

@@ -1,5 +1,7 @@
-// Async HTTP/1.1 server: one coroutine per connection on its own strand, keep-alive, a timeout on
-// every read and write, body and header limits, chunked streaming, optional TLS, graceful stop.
+// Async HTTP/1.1 server: one coroutine per connection on the io_context (no strand per connection: one
+// thread runs the context; the acceptor and the stop timers share one strand because stop() may be
+// called from any thread), keep-alive, a timeout on every read and write, body and header limits,
+// chunked streaming, optional TLS, graceful stop.
 #include "net/http_server.hpp"
 
 #include <atomic>
@@ -26,7 +28,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "util/clock.hpp"
 #include "util/encoding.hpp"
+#include "util/json_writer.hpp"
 
 #include "net/write_now.hpp"
 
@@ -40,6 +44,22 @@ using tcp = asio::ip::tcp;
 using boost::system::error_code;
 
 namespace {
+
+// An error the server cannot hand to anyone: one JSON line on stderr, in the format of the program's
+// other logs ({"ts","level","msg", ...}; cli/signals.hpp's log_line), written in one call.
+void log_error(std::string_view msg, std::string_view what) {
+  std::string line;
+  JsonWriter w(line);
+  w.begin_object()
+      .member("ts", iso8601_ms(std::chrono::system_clock::now()))
+      .member("level", "error")
+      .member("msg", msg)
+      .member("error", what)
+      .end_object();
+  line += '\n';
+  std::fwrite(line.data(), 1, line.size(), stderr);
+  std::fflush(stderr);
+}
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
@@ -250,7 +270,7 @@ asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResp
   try {
     co_await resp.stream(writer);
   } catch (const std::exception& ex) {
-    std::fprintf(stderr, "http_server: stream writer threw: %s\n", ex.what());
+    log_error("http_server: stream writer threw", ex.what());
     threw = true;
   }
   if (threw || !writer.alive()) co_return false;  // a truncated body: the peer must see the connection end
@@ -336,7 +356,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
     try {
       resp = co_await st.handler(req);
     } catch (const std::exception& e) {
-      std::fprintf(stderr, "http_server: handler threw: %s\n", e.what());
+      log_error("http_server: handler threw", e.what());
       failed = true;
     }
     if (failed) resp = error_for(st, 500, "internal", "internal error");
@@ -440,7 +460,7 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
       try {
         std::rethrow_exception(e);
       } catch (const std::exception& x) {
-        std::fprintf(stderr, "http_server: connection failed: %s\n", x.what());
+        log_error("http_server: connection failed", x.what());
       }
     });
   }

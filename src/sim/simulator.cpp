@@ -1,5 +1,3 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames (the handler coroutine).
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include "sim/simulator.hpp"
 
 #include <boost/asio/as_tuple.hpp>

@@ -1,9 +1,5 @@
 #include "store/dynamodb_history.hpp"
 
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <algorithm>
 #include <mutex>
 #include <stdexcept>

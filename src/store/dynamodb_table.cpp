@@ -1,9 +1,5 @@
 #include "store/dynamodb_table.hpp"
 
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include "aws/dynamodb.hpp"
 
 namespace ba::store::ddb {

@@ -1,10 +1,5 @@
 #include "store/s3_files.hpp"
 
-// GCC 12 false positive on Asio's awaitable frame allocator (see bedrock/client.cpp).
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <charconv>
 #include <cstdio>
 

@@ -8,10 +8,10 @@
 #include <filesystem>
 
 #include "agent/chat_service.hpp"
-#include "agent/fake_model.hpp"
+#include "support/fake_model.hpp"
 #include "ratelimit/cost.hpp"
 #include "store/local_files.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "store/sqlite_history.hpp"
 #include "util/encoding.hpp"
 

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <functional>
 
-#include "agent/fake_model.hpp"
-#include "store/run_sync.hpp"
+#include "support/fake_model.hpp"
+#include "support/run_sync.hpp"
 #include "store/no_history.hpp"
 #include "store/sqlite_history.hpp"
 

@@ -14,7 +14,7 @@
 
 #include "aws/config_file.hpp"
 #include "aws/endpoints.hpp"
-#include "aws/test_support.hpp"
+#include "support/aws_oracles.hpp"
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
 

@@ -5,7 +5,7 @@
 #include <boost/json.hpp>
 #include <sstream>
 
-#include "aws/test_support.hpp"
+#include "support/aws_oracles.hpp"
 #include "util/clock.hpp"
 #include "util/encoding.hpp"
 

@@ -7,7 +7,7 @@
 #include <map>
 
 #include "aws/s3.hpp"
-#include "aws/s3_rig.hpp"
+#include "support/s3_rig.hpp"
 #include "net/http_client.hpp"
 #include "net/url.hpp"
 #include "util/encoding.hpp"

@@ -18,7 +18,7 @@
 #include <sstream>
 
 #include "aws/sigv4.hpp"
-#include "aws/test_support.hpp"
+#include "support/aws_oracles.hpp"
 #include "net/url.hpp"
 #include "util/clock.hpp"
 #include "util/encoding.hpp"

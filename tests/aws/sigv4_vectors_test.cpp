@@ -14,7 +14,7 @@
 #include <sstream>
 
 #include "aws/sigv4.hpp"
-#include "aws/test_support.hpp"
+#include "support/aws_oracles.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::aws {

@@ -1,6 +1,6 @@
 // The CloudFormation Query client: request serialization (checked against the official model), XML
 // response and error parsing, and the client's retries against a fake endpoint.
-#include "aws/cloudformation.hpp"
+#include "deploy/cloudformation.hpp"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include "aws/credentials.hpp"
 #include "deploy/query_model.hpp"
 #include "net/http_client.hpp"
-#include "net/server_harness.hpp"
+#include "support/server_harness.hpp"
 
 namespace ba::aws {
 namespace {

@@ -15,7 +15,7 @@
 
 #include "aws/xml.hpp"
 #include "deploy/query_model.hpp"
-#include "net/server_harness.hpp"
+#include "support/server_harness.hpp"
 #include "sim/auth.hpp"
 #include "util/encoding.hpp"
 

@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "aws/dynamodb_rig.hpp"
+#include "support/dynamodb_rig.hpp"
 #include "net/http_client.hpp"
 #include "support/child_process.hpp"
 #include "util/encoding.hpp"

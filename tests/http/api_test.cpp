@@ -6,10 +6,10 @@
 #include <filesystem>
 #include <fstream>
 
-#include "agent/fake_model.hpp"
+#include "support/fake_model.hpp"
 #include "http/errors.hpp"
 #include "http/sse.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "store/sqlite_history.hpp"
 #include "util/encoding.hpp"
 #include "util/metrics.hpp"

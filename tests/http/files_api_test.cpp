@@ -8,12 +8,12 @@
 #include <filesystem>
 #include <set>
 
-#include "agent/fake_model.hpp"
+#include "support/fake_model.hpp"
 #include "http/api.hpp"
 #include "net/http_client.hpp"
-#include "net/server_harness.hpp"
+#include "support/server_harness.hpp"
 #include "store/local_files.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "store/sqlite_history.hpp"
 #include "util/encoding.hpp"
 

@@ -15,11 +15,11 @@
 #include <boost/json.hpp>
 #include <filesystem>
 
-#include "agent/fake_model.hpp"
+#include "support/fake_model.hpp"
 #include "http/api.hpp"
 #include "http/memory_idempotency.hpp"
 #include "store/local_files.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "store/sqlite_history.hpp"
 #include "store/sqlite_idempotency.hpp"
 #include "util/encoding.hpp"

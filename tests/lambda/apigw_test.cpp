@@ -4,7 +4,7 @@
 
 #include <boost/json.hpp>
 
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::test {

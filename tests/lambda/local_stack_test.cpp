@@ -8,18 +8,14 @@
 // dynalite or s3rver is missing.
 #include <gtest/gtest.h>
 
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <boost/json.hpp>
 
 #include <map>
 #include <string>
 #include <vector>
 
-#include "aws/dynamodb_rig.hpp"
-#include "aws/s3_rig.hpp"
+#include "support/dynamodb_rig.hpp"
+#include "support/s3_rig.hpp"
 #include "lambda/binary_harness.hpp"
 #include "util/encoding.hpp"
 

@@ -13,7 +13,7 @@
 #include <deque>
 #include <set>
 
-#include "agent/fake_model.hpp"
+#include "support/fake_model.hpp"
 #include "http/api.hpp"
 #include "lambda/apigw.hpp"
 #include "lambda/fake_runtime_api.hpp"

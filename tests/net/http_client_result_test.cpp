@@ -21,7 +21,7 @@
 
 #include "net/http_client.hpp"
 #include "raw_server.hpp"
-#include "server_harness.hpp"
+#include "support/server_harness.hpp"
 #include "tls_cert.hpp"
 
 namespace ba::net {

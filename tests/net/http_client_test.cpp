@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "raw_server.hpp"
-#include "server_harness.hpp"
+#include "support/server_harness.hpp"
 #include "tls_cert.hpp"
 #include "util/encoding.hpp"
 

@@ -14,7 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <future>
 
-#include "server_harness.hpp"
+#include "support/server_harness.hpp"
 
 namespace ba::net {
 namespace {

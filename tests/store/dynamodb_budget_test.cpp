@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "aws/dynamodb_rig.hpp"
+#include "support/dynamodb_rig.hpp"
 #include "ratelimit/limiter.hpp"
 #include "store/dynamodb_budget.hpp"
 #include "store/dynamodb_table.hpp"

@@ -7,10 +7,10 @@
 #include <boost/json.hpp>
 #include <set>
 
-#include "aws/test_support.hpp"
+#include "support/aws_oracles.hpp"
 #include "store/dynamodb_test_support.hpp"
 #include "store/history_store_suite.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::test {

@@ -4,7 +4,7 @@
 
 #include <boost/json.hpp>
 
-#include "aws/test_support.hpp"
+#include "support/aws_oracles.hpp"
 #include "store/dynamodb_test_support.hpp"
 #include "store/idempotency_suite.hpp"
 #include "util/encoding.hpp"

@@ -1,5 +1,5 @@
 #pragma once
-// DynamoDB store tests: stores on the shared dynalite rig (tests/aws/dynamodb_rig.hpp), a table per test
+// DynamoDB store tests: stores on the shared dynalite rig (tests/support/dynamodb_rig.hpp), a table per test
 // directory, and forwarders that run every call on the rig's io thread so the stores can be driven from
 // any thread or io_context (the backend-independent suites use run_sync on private io_contexts).
 #include <boost/asio/co_spawn.hpp>
@@ -10,7 +10,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "aws/dynamodb_rig.hpp"
+#include "support/dynamodb_rig.hpp"
 #include "store/dynamodb_history.hpp"
 #include "store/dynamodb_idempotency.hpp"
 #include "store/dynamodb_table.hpp"

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "store/file_store_suite.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::test {

@@ -1,5 +1,3 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include "store/s3_files.hpp"
 
 #include <gtest/gtest.h>
@@ -9,11 +7,11 @@
 #include <cstdlib>
 #include <vector>
 
-#include "aws/s3_rig.hpp"
+#include "support/s3_rig.hpp"
 #include "aws/xml.hpp"
 #include "net/url.hpp"
 #include "store/file_store_suite.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::test {

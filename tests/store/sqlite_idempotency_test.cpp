@@ -6,7 +6,7 @@
 #include <filesystem>
 
 #include "store/idempotency_suite.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "store/sqlite_history.hpp"
 #include "util/encoding.hpp"
 

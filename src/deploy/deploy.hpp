@@ -2,7 +2,7 @@
 // `bedrock-agent deploy`: packages are uploaded to an artifacts bucket, then deploy/template.yaml is
 // created or updated through a CloudFormation change set, with progress printed until the stack settles.
 // `--delete` tears the stack down. Speaks CloudFormation's Query protocol, STS and S3 itself
-// (aws/cloudformation.hpp, aws/s3.hpp); honours AWS_ENDPOINT_URL_* and profiles. See docs/deploy.md.
+// (deploy/cloudformation.hpp, aws/s3.hpp); honours AWS_ENDPOINT_URL_* and profiles. See docs/deploy.md.
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -12,14 +12,10 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/options.hpp"
+#include "bedrock/model_id.hpp"
 #include "util/clock.hpp"
 
-namespace CLI {
-class App;
-}
-
-namespace ba::cli {
+namespace ba::deploy {
 
 inline constexpr const char* kDefaultStackName = "ai-agent-stack";
 inline constexpr const char* kDefaultPackagePath = "build-lambda-pkg/bedrock-agent-lambda.zip";
@@ -29,7 +25,7 @@ struct DeployOptions {
   std::string stack_name = kDefaultStackName;
   std::string region;   // empty: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1
   std::string profile;  // empty: AWS_PROFILE, else "default"
-  std::string model_id = kDefaultModelId;
+  std::string model_id = bedrock::kDefaultModelId;
   double max_rpm = 50;
   double max_tpm = 0;
   std::int64_t max_tokens_per_day = 0;
@@ -48,9 +44,6 @@ struct DeployOptions {
   Clock* clock = nullptr;
 };
 
-// Registers the `deploy` flags on `app` (cli/app.cpp).
-void add_deploy_options(CLI::App& app, DeployOptions& options);
-
 // Runs deploy (or --delete). Progress and results on `out`, errors on `err`.
 // Exit codes: 0 deployed / up to date / deleted; 1 failed (the failing event's reason on `err`);
 // 2 invalid configuration (no package, no template, bad --parameter).
@@ -62,4 +55,4 @@ std::string artifact_bucket_name(std::string_view account_id, std::string_view r
 // The content-addressed key of a package: bedrock-agent/<sha256 hex of the zip>.zip.
 std::string artifact_key(std::string_view zip_bytes);
 
-}  // namespace ba::cli
+}  // namespace ba::deploy

@@ -10,7 +10,7 @@
 #include <map>
 
 #include "aws/endpoints.hpp"
-#include "aws/s3_rig.hpp"
+#include "support/s3_rig.hpp"
 #include "aws/xml.hpp"
 #include "net/http_client.hpp"
 #include "util/encoding.hpp"

@@ -1,11 +1,12 @@
-// The one place that picks the history backend for serve and Lambda (cli/app_context.hpp).
+// The wiring decided in one place for serve and Lambda (cli/app_context.hpp): which history, file and
+// budget stores the options and the environment name, and the Lambda mode's CA bundle.
+#include "cli/app_context.hpp"
+
 #include <gtest/gtest.h>
 
 #include <map>
 #include <set>
 #include <string>
-
-#include "cli/app_context.hpp"
 
 namespace ba::test {
 namespace {
@@ -36,6 +37,39 @@ TEST(ResolveHistory, DefaultsToTmpInLambdaAndDataDirForServe) {
   EXPECT_EQ(cli::resolve_history("", cli::Mode::server, none), "sqlite:./data/history.db");
   auto empty = env_of({{"CONVERSATION_TABLE", ""}});
   EXPECT_EQ(cli::resolve_history("", cli::Mode::lambda, empty), "sqlite:/tmp/history.db");
+}
+
+TEST(ResolveFiles, AnExplicitFolderOrBucketWins) {
+  auto env = env_of({{"FILES_BUCKET", "files-bucket"}});
+  EXPECT_EQ(cli::resolve_files("/srv/files", cli::Mode::lambda, env), "/srv/files");
+  EXPECT_EQ(cli::resolve_files("s3://other/prefix", cli::Mode::server, env), "s3://other/prefix");
+}
+
+TEST(ResolveFiles, FilesBucketNamesTheS3Bucket) {
+  auto env = env_of({{"FILES_BUCKET", "files-bucket"}});
+  EXPECT_EQ(cli::resolve_files("", cli::Mode::lambda, env), "s3://files-bucket");
+  EXPECT_EQ(cli::resolve_files("", cli::Mode::server, env), "s3://files-bucket");
+}
+
+TEST(ResolveFiles, DefaultsToTmpInLambdaAndDataDirForServe) {
+  auto none = env_of({});
+  EXPECT_EQ(cli::resolve_files("", cli::Mode::lambda, none), "/tmp/files");
+  EXPECT_EQ(cli::resolve_files("", cli::Mode::server, none), "./data/files");
+  EXPECT_EQ(cli::resolve_files("", cli::Mode::server, env_of({{"FILES_BUCKET", ""}})), "./data/files");
+}
+
+TEST(ResolveSharedBudget, AnExplicitTableWinsInBothModes) {
+  auto env = env_of({{"BUDGET_TABLE", "budget-table"}});
+  EXPECT_EQ(cli::resolve_shared_budget("dynamodb:mine", cli::Mode::lambda, env), "dynamodb:mine");
+  EXPECT_EQ(cli::resolve_shared_budget("dynamodb:mine", cli::Mode::server, env), "dynamodb:mine");
+}
+
+TEST(ResolveSharedBudget, BudgetTableIsReadInLambdaModeOnly) {
+  auto env = env_of({{"BUDGET_TABLE", "budget-table"}});
+  EXPECT_EQ(cli::resolve_shared_budget("", cli::Mode::lambda, env), "dynamodb:budget-table");
+  EXPECT_EQ(cli::resolve_shared_budget("", cli::Mode::server, env), "");  // a per-process budget
+  EXPECT_EQ(cli::resolve_shared_budget("", cli::Mode::lambda, env_of({{"BUDGET_TABLE", ""}})), "");
+  EXPECT_EQ(cli::resolve_shared_budget("", cli::Mode::lambda, env_of({})), "");
 }
 
 // The packaged binary's OpenSSL looks in the build machine's /usr/lib/ssl; on Amazon Linux the bundle

@@ -2,7 +2,7 @@
 // Test rig for S3: one s3rver for the whole test binary (started on first use, killed at exit, its
 // folder removed), and an io_context on its own thread with an HttpClient, static credentials
 // (S3RVER/S3RVER) and an aws::S3Client pointing at it (path-style). Used by tests/aws and tests/store
-// (include "aws/s3_rig.hpp").
+// (include "support/s3_rig.hpp").
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>

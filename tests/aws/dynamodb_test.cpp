@@ -8,10 +8,10 @@
 #include <sstream>
 
 #include "aws/credentials.hpp"
-#include "aws/dynamodb_rig.hpp"
-#include "aws/test_support.hpp"
+#include "support/dynamodb_rig.hpp"
+#include "support/aws_oracles.hpp"
 #include "net/http_client.hpp"
-#include "store/run_sync.hpp"
+#include "support/run_sync.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::aws::dynamodb {

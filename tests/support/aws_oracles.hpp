@@ -1,5 +1,5 @@
 #pragma once
-// Helpers shared by the aws tests: locating /work/shared and running the Node oracles.
+// Helpers shared by the aws and store tests: locating /work/shared and running the Node oracles.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>

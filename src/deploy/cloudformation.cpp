@@ -1,4 +1,4 @@
-#include "aws/cloudformation.hpp"
+#include "deploy/cloudformation.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>

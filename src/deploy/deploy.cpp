@@ -1,6 +1,4 @@
-#include "cli/deploy.hpp"
-
-#include <CLI/CLI.hpp>
+#include "deploy/deploy.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -15,14 +13,14 @@
 #include <set>
 #include <sstream>
 
-#include "aws/cloudformation.hpp"
 #include "aws/credentials.hpp"
 #include "aws/endpoints.hpp"
 #include "aws/s3.hpp"
+#include "deploy/cloudformation.hpp"
 #include "net/http_client.hpp"
 #include "util/encoding.hpp"
 
-namespace ba::cli {
+namespace ba::deploy {
 
 std::string artifact_bucket_name(std::string_view account_id, std::string_view region) {
   return "bedrock-agent-artifacts-" + std::string(account_id) + "-" + std::string(region);
@@ -46,13 +44,19 @@ std::optional<std::string> read_file(const std::filesystem::path& path) {
   return std::move(s).str();
 }
 
-// An explicit path as given; the default relative to the working directory, else to the source tree.
+// An explicit path as given; the default relative to the working directory, else to the source tree
+// the binary was built in, found from where the binary is (build/bedrock-agent → build/.. ), so that
+// no build-machine path is compiled in.
 std::filesystem::path locate(const std::string& given, const char* default_relative) {
   if (!given.empty()) return given;
   std::filesystem::path here(default_relative);
   if (std::filesystem::exists(here)) return here;
-  std::filesystem::path source = std::filesystem::path(BA_SOURCE_DIR) / default_relative;
-  if (std::filesystem::exists(source)) return source;
+  std::error_code ec;
+  const auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (!ec) {
+    std::filesystem::path source = exe.parent_path().parent_path() / default_relative;
+    if (std::filesystem::exists(source, ec)) return source;
+  }
   return here;
 }
 
@@ -522,36 +526,6 @@ int run_deploy(const DeployOptions& o, std::ostream& out, std::ostream& err) {
   }
 }
 
-void add_deploy_options(CLI::App& app, DeployOptions& o) {
-  app.add_option("--stack-name", o.stack_name, "CloudFormation stack name")->capture_default_str();
-  app.add_option("--region", o.region, "AWS region (else AWS_REGION, AWS_DEFAULT_REGION, the profile's region, us-east-1)");
-  app.add_option("--profile", o.profile, "AWS shared-config profile for credentials and region")->envname("AWS_PROFILE");
-  app.add_option("--model-id", o.model_id, "Bedrock base model id (the function may invoke only this model)")
-      ->capture_default_str();
-  app.add_option("--max-rpm", o.max_rpm, "Requests per minute (MAX_REQUESTS_PER_MINUTE of the function)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--max-tpm", o.max_tpm, "Tokens per minute (MAX_TOKENS_PER_MINUTE; 0: unlimited)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--max-tokens-per-day", o.max_tokens_per_day, "Tokens per UTC day (MAX_TOKENS_PER_DAY; 0: unlimited)")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  app.add_option("--package", o.package_path,
-                 std::string("Lambda package zip (default ") + kDefaultPackagePath + ", built by `make package`)");
-  app.add_option("--template", o.template_path, std::string("CloudFormation template (default ") + kDefaultTemplatePath + ")");
-  app.add_option("--artifact-bucket", o.artifact_bucket,
-                 "S3 bucket for the package (default bedrock-agent-artifacts-<account>-<region>, created if missing)");
-  app.add_option("--parameter", o.parameters,
-                 "Another template parameter, Key=Value (repeatable), e.g. ThrottleRateLimit=10");
-  app.add_flag("--delete", o.remove, "Delete the stack instead (the history table and files bucket are retained)");
-  app.add_flag("--no-wait", o.no_wait, "Return once CloudFormation has started, without following the events");
-  app.add_option_function<int>(
-         "--timeout", [&o](const int& minutes) { o.timeout = std::chrono::minutes(minutes); },
-         "Minutes to wait for the stack (default 60)")
-      ->check(CLI::Range(1, 24 * 60));
-}
-
 int run_deploy(const DeployOptions& options) { return run_deploy(options, std::cout, std::cerr); }
 
-}  // namespace ba::cli
+}  // namespace ba::deploy

@@ -1,7 +1,7 @@
 #pragma once
 // Test rig for DynamoDB: one dynalite for the whole test binary, and an io_context running on its own
 // thread with an HttpClient, static credentials and an aws::dynamodb::Client pointing at it.
-// Used by tests/aws and tests/store (include "aws/dynamodb_rig.hpp").
+// Used by the aws, store, lambda and e2e tests (include "support/dynamodb_rig.hpp").
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>

@@ -1,7 +1,8 @@
 #pragma once
 // A small async CloudFormation client: the Query protocol (POST form-urlencoded
 // `Action=...&Version=2010-05-15&...`, SigV4 signing name "cloudformation", XML responses and errors),
-// with only the operations `bedrock-agent deploy` needs.
+// with only the operations `bedrock-agent deploy` needs. An AWS client (namespace ba::aws) kept beside
+// its only user, the deploy command (src/deploy/).
 //
 // Endpoint: AWS_ENDPOINT_URL_CLOUDFORMATION, else AWS_ENDPOINT_URL, else
 // https://cloudformation.{region}.amazonaws.com (aws/endpoints.hpp).

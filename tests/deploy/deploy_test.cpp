@@ -1,6 +1,6 @@
 // `bedrock-agent deploy` against a fake CloudFormation + STS + S3 endpoint (fake_aws.hpp). Every request
 // the fake receives is checked against the official service models and for a valid SigV4 signature.
-#include "cli/deploy.hpp"
+#include "deploy/deploy.hpp"
 
 #include <gtest/gtest.h>
 
@@ -14,7 +14,7 @@
 #include "net/http_client.hpp"
 #include "support/child_process.hpp"
 
-namespace ba::cli {
+namespace ba::deploy {
 namespace {
 
 namespace fs = std::filesystem;
@@ -389,4 +389,4 @@ TEST(DeployNames, ArtifactBucketAndKey) {
 }
 
 }  // namespace
-}  // namespace ba::cli
+}  // namespace ba::deploy

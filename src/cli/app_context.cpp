@@ -1,0 +1,471 @@
+// Builds the app (app_context.hpp): options checked, then the model client, stores, rate limiter and
+// API context constructed in one place for serve and the Lambda mode; the start-up log line.
+#include "cli/app_context.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+
+#include <cstdio>
+#include <optional>
+#include <stdexcept>
+
+#include "agent/chat_service.hpp"
+#include "aws/config_file.hpp"
+#include "aws/credentials.hpp"
+#include "aws/dynamodb.hpp"
+#include "aws/endpoints.hpp"
+#include "aws/s3.hpp"
+#include "bedrock/client.hpp"
+#include "bedrock/model_id.hpp"
+#include "cli/options.hpp"
+#include "cli/signals.hpp"
+#include "http/api.hpp"
+#include "http/auth.hpp"
+#include "net/http_client.hpp"
+#include "ratelimit/cost.hpp"
+#include "ratelimit/limiter.hpp"
+#include "ratelimit/retry.hpp"
+#include "ratelimit/retrying_client.hpp"
+#include "sim/simulator.hpp"
+#include "store/dynamodb_budget.hpp"
+#include "store/dynamodb_history.hpp"
+#include "store/dynamodb_idempotency.hpp"
+#include "store/dynamodb_table.hpp"
+#include "store/local_files.hpp"
+#include "store/no_history.hpp"
+#include "store/s3_files.hpp"
+#include "store/sqlite_history.hpp"
+#include "store/sqlite_idempotency.hpp"
+#include "util/json_number.hpp"
+#include "util/metrics.hpp"
+
+namespace ba::cli {
+
+ratelimit::RateLimitConfig make_rate_limit_config(const ServeOptions& o) {
+  ratelimit::RateLimitConfig c;
+  c.limits.rpm = o.max_rpm;
+  c.limits.tpm = o.max_tpm;
+  c.limits.daily_tokens = o.max_tokens_per_day;
+  ratelimit::ModelOverride ov;
+  if (o.burndown > 0) ov.burndown = o.burndown;
+  if (o.default_max_tokens > 0) ov.default_max_tokens = o.default_max_tokens;
+  if (o.max_tokens_clamp > 0) ov.max_tokens_clamp = o.max_tokens_clamp;
+  // Keyed by the whole model id: the longest (so the most specific) override wins in model_profile.
+  if (ov.burndown || ov.default_max_tokens || ov.max_tokens_clamp) c.model_overrides[o.model_id] = ov;
+  c.retry.max_attempts = o.retry_max_attempts;
+  c.retry.base = std::chrono::milliseconds(o.retry_base_ms);
+  c.retry.throttle_base = std::chrono::milliseconds(o.retry_throttle_base_ms);
+  c.retry.cap = std::chrono::milliseconds(o.retry_cap_ms);
+  c.default_deadline = std::chrono::seconds(o.request_timeout_s);  // one value with ApiConfig::request_timeout
+  c.adaptive = !o.no_adaptive;
+  return c;
+}
+
+namespace {
+
+namespace json = boost::json;
+
+bool is_loopback(std::string_view host) {
+  return host == "127.0.0.1" || host == "localhost" || host == "::1" || host.starts_with("127.");
+}
+
+// Where the default chain would find credentials, judged from the environment and the shared files
+// only (no network, no credential_process run). Empty when no source is configured.
+std::string detect_credentials_source(const std::string& profile_option) {
+  const aws::GetEnv env = aws::process_env();
+  auto set = [&](const char* name) {
+    auto v = env(name);
+    return v && !v->empty();
+  };
+  if (set("AWS_ACCESS_KEY_ID") && set("AWS_SECRET_ACCESS_KEY")) return "environment";
+  const std::string profile = aws::profile_name(profile_option, env);
+  const auto files = aws::shared_files(env);
+  if (auto creds = aws::load_ini(files.credentials)) {
+    if (auto sec = aws::credentials_profile(*creds, profile); sec && sec->contains("aws_access_key_id")) {
+      return "profile:" + profile;
+    }
+  }
+  if (auto config = aws::load_ini(files.config)) {
+    if (auto sec = aws::config_profile(*config, profile)) {
+      if (sec->contains("aws_access_key_id")) return "profile:" + profile;
+      if (sec->contains("credential_process")) return "process (profile " + profile + ")";
+    }
+  }
+  if (set("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") || set("AWS_CONTAINER_CREDENTIALS_FULL_URI")) return "container";
+  return {};
+}
+
+constexpr std::string_view kSqlitePrefix = "sqlite:";
+constexpr std::string_view kDynamoPrefix = "dynamodb:";
+constexpr std::string_view kNoHistory = "none";
+
+void check_history_spec(const std::string& spec) {
+  if (spec == kNoHistory) return;
+  const bool sqlite = spec.starts_with(kSqlitePrefix) && spec.size() > kSqlitePrefix.size();
+  const bool dynamo = spec.starts_with(kDynamoPrefix) && spec.size() > kDynamoPrefix.size();
+  if (!sqlite && !dynamo) {
+    throw ConfigError("--history must be sqlite:PATH (e.g. sqlite:./data/history.db), dynamodb:TABLE or none, got '" +
+                      spec + "'");
+  }
+}
+
+// Runs one start-up step (a table or bucket check) to completion on `io`, before anything is served.
+template <class T>
+T run_startup(boost::asio::io_context& io, boost::asio::awaitable<T> step) {
+  std::optional<T> out;
+  std::exception_ptr failure;
+  boost::asio::co_spawn(io, std::move(step), [&](std::exception_ptr e, T v) {
+    failure = e;
+    out.emplace(std::move(v));
+  });
+  while (!out) {
+    if (io.run_one() == 0) io.restart();
+  }
+  if (failure) std::rethrow_exception(failure);
+  return std::move(*out);
+}
+
+void log_warning(std::string_view message) { log_line("warn", std::string(message).c_str()); }
+
+// The file store (before the history: DynamoDB spills large turns into it).
+void open_files(boost::asio::io_context& io, App& app, aws::CredentialsProvider& credentials) {
+  const ServeOptions& o = app.options;
+  if (app.files_spec.starts_with("s3://")) {
+    auto parsed = store::parse_s3_uri(app.files_spec);
+    if (!parsed) throw ConfigError("--files '" + app.files_spec + "': " + parsed.error().message);
+    try {
+      app.s3 = std::make_unique<aws::S3Client>(*app.http_client, credentials, aws::make_s3_config(app.region));
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(std::string("S3 client: ") + e.what());
+    }
+    auto opened = run_startup(io, store::open_s3_file_store(*app.s3,
+                                                            store::S3FileOptions{.bucket = parsed->first,
+                                                                                 .prefix = parsed->second,
+                                                                                 .max_file_bytes = o.max_file_bytes},
+                                                            o.create_missing));
+    if (!opened) throw std::runtime_error("file store " + app.files_spec + ": " + opened.error().message);
+    app.files = std::move(*opened);
+    return;
+  }
+  auto local = store::make_local_file_store(app.files_spec, store::LocalFileOptions{.max_file_bytes = o.max_file_bytes});
+  if (!local) throw ConfigError("--files '" + app.files_spec + "': " + local.error().message);
+  app.files = std::move(*local);
+}
+
+// The history store and, on the same backend, the Idempotency-Key store.
+void open_history(boost::asio::io_context& io, App& app, aws::CredentialsProvider& credentials) {
+  const ServeOptions& o = app.options;
+  if (app.history_spec.starts_with(kDynamoPrefix)) {
+    const std::string table = app.history_spec.substr(kDynamoPrefix.size());
+    try {
+      app.dynamodb = std::make_unique<aws::dynamodb::Client>(
+          *app.http_client, credentials,
+          aws::dynamodb::ClientConfig{.region = app.region,
+                                      .endpoint = aws::dynamodb::resolve_dynamodb_endpoint(app.region)});
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError(std::string("DynamoDB client: ") + e.what());
+    }
+    auto ready = run_startup(io, store::ensure_dynamodb_table(*app.dynamodb, table,
+                                                              store::EnsureTableOptions{.create_missing = o.create_missing},
+                                                              log_warning));
+    if (!ready) throw std::runtime_error("DynamoDB table '" + table + "': " + ready.error().message);
+    app.history = store::make_dynamodb_history(
+        *app.dynamodb, store::DynamoHistoryOptions{.table = table,
+                                                   .retention = std::chrono::hours(24) * o.retention_days,
+                                                   .files = app.files.get()});
+    app.idempotency = store::make_dynamodb_idempotency(*app.dynamodb, store::DynamoIdempotencyOptions{.table = table});
+    return;
+  }
+  // No history: Idempotency-Key still works, within this process.
+  const bool none = app.history_spec == kNoHistory;
+  const std::string path = none ? std::string(":memory:") : app.history_spec.substr(kSqlitePrefix.size());
+  // A file in a Lambda sandbox's /tmp goes when the sandbox does: no fsyncs (they were most of the
+  // SQLite part of a cold start). Elsewhere (a laptop, a server, EFS) commits are synced as usual.
+  const bool sync_to_disk = !(app.mode == Mode::lambda && path.starts_with("/tmp/"));
+  if (none) {
+    app.history = store::make_no_history();
+  } else {
+    auto history = store::make_sqlite_history(path, store::SqliteOptions{.sync_to_disk = sync_to_disk});
+    if (!history) throw ConfigError(history.error().message);
+    app.history = std::move(*history);
+  }
+  auto idempotency = store::make_sqlite_idempotency(path, store::SqliteIdempotencyOptions{.sync_to_disk = sync_to_disk});
+  if (!idempotency) throw ConfigError(idempotency.error().message);
+  app.idempotency = std::move(*idempotency);
+}
+
+}  // namespace
+
+std::string resolve_history(const std::string& option, Mode mode, const aws::GetEnv& env) {
+  if (!option.empty()) return option;
+  if (auto table = env("CONVERSATION_TABLE"); table && !table->empty()) return "dynamodb:" + *table;
+  return mode == Mode::lambda ? "sqlite:/tmp/history.db" : "sqlite:./data/history.db";
+}
+
+std::string resolve_files(const std::string& option, Mode mode, const aws::GetEnv& env) {
+  if (!option.empty()) return option;
+  if (auto bucket = env("FILES_BUCKET"); bucket && !bucket->empty()) return "s3://" + *bucket;
+  return mode == Mode::lambda ? "/tmp/files" : "./data/files";
+}
+
+std::string resolve_shared_budget(const std::string& option, Mode mode, const aws::GetEnv& env) {
+  if (!option.empty()) return option;
+  if (mode == Mode::lambda) {
+    if (auto table = env("BUDGET_TABLE"); table && !table->empty()) return "dynamodb:" + *table;
+  }
+  return {};
+}
+
+namespace {
+
+// The rate limiter's budget store: per process, or shared through a DynamoDB table. The table is
+// checked (key schema) or created (--create-missing) before anything is written to it; a table that
+// cannot be reached at start-up does not stop the server: the store serves from its local share and
+// tries the table again (docs/rate-limiting.md, "Shared budget").
+void open_budget(boost::asio::io_context& io, App& app, aws::CredentialsProvider& credentials) {
+  const ServeOptions& o = app.options;
+  if (app.shared_budget_spec.empty()) {
+    app.budget_store = std::make_unique<ratelimit::InProcessBudgetStore>(app.rate_limit, system_clock());
+    return;
+  }
+  auto table = store::parse_shared_budget_spec(app.shared_budget_spec);
+  if (!table) {
+    throw ConfigError("--shared-budget must be dynamodb:TABLE (a DynamoDB table name: 3-255 of a-z A-Z 0-9 _ . -), got '" +
+                      app.shared_budget_spec + "'");
+  }
+  try {
+    // No retries of its own: a retried ADD whose first attempt landed would count twice. Short
+    // timeouts: past them a chat is served from the local share instead of waiting on the table.
+    app.budget_dynamodb = std::make_unique<aws::dynamodb::Client>(
+        *app.http_client, credentials,
+        aws::dynamodb::ClientConfig{.region = app.region,
+                                    .endpoint = aws::dynamodb::resolve_dynamodb_endpoint(app.region),
+                                    .connect_timeout = std::chrono::milliseconds(1000),
+                                    .read_timeout = std::chrono::milliseconds(2000),
+                                    .max_attempts = 1});
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("DynamoDB client (shared budget): ") + e.what());
+  }
+  auto ready = run_startup(io, store::ensure_dynamodb_table(*app.budget_dynamodb, *table,
+                                                            store::EnsureTableOptions{.create_missing = o.create_missing},
+                                                            log_warning));
+  if (!ready) {
+    const Error& e = ready.error();
+    if (e.kind == ErrorKind::not_found || e.kind == ErrorKind::invalid_input || e.kind == ErrorKind::forbidden ||
+        e.kind == ErrorKind::unauthorized) {
+      throw ConfigError("--shared-budget table '" + *table + "': " + e.message);
+    }
+    // Unreachable now: start anyway. Every write names the key and is conditioned on the item the
+    // store creates, so nothing is written to a table that is not ours.
+    log_warning("shared budget table '" + *table + "' cannot be checked now (" + e.message +
+                "); serving from this instance's share until it answers");
+  }
+  store::DynamoBudgetOptions bo;
+  bo.table_checked = ready.has_value();
+  bo.table = *table;
+  bo.config = app.rate_limit;
+  bo.metrics = &app.registry;
+  bo.log = [](std::string_view level, std::string_view message) {
+    log_line(std::string(level).c_str(), std::string(message).c_str());
+  };
+  app.budget_store = store::make_dynamodb_budget(*app.budget_dynamodb, std::move(bo));
+}
+
+}  // namespace
+
+std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& o, Mode mode) {
+  auto app = std::make_unique<App>();
+  app->options = o;
+  app->mode = mode;
+  // --- validate everything before binding anything ---
+  if (auto st = bedrock::validate_model_id(o.model_id); !st) {
+    throw ConfigError("--model-id '" + o.model_id + "': " + st.error().message);
+  }
+  bedrock::Api api;
+  if (o.api == "converse") {
+    api = bedrock::Api::converse;
+  } else if (o.api == "invoke") {
+    api = bedrock::Api::invoke;
+    if (bedrock::model_family(o.model_id) == bedrock::ModelFamily::other) {
+      throw ConfigError("--api invoke supports Anthropic Claude and Amazon Titan Text models only; model '" +
+                        o.model_id + "' needs --api converse");
+    }
+  } else {
+    throw ConfigError("--api must be converse or invoke, got '" + o.api + "'");
+  }
+  app->history_spec = resolve_history(o.history, mode);
+  check_history_spec(app->history_spec);
+  app->shared_budget_spec = resolve_shared_budget(o.shared_budget, mode);
+  if (!app->shared_budget_spec.empty() && !store::parse_shared_budget_spec(app->shared_budget_spec)) {
+    throw ConfigError("--shared-budget must be dynamodb:TABLE (a DynamoDB table name: 3-255 of a-z A-Z 0-9 _ . -), got '" +
+                      app->shared_budget_spec + "'");
+  }
+  app->files_spec = resolve_files(o.files, mode);
+
+  if (mode == Mode::server) {
+    if (!o.api_keys_file.empty()) {
+      auto loaded = http::ApiKeys::load_file(o.api_keys_file);
+      if (!loaded) throw ConfigError(loaded.error().message);
+      app->keys = std::move(*loaded);
+    }
+    if (app->keys.empty() && !is_loopback(o.host) && !o.allow_anonymous) {
+      throw ConfigError("refusing to listen on " + o.host +
+                        " without API keys: anyone who can reach it could use your AWS account. Pass "
+                        "--api-keys-file FILE (one key per line), or --allow-anonymous if a proxy in front authenticates");
+    }
+  }
+  if (o.max_tokens_clamp > 0 && o.default_max_tokens > o.max_tokens_clamp) {
+    throw ConfigError("--default-max-tokens " + std::to_string(o.default_max_tokens) + " is above --max-tokens-clamp " +
+                      std::to_string(o.max_tokens_clamp));
+  }
+
+  app->http_client = net::make_http_client(io);
+  if (o.simulate) {
+    app->region = o.region.empty() ? "us-east-1" : o.region;
+    sim::SimulatorOptions so;
+    so.host = "127.0.0.1";
+    so.port = 0;
+    so.region = app->region;
+    so.access_key_id = "AKIDSIMULATOR00000000";
+    so.secret_access_key = "simulator-secret-key-not-a-real-secret";
+    app->simulator = sim::make_simulator(io, so);
+    auto port = app->simulator->start();
+    if (!port) throw std::runtime_error("cannot start the simulator: " + port.error().message);
+    app->endpoint = "http://127.0.0.1:" + std::to_string(*port);
+    app->credentials = aws::make_static_provider(
+        {.access_key_id = so.access_key_id, .secret_access_key = so.secret_access_key, .source = "static"});
+    app->credentials_source = "static (simulator)";
+  } else {
+    app->region = aws::resolve_region(o.region, o.profile);
+    if (app->region.empty()) {
+      app->region = "us-east-1";
+      app->region_note =
+          "no region configured (--region, AWS_REGION, AWS_DEFAULT_REGION or the profile); using us-east-1";
+    }
+    app->endpoint = aws::resolve_endpoint("Bedrock Runtime", "bedrock-runtime", app->region);
+    app->credentials = aws::make_default_chain(*app->http_client, aws::ProviderSettings{.profile = o.profile});
+    app->credentials_source = detect_credentials_source(o.profile);
+  }
+
+  try {
+    app->model = bedrock::make_bedrock_client(
+        *app->http_client, *app->credentials,
+        bedrock::BedrockConfig{.region = app->region, .endpoint = app->endpoint, .api = api});
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(std::string("Bedrock client: ") + e.what());
+  }
+
+  // The stores sign with the Bedrock credentials, except with --simulate (only the simulator accepts
+  // those): then with the default chain, for DynamoDB and S3 endpoints such as dynalite and s3rver.
+  aws::CredentialsProvider* store_credentials = app->credentials.get();
+  if (o.simulate && (app->history_spec.starts_with(kDynamoPrefix) || app->files_spec.starts_with("s3://") ||
+                     !app->shared_budget_spec.empty())) {
+    app->store_credentials = aws::make_default_chain(*app->http_client, aws::ProviderSettings{.profile = o.profile});
+    store_credentials = app->store_credentials.get();
+  }
+  open_files(io, *app, *store_credentials);
+  open_history(io, *app, *store_credentials);
+
+  // Rate limiting: one budget store, admission and retry budget per process; the RetryingClient wraps
+  // the Bedrock client (budget key = model id + region). Its metrics go to the registry /metrics renders.
+  app->rate_limit = make_rate_limit_config(o);
+  app->profile = ratelimit::model_profile(o.model_id, app->rate_limit);
+  open_budget(io, *app, *store_credentials);
+  app->admission = std::make_unique<ratelimit::LimiterAdmission>(*app->budget_store, system_clock());
+  app->retry_budget = std::make_unique<ratelimit::RetryBudget>(app->rate_limit.retry);
+  app->limited = std::make_unique<ratelimit::RetryingClient>(
+      *app->model, *app->admission, *app->retry_budget, app->registry, system_clock(), system_random(),
+      ratelimit::RetryingClient::Options{.region = app->region, .config = app->rate_limit});
+
+  app->chat_config.model_id = o.model_id;
+  app->chat_config.limits.max_input_chars = o.max_input_chars;
+  app->chat_config.limits.history_turns = o.history_turns;
+  app->chat_config.rate_limit = app->rate_limit;
+  app->chat = std::make_unique<agent::ChatService>(*app->limited, *app->history, app->chat_config, app->files.get());
+
+  app->context = std::make_unique<http::ApiContext>(http::ApiContext{
+      .chat = *app->chat,
+      .history = *app->history,
+      .keys = app->keys,
+      .config = {.body_limit = o.max_body_bytes,
+                 .request_timeout = std::chrono::seconds(o.request_timeout_s),
+                 .version = BA_VERSION,
+                 .model_id = o.model_id,
+                 .region = app->region,
+                 .api = o.api,
+                 .history = app->history_spec,
+                 .budget = app->shared_budget_spec.empty() ? std::string("per_process") : app->shared_budget_spec,
+                 .credentials_source = app->credentials_source,
+                 .trust_lambda_headers = mode == Mode::lambda,
+                 .rate_limit = app->rate_limit},
+      .metrics = &app->registry,
+  });
+  // POST /files carries base64 (4/3 of the file) in JSON; PUT /files/{name} the raw bytes.
+  app->context->config.files_body_limit = o.max_file_bytes / 3 * 4 + 64 * 1024;
+  app->context->files = app->files.get();
+  app->context->idempotency = app->idempotency.get();
+  return app;
+}
+
+std::string startup_fields(const App& app) {
+  const ServeOptions& o = app.options;
+  json::object info;
+  info["version"] = BA_VERSION;
+  info["model"] = o.model_id;
+  info["region"] = app.region;
+  info["api"] = o.api;
+  info["history"] = app.history_spec;
+  info["files"] = app.files_spec;
+  info["credentials"] = app.credentials_source.empty() ? "none" : app.credentials_source;
+  info["auth"] = app.mode == Mode::lambda ? "api_gateway" : (app.keys.empty() ? "none" : "api_key");
+  info["simulate"] = o.simulate;
+  info["max_rpm"] = o.max_rpm;
+  info["max_tpm"] = o.max_tpm;
+  info["max_tokens_per_day"] = o.max_tokens_per_day;
+  info["budget"] = app.shared_budget_spec.empty() ? std::string("per_process") : app.shared_budget_spec;
+  info["max_tokens"] = app.profile.default_max_tokens;
+  info["max_tokens_clamp"] = app.profile.max_tokens_clamp;
+  info["burndown"] = app.profile.burndown;
+  info["request_timeout_s"] = o.request_timeout_s;
+  if (o.simulate) info["simulator"] = app.endpoint;
+  if (app.max_open_files) info["max_open_files"] = app.max_open_files;
+  json::value doc = std::move(info);
+  whole_numbers_as_integers(doc);  // "max_rpm":50, not 5E1
+  std::string s = json::serialize(doc);
+  return s.substr(1, s.size() - 2);
+}
+
+namespace {
+
+void log_startup_warnings(const App& app) {
+  const ServeOptions& o = app.options;
+  if (!app.region_note.empty()) log_line("warn", app.region_note.c_str());
+  if (o.request_timeout_s > 29) {
+    log_line("warn", "--request-timeout is above API Gateway's 29 s integration timeout");
+  }
+  const std::int64_t clamp_cost =
+      ratelimit::estimate_cost(0, app.profile.max_tokens_clamp, app.profile.burndown);
+  if (o.max_tpm > 0 && static_cast<double>(clamp_cost) > o.max_tpm) {
+    log_line("warn", "--max-tpm is below max_tokens_clamp x burndown: requests asking for the clamp get 400",
+             "\"clamp_cost\":" + std::to_string(clamp_cost));
+  }
+  if (app.max_open_files && app.max_open_files < 4096) {
+    log_line("warn", "the limit on open files is low: each chat in flight holds two sockets (raise it with ulimit -n or LimitNOFILE=)",
+             "\"max_open_files\":" + std::to_string(app.max_open_files));
+  }
+  if (app.credentials_source.empty()) {
+    log_line("warn", "no AWS credentials found; /chat answers 503 until some are configured",
+             "\"hint\":" + json::serialize(json::value(app.chat_config.credentials_hint)));
+  }
+}
+
+}  // namespace
+
+void log_startup(const App& app, const std::string& extra_json) {
+  std::string fields = extra_json.empty() ? startup_fields(app) : extra_json + "," + startup_fields(app);
+  log_line("info", app.mode == Mode::lambda ? "lambda runtime starting" : "listening", fields);
+  log_startup_warnings(app);
+}
+
+}  // namespace ba::cli
