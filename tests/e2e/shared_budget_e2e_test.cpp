@@ -135,13 +135,20 @@ TEST(SharedBudgetE2E, AFrozenProcessHoldsOnlyWhatItReserved) {
   for (int i = 0; i < 400 && metric_value(metrics(a), "ba_shared_budget_writes_total{op=\"reserve\"}") < 61; ++i) {
     std::this_thread::sleep_for(50ms);
   }
+  const std::string before_freeze = metrics(a);
+  if (metric_value(before_freeze, "ba_shared_budget_fallback") > 0) {
+    // A machine so loaded (sanitizers, parallel tests) that A's writes passed the budget client's 2 s
+    // timeout: A serves from its local share, and there is no shared queue to freeze. Not this test's subject.
+    load.join();
+    GTEST_SKIP() << "agent A fell back to its local share under load: " << before_freeze;
+  }
   a.child->signal(SIGSTOP);
   // B's chats queue behind A's three places, which pass unused, then go one a second.
   const auto start = std::chrono::steady_clock::now();
   auto statuses = chat_all(std::vector<std::string>(5, b.base()), 15'000);
   const auto waited = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(count(statuses, 200), 5) << "a frozen instance must not hold the budget beyond what it reserved";
-  EXPECT_GE(waited, 3s) << "B's chats share A's budget: they wait behind A's places";
+  EXPECT_GE(waited, 3s) << "B's chats share A's budget: they wait behind A's places\n" << before_freeze;
   a.child->signal(SIGCONT);
   load.join();
 }
