@@ -307,6 +307,7 @@ struct Sample {
   double latency_ms = 0;
   int status = 0;
   std::string error_type;
+  std::string error_message;        // the answer's error.message (and Retry-After), for the report
   std::int64_t charged_tokens = 0;  // input + output of a successful reply
 };
 
@@ -355,6 +356,7 @@ struct RunResult {
   double throttled_pct = 0;
   std::uint64_t ok = 0, failed = 0;
   std::map<std::string, std::uint64_t> errors;
+  std::map<std::string, std::string> error_examples;  // error type -> one message
   double p50_ms = 0, p99_ms = 0, fair_ms = 0;
   std::optional<double> writes_per_chat;
   std::map<std::string, double> writes_by_op;
@@ -566,6 +568,7 @@ class Bench {
       } else {
         ++out.failed;
         ++out.errors[x.error_type];
+        out.error_examples.emplace(x.error_type, x.error_message);
       }
     }
     const double minutes = p_.seconds / 60.0;
@@ -604,7 +607,10 @@ class Bench {
       std::istringstream in(read_file(f->log()));
       for (std::string line; std::getline(in, line);) {
         bool warn = line.find("\"level\":\"warn\"") != std::string::npos || line.find("\"level\":\"error\"") != std::string::npos;
-        if (!warn || line.find("UpdateTimeToLive") != std::string::npos) continue;  // dynalite has no TTL
+        // Request lines (4xx are "warn") are counted above; dynalite has no TTL (a start-up warning).
+        if (!warn || line.find("\"msg\":\"request\"") != std::string::npos ||
+            line.find("UpdateTimeToLive") != std::string::npos)
+          continue;
         if (out.warnings.size() < 5) out.warnings.push_back(f->log().filename().string() + ": " + line);
       }
     }
@@ -649,13 +655,19 @@ class Bench {
           x.charged_tokens = u.at("input_tokens").to_number<std::int64_t>() + u.at("output_tokens").to_number<std::int64_t>();
         } else if (!ec && v.is_object() && v.as_object().contains("error")) {
           x.error_type = std::to_string(r->status) + " " + json::value_to<std::string>(v.at("error").at("type"));
+          if (auto* m = v.at("error").as_object().if_contains("message"); m && m->is_string()) {
+            x.error_message = std::string(m->as_string());
+          }
         } else {
           x.error_type = std::to_string(r->status);
         }
       }
       std::optional<double> retry_after;
       if (r && r->status == 429) {
-        if (auto h = r->headers.get("Retry-After")) retry_after = std::atof(std::string(*h).c_str());
+        if (auto h = r->headers.get("Retry-After")) {
+          retry_after = std::atof(std::string(*h).c_str());
+          x.error_message += " (Retry-After " + std::string(*h) + ")";
+        }
       }
       samples.push_back(std::move(x));
       if (retry_after && *retry_after > 0) {
@@ -742,8 +754,9 @@ void print_table(const std::vector<RunResult>& results) {
 }
 
 json::object to_json(const RunResult& r) {
-  json::object errors, ops;
+  json::object errors, examples, ops;
   for (const auto& [k, v] : r.errors) errors[k] = v;
+  for (const auto& [k, v] : r.error_examples) examples[k] = v;
   for (const auto& [k, v] : r.writes_by_op) ops[k] = v;
   json::array warnings, misses;
   for (const auto& w : r.warnings) warnings.push_back(json::value(w));
@@ -760,6 +773,7 @@ json::object to_json(const RunResult& r) {
                  {"ok", r.ok},
                  {"failed", r.failed},
                  {"errors", errors},
+                 {"error_examples", examples},
                  {"p50_ms", r.p50_ms},
                  {"p99_ms", r.p99_ms},
                  {"fair_wait_ms", r.fair_ms},
