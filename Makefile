@@ -40,7 +40,8 @@ bench-quota: deps
 	./build/bench_quota $(ARGS)
 
 # Fleet quota benchmark: 4 and 20 agent processes on one simulated quota, sharing a budget through dynalite
-# vs per-process budgets vs the original design, request- and token-bound; about 11 minutes
+# vs per-process budgets, request- and token-bound: about 10 minutes (14 with the original design:
+# ARGS=--modes=shared,per-process,original)
 # (docs/performance.md, "Fleet quota benchmark"). Results: bench/results/quota_fleet.json.
 bench-quota-fleet: deps
 	@cmake --preset default -DBA_BENCH=ON >/dev/null

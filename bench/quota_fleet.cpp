@@ -361,6 +361,7 @@ struct RunResult {
   std::optional<double> writes_per_chat;
   std::map<std::string, double> writes_by_op;
   double budget_errors = 0, fallback_reservations = 0, agent_throttles = 0, agent_rate_limited = 0;
+  std::uint64_t warmup_failed = 0, warmup_throttled = 0;  // before the window (not in the figures above)
   int lost_instances = 0;                 // exited before the end of the run
   std::vector<std::string> warnings;      // the instances' warn/error log lines (first few)
   std::vector<std::string> misses;        // targets missed (shared mode)
@@ -560,6 +561,7 @@ class Bench {
     std::vector<double> latencies;
     std::int64_t tokens = 0;
     for (const auto& x : samples) {
+      if (x.done < window_start && x.status != 200) ++out.warmup_failed;
       if (x.done < window_start || x.done >= window_end) continue;
       latencies.push_back(x.latency_ms);
       if (x.status == 200) {
@@ -577,6 +579,7 @@ class Bench {
     out.goodput_pct = s.binding == "tokens" ? out.token_util_pct : out.request_util_pct;
     out.upstream_calls = sim_end.requests_total - sim_start.requests_total;
     out.upstream_throttled = sim_end.throttled - sim_start.throttled;
+    out.warmup_throttled = sim_start.throttled;
     out.throttled_pct = out.upstream_calls ? 100.0 * static_cast<double>(out.upstream_throttled) / static_cast<double>(out.upstream_calls) : 0;
     out.p50_ms = percentile(latencies, 0.50);
     out.p99_ms = percentile(latencies, 0.99);
@@ -739,6 +742,10 @@ void print_table(const std::vector<RunResult>& results) {
     std::string errs;
     for (const auto& [k, v] : r.errors) errs += k + ":" + std::to_string(v) + " ";
     if (errs.empty()) errs = "-";
+    if (r.warmup_failed || r.warmup_throttled) {
+      errs += " (warm-up: " + std::to_string(r.warmup_failed) + " failed, " + std::to_string(r.warmup_throttled) +
+              " throttled)";
+    }
     if (!r.misses.empty()) {
       errs += " | missed:";
       for (const auto& m : r.misses) errs += " " + m + ";";
@@ -783,6 +790,8 @@ json::object to_json(const RunResult& r) {
                  {"fallback_reservations", r.fallback_reservations},
                  {"agent_upstream_throttles", r.agent_throttles},
                  {"agent_rate_limited", r.agent_rate_limited},
+                 {"warmup_failed", r.warmup_failed},
+                 {"warmup_upstream_throttled", r.warmup_throttled},
                  {"lost_instances", r.lost_instances},
                  {"warnings", warnings}};
   if (r.writes_per_chat) o["writes_per_chat"] = *r.writes_per_chat;
