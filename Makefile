@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps build run run-offline test test-sanitize clean bench-quota package check-package bench
+.PHONY: deps build run run-offline test test-sanitize clean bench-quota bench-quota-fleet package check-package bench
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -38,6 +38,15 @@ bench-quota: deps
 	@cmake --preset default -DBA_BENCH=ON --log-level=WARNING
 	@cmake --build --preset default -j $(JOBS) --target bench_quota
 	./build/bench_quota $(ARGS)
+
+# Fleet quota benchmark: 4 and 20 agent processes on one simulated quota, sharing a budget through dynalite
+# vs per-process budgets, request- and token-bound: about 10 minutes (14 with the original design:
+# ARGS=--modes=shared,per-process,original)
+# (docs/performance.md, "Fleet quota benchmark"). Results: bench/results/quota_fleet.json.
+bench-quota-fleet: deps
+	@cmake --preset default -DBA_BENCH=ON >/dev/null
+	@cmake --build --preset default -j $(JOBS) --target bedrock-agent bench_quota_fleet
+	./build/bench_quota_fleet $(ARGS)
 
 # Overhead, streaming, concurrency and cold-start benchmarks side by side, about 6 minutes
 # (docs/performance.md): wrk + bench_loadgen against the simulator, bedrock-agent and Portkey's gateway.
