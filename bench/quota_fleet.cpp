@@ -69,6 +69,7 @@
 #include "net/http_client.hpp"
 #include "net/http_server.hpp"
 #include "store/no_history.hpp"
+#include "util/json_number.hpp"
 #include "util/metrics.hpp"
 
 extern char** environ;
@@ -909,7 +910,9 @@ int main(int argc, char** argv) {
                       {"agent_request_timeout_s", 25}};
   json::object doc{{"benchmark", "quota_fleet"}, {"date", utc_now()}, {"params", params}, {"results", arr}};
   std::filesystem::create_directories(std::filesystem::path(p.json_path).parent_path());
-  std::ofstream(p.json_path) << json::serialize(doc) << "\n";
+  json::value out = std::move(doc);
+  ba::whole_numbers_as_integers(out);  // "goodput_pct":100, not 1E2
+  std::ofstream(p.json_path) << json::serialize(out) << "\n";
   std::printf("\nwrote %s\n", p.json_path.c_str());
   return 0;
 }
