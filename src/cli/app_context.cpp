@@ -223,17 +223,23 @@ namespace {
 // checked (key schema) or created (--create-missing) before anything is written to it; a table that
 // cannot be reached at start-up does not stop the server: the store serves from its local share and
 // tries the table again (docs/rate-limiting.md, "Shared budget").
+// The table of a non-empty --shared-budget spec; ConfigError naming the accepted form otherwise.
+std::string shared_budget_table(const std::string& spec) {
+  auto table = store::parse_shared_budget_spec(spec);
+  if (!table) {
+    throw ConfigError("--shared-budget must be dynamodb:TABLE (a DynamoDB table name: 3-255 of a-z A-Z 0-9 _ . -), got '" +
+                      spec + "'");
+  }
+  return *table;
+}
+
 void open_budget(boost::asio::io_context& io, App& app, aws::CredentialsProvider& credentials) {
   const ServeOptions& o = app.options;
   if (app.shared_budget_spec.empty()) {
     app.budget_store = std::make_unique<ratelimit::InProcessBudgetStore>(app.rate_limit, system_clock());
     return;
   }
-  auto table = store::parse_shared_budget_spec(app.shared_budget_spec);
-  if (!table) {
-    throw ConfigError("--shared-budget must be dynamodb:TABLE (a DynamoDB table name: 3-255 of a-z A-Z 0-9 _ . -), got '" +
-                      app.shared_budget_spec + "'");
-  }
+  const std::string table = shared_budget_table(app.shared_budget_spec);
   try {
     // No retries of its own: a retried ADD whose first attempt landed would count twice. Short
     // timeouts: past them a chat is served from the local share instead of waiting on the table.
@@ -247,23 +253,23 @@ void open_budget(boost::asio::io_context& io, App& app, aws::CredentialsProvider
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("DynamoDB client (shared budget): ") + e.what());
   }
-  auto ready = run_startup(io, store::ensure_dynamodb_table(*app.budget_dynamodb, *table,
+  auto ready = run_startup(io, store::ensure_dynamodb_table(*app.budget_dynamodb, table,
                                                             store::EnsureTableOptions{.create_missing = o.create_missing},
                                                             log_warning));
   if (!ready) {
     const Error& e = ready.error();
     if (e.kind == ErrorKind::not_found || e.kind == ErrorKind::invalid_input || e.kind == ErrorKind::forbidden ||
         e.kind == ErrorKind::unauthorized) {
-      throw ConfigError("--shared-budget table '" + *table + "': " + e.message);
+      throw ConfigError("--shared-budget table '" + table + "': " + e.message);
     }
     // Unreachable now: start anyway. Every write names the key and is conditioned on the item the
     // store creates, so nothing is written to a table that is not ours.
-    log_warning("shared budget table '" + *table + "' cannot be checked now (" + e.message +
+    log_warning("shared budget table '" + table + "' cannot be checked now (" + e.message +
                 "); serving from this instance's share until it answers");
   }
   store::DynamoBudgetOptions bo;
   bo.table_checked = ready.has_value();
-  bo.table = *table;
+  bo.table = table;
   bo.config = app.rate_limit;
   bo.metrics = &app.registry;
   bo.log = [](std::string_view level, std::string_view message) {
@@ -297,10 +303,7 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   app->history_spec = resolve_history(o.history, mode);
   check_history_spec(app->history_spec);
   app->shared_budget_spec = resolve_shared_budget(o.shared_budget, mode);
-  if (!app->shared_budget_spec.empty() && !store::parse_shared_budget_spec(app->shared_budget_spec)) {
-    throw ConfigError("--shared-budget must be dynamodb:TABLE (a DynamoDB table name: 3-255 of a-z A-Z 0-9 _ . -), got '" +
-                      app->shared_budget_spec + "'");
-  }
+  if (!app->shared_budget_spec.empty()) shared_budget_table(app->shared_budget_spec);  // checked before binding
   app->files_spec = resolve_files(o.files, mode);
 
   if (mode == Mode::server) {
