@@ -667,35 +667,8 @@ class DynamoBudget final : public SharedBudgetStore {
     co_return Grant{id, at};
   }
 
-  bool settle(ReservationId id, Cost actual) override {
-    Core& c = *core_;
-    auto it = c.reservations.find(id);
-    if (it == c.reservations.end()) return false;
-    Core::Reservation r = it->second;
-    c.reservations.erase(it);
-    stop_waiting(r);
-    if (r.local) {
-      r.ks->local->settle(r.local_id, actual, ratelimit::Now::from(c.clock));
-      return true;
-    }
-    c.spawn_give_back(*r.ks, Cost{r.cost.requests - actual.requests, r.cost.tokens - actual.tokens}, r.day);
-    return true;
-  }
-
-  bool cancel(ReservationId id) override {
-    Core& c = *core_;
-    auto it = c.reservations.find(id);
-    if (it == c.reservations.end()) return false;
-    Core::Reservation r = it->second;
-    c.reservations.erase(it);
-    stop_waiting(r);
-    if (r.local) {
-      r.ks->local->cancel(r.local_id, ratelimit::Now::from(c.clock));
-      return true;
-    }
-    c.spawn_give_back(*r.ks, r.cost, r.day);
-    return true;
-  }
+  bool settle(ReservationId id, Cost actual) override { return release(id, actual); }
+  bool cancel(ReservationId id) override { return release(id, std::nullopt); }
 
   Result<SteadyTime> ready_at(ReservationId id, SteadyTime granted) override {
     Core& c = *core_;
@@ -742,6 +715,26 @@ class DynamoBudget final : public SharedBudgetStore {
   }
 
  private:
+  // Settles at `actual`, or cancels (nullopt: nothing was charged), once. Through the table, what is
+  // not charged returns as supply.
+  bool release(ReservationId id, std::optional<Cost> actual) {
+    Core& c = *core_;
+    auto it = c.reservations.find(id);
+    if (it == c.reservations.end()) return false;
+    Core::Reservation r = it->second;
+    c.reservations.erase(it);
+    stop_waiting(r);
+    if (r.local) {
+      const auto now = ratelimit::Now::from(c.clock);
+      if (actual) r.ks->local->settle(r.local_id, *actual, now);
+      else r.ks->local->cancel(r.local_id, now);
+      return true;
+    }
+    const Cost charged = actual.value_or(Cost{0, 0});
+    c.spawn_give_back(*r.ks, Cost{r.cost.requests - charged.requests, r.cost.tokens - charged.tokens}, r.day);
+    return true;
+  }
+
   Result<Grant> shed(const Key& key, SteadyTime at) const { return fail(shed_error(key, at)); }
 
   Error shed_error(const Key& key, SteadyTime at) const {
