@@ -43,6 +43,7 @@
 #include "agent/chat_service.hpp"
 #include "aws/credentials.hpp"
 #include "baseline_client.hpp"
+#include "quota_support.hpp"
 #include "bedrock/client.hpp"
 #include "http/api.hpp"
 #include "net/http_client.hpp"
@@ -59,6 +60,9 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 using namespace std::chrono;
 using namespace ba;
+using bench::percentile;
+using bench::prompt;
+using bench::sleep_until;
 
 namespace {
 
@@ -112,25 +116,6 @@ struct RunResult {
   std::map<std::string, std::uint64_t> errors;
   double p50_ms = 0, p99_ms = 0;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
-}
-
-asio::awaitable<void> sleep_until(SteadyTime t) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, t);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
-// The prompt: ~400 bytes of text, so the simulator counts ~100 input tokens.
-std::string prompt(int client, int n) {
-  std::string s = "Client " + std::to_string(client) + " request " + std::to_string(n) + ": ";
-  while (s.size() < 400) s += "please summarise the quarterly figures in one short paragraph. ";
-  return s.substr(0, 400);
-}
 
 RunResult run(const Params& p, char which) {
   asio::io_context io;

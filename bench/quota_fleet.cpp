@@ -64,6 +64,7 @@
 #include "agent/chat_service.hpp"
 #include "aws/credentials.hpp"
 #include "baseline_client.hpp"
+#include "quota_support.hpp"
 #include "bedrock/client.hpp"
 #include "http/api.hpp"
 #include "net/http_client.hpp"
@@ -79,6 +80,9 @@ namespace json = boost::json;
 namespace fs = std::filesystem;
 using namespace std::chrono;
 using namespace ba;
+using bench::percentile;
+using bench::prompt;
+using bench::sleep_until;
 
 namespace {
 
@@ -367,25 +371,6 @@ struct RunResult {
   std::vector<std::string> warnings;      // the instances' warn/error log lines (first few)
   std::vector<std::string> misses;        // targets missed (shared mode)
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(idx, v.size() - 1)];
-}
-
-asio::awaitable<void> sleep_until(SteadyTime t) {
-  asio::steady_timer timer(co_await asio::this_coro::executor, t);
-  co_await timer.async_wait(asio::use_awaitable);
-}
-
-// The prompt: ~400 bytes of text, so the simulator counts ~100 input tokens.
-std::string prompt(int client, int n) {
-  std::string s = "Client " + std::to_string(client) + " request " + std::to_string(n) + ": ";
-  while (s.size() < 400) s += "please summarise the quarterly figures in one short paragraph. ";
-  return s.substr(0, 400);
-}
 
 asio::awaitable<std::optional<std::string>> fetch(net::HttpClient& http, std::string method, std::string target) {
   // Named, not temporaries in the co_await expression (GCC 12 may destroy those twice).
