@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <array>
 #include <cmath>
 #include <deque>
@@ -208,6 +209,9 @@ struct Core : std::enable_shared_from_this<Core> {
   ReservationId next_id = 1;
   SharedBudgetStats stats;
   bool in_fallback = false;
+  // The store is gone: background calls still in flight touch nothing else (the clock and the
+  // listener may be gone too), and the poll stops.
+  std::atomic<bool> closed{false};
   std::uint64_t episode = 0;  // outages so far
   SteadyTime retry_table_at{};
 
@@ -474,6 +478,7 @@ struct Core : std::enable_shared_from_this<Core> {
         cond.values[":dt"] = n_attr(-amount.tokens);
       }
       auto r = co_await update(ks, as_tail ? "cancel" : "settle", std::move(expr), std::move(cond));
+      if (closed) co_return;
       if (r) {
         table_ok();
         if (absorb(ks, *r) && ks.waiting > 0 && notify) notify(ks.key);
@@ -500,12 +505,13 @@ struct Core : std::enable_shared_from_this<Core> {
     ks.polling = true;
     asio::co_spawn(*executor, [self = shared_from_this(), &ks]() -> asio::awaitable<void> {
       asio::steady_timer timer(co_await asio::this_coro::executor);
-      while (ks.waiting > 0) {
+      while (ks.waiting > 0 && !self->closed) {
         timer.expires_after(self->options.poll_interval);
         auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (ec || ks.waiting == 0) break;
+        if (ec || ks.waiting == 0 || self->closed) break;
         if (self->in_fallback) continue;
         auto item = co_await self->read(ks);
+        if (self->closed) break;
         if (!item) {
           self->count_error("poll", item.error());
           continue;
@@ -523,6 +529,7 @@ struct Core : std::enable_shared_from_this<Core> {
     tokens = tokens && l.tpm > 0;
     for (int attempt = 0; attempt < 3 && (requests || tokens); ++attempt) {
       auto current = co_await read(ks);
+      if (closed) co_return;
       if (!current) {
         count_error("throttle", current.error());
         co_return;
@@ -568,6 +575,7 @@ struct Core : std::enable_shared_from_this<Core> {
       cond.values[":one"] = n_attr(1);
       std::string expr = set + " ADD v :one";
       auto out = co_await update(ks, "throttle", std::move(expr), std::move(cond));
+      if (closed) co_return;
       if (out) {
         if (absorb(ks, *out) && notify) notify(ks.key);
         co_return;
@@ -587,7 +595,10 @@ class DynamoBudget final : public SharedBudgetStore {
       : core_(std::make_shared<Core>(client, std::move(options), clock)) {
     core_->notify = [this](const Key& key) { notify_replan(key); };
   }
-  ~DynamoBudget() override { core_->notify = nullptr; }
+  ~DynamoBudget() override {
+    core_->notify = nullptr;
+    core_->closed = true;
+  }
 
   asio::awaitable<Result<Grant>> reserve(const Key& key, Cost cost, std::optional<SteadyTime> deadline) override {
     Core& c = *core_;
@@ -778,7 +789,7 @@ class DynamoBudget final : public SharedBudgetStore {
     cond.values[":v"] = n_attr(version);
     asio::co_spawn(*c.executor, [self = core_, &ks, expr, cond]() mutable -> asio::awaitable<void> {
       auto r = co_await self->update(ks, "clamp", std::move(expr), std::move(cond));
-      if (r) self->absorb(ks, *r);  // a conflict: a later writer sees the excess and clamps
+      if (r && !self->closed) self->absorb(ks, *r);  // a conflict: a later writer sees the excess and clamps
     }, asio::detached);
   }
 

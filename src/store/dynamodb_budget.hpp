@@ -78,7 +78,9 @@ class SharedBudgetStore : public ratelimit::BudgetStore {
   virtual SharedBudgetStats stats() const = 0;
 };
 
-// `client` and `clock` must outlive the store and every call in flight. The client should not retry
+// `clock` must outlive the store and the calls its callers await; `client` must also outlive the
+// background writes still in flight when the store goes (they then touch nothing else, and a poll
+// stops). The client should not retry
 // by itself (max_attempts 1): a retried ADD whose first attempt landed would count twice.
 std::unique_ptr<SharedBudgetStore> make_dynamodb_budget(aws::dynamodb::Client& client, DynamoBudgetOptions options,
                                                         const Clock& clock = system_clock());
