@@ -74,6 +74,15 @@ void TokenBucket::set_rate(double capacity, double per_second, SteadyTime now) {
   level_ = std::min(level_, capacity_);
 }
 
+// ---- ChargeRatio ----
+
+void ChargeRatio::add(std::int64_t reserved_tokens, std::int64_t charged_tokens) {
+  if (reserved_tokens <= 0 || charged_tokens <= 0) return;  // nothing charged: a failed call, not a reply
+  const double ratio = std::min(1.0, static_cast<double>(charged_tokens) / static_cast<double>(reserved_tokens));
+  mean_ = samples_ == 0 ? ratio : mean_ + (ratio - mean_) / 8.0;
+  if (samples_ < kMinSamples) ++samples_;
+}
+
 // ---- Budget ----
 
 Budget::KeyState& Budget::state(const Key& key, Now now) {
@@ -124,14 +133,20 @@ Result<Grant> Budget::reserve(const Key& key, Cost cost, Now now, std::optional<
   if (!s.waiters.empty()) ready = std::max(ready, *s.waiters.rbegin());  // FIFO
 
   if (ready == SteadyTime::max() || (deadline && ready > *deadline)) {
-    Error e = Error::make(ErrorKind::rate_limited, "rate limit for " + key.model + ": no capacity before the deadline");
-    e.retry_after = ready == SteadyTime::max() ? std::chrono::milliseconds{60'000} : ceil_ms(ready - now.steady);
-    return fail(std::move(e));
+    // At full cost it would pass the deadline; with the refunds the reservations still out should give
+    // back, it may not: then it queues, and gives up at its deadline if they do not come in time.
+    const SteadyTime expected = expected_ready(s, cost, static_cast<double>(s.outstanding_tokens), now);
+    if (!deadline || expected > *deadline) {
+      Error e = Error::make(ErrorKind::rate_limited, "rate limit for " + key.model + ": no capacity before the deadline");
+      e.retry_after = expected == SteadyTime::max() ? std::chrono::milliseconds{60'000} : ceil_ms(expected - now.steady);
+      return fail(std::move(e));
+    }
   }
 
   s.rpm.debit(static_cast<double>(cost.requests), now.steady);
   s.tpm.debit(static_cast<double>(cost.tokens), now.steady);
   s.daily_used += cost.tokens;
+  s.outstanding_tokens += cost.tokens;
   if (ready > now.steady) s.waiters.insert(ready);
 
   ReservationId id = next_id_++;
@@ -139,11 +154,21 @@ Result<Grant> Budget::reserve(const Key& key, Cost cost, Now now, std::optional<
   return Grant{id, ready};
 }
 
-bool Budget::adjust(ReservationId id, Cost actual, Now now) {
+SteadyTime Budget::expected_ready(const KeyState& s, Cost cost, double refundable, Now now) const {
+  SteadyTime at = s.rpm.ready_at(static_cast<double>(cost.requests), now.steady);
+  const double back = refundable * (1.0 - s.charged.expected());
+  // A refund is credited up to the capacity, which the cost never exceeds: level + back >= cost is
+  // the whole condition.
+  return std::max(at, s.tpm.ready_at(static_cast<double>(cost.tokens) - back, now.steady));
+}
+
+bool Budget::adjust(ReservationId id, Cost actual, bool settled, Now now) {
   auto it = reservations_.find(id);
   Reservation r = std::move(it->second);
   reservations_.erase(it);
   KeyState& s = state(r.key, now);
+  s.outstanding_tokens -= r.cost.tokens;
+  if (settled) s.charged.add(r.cost.tokens, actual.tokens);
   if (auto w = s.waiters.find(r.ready_at); w != s.waiters.end()) s.waiters.erase(w);
   auto refund_requests = static_cast<double>(r.cost.requests - actual.requests);
   auto refund_tokens = static_cast<double>(r.cost.tokens - actual.tokens);
@@ -162,7 +187,7 @@ bool Budget::adjust(ReservationId id, Cost actual, Now now) {
 
 bool Budget::settle(ReservationId id, Cost actual, Now now, bool* moved) {
   if (!reservations_.contains(id)) return false;
-  bool m = adjust(id, actual, now);
+  bool m = adjust(id, actual, true, now);
   if (moved) *moved = m;
   return true;
 }
@@ -170,13 +195,24 @@ bool Budget::settle(ReservationId id, Cost actual, Now now, bool* moved) {
 bool Budget::cancel(ReservationId id, Now now, bool* moved) {
   shed_.erase(id);
   if (!reservations_.contains(id)) return false;
-  bool m = adjust(id, Cost{0, 0}, now);
+  bool m = adjust(id, Cost{0, 0}, false, now);
   if (moved) *moved = m;
   return true;
 }
 
-Result<SteadyTime> Budget::ready_at(ReservationId id, Now now) {
-  if (auto it = reservations_.find(id); it != reservations_.end()) return it->second.ready_at;
+Result<SteadyTime> Budget::ready_at(ReservationId id, Now now, bool* moved) {
+  if (moved) *moved = false;
+  if (auto it = reservations_.find(id); it != reservations_.end()) {
+    const Reservation& r = it->second;
+    if (!r.deadline || r.ready_at <= now.steady || now.steady < *r.deadline) return r.ready_at;
+    // Queued for refunds that have not come: its deadline is here and its send time is not.
+    Error e = Error::make(ErrorKind::rate_limited, "rate limit for " + r.key.model +
+                                                       ": the queue did not reach this request before its deadline");
+    e.retry_after = ceil_ms(r.ready_at - now.steady);
+    const bool m = adjust(id, Cost{0, 0}, false, now);
+    if (moved) *moved = m;
+    return fail(std::move(e));
+  }
   if (auto it = shed_.find(id); it != shed_.end()) {
     Error e = Error::make(ErrorKind::rate_limited,
                           "rate limit: Bedrock throttled and the re-planned queue would pass the deadline");
@@ -283,8 +319,10 @@ bool Budget::replan(const Key& key, KeyState& s, bool drain_requests, bool drain
     return a.second->ready_at != b.second->ready_at ? a.second->ready_at < b.second->ready_at : a.first < b.first;
   });
   // Take their debits back, empty the buckets Bedrock says are empty, then schedule them again in order
-  // at the rates now in force, as reserve() would have.
+  // at the rates now in force, as reserve() would have (with the same deadline check).
+  double refundable = static_cast<double>(s.outstanding_tokens);  // in flight, then each queued one ahead
   for (const auto& [id, r] : queued) {
+    refundable -= static_cast<double>(r->cost.tokens);
     s.rpm.credit(static_cast<double>(r->cost.requests), now.steady);
     s.tpm.credit(static_cast<double>(r->cost.tokens), now.steady);
   }
@@ -298,11 +336,16 @@ bool Budget::replan(const Key& key, KeyState& s, bool drain_requests, bool drain
     ready = std::max(ready, s.rpm.ready_at(static_cast<double>(r->cost.requests), now.steady));
     ready = std::max(ready, s.tpm.ready_at(static_cast<double>(r->cost.tokens), now.steady));
     if (ready == SteadyTime::max() || (r->deadline && ready > *r->deadline)) {
-      shed_[id] = ready == SteadyTime::max() ? std::chrono::milliseconds{60'000} : ceil_ms(ready - now.steady);
-      if (r->day == s.day) s.daily_used = std::max<std::int64_t>(0, s.daily_used - r->cost.tokens);
-      reservations_.erase(id);
-      continue;
+      const SteadyTime expected = expected_ready(s, r->cost, refundable, now);
+      if (!r->deadline || expected > *r->deadline) {
+        shed_[id] = expected == SteadyTime::max() ? std::chrono::milliseconds{60'000} : ceil_ms(expected - now.steady);
+        if (r->day == s.day) s.daily_used = std::max<std::int64_t>(0, s.daily_used - r->cost.tokens);
+        s.outstanding_tokens -= r->cost.tokens;
+        reservations_.erase(id);
+        continue;
+      }
     }
+    refundable += static_cast<double>(r->cost.tokens);
     s.rpm.debit(static_cast<double>(r->cost.requests), now.steady);
     s.tpm.debit(static_cast<double>(r->cost.tokens), now.steady);
     if (ready < r->ready_at) moved_earlier = true;

@@ -42,6 +42,13 @@
 // settle or a cancel) re-plans the key's queue the way a throttle does, without emptying the buckets:
 // the waiters' send times are computed again in FIFO order from the refilled buckets, so the capacity
 // a cheap reply gives back goes to the requests already waiting, in order, not to later arrivals.
+// The deadline check counts the refunds to come: a reservation is charged in full while it is out,
+// but a reply is usually charged a fraction of it (max_tokens is a ceiling), and each refund re-plans
+// the queue. So a request is shed at once only if it would pass its deadline even when every token
+// reservation still out (in flight or queued ahead of it) is settled at the key's recent charged share
+// (ChargeRatio). Otherwise it is queued with its send time computed at full cost, and if the refunds
+// have not moved that time to before its deadline when the deadline comes, it gives up then
+// (ready_at() answers rate_limited; nothing was sent, its place returns to the queue).
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -81,6 +88,20 @@ enum class Feedback {
   throttled,           // a throttle that names no dimension (or a ModelNotReady/ServiceUnavailable)
   throttled_requests,  // "Too many requests"
   throttled_tokens,    // "Too many tokens"
+};
+
+// What share of a token reservation replies are charged, learned from settles: an exponentially
+// weighted mean of charged ÷ reserved (weight 1/8), used once a few settles were seen; until then 1
+// (no refund expected). Requests are always charged in full.
+class ChargeRatio {
+ public:
+  void add(std::int64_t reserved_tokens, std::int64_t charged_tokens);
+  double expected() const { return samples_ >= kMinSamples ? mean_ : 1.0; }
+
+ private:
+  static constexpr int kMinSamples = 3;
+  double mean_ = 1.0;
+  int samples_ = 0;
 };
 
 struct Grant {
@@ -134,9 +155,11 @@ class Budget {
   bool settle(ReservationId id, Cost actual, Now now, bool* moved = nullptr);
   bool cancel(ReservationId id, Now now, bool* moved = nullptr);  // refunds requests and tokens
   // The reservation's send time now (a throttle since reserve() may have moved it later); rate_limited
-  // (retry_after set) if a re-plan shed it because the new time passed its deadline (it is then gone,
-  // nothing stays charged). An unknown id answers `now`.
-  Result<SteadyTime> ready_at(ReservationId id, Now now);
+  // (retry_after set) if a re-plan shed it because the new time passed its deadline, or if its deadline
+  // has come before its send time (the refunds it was queued for did not come in time): it is then
+  // gone, nothing stays charged, and `moved` says whether that let later waiters go earlier. An
+  // unknown id answers `now`.
+  Result<SteadyTime> ready_at(ReservationId id, Now now, bool* moved = nullptr);
   void on_response(const Key& key, Feedback feedback, Now now);  // feeds the adaptive rate
   void on_response(const Key& key, bool throttled, Now now) {
     on_response(key, throttled ? Feedback::throttled : Feedback::success, now);
@@ -181,6 +204,8 @@ class Budget {
     std::int64_t day = 0;
     std::int64_t daily_used = 0;
     std::multiset<SteadyTime> waiters;  // ready_at of queued reservations
+    std::int64_t outstanding_tokens = 0;  // reserved tokens not yet settled (in flight and queued)
+    ChargeRatio charged;
   };
   struct Reservation {
     Key key;
@@ -191,8 +216,12 @@ class Budget {
   };
   KeyState& state(const Key& key, Now now);
   void roll_day(KeyState& s, Now now);
-  // Settles `id` at `actual`; true when that refunded something to a key with waiters (then re-planned).
-  bool adjust(ReservationId id, Cost actual, Now now);
+  // Settles `id` at `actual` (a settle: `actual` is what Bedrock charged; a cancel: nothing); true when
+  // that refunded something to a key with waiters (then re-planned).
+  bool adjust(ReservationId id, Cost actual, bool settled, Now now);
+  // When a request of `cost` could go if the `refundable` reserved tokens still out ahead of it are
+  // settled at the key's charged share (SteadyTime::max() if never).
+  SteadyTime expected_ready(const KeyState& s, Cost cost, double refundable, Now now) const;
   // Returns true when some queued reservation now goes earlier than before.
   bool replan(const Key& key, KeyState& s, bool drain_requests, bool drain_tokens, Now now);
 

@@ -43,8 +43,16 @@ bool InProcessBudgetStore::cancel(ReservationId id) {
 }
 
 Result<SteadyTime> InProcessBudgetStore::ready_at(ReservationId id, SteadyTime) {
-  std::lock_guard lock(mu_);
-  return budget_.ready_at(id, Now::from(clock_));
+  bool moved = false;
+  std::optional<Key> key;
+  Result<SteadyTime> at;
+  {
+    std::lock_guard lock(mu_);
+    key = budget_.key_of(id);
+    at = budget_.ready_at(id, Now::from(clock_), &moved);
+  }
+  if (moved && key) notify_replan(*key);
+  return at;
 }
 
 void InProcessBudgetStore::on_response(const Key& key, Feedback feedback) {
@@ -116,7 +124,10 @@ asio::awaitable<Result<Permit>> LimiterAdmission::acquire(const Key& key, Cost c
   } unregister{*this, registered};
 
   while (true) {
-    waiter->timer.expires_after(ready - clock_.now());
+    // A grant past the deadline was queued for refunds still to come (budget.hpp): wake at the
+    // deadline at the latest.
+    const SteadyTime wake = deadline ? std::min(ready, *deadline) : ready;
+    waiter->timer.expires_after(wake - clock_.now());
     auto [ec] = co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     const bool woken = waiter->woken;
     waiter->woken = false;
@@ -128,12 +139,20 @@ asio::awaitable<Result<Permit>> LimiterAdmission::acquire(const Key& key, Cost c
       }
     }
     auto now_ready = store_.ready_at(grant->id, ready);
-    if (!now_ready) co_return fail(std::move(now_ready.error()));  // shed by a re-plan; nothing charged
+    if (!now_ready) co_return fail(std::move(now_ready.error()));  // shed; nothing charged
     // Woken early (a refund): go if our new time has come. Timer expired: go unless a throttle moved
-    // our turn later.
-    if (woken ? *now_ready <= clock_.now() : *now_ready <= ready) {
+    // our turn later (or, woken for the deadline, unless refunds brought it to the deadline).
+    if (woken ? *now_ready <= clock_.now() : *now_ready <= wake) {
       ready = std::min(ready, *now_ready);
       break;
+    }
+    if (!woken && wake < ready) {  // the deadline came first, and the store did not say so
+      store_.cancel(grant->id);
+      Error e = Error::make(ErrorKind::rate_limited,
+                            "rate limit for " + key.model + ": the queue did not reach this request before its deadline");
+      e.retry_after = std::chrono::ceil<std::chrono::milliseconds>(
+          std::max(*now_ready - clock_.now(), SteadyTime::duration::zero()));
+      co_return fail(std::move(e));
     }
     ready = *now_ready;  // wait again, for the new time
   }

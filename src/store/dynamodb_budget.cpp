@@ -64,6 +64,9 @@ constexpr double kMinScale = 0.02;
 constexpr double kFastPerMs = 0.10 / 60'000.0;
 constexpr double kSlowPerMs = 0.01 / 60'000.0;
 constexpr std::int64_t kDecreaseIntervalMs = 5'000;
+// A throttle while the bucket had capacity left empties it without lowering the rate, once a minute;
+// another such throttle within the minute lowers the rate too (Bedrock's rate, not its bucket, binds).
+constexpr std::int64_t kBurstMemoryMs = 60'000;
 constexpr std::int64_t kItemTtlSeconds = 24 * 3600;  // an item idle for a day goes (TTL)
 constexpr std::int64_t kShareWindowMs = 60'000;
 
@@ -75,7 +78,15 @@ std::int64_t wall_ms(WallTime t) {
 struct Dim {
   std::int64_t b = 0, q = 0, t0 = 0;  // supply base, queue end (all reservations ever), Unix ms
   std::int64_t s = kPpm, ts = kPpm;
+  std::int64_t tb = 0;  // Unix ms of the last throttle answered by emptying the bucket alone
 };
+
+// The fleet changed this bucket's rate (or emptied it for a throttle) within the last 5 s: a throttle
+// now is part of the same burst. (t0 is also the item's creation time: that is not a change.)
+bool changed_recently(const Dim& d, std::int64_t now_ms) {
+  const bool adapted = d.s != kPpm || d.ts != kPpm || d.tb != 0;
+  return adapted && now_ms - d.t0 < kDecreaseIntervalMs;
+}
 
 struct Segment {
   double start, end, a, k;  // scale(u) = a + k (u - start) on [start, end)
@@ -174,6 +185,7 @@ struct Core : std::enable_shared_from_this<Core> {
     std::int64_t mine = 0;  // reservations this instance made through the table
     std::deque<std::array<std::int64_t, 3>> samples;  // {wall ms, n, mine}: for the fallback share
     std::int64_t largest_tokens = 0;                   // largest token cost seen (fallback capacity)
+    ratelimit::ChargeRatio charged;                    // what replies are charged of a reservation
     std::unique_ptr<ratelimit::Budget> local;          // the fallback share
     std::uint64_t local_episode = 0;                   // the outage it was made for
     std::size_t waiting = 0;
@@ -295,6 +307,19 @@ struct Core : std::enable_shared_from_this<Core> {
     return now + std::chrono::ceil<SteadyTime::duration>(std::chrono::duration<double, std::milli>(at - now_ms));
   }
 
+  // The same, counting the refunds to come: the token reservations queued ahead of `pt` (beyond the
+  // supply, so certainly not settled yet) give back all but the key's charged share when they settle.
+  // Reservations in flight may give back too; they are not counted (the estimate stays on the safe
+  // side). This decides whether a request waits or is shed; the send time is always ready_time().
+  SteadyTime expected_time(const KeyState& ks, double pr, double pt, Cost cost) const {
+    const auto& l = limits(ks.key);
+    if (l.tpm <= 0) return ready_time(ks, pr, pt);
+    const double now_ms = static_cast<double>(wall_ms(clock.wall()));
+    const double supply = static_cast<double>(ks.t.b) + supplied(ks.t, l.tpm, now_ms) + usable(l.tpm);
+    const double ahead = std::max(0.0, pt - static_cast<double>(cost.tokens * kMilli) - supply);
+    return ready_time(ks, pr, pt - ahead * (1.0 - ks.charged.expected()));
+  }
+
   bool absorb(KeyState& ks, const dyn::Item& item) {
     auto v = dyn::get_n(item, "v");
     if (!v || (ks.known && *v <= ks.v)) return false;
@@ -309,6 +334,7 @@ struct Core : std::enable_shared_from_this<Core> {
       d.t0 = dyn::get_n(item, s + "_t0").value_or(0);
       d.s = dyn::get_n(item, s + "_s").value_or(kPpm);
       d.ts = dyn::get_n(item, s + "_ts").value_or(kPpm);
+      d.tb = dyn::get_n(item, s + "_tb").value_or(0);
     };
     dim("r", ks.r);
     dim("t", ks.t);
@@ -399,6 +425,23 @@ struct Core : std::enable_shared_from_this<Core> {
 
   static std::string day_attr(std::int64_t day) { return "d" + std::to_string(day); }
 
+  // A bucket left idle refills past full (its supply passes its queue end). Once the cache shows it
+  // more than kSlack · capacity past full, the next reservation ADDs `lift` more to the queue end,
+  // conditioned on the queue end being at most `limit` (and no throttle rebase since the cache): the
+  // bucket then ends between full and kSlack/2 past it. Reservations other instances made since the
+  // cache was filled move the queue end; the condition fails once they passed kSlack/2 · capacity
+  // (then the write is read and retried), so a lift never takes capacity that is there. No write of
+  // its own: a dimension the traffic does not bind (the requests of a token-bound quota) costs nothing.
+  std::optional<std::pair<std::int64_t, std::int64_t>> lift(const KeyState& ks, const Dim& d, double per_minute,
+                                                            std::int64_t now_ms) const {
+    if (!ks.known) return std::nullopt;
+    const double supply = static_cast<double>(d.b) + supplied(d, per_minute, static_cast<double>(now_ms));
+    const double excess = supply - static_cast<double>(d.q);
+    if (excess <= kSlack * capacity(per_minute)) return std::nullopt;
+    const auto margin = static_cast<std::int64_t>(kSlack / 2 * capacity(per_minute));
+    return std::make_pair(static_cast<std::int64_t>(std::floor(excess)) - margin, d.q + margin);
+  }
+
   // The reservation write: ADD the cost to the queue ends; the new item gives the positions.
   asio::awaitable<Result<dyn::Item>> write_reserve(KeyState& ks, Cost cost, std::int64_t day) {
     const auto& l = limits(ks.key);
@@ -408,14 +451,21 @@ struct Core : std::enable_shared_from_this<Core> {
       dyn::Condition cond{"attribute_exists(pk)", {}, {}};
       cond.values[":exp"] = n_attr(now_ms / 1000 + kItemTtlSeconds);
       cond.values[":one"] = n_attr(1);
-      if (l.rpm > 0) {
-        expr += ", r_q :cr";
-        cond.values[":cr"] = n_attr(cost.requests * kMilli);
-      }
-      if (l.tpm > 0) {
-        expr += ", t_q :ct";
-        cond.values[":ct"] = n_attr(cost.tokens * kMilli);
-      }
+      // A bucket that the cache shows more than kSlack past full (a dimension the traffic does not
+      // bind, or an idle spell) is clamped by this same write: see lift().
+      auto add = [&](const char* name, const Dim& d, double per_minute, std::int64_t amount) {
+        const std::string p(name);
+        expr += ", " + p + "_q :c" + p;
+        if (auto up = lift(ks, d, per_minute, now_ms)) {
+          amount += up->first;
+          cond.expression += " AND " + p + "_q <= :" + p + "lim AND " + p + "_t0 = :" + p + "t0";
+          cond.values[":" + p + "lim"] = n_attr(up->second);
+          cond.values[":" + p + "t0"] = n_attr(d.t0);
+        }
+        cond.values[":c" + p] = n_attr(amount);
+      };
+      if (l.rpm > 0) add("r", ks.r, l.rpm, cost.requests * kMilli);
+      if (l.tpm > 0) add("t", ks.t, l.tpm, cost.tokens * kMilli);
       if (l.daily_tokens > 0) {
         expr += ", #day :tokens REMOVE #yesterday";
         cond.names["#day"] = day_attr(day);
@@ -542,7 +592,7 @@ struct Core : std::enable_shared_from_this<Core> {
       cond.values[":now"] = n_attr(now_ms);
       bool first = true;
       auto plan = [&](const char* name, Dim& d, double per_minute) {
-        if (now_ms - d.t0 < kDecreaseIntervalMs) return false;  // the fleet decreased just now
+        if (changed_recently(d, now_ms)) return false;  // the fleet answered a throttle just now
         const std::string p(name);
         const double s_now = scale_at(d, true, static_cast<double>(now_ms));
         const auto dold = static_cast<std::int64_t>(std::floor(supplied(d, per_minute, static_cast<double>(now_ms))));
@@ -559,6 +609,15 @@ struct Core : std::enable_shared_from_this<Core> {
           cond.values[":" + p + "b"] = n_attr(d.b);
           set += p + "_b = :" + p + "nb";
           cond.values[":" + p + "nb"] = n_attr(d.q - u);
+          if (now_ms - d.tb >= kBurstMemoryMs) {
+            // The first such throttle in a minute: the fleet was not sending at its rate (it had
+            // capacity left), so this throttle says Bedrock's bucket is smaller than ours (a burst
+            // after a quiet spell), not that the rate is too high. Empty the bucket, keep the rate: the
+            // scale goes on from where it is, on the same curve (t0 and s move, ts stays).
+            set += ", " + p + "_t0 = :now, " + p + "_s = :" + p + "s, " + p + "_tb = :now";
+            cond.values[":" + p + "s"] = n_attr(static_cast<std::int64_t>(s_now * kPpm));
+            return true;
+          }
         } else {
           // A queue already: rebase the supply where it is (refunds meanwhile add to it, commuting).
           set += p + "_b = " + p + "_b + :" + p + "d";
@@ -634,11 +693,11 @@ class DynamoBudget final : public SharedBudgetStore {
       c.options.table_checked = true;
     }
 
-    // Seen from the cache, the wait would pass the deadline for sure: no write.
+    // Seen from the cache, the wait would pass the deadline even with the refunds to come: no write.
     if (ks.known && deadline && c.clock.now() - ks.fetched < std::chrono::seconds(1)) {
       const auto pr = static_cast<double>(ks.r.q + cost.requests * kMilli);
       const auto pt = static_cast<double>(ks.t.q + cost.tokens * kMilli);
-      const SteadyTime at = c.ready_time(ks, pr, pt);
+      const SteadyTime at = c.expected_time(ks, pr, pt, cost);
       if (at > *deadline) co_return shed(key, at);
     }
 
@@ -662,11 +721,14 @@ class DynamoBudget final : public SharedBudgetStore {
 
     const SteadyTime at = c.ready_time(ks, pr, pt);
     if (deadline && at > *deadline) {
-      // Too late after all (others reserved since the cache was filled): leave the queue.
-      c.spawn_give_back(ks, cost, day, std::make_pair(re, te));
-      co_return shed(key, at);
+      // Past the deadline at full cost; unless the refunds to come may still bring it in time, leave
+      // the queue (others reserved since the cache was filled).
+      const SteadyTime expected = c.expected_time(ks, pr, pt, cost);
+      if (expected > *deadline) {
+        c.spawn_give_back(ks, cost, day, std::make_pair(re, te));
+        co_return shed(key, expected);
+      }
     }
-    maybe_clamp(ks, dyn::get_n(*item, "v").value_or(0), re, te, cost);
     const ReservationId id = c.next_id++;
     Core::Reservation res{.ks = &ks, .cost = cost, .pr = pr, .pt = pt, .deadline = deadline, .day = day};
     if (at > c.clock.now()) {
@@ -690,12 +752,16 @@ class DynamoBudget final : public SharedBudgetStore {
     if (!r.waiting) return granted;
     const SteadyTime at = c.ready_time(*r.ks, r.pr, r.pt);
     if (r.deadline && at > *r.deadline) {
-      // A throttle slowed the fleet: this waiter cannot go in time. Its place returns as supply.
-      Core::Reservation gone = r;
-      c.reservations.erase(it);
-      stop_waiting(gone);
-      c.spawn_give_back(*gone.ks, gone.cost, gone.day);
-      return fail(shed_error(gone.ks->key, at));
+      // This waiter cannot go in time: a throttle slowed the fleet, or its deadline came before the
+      // refunds it was queued for. Its place returns as supply.
+      const SteadyTime expected = c.expected_time(*r.ks, r.pr, r.pt, r.cost);
+      if (expected > *r.deadline || c.clock.now() >= *r.deadline) {
+        Core::Reservation gone = r;
+        c.reservations.erase(it);
+        stop_waiting(gone);
+        c.spawn_give_back(*gone.ks, gone.cost, gone.day);
+        return fail(shed_error(gone.ks->key, expected > *gone.deadline ? expected : at));
+      }
     }
     if (at <= c.clock.now()) stop_waiting(r);
     return at;
@@ -711,8 +777,7 @@ class DynamoBudget final : public SharedBudgetStore {
     const bool tokens = feedback == Feedback::throttled || feedback == Feedback::throttled_tokens;
     // Another instance already lowered the rate within the interval: nothing to write.
     const std::int64_t now_ms = wall_ms(c.clock.wall());
-    if (ks.known && (!requests || now_ms - ks.r.t0 < kDecreaseIntervalMs) &&
-        (!tokens || now_ms - ks.t.t0 < kDecreaseIntervalMs))
+    if (ks.known && (!requests || changed_recently(ks.r, now_ms)) && (!tokens || changed_recently(ks.t, now_ms)))
       return;
     asio::co_spawn(*c.executor, [self = core_, &ks, requests, tokens]() -> asio::awaitable<void> {
       co_await self->decrease(ks, requests, tokens);
@@ -737,11 +802,15 @@ class DynamoBudget final : public SharedBudgetStore {
     stop_waiting(r);
     if (r.local) {
       const auto now = ratelimit::Now::from(c.clock);
-      if (actual) r.ks->local->settle(r.local_id, *actual, now);
+      if (actual) {
+        r.ks->local->settle(r.local_id, *actual, now);
+        r.ks->charged.add(r.cost.tokens, actual->tokens);
+      }
       else r.ks->local->cancel(r.local_id, now);
       return true;
     }
     const Cost charged = actual.value_or(Cost{0, 0});
+    if (actual) r.ks->charged.add(r.cost.tokens, actual->tokens);
     c.spawn_give_back(*r.ks, Cost{r.cost.requests - charged.requests, r.cost.tokens - charged.tokens}, r.day);
     return true;
   }
@@ -761,36 +830,6 @@ class DynamoBudget final : public SharedBudgetStore {
     if (!r.waiting) return;
     r.waiting = false;
     --r.ks->waiting;
-  }
-
-  // A bucket left idle refills past full: the next write after that clamps it back (conditioned on the
-  // version it saw, so no concurrent reservation is lost), before the excess reaches 5% of capacity.
-  void maybe_clamp(Core::KeyState& ks, std::int64_t version, std::int64_t re, std::int64_t te, Cost cost) {
-    Core& c = *core_;
-    const auto& l = c.limits(ks.key);
-    const double now_ms = static_cast<double>(wall_ms(c.clock.wall()));
-    std::string expr;
-    dyn::Condition cond{"v = :v", {}, {}};
-    auto check = [&](const char* name, const Dim& d, double per_minute, std::int64_t q, std::int64_t added) {
-      if (per_minute <= 0) return;
-      // Supply ahead of the queue end (before our ADD) means a bucket fuller than full.
-      const double supply = static_cast<double>(d.b) + c.supplied(d, per_minute, now_ms);
-      const double before = static_cast<double>(q - added);
-      if (supply - before <= kSlack * Core::capacity(per_minute)) return;
-      const std::string p(name);
-      expr += (expr.empty() ? "ADD " : ", ") + p + "_q :" + p + "lift";
-      cond.values[":" + p + "lift"] = n_attr(static_cast<std::int64_t>(std::floor(supply - before)));
-    };
-    check("r", ks.r, l.rpm, re, cost.requests * kMilli);
-    check("t", ks.t, l.tpm, te, cost.tokens * kMilli);
-    if (expr.empty() || !c.executor) return;
-    expr += ", v :one";
-    cond.values[":one"] = n_attr(1);
-    cond.values[":v"] = n_attr(version);
-    asio::co_spawn(*c.executor, [self = core_, &ks, expr, cond]() mutable -> asio::awaitable<void> {
-      auto r = co_await self->update(ks, "clamp", std::move(expr), std::move(cond));
-      if (r && !self->closed) self->absorb(ks, *r);  // a conflict: a later writer sees the excess and clamps
-    }, asio::detached);
   }
 
   std::shared_ptr<Core> core_;

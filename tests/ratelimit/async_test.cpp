@@ -157,6 +157,38 @@ TEST(Limiter, ARefundWakesWaitersBeforeTheirPlannedTime) {
   EXPECT_EQ(store.outstanding(), 0u);
 }
 
+TEST(Limiter, AWaiterQueuedForRefundsGivesUpAtItsDeadlineIfTheyDoNotCome) {
+  ManualClock clock;  // frozen: timers run for exactly the durations the limiter asks for
+  InProcessBudgetStore store(tpm_config(60'000), clock);  // 1000 tokens/s
+  LimiterAdmission adm(store, clock);
+  asio::io_context io;
+  for (int i = 0; i < 3; ++i) {  // replies are charged a tenth of the reservation
+    auto p = run_sync(io, adm.acquire(kKey, Cost{1, 1000}, std::nullopt));
+    ASSERT_TRUE(p);
+    adm.settle(*p, Cost{1, 100});
+  }
+  auto sent = run_sync(io, adm.acquire(kKey, Cost{1, 59'700}, std::nullopt));  // empties the bucket
+  ASSERT_TRUE(sent);
+  // 1 s away at full cost, but the call in flight should give most of its tokens back: it queues
+  // (not shed at once) and, no refund coming, gives up at its 30 ms deadline with nothing charged.
+  auto late = run_sync(io, adm.acquire(kKey, Cost{1, 1000}, clock.now() + 30ms));
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().kind, ErrorKind::rate_limited);
+  EXPECT_EQ(late.error().retry_after, 1000ms);
+  EXPECT_EQ(store.outstanding(), 1u);
+  // The same wait with the refund arriving before the deadline: it goes.
+  std::optional<Result<Permit>> waiter;
+  asio::co_spawn(io, adm.acquire(kKey, Cost{1, 1000}, clock.now() + 5s),
+                 [&](std::exception_ptr, Result<Permit> p) { waiter = std::move(p); });
+  io.poll();
+  ASSERT_FALSE(waiter);
+  adm.settle(*sent, Cost{1, 5000});
+  io.run();
+  ASSERT_TRUE(waiter && *waiter);
+  adm.settle(**waiter, (*waiter)->reserved);
+  EXPECT_EQ(store.outstanding(), 0u);
+}
+
 TEST(Feedback, ThrottleMessagesNameTheDimension) {
   auto throttle = [](std::string message) {
     Error e = Error::make(ErrorKind::throttled, std::move(message));

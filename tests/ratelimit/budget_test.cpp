@@ -165,6 +165,68 @@ TEST(Budget, RefundsRePlanTheQueueInOrder) {
   EXPECT_EQ(*b.ready_at(late->id, Now::from(clock)), clock.now());
 }
 
+TEST(Budget, TheDeadlineCheckCountsTheRefundsToCome) {
+  ManualClock clock;
+  Budget b(limits(0, 6000));  // 100 tokens/s
+  // Replies use a tenth of what is reserved (max_tokens is a ceiling): the key learns it from settles.
+  for (int i = 0; i < 3; ++i) {
+    auto g = b.reserve(kKey, Cost{1, 1000}, Now::from(clock));
+    ASSERT_TRUE(b.settle(g->id, Cost{1, 100}, Now::from(clock)));
+  }
+  clock.advance(60s);  // full again
+  const auto t0 = clock.now();
+  ASSERT_TRUE(b.reserve(kKey, Cost{1, 3000}, Now::from(clock)));
+  auto a = b.reserve(kKey, Cost{1, 3000}, Now::from(clock));  // both sent at once; the bucket is empty
+  // At full cost C would wait 30 s, past its 10 s deadline; but the 6000 tokens in flight should give
+  // 5400 back: it queues, its send time still computed at full cost.
+  auto c = b.reserve(kKey, Cost{1, 3000}, Now::from(clock), t0 + 10s);
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->ready_at, t0 + 30s);
+  // One that would not fit even so is shed at once, told when it could go with the refunds counted:
+  // 9000 out, 8100 back, 900 short of 6000 at 100/s.
+  auto e = b.reserve(kKey, Cost{1, 6000}, Now::from(clock), t0 + 5s);
+  ASSERT_FALSE(e);
+  EXPECT_EQ(e.error().kind, ErrorKind::rate_limited);
+  EXPECT_EQ(e.error().retry_after, std::chrono::milliseconds{9000});
+  // A's reply is charged 300: the refund moves C to t0 + 3 s, inside its deadline.
+  clock.advance(2s);
+  bool moved = false;
+  ASSERT_TRUE(b.settle(a->id, Cost{1, 300}, Now::from(clock), &moved));
+  EXPECT_TRUE(moved);
+  EXPECT_EQ(*b.ready_at(c->id, Now::from(clock)), t0 + 3s);
+  // D queues the same way (in flight and ahead: 6000, 5400 expected back), but no refund comes before
+  // its deadline: then it gives up, with nothing charged.
+  auto d = b.reserve(kKey, Cost{1, 3000}, Now::from(clock), t0 + 4s);
+  ASSERT_TRUE(d);
+  EXPECT_EQ(d->ready_at, t0 + 33s);
+  EXPECT_EQ(*b.ready_at(d->id, Now::from(clock)), t0 + 33s);  // before its deadline: still waiting
+  clock.advance(2s);
+  auto gone = b.ready_at(d->id, Now::from(clock), &moved);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().kind, ErrorKind::rate_limited);
+  EXPECT_EQ(gone.error().retry_after, std::chrono::milliseconds{29'000});
+  EXPECT_EQ(b.outstanding(), 2u);  // the first reservation and C
+}
+
+TEST(Budget, WithoutSettlesTheDeadlineCheckExpectsNoRefund) {
+  ManualClock clock;
+  Budget b(limits(0, 6000));
+  const auto t0 = clock.now();
+  ASSERT_TRUE(b.reserve(kKey, Cost{1, 6000}, Now::from(clock)));
+  auto late = b.reserve(kKey, Cost{1, 3000}, Now::from(clock), t0 + 10s);
+  ASSERT_FALSE(late);
+  EXPECT_EQ(late.error().retry_after, std::chrono::milliseconds{30'000});
+  // A settle that charged nothing (a failed call) teaches nothing, and a few replies are needed.
+  ChargeRatio ratio;
+  for (int i = 0; i < 5; ++i) ratio.add(1000, 0);
+  EXPECT_EQ(ratio.expected(), 1.0);
+  ratio.add(1000, 100);
+  ratio.add(1000, 100);
+  EXPECT_EQ(ratio.expected(), 1.0);  // two replies are not enough
+  ratio.add(1000, 100);
+  EXPECT_DOUBLE_EQ(ratio.expected(), 0.1);
+}
+
 TEST(Budget, CancelRefundsEverything) {
   ManualClock clock;
   Budget b(limits(10, 6000));
