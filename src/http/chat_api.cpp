@@ -1,5 +1,3 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 // POST /chat: the JSON (or SSE) wire format <-> agent::ChatService, and the Idempotency-Key.
 #include <boost/json.hpp>
 

@@ -1,5 +1,3 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 // GET /health (readiness, no authentication) and GET /metrics (Prometheus text).
 #include <boost/json.hpp>
 
