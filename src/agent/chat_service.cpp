@@ -1,5 +1,3 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 #include "agent/chat_service.hpp"
 
 #include <cmath>
@@ -32,6 +30,7 @@ bool valid_conversation_id(std::string_view id) {
 ChatService::ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config)
     : model_(model),
       history_(history),
+      clock_(&system_clock()),
       config_(std::move(config)),
       profile_(ratelimit::model_profile(config_.model_id, config_.rate_limit)) {}
 
@@ -39,6 +38,13 @@ ChatService::ChatService(bedrock::ModelClient& model, store::HistoryStore& histo
                          store::FileStore* files)
     : ChatService(model, history, std::move(config)) {
   files_ = files;
+}
+
+ChatService::ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config,
+                         store::FileStore* files, store::IdempotencyStore* idempotency, Clock& clock)
+    : ChatService(model, history, std::move(config), files) {
+  idempotency_ = idempotency;
+  clock_ = &clock;
 }
 
 int ChatService::effective_max_tokens(std::optional<int> requested) const {
@@ -191,6 +197,7 @@ boost::asio::awaitable<Status> ChatService::load_files(ChatInput& in) {
 struct PendingChat::State {
   ChatOutput out;  // conversation_id, model_id, new_conversation so far
   std::string owner;
+  std::optional<IdempotentRequest> key;  // claimed: completed by finish(), released by a failure
   std::string turn_input;  // the user text as saved (with the attached files' note)
   std::string request_id;
   int max_tokens = 0;
@@ -223,8 +230,54 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::chat(ChatInput input, be
   co_return co_await finish(*pending, std::move(on_delta));
 }
 
+boost::asio::awaitable<Result<IdempotencyOutcome>> ChatService::claim(CheckedChat& chat, IdempotentRequest request) {
+  if (!idempotency_) co_return IdempotencyOutcome{};  // no store: the key is ignored
+  if (!valid_idempotency_key(request.key)) {
+    co_return fail(ErrorKind::invalid_input, "Idempotency-Key must be " + std::string(kIdempotencyKeyRule));
+  }
+  if (request.fingerprint.empty() || !request.answer || chat.key_) {
+    co_return fail(ErrorKind::internal, "claim() needs a fingerprint and an answer, once per chat");
+  }
+  const ChatInput& in = chat.input_;
+  const SteadyTime now = clock_->now();
+  const SteadyTime deadline = in.deadline.value_or(now + config_.rate_limit.default_deadline);
+  const auto ttl =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now) + config_.idempotency.in_flight_margin;
+  auto existing = co_await idempotency_->claim(in.owner, request.key, request.fingerprint, ttl);
+  if (!existing) co_return fail(std::move(existing.error()));
+  if (*existing) co_return decide(**existing, request.fingerprint);
+  chat.key_ = std::move(request);
+  co_return IdempotencyOutcome{};
+}
+
+boost::asio::awaitable<void> ChatService::release_key(const std::string& owner, std::optional<IdempotentRequest>& key) {
+  if (!key) co_return;
+  std::string k = std::move(key->key);
+  key.reset();
+  (void)co_await idempotency_->release(owner, std::move(k));
+}
+
+boost::asio::awaitable<void> ChatService::complete_key(const std::string& owner, std::optional<IdempotentRequest>& key,
+                                                       const ChatOutput& out) {
+  if (!key) co_return;
+  std::string k = std::move(key->key);
+  std::string answer = key->answer(out);
+  key.reset();
+  // A failure here only means that a repeat runs the request again once the claim expires.
+  (void)co_await idempotency_->complete(owner, std::move(k), 200, std::move(answer), config_.idempotency.retention);
+}
+
 boost::asio::awaitable<Result<PendingChat>> ChatService::prepare(CheckedChat checked) {
-  ChatInput& in = checked.input_;
+  auto pending = co_await prepare_turn(checked.input_);
+  if (!pending) {
+    co_await release_key(checked.input_.owner, checked.key_);
+  } else {
+    pending->state_->key = std::move(checked.key_);
+  }
+  co_return pending;
+}
+
+boost::asio::awaitable<Result<PendingChat>> ChatService::prepare_turn(ChatInput& in) {
   const auto& lim = config_.limits;
   if (auto st = co_await load_files(in); !st) co_return fail(std::move(st.error()));
 
@@ -307,14 +360,20 @@ PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, C
 
 boost::asio::awaitable<Status> ChatService::admit(PendingChat& chat) {
   auto st = co_await chat.state_->call->admit();
-  if (!st) co_return fail(map_model_error(std::move(st.error())));
+  if (!st) {
+    co_await release_key(chat.state_->owner, chat.state_->key);
+    co_return fail(map_model_error(std::move(st.error())));
+  }
   co_return Status{};
 }
 
 boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat, bedrock::DeltaHandler on_delta) {
   PendingChat::State& p = *chat.state_;
   auto reply = co_await p.call->send(std::move(on_delta));
-  if (!reply) co_return fail(map_model_error(std::move(reply.error())));
+  if (!reply) {
+    co_await release_key(p.owner, p.key);
+    co_return fail(map_model_error(std::move(reply.error())));
+  }
 
   store::Turn turn;
   turn.conversation_id = p.out.conversation_id;
@@ -326,7 +385,10 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat
   turn.stop_reason = reply->stop_reason;
   turn.request_id = p.request_id;
   auto saved = co_await history_.append(p.owner, std::move(turn));
-  if (!saved) co_return fail(saved.error());
+  if (!saved) {
+    co_await release_key(p.owner, p.key);
+    co_return fail(saved.error());
+  }
 
   ChatOutput out = std::move(p.out);
   out.response = std::move(reply->text);
@@ -337,6 +399,7 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat
   out.call = chat.report();
   out.max_tokens = out.call.max_tokens;
   out.new_conversation = out.new_conversation || saved->seq == 1;
+  co_await complete_key(p.owner, p.key, out);
   co_return out;
 }
 

@@ -3,8 +3,10 @@
 // call the model (buffered or streaming), save the turn only when the call succeeded.
 //
 // One entry, chat(), or the same steps in phases for a front door that must know the call was admitted
-// before it commits to an answer (a stream's 200 and headers):
+// before it commits to an answer (a stream's 200 and headers), or that carries an Idempotency-Key:
 //   check()    validates the input (no I/O) -> CheckedChat (the only way in to prepare())
+//   claim()    optional: claims the request's Idempotency-Key, or says how to answer a repeat
+//              (agent/idempotency.hpp); a claimed key is completed or released by the phases below
 //   prepare()  reads the attached files, checks the conversation's owner, loads the history window,
 //              builds the model request (max_tokens decided here, once) -> PendingChat; nothing waits
 //   admit()    waits for the model client's admission (rate limit, deadline); nothing is sent
@@ -19,12 +21,14 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/idempotency.hpp"
 #include "bedrock/model_client.hpp"
 #include "bedrock/types.hpp"
 #include "ratelimit/config.hpp"
 #include "ratelimit/cost.hpp"
 #include "store/files.hpp"
 #include "store/history.hpp"
+#include "store/idempotency.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
 
@@ -54,6 +58,8 @@ struct ChatConfig {
   std::string credentials_hint =
       "no AWS credentials were found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE "
       "(or --profile) with a profile in ~/.aws/credentials, then restart; or run offline with --simulate";
+  // Idempotency-Key: how long answers are kept, how long an in-flight claim outlives its deadline.
+  IdempotencyConfig idempotency;
 };
 
 struct ChatInput {
@@ -93,7 +99,7 @@ struct ChatOutput {
   bedrock::CallReport call;  // what the model client reported (zeros for a plain client)
 };
 
-// An input ChatService::check() accepted.
+// An input ChatService::check() accepted (and, once claim()ed, the Idempotency-Key it holds).
 class CheckedChat {
  public:
   const ChatInput& input() const { return input_; }
@@ -102,11 +108,13 @@ class CheckedChat {
   friend class ChatService;
   explicit CheckedChat(ChatInput input) : input_(std::move(input)) {}
   ChatInput input_;
+  std::optional<IdempotentRequest> key_;  // claimed by claim(); prepare() hands it to the PendingChat
 };
 
 // A turn ready for the model: files read, owner checked, history loaded, the model call started (not
 // sent). Move-only, one pointer wide (it waits in coroutine frames). Dropping it unsent gives an
-// admitted call's budget back and saves nothing.
+// admitted call's budget back and saves nothing; an Idempotency-Key it holds is then freed only when its
+// claim expires (the deadline plus the margin), so a front door finishes what it prepared.
 class PendingChat {
  public:
   PendingChat();  // empty (awaitable results need a default); only ChatService::prepare() makes real ones
@@ -132,6 +140,10 @@ class ChatService {
   ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config = {});
   // With a file store, ChatInput::files may name the caller's files (without one, files are a 400).
   ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config, store::FileStore* files);
+  // With an idempotency store, claim() makes a turn safe to repeat under an Idempotency-Key (without one
+  // the key is ignored); `clock` times the in-flight claims against the input's deadline.
+  ChatService(bedrock::ModelClient& model, store::HistoryStore& history, ChatConfig config, store::FileStore* files,
+              store::IdempotencyStore* idempotency, Clock& clock);
 
   // Checks the input alone (no I/O).
   Status validate(const ChatInput& input) const;
@@ -141,6 +153,15 @@ class ChatService {
   // text delta is forwarded; a handler returning false cancels the call (ErrorKind::cancelled) and
   // nothing is saved. A failed call leaves the history unchanged.
   boost::asio::awaitable<Result<ChatOutput>> chat(ChatInput input, bedrock::DeltaHandler on_delta = nullptr);
+
+  // Whether claim() keeps keys (an idempotency store was given); without one a front door ignores the key.
+  bool keeps_idempotency_keys() const { return idempotency_ != nullptr; }
+  // Claims request.key for the input's owner, before anything is read or charged (agent/idempotency.hpp).
+  // claimed: the chat holds the key (no store: nothing to hold); prepare(), admit() and finish() release
+  // it when they fail, and finish() completes it with request.answer(output) once the turn is saved.
+  // replay, conflict, in_progress: the request is answered so, and goes no further. Errors:
+  // invalid_input (a key that is not valid_idempotency_key), the store's.
+  boost::asio::awaitable<Result<IdempotencyOutcome>> claim(CheckedChat& chat, IdempotentRequest request);
 
   // Everything before the model call that does not wait for the model client. Errors: not_found (a
   // file that is unknown or another owner's, another owner's conversation), invalid_input (a file type
@@ -165,6 +186,13 @@ class ChatService {
  private:
   // Reads input.files into input.attachments (owner-checked; sizes checked with head() before reading).
   boost::asio::awaitable<Status> load_files(ChatInput& input);
+  // prepare() but for the Idempotency-Key it carries.
+  boost::asio::awaitable<Result<PendingChat>> prepare_turn(ChatInput& input);
+  // A claimed key, settled once: released (the turn failed and stores nothing, so a retry runs again),
+  // or completed with the front door's answer for `out`.
+  boost::asio::awaitable<void> release_key(const std::string& owner, std::optional<IdempotentRequest>& key);
+  boost::asio::awaitable<void> complete_key(const std::string& owner, std::optional<IdempotentRequest>& key,
+                                            const ChatOutput& out);
   Error map_model_error(Error e) const;
   // prepare()'s plain part (no frame space while the history loads): the model request and its call.
   PendingChat start_call(std::unique_ptr<PendingChat::State> state, ChatInput& input,
@@ -173,6 +201,8 @@ class ChatService {
   bedrock::ModelClient& model_;
   store::HistoryStore& history_;
   store::FileStore* files_ = nullptr;
+  store::IdempotencyStore* idempotency_ = nullptr;
+  Clock* clock_ = nullptr;  // system_clock() unless given
   ChatConfig config_;
   ratelimit::ModelProfile profile_;
 };

@@ -385,7 +385,8 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   app->chat_config.limits.max_input_chars = o.max_input_chars;
   app->chat_config.limits.history_turns = o.history_turns;
   app->chat_config.rate_limit = app->rate_limit;
-  app->chat = std::make_unique<agent::ChatService>(*app->limited, *app->history, app->chat_config, app->files.get());
+  app->chat = std::make_unique<agent::ChatService>(*app->limited, *app->history, app->chat_config, app->files.get(),
+                                                   app->idempotency.get(), system_clock());
 
   app->context = std::make_unique<http::ApiContext>(http::ApiContext{
       .chat = *app->chat,
@@ -407,7 +408,6 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   // POST /files carries base64 (4/3 of the file) in JSON; PUT /files/{name} the raw bytes.
   app->context->config.files_body_limit = o.max_file_bytes / 3 * 4 + 64 * 1024;
   app->context->files = app->files.get();
-  app->context->idempotency = app->idempotency.get();
   return app;
 }
 

@@ -1,5 +1,3 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 // The router: one route table (method, path pattern, authentication, body limit, handler) applied in one
 // place; the request log line and the HTTP metrics written here for every route, streamed or not.
 #include "http/api.hpp"

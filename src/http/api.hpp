@@ -1,5 +1,5 @@
 #pragma once
-// The HTTP API as a net::Handler: the same handler serves `bedrock-agent serve` and (later) Lambda.
+// The HTTP API as a net::Handler: the same handler serves `bedrock-agent serve` and Lambda mode.
 //
 //   POST   /chat                 one chat turn (JSON, or Server-Sent Events with "stream": true)
 //   GET    /conversations/{id}   the conversation's turns, oldest first
@@ -23,7 +23,6 @@
 #include "ratelimit/config.hpp"
 #include "store/files.hpp"
 #include "store/history.hpp"
-#include "store/idempotency.hpp"
 #include "util/clock.hpp"
 
 namespace ba::metrics {
@@ -38,10 +37,6 @@ struct ApiConfig {
   // own limit (net::ServerOptions::body_limit) must be at least max(body_limit, files_body_limit).
   std::size_t files_body_limit = 28 * 1024 * 1024;
   std::chrono::seconds presign_expiry{900};          // POST /files/presign URLs
-  // Idempotency-Key on POST /chat: completed answers are replayed for this long; an in-flight claim
-  // lasts the request's deadline plus the margin (so a crashed request frees its key).
-  std::chrono::milliseconds idempotency_retention{std::chrono::hours{24}};
-  std::chrono::milliseconds idempotency_in_flight_margin{10'000};
   // The default deadline of a /chat call (admission wait + retries + the model call). Keep it the same
   // value as ratelimit::RateLimitConfig::default_deadline (serve sets both from --request-timeout) and
   // under API Gateway's 29 s. A caller may shorten it with `X-Request-Timeout-Ms: N`.
@@ -72,9 +67,8 @@ struct ApiContext {
   std::function<void(std::string_view)> log;
   Clock* clock = nullptr;  // nullptr: system_clock()
   // The Files API's store (also the ChatService's, for "files" on /chat); nullptr: /files answers 501.
+  // (No idempotency store here: Idempotency-Key is the chat use case's, given to the ChatService.)
   store::FileStore* files = nullptr;
-  // Idempotency-Key on POST /chat; nullptr: the header is ignored.
-  store::IdempotencyStore* idempotency = nullptr;
 };
 
 // `context` must outlive the handler.

@@ -1,6 +1,5 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-// POST /chat: the JSON (or SSE) wire format <-> agent::ChatService, and the Idempotency-Key.
+// POST /chat: the JSON (or SSE) wire format <-> agent::ChatService; the Idempotency-Key header <-> the
+// use case's claim (agent/idempotency.hpp), whose outcomes are answered here in /chat's format.
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -9,9 +8,9 @@
 #include <optional>
 #include <utility>
 
+#include "agent/idempotency.hpp"
 #include "http/api_internal.hpp"
 #include "http/errors.hpp"
-#include "http/idempotency.hpp"
 #include "http/sse.hpp"
 #include "util/encoding.hpp"
 #include "util/json_writer.hpp"
@@ -127,8 +126,8 @@ Result<SteadyTime> chat_deadline(ApiState& s, const net::ServerRequest& req) {
   return deadline;
 }
 
-// The JSON answer of a buffered /chat (also what an Idempotency-Key stores, streamed or not); without
-// the text, the "done" event of a stream (the deltas carried it).
+// The JSON answer of a buffered /chat (also the answer an Idempotency-Key stores, streamed or not);
+// without the text, the "done" event of a stream (the deltas carried it).
 std::string chat_body(const agent::ChatOutput& out, const std::string& request_id, bool with_response = true) {
   std::string body;
   body.reserve(out.response.size() + 256);
@@ -154,26 +153,9 @@ std::string delta_event(std::string_view text) {
   return sse_event("delta", d);
 }
 
-// An Idempotency-Key claimed by this request: completed with the answer or released on failure.
-struct IdempotencyClaim {
-  std::string owner;
-  std::string key;
-};
-
-boost::asio::awaitable<void> settle_claim(ApiState& s, const std::optional<IdempotencyClaim>& claim, int status,
-                                          const std::string* body) {
-  if (!claim || !s.ctx.idempotency) co_return;
-  if (body) {
-    // A failure here only means a repeat runs the request again once the claim expires.
-    (void)co_await s.ctx.idempotency->complete(claim->owner, claim->key, status, *body, s.ctx.config.idempotency_retention);
-  } else {
-    (void)co_await s.ctx.idempotency->release(claim->owner, claim->key);
-  }
-}
-
+// The chat's finish() completes its Idempotency-Key (before the "done" event) or releases it.
 boost::asio::awaitable<void> stream_chat(std::shared_ptr<ApiState> state, agent::PendingChat chat,
-                                         std::optional<IdempotencyClaim> claim, net::BodyWriter& writer,
-                                         RequestLog& log) {
+                                         net::BodyWriter& writer, RequestLog& log) {
   ApiState& s = *state;
   bool client_gone = false;
   bedrock::DeltaHandler on_delta = [&writer, &client_gone](std::string_view text) -> boost::asio::awaitable<bool> {
@@ -187,11 +169,8 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<ApiState> state, agent:
     log.input_tokens = out->usage.input_tokens;
     log.output_tokens = out->usage.output_tokens;
     log.upstream_request_id = out->upstream_request_id;
-    const std::string stored = chat_body(*out, log.request_id);
-    co_await settle_claim(s, claim, 200, &stored);
     co_await writer.write(sse_event("done", chat_body(*out, log.request_id, false)));
   } else {
-    co_await settle_claim(s, claim, 0, nullptr);
     log.error_type = client_gone ? "client_disconnected" : std::string(to_string(out.error().kind));
     log.upstream_request_id = out.error().request_id;
     if (!client_gone) {
@@ -214,13 +193,13 @@ net::ServerResponse sse_response(const std::string& request_id) {
   return r;
 }
 
-// A repeat of a completed Idempotency-Key request: the stored answer (as JSON, or for a streamed
-// request as a short SSE sequence: one delta with the whole text, then done), never the model.
-net::ServerResponse replay(RequestLog& log, const store::IdempotencyRecord& record, bool stream) {
+// A repeat of a completed Idempotency-Key request: the stored answer (/chat's JSON body, as sent; for a
+// streamed request as a short SSE sequence: one delta with the whole text, then done), never the model.
+net::ServerResponse replay(RequestLog& log, const agent::IdempotencyOutcome& answer, bool stream) {
   log.replayed = true;
   boost::system::error_code ec;
-  json::value stored = json::parse(record.response_body, ec);
-  if (stream && record.status == 200 && !ec && stored.is_object()) {
+  json::value stored = json::parse(answer.body, ec);
+  if (stream && answer.status == 200 && !ec && stored.is_object()) {
     json::object body = stored.as_object();
     std::string events;
     if (auto t = body.find("response"); t != body.end() && t->value().is_string())
@@ -233,10 +212,10 @@ net::ServerResponse replay(RequestLog& log, const store::IdempotencyRecord& reco
     return r;
   }
   net::ServerResponse r;
-  r.status = record.status;
+  r.status = answer.status;
   r.headers.set("Content-Type", "application/json");
   r.headers.set("Idempotent-Replayed", "true");
-  r.body = record.response_body;
+  r.body = answer.body;
   return r;
 }
 
@@ -256,53 +235,45 @@ Result<agent::CheckedChat> chat_input(ApiState& s, const net::ServerRequest& req
   return s.ctx.chat.check(std::move(*input));
 }
 
-// What an Idempotency-Key lookup decided: answer now (an error or a replay), or go on holding `claim`
-// (empty without a key).
-struct ClaimOutcome {
-  std::optional<net::ServerResponse> answer;
-  std::optional<IdempotencyClaim> claim;
-};
-
-net::ServerResponse answer_existing(RequestLog& log, const store::IdempotencyRecord& record,
-                                    const std::string& hash, bool stream) {
-  if (record.request_hash != hash) {
-    log.error_type = "idempotency_key_reused";
-    return error_response(422, "idempotency_key_reused",
-                          "this Idempotency-Key was used with a different request body; use a new key for a new "
-                          "request");
-  }
-  if (record.state == store::IdempotencyRecord::State::in_flight) {
-    return failed(log, Error::make(ErrorKind::conflict,
-                                   "a request with this Idempotency-Key is still in progress; retry once it has "
-                                   "finished to get its answer"))
-        .response;
-  }
-  return replay(log, record, stream);
+// The Idempotency-Key header as the use case's request: /chat's fingerprint (method, route, canonical
+// body) and /chat's JSON body as the answer to store.
+agent::IdempotentRequest idempotent_request(std::string_view key, const net::ServerRequest& req, const RequestLog& log) {
+  return agent::IdempotentRequest{
+      .key = std::string(key),
+      .fingerprint = agent::request_fingerprint("POST", kChatRoute, req.body),
+      .answer = [request_id = log.request_id](const agent::ChatOutput& out) { return chat_body(out, request_id); },
+  };
 }
 
-boost::asio::awaitable<ClaimOutcome> claim_key(ApiState& s, const net::ServerRequest& req, RequestLog& log,
-                                               SteadyTime deadline, bool stream) {
-  ClaimOutcome outcome;
+// The claim's outcome on the wire: nothing (go on), the replay, 422 or 409.
+std::optional<net::ServerResponse> claim_answer(RequestLog& log, const agent::IdempotencyOutcome& outcome, bool stream) {
+  switch (outcome.kind) {
+    case agent::IdempotencyOutcome::Kind::claimed: return std::nullopt;
+    case agent::IdempotencyOutcome::Kind::replay: return replay(log, outcome, stream);
+    case agent::IdempotencyOutcome::Kind::conflict:
+      log.error_type = "idempotency_key_reused";
+      return error_response(422, "idempotency_key_reused", agent::kKeyReusedMessage);
+    case agent::IdempotencyOutcome::Kind::in_progress:
+      return failed(log, Error::make(ErrorKind::conflict, std::string(agent::kInProgressMessage))).response;
+  }
+  return std::nullopt;
+}
+
+// Idempotency-Key: read and checked here, claimed by the use case. An answer means the request is done
+// (a replay, 409, 422, 400 for a bad key, or the store's error). Without an idempotency store the
+// header is ignored.
+boost::asio::awaitable<std::optional<net::ServerResponse>> claim_key(ApiState& s, const net::ServerRequest& req,
+                                                                     RequestLog& log, agent::CheckedChat& chat) {
   auto key = req.headers.get("idempotency-key");
-  if (!key || !s.ctx.idempotency) co_return outcome;
-  if (!valid_idempotency_key(*key)) {
-    outcome.answer =
-        failed(log, Error::make(ErrorKind::invalid_input, "header Idempotency-Key must be " + std::string(kIdempotencyKeyRule)))
-            .response;
-    co_return outcome;
+  if (!key || !s.ctx.chat.keeps_idempotency_keys()) co_return std::nullopt;
+  if (!agent::valid_idempotency_key(*key)) {
+    co_return failed(log, Error::make(ErrorKind::invalid_input,
+                                      "header Idempotency-Key must be " + std::string(agent::kIdempotencyKeyRule)))
+        .response;
   }
-  const std::string hash = idempotency_request_hash("POST", kChatRoute, req.body);
-  const auto ttl = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - s.clock.now()) +
-                   s.ctx.config.idempotency_in_flight_margin;
-  auto existing = co_await s.ctx.idempotency->claim(log.caller, std::string(*key), hash, ttl);
-  if (!existing) {
-    outcome.answer = failed(log, existing.error()).response;
-  } else if (*existing) {
-    outcome.answer = answer_existing(log, **existing, hash, stream);
-  } else {
-    outcome.claim = IdempotencyClaim{log.caller, std::string(*key)};
-  }
-  co_return outcome;
+  auto outcome = co_await s.ctx.chat.claim(chat, idempotent_request(*key, req, log));
+  if (!outcome) co_return failed(log, outcome.error()).response;
+  co_return claim_answer(log, *outcome, chat.input().stream);
 }
 
 // The buffered answer to a finished (or refused) model call (the log is filled; the router writes it).
@@ -323,13 +294,10 @@ net::ServerResponse chat_answer(RequestLog& log, const bedrock::CallReport& repo
 // The SSE response whose body is the streamed chat (already admitted); the router writes the log
 // once the body is done. The pending chat is move-only and std::function wants a copyable target,
 // hence the shared_ptr; the server calls the body once, so it is moved out, not copied.
-Reply start_stream(std::shared_ptr<ApiState> state, agent::PendingChat chat, const RequestLog& log,
-                   std::optional<IdempotencyClaim> claim) {
+Reply start_stream(std::shared_ptr<ApiState> state, agent::PendingChat chat, const RequestLog& log) {
   Reply reply{sse_response(log.request_id), nullptr};
-  reply.stream = [state = std::move(state), chat = std::make_shared<agent::PendingChat>(std::move(chat)),
-                  claim = std::move(claim)](net::BodyWriter& w, RequestLog& log) {
-    return stream_chat(state, std::move(*chat), claim, w, log);
-  };
+  reply.stream = [state = std::move(state), chat = std::make_shared<agent::PendingChat>(std::move(chat))](
+                     net::BodyWriter& w, RequestLog& log) { return stream_chat(state, std::move(*chat), w, log); };
   return reply;
 }
 
@@ -337,33 +305,27 @@ Reply start_stream(std::shared_ptr<ApiState> state, agent::PendingChat chat, con
 
 // POST /chat: checked, the Idempotency-Key claimed, the turn prepared (files, owner, history). A
 // stream is admitted by the model client before its headers go out, so a refused stream gets a real
-// status (429 with Retry-After); a buffered chat is admitted and sent in one step.
+// status (429 with Retry-After); a buffered chat is admitted and sent in one step. The use case
+// completes or releases the key in those steps; this handler only answers.
 boost::asio::awaitable<Reply> handle_chat(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
                                           std::string /*param*/) {
   ApiState& s = *state;
   auto input = chat_input(s, req, log);
   if (!input) co_return failed(log, input.error());
-  auto claimed = co_await claim_key(s, req, log, *input->input().deadline, input->input().stream);
-  if (claimed.answer) co_return Reply{std::move(*claimed.answer), nullptr};
-  std::optional<IdempotencyClaim> claim = std::move(claimed.claim);
+  if (auto answer = co_await claim_key(s, req, log, *input)) co_return Reply{std::move(*answer), nullptr};
   const bool stream = input->input().stream;
 
   auto pending = co_await s.ctx.chat.prepare(std::move(*input));
-  if (!pending) {
-    co_await settle_claim(s, claim, 0, nullptr);
-    co_return failed(log, pending.error());
-  }
+  if (!pending) co_return failed(log, pending.error());
   Result<agent::ChatOutput> out;
   if (stream) {
     auto admitted = co_await s.ctx.chat.admit(*pending);
-    if (admitted) co_return start_stream(state, std::move(*pending), log, std::move(claim));
+    if (admitted) co_return start_stream(state, std::move(*pending), log);
     out = fail(std::move(admitted.error()));
   } else {
     out = co_await s.ctx.chat.finish(*pending);
   }
-  net::ServerResponse r = chat_answer(log, pending->report(), out);
-  co_await settle_claim(s, claim, out ? 200 : 0, out ? &r.body : nullptr);
-  co_return Reply{std::move(r), nullptr};
+  co_return Reply{chat_answer(log, pending->report(), out), nullptr};
 }
 
 }  // namespace ba::http

@@ -1,5 +1,3 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 // GET and DELETE /conversations/{id}: the caller's turns as JSON, or removed.
 #include <boost/json.hpp>
 

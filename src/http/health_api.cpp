@@ -1,9 +1,8 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 // GET /health (readiness, no authentication) and GET /metrics (Prometheus text).
 #include <boost/json.hpp>
 
 #include "http/api_internal.hpp"
+#include "util/json_number.hpp"
 
 namespace ba::http {
 namespace {
@@ -66,7 +65,9 @@ net::ServerResponse health(ApiState& s) {
   }
   const bool ready = history && files_ok;
   body["status"] = !ready ? "unavailable" : (creds ? "ok" : "degraded");
-  return json_response(ready ? 200 : 503, json::serialize(body));
+  json::value doc = std::move(body);
+  whole_numbers_as_integers(doc);  // "max_rpm":50, not 5E1 (the budgets are doubles)
+  return json_response(ready ? 200 : 503, json::serialize(doc));
 }
 
 }  // namespace

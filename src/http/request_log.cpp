@@ -1,5 +1,3 @@
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 // The request log line and the HTTP metrics: written here, once per request, by the router.
 #include <cstdio>
 

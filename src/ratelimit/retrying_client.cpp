@@ -1,10 +1,5 @@
 #include "ratelimit/retrying_client.hpp"
 
-// GCC 12 reports a false -Wmismatched-new-delete on Asio awaitable frames of coroutine lambdas.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>

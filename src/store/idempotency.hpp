@@ -1,8 +1,7 @@
 #pragma once
-// Idempotency-Key on POST /chat: a repeat within the retention window gets the stored answer without
-// a second model call or a second turn; a repeat while the first is still in flight gets 409; the same
-// key with a different request body gets 422. Keys are per owner. Implemented by the SQLite and
-// DynamoDB history backends (each in its own table/items), so it works with either history store.
+// The records behind Idempotency-Key (the chat use case's: agent/idempotency.hpp decides what a record
+// means for a repeat). Keys are per owner. Implemented by the SQLite and DynamoDB history backends (each
+// in its own table/items), so it works with either history store.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
@@ -16,9 +15,9 @@ namespace ba::store {
 struct IdempotencyRecord {
   enum class State { in_flight, completed };
   State state = State::in_flight;
-  std::string request_hash;   // hex SHA-256 of the canonical request, to detect a reused key
+  std::string request_hash;   // the request's fingerprint (method, route, canonical body), to detect a reused key
   int status = 0;             // completed: the HTTP status of the stored answer
-  std::string response_body;  // completed: the stored answer (JSON)
+  std::string response_body;  // completed: the stored answer, the front door's body as it was sent
   std::int64_t expires_at_ms = 0;
 };
 

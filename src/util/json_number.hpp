@@ -1,7 +1,7 @@
 #pragma once
 // Numbers for people in boost::json documents. boost::json writes every double in exponent form
 // (50.0 as 5E1, 100.0 as 1E2); a whole number stored as an integer reads 50 and 100. For documents
-// people read (the start-up log line, benchmark results); documents built on every request use
+// people read (the start-up log line, /health, benchmark results); documents built on every request use
 // JsonWriter (util/json_writer.hpp), which writes doubles as the shortest round-trip decimal.
 #include <boost/json/value.hpp>
 

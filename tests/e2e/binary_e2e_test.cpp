@@ -82,6 +82,46 @@ TEST(BinaryE2E, ServeSimulateAnswersAndStopsCleanlyOnSigterm) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// serve gives the chat use case its idempotency store (on the history backend): a repeat with the same
+// Idempotency-Key is the stored answer, byte for byte; the same key with another body is 422.
+TEST(BinaryE2E, IdempotencyKeysAreWiredIntoServe) {
+  auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
+  Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "sqlite:" + (dir / "h.db").string()});
+  std::optional<int> port;
+  while (auto l = child.line()) {
+    auto v = json::parse(*l);
+    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == "listening") {
+      port = static_cast<int>(v.at("port").to_number<int>());
+      break;
+    }
+  }
+  ASSERT_TRUE(port) << child.rest();
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  const std::string url = "http://127.0.0.1:" + std::to_string(*port) + "/chat";
+  auto chat = [&](std::string body) {
+    return call(io, *client,
+                net::HttpRequest{.method = "POST",
+                                 .url = url,
+                                 .headers = {{"Content-Type", "application/json"}, {"Idempotency-Key", "key-1"}},
+                                 .body = std::move(body)});
+  };
+  auto first = chat(R"({"input": "echo:only once"})");
+  ASSERT_EQ(first.status, 200) << first.body;
+  EXPECT_FALSE(first.headers.has("Idempotent-Replayed"));
+  auto repeat = chat(R"({"input": "echo:only once"})");
+  EXPECT_EQ(repeat.status, 200) << repeat.body;
+  EXPECT_EQ(repeat.headers.get("Idempotent-Replayed"), "true");
+  EXPECT_EQ(repeat.body, first.body);
+  auto reused = chat(R"({"input": "echo:something else"})");
+  EXPECT_EQ(reused.status, 422) << reused.body;
+  client.reset();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 // Issue 3 through the real binary: the rate-limit flags reach the limiter that serve wires in.
 TEST(BinaryE2E, RateLimitFlagsAreWiredIntoServe) {
   auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());

@@ -381,10 +381,22 @@ TEST_F(ApiTest, HealthShowsTheRateLimitConfigWhenSet) {
   context->config.rate_limit = rl;
   auto b = parse(call("GET", "/health").body);
   ASSERT_TRUE(b.as_object().contains("rate_limit")) << b;
-  EXPECT_EQ(b.at("rate_limit").at("max_rpm").as_double(), 7);
-  EXPECT_EQ(b.at("rate_limit").at("max_tpm").as_double(), 9000);
+  EXPECT_EQ(b.at("rate_limit").at("max_rpm").to_number<double>(), 7);
+  EXPECT_EQ(b.at("rate_limit").at("max_tpm").to_number<double>(), 9000);
   EXPECT_EQ(b.at("rate_limit").at("retry_max_attempts").as_int64(), 4);
   EXPECT_EQ(b.at("rate_limit").at("max_tokens_clamp").as_int64(), 4096);
+}
+
+// /health is read by people: whole numbers read 50, not boost::json's 5E1.
+TEST_F(ApiTest, HealthWritesWholeNumbersAsIntegers) {
+  context->config.rate_limit = ratelimit::RateLimitConfig{};
+  auto r = call("GET", "/health");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_NE(r.body.find(R"("max_rpm":50,)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("max_tpm":0,)"), std::string::npos) << r.body;
+  EXPECT_NE(r.body.find(R"("burndown":1,)"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("E1"), std::string::npos) << r.body;
+  EXPECT_EQ(r.body.find("E0"), std::string::npos) << r.body;
 }
 
 TEST_F(ApiTest, ThrottleCarriesRetryAfter) {
@@ -512,8 +524,13 @@ TEST_F(ApiTest, OneLogLinePerRequestWithTheDocumentedFields) {
   EXPECT_EQ(logs[0].find("the user text"), std::string::npos);
   EXPECT_EQ(logs[0].find("the reply text"), std::string::npos);
   call("GET", "/conversations/c-1");
-  EXPECT_EQ(logs.size(), 2u);
-  EXPECT_EQ(logs[1].find("c-1"), std::string::npos);  // the route template, not the raw path
+  ASSERT_EQ(logs.size(), 2u);
+  // The route template, not the raw path (looked for outside the random request id, which may hold "c-1").
+  std::string line = logs[1];
+  const std::string id(parse(line).at("request_id").as_string());
+  line.erase(line.find(id), id.size());
+  EXPECT_EQ(line.find("c-1"), std::string::npos) << logs[1];
+  EXPECT_EQ(parse(logs[1]).at("route").as_string(), "/conversations/{id}");
 }
 
 TEST_F(ApiTest, StreamingSendsDeltasThenDone) {

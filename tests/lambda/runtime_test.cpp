@@ -18,6 +18,7 @@
 #include "lambda/apigw.hpp"
 #include "lambda/fake_runtime_api.hpp"
 #include "store/sqlite_history.hpp"
+#include "support/memory_idempotency.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::test {
@@ -339,6 +340,55 @@ TEST_F(RuntimeTest, RealApiHandlerAnswersChatThroughApiGateway) {
   ASSERT_EQ(model.requests.size(), 1u);
   auto h = json::parse(fake.posts[1].body).as_object();
   EXPECT_EQ(h.at("statusCode").as_int64(), 200) << fake.posts[1].body;
+}
+
+// Lambda mode runs the same API handler and chat use case, so Idempotency-Key works there too: a repeat
+// is replayed from the store (no second model call), and keys belong to the API Gateway caller.
+TEST_F(RuntimeTest, IdempotencyKeysWorkThroughApiGateway) {
+  FakeModel model;
+  model.reply("the one answer");
+  model.reply("for the other caller");
+  auto store = store::make_sqlite_history(":memory:");
+  ASSERT_TRUE(store);
+  MemoryIdempotency idem(clock);
+  agent::ChatConfig cfg;
+  cfg.model_id = "anthropic.claude-3-sonnet-20240229-v1:0";
+  agent::ChatService chat(model, **store, cfg, nullptr, &idem, clock);
+  http::ApiKeys keys;
+  http::ApiContext ctx{.chat = chat,
+                       .history = **store,
+                       .keys = keys,
+                       .config = {.model_id = cfg.model_id, .trust_lambda_headers = true},
+                       .log = [](std::string_view) {},
+                       .clock = &clock};
+  auto event = [](std::string api_key_id) {
+    auto ev = json::parse(kV1Event).as_object();
+    ev["path"] = "/chat";
+    ev["body"] = R"({"input":"Hi there"})";
+    ev["headers"].as_object()["Idempotency-Key"] = "key-1";
+    ev["multiValueHeaders"].as_object()["Idempotency-Key"] = json::array{"key-1"};
+    ev["requestContext"].as_object()["identity"].as_object()["apiKeyId"] = api_key_id;
+    return json::serialize(ev);
+  };
+  queue("first", event("kid-1"));
+  queue("repeat", event("kid-1"));
+  queue("other-caller", event("kid-2"));
+  EXPECT_EQ(run(lambda::make_apigw_handler(http::make_api_handler(ctx)), 3), 0);
+  ASSERT_EQ(fake.posts.size(), 3u);
+  auto response = [&](std::size_t i) { return json::parse(fake.posts[i].body).as_object(); };
+  auto first = response(0), repeat = response(1), other = response(2);
+  ASSERT_EQ(first.at("statusCode").as_int64(), 200) << fake.posts[0].body;
+  EXPECT_EQ(json::parse(first.at("body").as_string()).at("response").as_string(), "the one answer");
+  EXPECT_FALSE(first.at("multiValueHeaders").as_object().contains("Idempotent-Replayed"));
+  ASSERT_EQ(repeat.at("statusCode").as_int64(), 200) << fake.posts[1].body;
+  EXPECT_EQ(repeat.at("body"), first.at("body"));
+  EXPECT_EQ(repeat.at("multiValueHeaders").at("Idempotent-Replayed"), (json::array{"true"}));
+  ASSERT_EQ(other.at("statusCode").as_int64(), 200) << fake.posts[2].body;
+  EXPECT_EQ(json::parse(other.at("body").as_string()).at("response").as_string(), "for the other caller");
+  EXPECT_EQ(model.buffered_calls, 2);
+  EXPECT_EQ(idem.completes, 2);
+  // The claim lasted the request's deadline (25 s: under the invocation's 30 s) plus the margin.
+  EXPECT_EQ(idem.last_ttl, 25s + 10s);
 }
 
 }  // namespace

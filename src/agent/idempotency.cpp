@@ -1,4 +1,4 @@
-#include "http/idempotency.hpp"
+#include "agent/idempotency.hpp"
 
 #include <boost/json.hpp>
 
@@ -7,7 +7,7 @@
 
 #include "util/encoding.hpp"
 
-namespace ba::http {
+namespace ba::agent {
 namespace {
 
 namespace json = boost::json;
@@ -52,7 +52,7 @@ bool valid_idempotency_key(std::string_view key) {
   return std::all_of(key.begin(), key.end(), [](char c) { return c >= 0x21 && c <= 0x7e; });
 }
 
-std::string idempotency_request_hash(std::string_view method, std::string_view route, std::string_view body) {
+std::string request_fingerprint(std::string_view method, std::string_view route, std::string_view body) {
   std::string text(method);
   text += ' ';
   text += route;
@@ -67,4 +67,18 @@ std::string idempotency_request_hash(std::string_view method, std::string_view r
   return sha256_hex(text);
 }
 
-}  // namespace ba::http
+IdempotencyOutcome decide(const store::IdempotencyRecord& existing, std::string_view fingerprint) {
+  IdempotencyOutcome outcome;
+  if (existing.request_hash != fingerprint) {
+    outcome.kind = IdempotencyOutcome::Kind::conflict;
+  } else if (existing.state == store::IdempotencyRecord::State::in_flight) {
+    outcome.kind = IdempotencyOutcome::Kind::in_progress;
+  } else {
+    outcome.kind = IdempotencyOutcome::Kind::replay;
+    outcome.status = existing.status;
+    outcome.body = existing.response_body;
+  }
+  return outcome;
+}
+
+}  // namespace ba::agent
