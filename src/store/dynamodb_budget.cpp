@@ -190,6 +190,7 @@ struct Core : std::enable_shared_from_this<Core> {
     std::uint64_t local_episode = 0;                   // the outage it was made for
     std::size_t waiting = 0;
     bool polling = false;
+    bool limits_checked = false;  // the item's recorded budgets compared with ours (once)
   };
   struct Reservation {
     KeyState* ks;
@@ -338,7 +339,24 @@ struct Core : std::enable_shared_from_this<Core> {
     };
     dim("r", ks.r);
     dim("t", ks.t);
+    if (!ks.limits_checked) check_limits(ks, item);
     return true;
+  }
+
+  // Every instance computes the supply from its own --max-rpm/--max-tpm: the item records the budgets
+  // of the instance that created it, and an instance configured otherwise says so (once per key).
+  void check_limits(KeyState& ks, const dyn::Item& item) {
+    ks.limits_checked = true;
+    const auto& l = limits(ks.key);
+    const auto rpm = dyn::get_n(item, "max_rpm"), tpm = dyn::get_n(item, "max_tpm");
+    if (!rpm || !tpm) return;  // an item from before the budgets were recorded
+    const auto mine_rpm = static_cast<std::int64_t>(l.rpm), mine_tpm = static_cast<std::int64_t>(l.tpm);
+    if (*rpm == mine_rpm && *tpm == mine_tpm) return;
+    log("warn", "shared budget for " + ks.key.str() + ": the table's item was created by an instance with --max-rpm " +
+                    std::to_string(*rpm) + " --max-tpm " + std::to_string(*tpm) + ", this one has " +
+                    std::to_string(mine_rpm) + " and " + std::to_string(mine_tpm) +
+                    "; every instance sharing a budget must have the same budgets (each computes the "
+                    "fleet's supply from its own)");
   }
 
   // ---- the fallback share ----
@@ -405,6 +423,8 @@ struct Core : std::enable_shared_from_this<Core> {
     item["v"] = n_attr(1);
     item["n"] = n_attr(0);
     item["expires_at"] = n_attr(now_ms / 1000 + kItemTtlSeconds);
+    item["max_rpm"] = n_attr(static_cast<std::int64_t>(limits(ks.key).rpm));
+    item["max_tpm"] = n_attr(static_cast<std::int64_t>(limits(ks.key).tpm));
     for (const char* d : {"r", "t"}) {
       std::string p(d);
       item[p + "_b"] = n_attr(0);
@@ -425,21 +445,20 @@ struct Core : std::enable_shared_from_this<Core> {
 
   static std::string day_attr(std::int64_t day) { return "d" + std::to_string(day); }
 
-  // A bucket left idle refills past full (its supply passes its queue end). Once the cache shows it
-  // more than kSlack · capacity past full, the next reservation ADDs `lift` more to the queue end,
-  // conditioned on the queue end being at most `limit` (and no throttle rebase since the cache): the
-  // bucket then ends between full and kSlack/2 past it. Reservations other instances made since the
-  // cache was filled move the queue end; the condition fails once they passed kSlack/2 · capacity
-  // (then the write is read and retried), so a lift never takes capacity that is there. No write of
-  // its own: a dimension the traffic does not bind (the requests of a token-bound quota) costs nothing.
-  std::optional<std::pair<std::int64_t, std::int64_t>> lift(const KeyState& ks, const Dim& d, double per_minute,
-                                                            std::int64_t now_ms) const {
+  // A bucket left idle refills past full (its supply S passes its queue end q). Once the cache shows it
+  // more than kSlack · capacity past full, the next reservation SETs the queue end to `floor` + its
+  // cost instead of ADDing its cost, with floor = S − kSlack/2 · capacity, conditioned on q <= floor
+  // (and no throttle rebase since the cache: S is then at least what the cache says). Reservations
+  // made since the cache are below floor and keep their places; the bucket ends kSlack/2 past full
+  // (more if refunds came meanwhile), never below full, however stale the cache. The condition fails
+  // only if the queue end passed floor already (another instance's clamp, and the fleet reserving
+  // faster than the bucket fills): the write is then read and retried. No write of its own: a
+  // dimension the traffic does not bind (the requests of a token-bound quota) costs nothing.
+  std::optional<std::int64_t> clamp_floor(const KeyState& ks, const Dim& d, double per_minute, std::int64_t now_ms) const {
     if (!ks.known) return std::nullopt;
     const double supply = static_cast<double>(d.b) + supplied(d, per_minute, static_cast<double>(now_ms));
-    const double excess = supply - static_cast<double>(d.q);
-    if (excess <= kSlack * capacity(per_minute)) return std::nullopt;
-    const auto margin = static_cast<std::int64_t>(kSlack / 2 * capacity(per_minute));
-    return std::make_pair(static_cast<std::int64_t>(std::floor(excess)) - margin, d.q + margin);
+    if (supply - static_cast<double>(d.q) <= kSlack * capacity(per_minute)) return std::nullopt;
+    return static_cast<std::int64_t>(std::floor(supply - kSlack / 2 * capacity(per_minute)));
   }
 
   // The reservation write: ADD the cost to the queue ends; the new item gives the positions.
@@ -447,25 +466,29 @@ struct Core : std::enable_shared_from_this<Core> {
     const auto& l = limits(ks.key);
     const std::int64_t now_ms = wall_ms(clock.wall());
     for (int attempt = 0; attempt < 3; ++attempt) {
-      std::string expr = "SET expires_at = :exp ADD v :one, n :one";
+      std::string set = "SET expires_at = :exp";
+      std::string add = " ADD v :one, n :one";
       dyn::Condition cond{"attribute_exists(pk)", {}, {}};
       cond.values[":exp"] = n_attr(now_ms / 1000 + kItemTtlSeconds);
       cond.values[":one"] = n_attr(1);
       // A bucket that the cache shows more than kSlack past full (a dimension the traffic does not
-      // bind, or an idle spell) is clamped by this same write: see lift().
-      auto add = [&](const char* name, const Dim& d, double per_minute, std::int64_t amount) {
+      // bind, or an idle spell) is clamped by this same write: see clamp_floor().
+      auto queue = [&](const char* name, const Dim& d, double per_minute, std::int64_t amount) {
         const std::string p(name);
-        expr += ", " + p + "_q :c" + p;
-        if (auto up = lift(ks, d, per_minute, now_ms)) {
-          amount += up->first;
-          cond.expression += " AND " + p + "_q <= :" + p + "lim AND " + p + "_t0 = :" + p + "t0";
-          cond.values[":" + p + "lim"] = n_attr(up->second);
+        if (auto floor = clamp_floor(ks, d, per_minute, now_ms)) {
+          set += ", " + p + "_q = :" + p + "end";
+          cond.values[":" + p + "end"] = n_attr(*floor + amount);
+          cond.expression += " AND " + p + "_q <= :" + p + "floor AND " + p + "_t0 = :" + p + "t0";
+          cond.values[":" + p + "floor"] = n_attr(*floor);
           cond.values[":" + p + "t0"] = n_attr(d.t0);
+          return;
         }
+        add += ", " + p + "_q :c" + p;
         cond.values[":c" + p] = n_attr(amount);
       };
-      if (l.rpm > 0) add("r", ks.r, l.rpm, cost.requests * kMilli);
-      if (l.tpm > 0) add("t", ks.t, l.tpm, cost.tokens * kMilli);
+      if (l.rpm > 0) queue("r", ks.r, l.rpm, cost.requests * kMilli);
+      if (l.tpm > 0) queue("t", ks.t, l.tpm, cost.tokens * kMilli);
+      std::string expr = set + add;
       if (l.daily_tokens > 0) {
         expr += ", #day :tokens REMOVE #yesterday";
         cond.names["#day"] = day_attr(day);

@@ -53,11 +53,15 @@ class SharedBudget : public ::testing::Test {
     table_ = table;
   }
 
-  std::unique_ptr<SharedBudgetStore> instance(ratelimit::RateLimitConfig config, DynamoRig* rig = nullptr) {
+  std::unique_ptr<SharedBudgetStore> instance(ratelimit::RateLimitConfig config, DynamoRig* rig = nullptr,
+                                              std::vector<std::string>* logged = nullptr) {
     DynamoBudgetOptions o;
     o.table = table_;
     o.config = std::move(config);
     o.poll_interval = 20ms;
+    if (logged) o.log = [logged](std::string_view level, std::string_view message) {
+      logged->push_back(std::string(level) + ": " + std::string(message));
+    };
     return make_dynamodb_budget((rig ? rig : rig_)->client(), std::move(o), clock_);
   }
 
@@ -237,6 +241,49 @@ TEST_F(SharedBudget, AThrottleSeenByOneInstanceSlowsTheOthers) {
   ASSERT_TRUE(slower);
   EXPECT_GT(slower->ready_at, clock_.now() + 100ms);  // a request's refill at 9/s: 111 ms
   EXPECT_LE(slower->ready_at, clock_.now() + 112ms);
+}
+
+TEST_F(SharedBudget, AnIdleBucketIsClampedByTheNextReservationWithoutAWriteOfItsOwn) {
+  const Key key = fresh_key();
+  auto a = instance(budgets(600, 0));  // 10 requests/s, 10,000 thousandths a second
+  auto b = instance(budgets(600, 0));
+  ASSERT_TRUE(reserve(*a, key, Cost{1, 0}));
+  ASSERT_EQ(a->stats().writes, 3u);  // no item yet, the item, the reservation
+  // A minute idle: the supply ran 600 requests past the queue end, a whole bucket past full. The next
+  // reservation clamps it, in its own write: the queue end goes to the supply less 2.5% of the
+  // bucket (15 requests), plus its cost.
+  clock_.advance(60s);
+  auto g = reserve(*a, key, Cost{1, 0});
+  ASSERT_TRUE(g);
+  EXPECT_EQ(g->ready_at, clock_.now());
+  EXPECT_EQ(a->stats().writes, 4u);
+  EXPECT_EQ(aws::dynamodb::get_n(*item(key), "r_q"), 600'000 - 15'000 + 1'000);
+  ASSERT_TRUE(reserve(*b, key, Cost{1, 0}));  // another instance: its place is after the clamp
+  EXPECT_EQ(aws::dynamodb::get_n(*item(key), "r_q"), 587'000);
+  // A's cache does not know B's reservation; its next clamp still keeps it: the queue end is set
+  // from the supply, not from A's stale view of the queue.
+  clock_.advance(30s);
+  ASSERT_TRUE(reserve(*a, key, Cost{1, 0}));
+  EXPECT_EQ(a->stats().writes, 5u);
+  EXPECT_EQ(a->stats().conditional_failures, 1u);  // only the first reservation's missing item
+  EXPECT_EQ(aws::dynamodb::get_n(*item(key), "r_q"), 900'000 - 15'000 + 1'000);
+}
+
+TEST_F(SharedBudget, AnInstanceWithOtherBudgetsThanTheItemsCreatorSaysSoOnce) {
+  const Key key = fresh_key();
+  std::vector<std::string> same_log, other_log;
+  auto a = instance(budgets(600, 20'000));
+  auto same = instance(budgets(600, 20'000), nullptr, &same_log);
+  auto other = instance(budgets(1200, 20'000), nullptr, &other_log);
+  ASSERT_TRUE(reserve(*a, key, Cost{1, 100}));  // creates the item, recording 600 RPM and 20,000 TPM
+  ASSERT_TRUE(reserve(*same, key, Cost{1, 100}));
+  ASSERT_TRUE(reserve(*other, key, Cost{1, 100}));
+  ASSERT_TRUE(reserve(*other, key, Cost{1, 100}));
+  EXPECT_TRUE(same_log.empty());
+  ASSERT_EQ(other_log.size(), 1u);
+  EXPECT_NE(other_log[0].find("warn: shared budget for us-east-1/" + key.model), std::string::npos) << other_log[0];
+  EXPECT_NE(other_log[0].find("--max-rpm 600 --max-tpm 20000, this one has 1200 and 20000"), std::string::npos)
+      << other_log[0];
 }
 
 TEST_F(SharedBudget, TheDailyCapIsTheFleets) {
