@@ -121,6 +121,25 @@ ServerResponse error_for(const State& st, int status, std::string_view type, std
   return r;
 }
 
+// Why the request's Host header breaks RFC 9112 §3.2, or nothing. The value is uri-host [":" port]: a
+// reg-name or IPv4 address (unreserved, pct-encoded, sub-delims), or an IP literal in brackets.
+std::optional<std::string_view> host_problem(const http::request<http::string_body>& msg) {
+  auto [first, last] = msg.equal_range(http::field::host);
+  const auto count = std::distance(first, last);
+  if (count == 0) {
+    if (msg.version() >= 11) return "an HTTP/1.1 request must have a Host header (RFC 9112 section 3.2)";
+    return std::nullopt;
+  }
+  if (count > 1) return "a request must have one Host header, not several (RFC 9112 section 3.2)";
+  const std::string_view host = first->value();
+  for (char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::string_view("-._~%!$&'()*+,;=:[]").find(c) != std::string_view::npos;
+    if (!ok) return "the Host header is not a host[:port] (RFC 9112 section 3.2)";
+  }
+  return std::nullopt;
+}
+
 bool managed_header(std::string_view name) {
   return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "connection");
 }
@@ -335,6 +354,14 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
     }
 
     auto& msg = parser.get();
+    // RFC 9112 §3.2: a request of HTTP/1.1 without Host, or with more than one, or with a Host that is
+    // not a host[:port], is answered 400 (and the connection closed: what follows may be misframed).
+    if (auto bad = host_problem(msg)) {
+      auto err = error_for(st, 400, "bad_request", std::string(*bad));
+      if (co_await write_buffered(stream, st, err, msg.version() == 10 ? 10 : 11, false, false))
+        co_await linger(stream, 1024 * 1024);
+      co_return;
+    }
     ServerRequest req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());

@@ -61,6 +61,7 @@ class RawConn {
 
 http::request<http::string_body> make_req(http::verb verb, std::string target, std::string body = {}) {
   http::request<http::string_body> req{verb, target, 11};
+  req.set(http::field::host, "127.0.0.1");
   req.body() = std::move(body);
   return req;
 }
@@ -172,6 +173,29 @@ TEST(HttpServer, MalformedRequestGets400) {
   EXPECT_EQ(r.result_int(), 400);
   EXPECT_NE(r.body().find("bad_request"), std::string::npos);
   EXPECT_TRUE(c.closed_by_peer());
+}
+
+TEST(HttpServer, HostIsRequiredOnceAndWellFormedInHttp11) {
+  ServerThread srv({}, echo_handler());
+  // RFC 9112 section 3.2: no Host, two Hosts, or a Host that is not host[:port] -> 400, connection closed.
+  for (std::string_view raw : {"GET / HTTP/1.1\r\n\r\n", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+                               "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+                               "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n"}) {
+    RawConn c(srv.port());
+    c.write_raw(raw);
+    auto r = c.read();
+    EXPECT_EQ(r.result_int(), 400) << raw;
+    EXPECT_NE(r.body().find("Host"), std::string::npos) << r.body();
+    EXPECT_TRUE(c.closed_by_peer()) << raw;
+  }
+  // Accepted: an empty Host (allowed when the target has no authority), a port, an IP literal, and
+  // HTTP/1.0 without Host.
+  for (std::string_view raw : {"GET / HTTP/1.1\r\nHost:\r\n\r\n", "GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+                               "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", "GET / HTTP/1.0\r\n\r\n"}) {
+    RawConn c(srv.port());
+    c.write_raw(raw);
+    EXPECT_EQ(c.read().result_int(), 200) << raw;
+  }
 }
 
 TEST(HttpServer, OversizedHeaderGets431) {
