@@ -107,6 +107,12 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
   app.add_option("--history-turns", o.history_turns, "Earlier turns sent to the model with include_history")
       ->envname("BEDROCK_AGENT_HISTORY_TURNS")
       ->capture_default_str();
+  app.add_option("--drain-timeout", o.drain_timeout_s,
+                 "On SIGTERM/SIGINT, seconds to let chats and streams in flight finish before their connections "
+                 "are closed (the process exits sooner once none is left); a second signal stops at once")
+      ->envname("BEDROCK_AGENT_DRAIN_TIMEOUT")
+      ->check(CLI::Range(0, 3600))
+      ->capture_default_str();
   app.add_option("--request-timeout", o.request_timeout_s,
                  "Default deadline of a chat call in seconds (rate-limit wait + retries + model call); "
                  "keep it under API Gateway's 29 s. Callers may shorten it with X-Request-Timeout-Ms")

@@ -43,6 +43,9 @@ struct ServeOptions {
   // The default deadline of a /chat call: admission wait + retries + model call (504/429 after). Also the
   // rate limiter's default_deadline (one value). 25 s fits under API Gateway's 29 s.
   int request_timeout_s = 25;
+  // On SIGTERM/SIGINT: stop accepting, let chats and streams in flight finish for up to this long, then
+  // close their connections and exit (sooner once none is left). Default: the deadline plus 5 s.
+  int drain_timeout_s = 30;
 
   // Rate limiting (docs/rate-limiting.md), per model id + region.
   double max_rpm = 50;                   // --max-rpm, MAX_REQUESTS_PER_MINUTE

@@ -1,5 +1,6 @@
 // `serve`: the app (app_context.hpp) behind the HTTP server until SIGINT/SIGTERM.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -41,14 +42,25 @@ int run_as_server(boost::asio::io_context& io, App& app) {
   std::string extra = json::serialize(where);
   log_startup(app, extra.substr(1, extra.size() - 2));
 
-  constexpr std::chrono::milliseconds grace{2000};
+  // Drain: in-flight chats and streams finish (their turns and Idempotency-Key records are written
+  // before their answers end), then the loop stops, at the latest after the drain timeout. What is
+  // still running then is cut off: the model's answer is lost and nothing is saved for it; a claimed
+  // Idempotency-Key stays in progress until its claim expires (the deadline plus a margin).
+  const std::chrono::milliseconds drain{std::chrono::seconds(o.drain_timeout_s)};
+  boost::asio::steady_timer settle_writes(io);
   run_until_signal(
       io,
       [&] {
-        server->stop(grace);
-        if (app.simulator) app.simulator->stop(grace);
+        server->stop(drain, [&] {
+          // Give the last background writes (a shared budget's settles) a moment, then stop.
+          settle_writes.expires_after(std::chrono::milliseconds(100));
+          settle_writes.async_wait([&](const boost::system::error_code& ec) {
+            if (!ec) io.stop();
+          });
+        });
+        if (app.simulator) app.simulator->stop(drain);
       },
-      grace);
+      drain);
   log_line("info", "stopped");
   return 0;
 }

@@ -5,6 +5,7 @@
 #include "net/http_server.hpp"
 
 #include <atomic>
+#include <utility>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -87,12 +88,18 @@ struct State {
   std::unordered_map<std::uint64_t, std::shared_ptr<Conn>> conns;  // guarded by mu
   std::uint64_t next_id = 1;                                       // guarded by mu
   std::vector<std::shared_ptr<asio::steady_timer>> grace_timers;   // on strand
+  std::function<void()> on_drained;                                // on strand; called once
 };
 
 void close_conn_on_strand(const std::shared_ptr<Conn>& c, bool only_idle) {
   asio::post(c->ex, [c, only_idle] {
     if (c->close && (!only_idle || !c->busy)) c->close();
   });
+}
+
+// On the strand: tells the stop() caller, once, that no connection is left.
+void drained(State& st) {
+  if (auto f = std::exchange(st.on_drained, nullptr)) f();
 }
 
 std::vector<std::shared_ptr<Conn>> snapshot(State& st) {
@@ -428,6 +435,7 @@ asio::awaitable<void> serve_connection(std::shared_ptr<State> st, tcp::socket so
         asio::post(st->strand, [st = st] {
           for (auto& t : st->grace_timers) t->cancel();
           st->grace_timers.clear();
+          drained(*st);
         });
       }
     }
@@ -497,7 +505,7 @@ class ServerImpl final : public HttpServer {
  public:
   ServerImpl(asio::io_context& io, ServerOptions options, Handler handler)
       : st_(std::make_shared<State>(io, std::move(options), std::move(handler))) {}
-  ~ServerImpl() override { stop(std::chrono::milliseconds(0)); }
+  ~ServerImpl() override { stop(std::chrono::milliseconds(0), nullptr); }
 
   Result<std::uint16_t> start() override {
     auto& st = *st_;
@@ -541,20 +549,25 @@ class ServerImpl final : public HttpServer {
     return st.port.load();
   }
 
-  void stop(std::chrono::milliseconds grace) override {
+  void stop(std::chrono::milliseconds grace, std::function<void()> on_drained) override {
     auto st = st_;
     st->stopping = true;
-    asio::dispatch(st->strand, [st, grace] {
+    asio::dispatch(st->strand, [st, grace, on_drained = std::move(on_drained)]() mutable {
       error_code ec;
       st->acceptor.close(ec);
+      if (on_drained) st->on_drained = std::move(on_drained);
       auto conns = snapshot(*st);
-      if (conns.empty()) return;
+      if (conns.empty()) {
+        drained(*st);
+        return;
+      }
       for (auto& c : conns) close_conn_on_strand(c, true);
       auto timer = std::make_shared<asio::steady_timer>(st->strand, grace);
       st->grace_timers.push_back(timer);
       timer->async_wait([st](error_code e) {
         if (e) return;
         for (auto& c : snapshot(*st)) close_conn_on_strand(c, false);
+        drained(*st);  // the closed connections end on their own; nothing waits for them any more
       });
     });
   }

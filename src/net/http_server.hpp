@@ -70,8 +70,11 @@ class HttpServer {
   virtual ~HttpServer() = default;
   // Binds and starts accepting on the io_context; returns the bound port.
   virtual Result<std::uint16_t> start() = 0;
-  // Stops accepting and closes idle connections; in-flight requests finish within `grace`.
-  virtual void stop(std::chrono::milliseconds grace = std::chrono::milliseconds{2000}) = 0;
+  // Stops accepting and closes idle connections; in-flight requests (and streams) may finish within
+  // `grace`, then their connections are closed. `on_drained` (optional) is called once, on the
+  // io_context, when no connection is left: at once if none was open, at the latest after `grace`.
+  virtual void stop(std::chrono::milliseconds grace = std::chrono::milliseconds{2000},
+                    std::function<void()> on_drained = {}) = 0;
   virtual std::uint16_t port() const = 0;
 };
 

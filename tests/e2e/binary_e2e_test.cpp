@@ -1,8 +1,11 @@
 // Runs the real bedrock-agent binary: serve --simulate --port 0, then /health, /chat, SIGTERM.
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
+#include <chrono>
 #include <csignal>
 #include <filesystem>
 #include <string>
@@ -252,6 +255,106 @@ TEST(BinaryE2E, BadOptionsExitWith2) {
     EXPECT_EQ(child.wait_exit(), 2) << err;
     EXPECT_NE(err.find("sqlite:PATH"), std::string::npos) << err;
   }
+}
+
+// The port of the first log line whose msg is `msg` (nullopt if the process ended first).
+std::optional<int> listening_port(Child& child, std::string_view msg) {
+  while (auto l = child.line()) {
+    auto v = json::parse(*l);
+    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == msg)
+      return static_cast<int>(v.at("port").to_number<int>());
+  }
+  return std::nullopt;
+}
+
+// serve behind a Bedrock (the simulator, as its own process) answering after `ttft_ms`; SIGTERM while
+// a chat is in flight. Returns the chat's status (-1: the connection was closed) and how long the
+// process took to exit after the signal.
+struct DrainRun {
+  int status = 0;
+  std::string body;
+  std::chrono::steady_clock::duration exit_after{};
+  int exit_code = -1;
+};
+
+DrainRun sigterm_during_a_chat(const std::filesystem::path& db, int ttft_ms, int drain_s) {
+  Child sim({binary(), "simulate-bedrock", "--port", "0", "--ttft-ms", std::to_string(ttft_ms)});
+  auto sim_port = listening_port(sim, "simulator listening");
+  if (!sim_port) throw std::runtime_error("simulator did not start: " + sim.rest());
+  Child agent({binary(), "serve", "--port", "0", "--history", "sqlite:" + db.string(), "--drain-timeout",
+               std::to_string(drain_s)},
+              {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://127.0.0.1:" + std::to_string(*sim_port),
+               "AWS_ACCESS_KEY_ID=AKIDTEST", "AWS_SECRET_ACCESS_KEY=secret", "AWS_REGION=us-east-1",
+               "AWS_PROFILE=none-such"});
+  auto port = listening_port(agent, "listening");
+  if (!port) throw std::runtime_error("agent did not start: " + agent.rest());
+
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  DrainRun run;
+  bool done = false;
+  boost::asio::co_spawn(
+      io,
+      client->send(net::HttpRequest{.method = "POST",
+                                    .url = "http://127.0.0.1:" + std::to_string(*port) + "/chat",
+                                    .headers = {{"Content-Type", "application/json"}},
+                                    .body = R"({"input": "echo:drained", "conversation_id": "drain-1"})"}),
+      [&](std::exception_ptr, Result<net::HttpResponse> r) {
+        run.status = r ? r->status : -1;
+        if (r) run.body = r->body;
+        done = true;
+      });
+  // The signal goes once the chat is in flight (the model answers after ttft_ms).
+  boost::asio::steady_timer signal_at(io, std::chrono::milliseconds(ttft_ms / 3));
+  std::chrono::steady_clock::time_point signalled;
+  signal_at.async_wait([&](boost::system::error_code) {
+    signalled = std::chrono::steady_clock::now();
+    agent.signal(SIGTERM);
+  });
+  io.run();
+  EXPECT_TRUE(done);
+  run.exit_code = agent.wait_exit();
+  run.exit_after = std::chrono::steady_clock::now() - signalled;
+  return run;
+}
+
+// SIGTERM stops accepting and lets the chat in flight finish (its answer and its saved turn), then the
+// process exits as soon as nothing is left, well before the drain timeout.
+TEST(BinaryE2E, SigtermLetsAChatInFlightFinishThenExits) {
+  auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
+  std::filesystem::create_directories(dir);
+  auto run = sigterm_during_a_chat(dir / "h.db", 1500, 20);
+  EXPECT_EQ(run.status, 200) << run.body;
+  EXPECT_EQ(json::parse(run.body).at("response").as_string(), "drained");
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_LT(run.exit_after, std::chrono::seconds(15));  // not the whole 20 s drain
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// A chat still running when the drain timeout ends is cut off: its connection closes, nothing is saved
+// (no half turn), and the process exits.
+TEST(BinaryE2E, AChatPastTheDrainTimeoutIsCutOffWithNothingSaved) {
+  auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
+  std::filesystem::create_directories(dir);
+  auto run = sigterm_during_a_chat(dir / "h.db", 6000, 1);
+  EXPECT_NE(run.status, 200) << run.body;
+  EXPECT_EQ(run.exit_code, 0);
+  // Restarted on the same file: the conversation was never written.
+  Child again({binary(), "serve", "--simulate", "--port", "0", "--history", "sqlite:" + (dir / "h.db").string()});
+  auto port = listening_port(again, "listening");
+  ASSERT_TRUE(port) << again.rest();
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  auto got = call(io, *client,
+                  net::HttpRequest{.method = "GET",
+                                   .url = "http://127.0.0.1:" + std::to_string(*port) + "/conversations/drain-1"});
+  EXPECT_EQ(got.status, 404) << got.body;
+  client.reset();
+  again.signal(SIGTERM);
+  EXPECT_EQ(again.wait_exit(), 0);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
 }
 
 }  // namespace
