@@ -1,5 +1,6 @@
 #include "agent/chat_service.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <set>
@@ -15,7 +16,34 @@ bool icontains(std::string_view hay, std::string_view needle) {
   return to_lower(hay).find(to_lower(needle)) != std::string::npos;
 }
 
+// The turn a stateless chat saves: the last user message's text, a note per image or document.
+std::string last_user_text(const std::vector<bedrock::Message>& messages) {
+  for (auto m = messages.rbegin(); m != messages.rend(); ++m) {
+    if (m->role != "user") continue;
+    std::string text;
+    for (const auto& b : m->content) {
+      if (!text.empty()) text += "\n";
+      switch (b.type) {
+        case bedrock::ContentBlock::Type::text: text += b.text; break;
+        case bedrock::ContentBlock::Type::image: text += "[image]"; break;
+        case bedrock::ContentBlock::Type::document: text += "[document]"; break;
+      }
+    }
+    return text;
+  }
+  return {};
+}
+
 }  // namespace
+
+void append_message(std::vector<bedrock::Message>& messages, bedrock::Message message) {
+  if (!messages.empty() && messages.back().role == message.role) {
+    auto& into = messages.back().content;
+    for (auto& b : message.content) into.push_back(std::move(b));
+    return;
+  }
+  messages.push_back(std::move(message));
+}
 
 bool valid_conversation_id(std::string_view id) {
   if (id.empty() || id.size() > 128) return false;
@@ -47,8 +75,90 @@ ChatService::ChatService(bedrock::ModelClient& model, store::HistoryStore& histo
   clock_ = &clock;
 }
 
-int ChatService::effective_max_tokens(std::optional<int> requested) const {
-  return ratelimit::effective_max_tokens(requested.value_or(0), profile_);
+int ChatService::effective_max_tokens(std::optional<int> requested, std::string_view model_id) const {
+  if (model_id.empty() || model_id == config_.model_id) {
+    return ratelimit::effective_max_tokens(requested.value_or(0), profile_);
+  }
+  return ratelimit::effective_max_tokens(requested.value_or(0),
+                                         ratelimit::model_profile(std::string(model_id), config_.rate_limit));
+}
+
+std::optional<std::string> ChatService::resolve_model(std::string_view name) const {
+  if (auto a = config_.model_aliases.find(name); a != config_.model_aliases.end()) return a->second;
+  for (const auto& m : models()) {
+    if (m == name) return m;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> ChatService::models() const {
+  std::vector<std::string> out{config_.model_id};
+  for (const auto& [alias, target] : config_.model_aliases) {
+    if (std::find(out.begin(), out.end(), target) == out.end()) out.push_back(target);
+  }
+  return out;
+}
+
+Status ChatService::validate_messages(const ChatInput& in) const {
+  const auto& lim = config_.limits;
+  const auto& messages = *in.messages;
+  if (messages.empty()) return fail(ErrorKind::invalid_input, "messages must hold at least one message");
+  if (messages.size() > lim.max_messages) {
+    return fail(ErrorKind::invalid_input, "messages holds " + std::to_string(messages.size()) +
+                                              " messages; the limit is " + std::to_string(lim.max_messages));
+  }
+  if (messages.front().role != "user") {
+    return fail(ErrorKind::invalid_input, "the conversation must start with a user message (after any system prompt)");
+  }
+  std::size_t chars = in.system.size(), images = 0, documents = 0;
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    const auto& m = messages[i];
+    const std::string at = "messages[" + std::to_string(i) + "]";
+    if (m.role != "user" && m.role != "assistant") {
+      return fail(ErrorKind::invalid_input, at + ": role must be user or assistant");
+    }
+    if (i > 0 && m.role == messages[i - 1].role) {
+      return fail(ErrorKind::invalid_input, at + ": user and assistant messages must alternate");
+    }
+    if (m.content.empty()) return fail(ErrorKind::invalid_input, at + ": content must not be empty");
+    for (const auto& b : m.content) {
+      switch (b.type) {
+        case bedrock::ContentBlock::Type::text:
+          if (trim(b.text).empty()) {
+            return fail(ErrorKind::invalid_input, at + ": a text content block must not be empty or blank");
+          }
+          chars += b.text.size();
+          break;
+        case bedrock::ContentBlock::Type::image:
+          if (++images > lim.max_images) {
+            return fail(ErrorKind::invalid_input,
+                        "too many images; at most " + std::to_string(lim.max_images) + " per request");
+          }
+          if (b.bytes.empty() || b.bytes.size() > lim.max_image_bytes) {
+            return fail(ErrorKind::invalid_input, at + ": an image must hold 1 to " +
+                                                      std::to_string(lim.max_image_bytes) + " bytes; this one has " +
+                                                      std::to_string(b.bytes.size()));
+          }
+          break;
+        case bedrock::ContentBlock::Type::document:
+          if (++documents > lim.max_documents) {
+            return fail(ErrorKind::invalid_input,
+                        "too many documents; at most " + std::to_string(lim.max_documents) + " per request");
+          }
+          if (b.bytes.empty() || b.bytes.size() > lim.max_document_bytes) {
+            return fail(ErrorKind::invalid_input, at + ": a document must hold 1 to " +
+                                                      std::to_string(lim.max_document_bytes) + " bytes");
+          }
+          break;
+      }
+    }
+  }
+  if (chars > lim.max_conversation_chars) {
+    return fail(ErrorKind::invalid_input, "the conversation's text is " + std::to_string(chars) +
+                                              " bytes; the limit is " + std::to_string(lim.max_conversation_chars));
+  }
+  if (!in.files.empty()) return fail(ErrorKind::internal, "files cannot be attached to a stateless chat");
+  return {};
 }
 
 Status ChatService::validate(const ChatInput& in) const {
@@ -57,10 +167,18 @@ Status ChatService::validate(const ChatInput& in) const {
     return fail(ErrorKind::invalid_input,
                 "conversation_id must be " + std::string(kConversationIdRule) + "; omit it to start a new conversation");
   }
-  if (trim(in.input).empty()) return fail(ErrorKind::invalid_input, "input must be a non-empty string");
-  if (in.input.size() > lim.max_input_chars) {
-    return fail(ErrorKind::invalid_input, "input is " + std::to_string(in.input.size()) +
-                                              " characters; the limit is " + std::to_string(lim.max_input_chars));
+  if (in.messages) {
+    if (auto st = validate_messages(in); !st) return st;
+  } else {
+    if (trim(in.input).empty()) return fail(ErrorKind::invalid_input, "input must be a non-empty string");
+    if (in.input.size() > lim.max_input_chars) {
+      return fail(ErrorKind::invalid_input, "input is " + std::to_string(in.input.size()) +
+                                                " characters; the limit is " + std::to_string(lim.max_input_chars));
+    }
+  }
+  const std::string& model = in.model_id.empty() ? config_.model_id : in.model_id;
+  if (!in.model_id.empty() && !resolve_model(in.model_id)) {
+    return fail(ErrorKind::not_found, "model '" + in.model_id + "' is not one this agent calls");
   }
   if (in.system.size() > lim.max_system_chars) {
     return fail(ErrorKind::invalid_input, "system is " + std::to_string(in.system.size()) +
@@ -72,6 +190,22 @@ Status ChatService::validate(const ChatInput& in) const {
   }
   if (in.temperature && (!std::isfinite(*in.temperature) || *in.temperature < 0.0 || *in.temperature > 1.0)) {
     return fail(ErrorKind::invalid_input, "temperature must be a number between 0 and 1");
+  }
+  if (in.top_p && (!std::isfinite(*in.top_p) || *in.top_p < 0.0 || *in.top_p > 1.0)) {
+    return fail(ErrorKind::invalid_input, "top_p must be a number between 0 and 1");
+  }
+  if (in.top_k) {
+    if (*in.top_k < 0) return fail(ErrorKind::invalid_input, "top_k must be a non-negative integer");
+    if (bedrock::model_family(model) != bedrock::ModelFamily::anthropic_claude) {
+      return fail(ErrorKind::invalid_input, "top_k is supported for Anthropic Claude models only, not for model '" +
+                                                model + "'");
+    }
+  }
+  if (in.stop_sequences.size() > lim.max_stop_sequences) {
+    return fail(ErrorKind::invalid_input, "at most " + std::to_string(lim.max_stop_sequences) + " stop sequences");
+  }
+  for (const auto& stop : in.stop_sequences) {
+    if (stop.empty()) return fail(ErrorKind::invalid_input, "a stop sequence must not be empty");
   }
   if (!in.files.empty()) {
     if (!files_) {
@@ -97,7 +231,7 @@ Status ChatService::validate(const ChatInput& in) const {
   return {};
 }
 
-Error ChatService::map_model_error(Error e) const {
+Error ChatService::map_model_error(Error e, const std::string& model_id) const {
   const bool from_aws = e.http_status != 0 || !e.code.empty();
   switch (e.kind) {
     case ErrorKind::unauthorized:
@@ -112,20 +246,20 @@ Error ChatService::map_model_error(Error e) const {
       }
       [[fallthrough]];
     case ErrorKind::forbidden:
-      e.message = "Bedrock refused the AWS credentials for model '" + config_.model_id + "'" +
+      e.message = "Bedrock refused the AWS credentials for model '" + model_id + "'" +
                   (e.code.empty() ? "" : " (" + e.code + ")") + ": " + e.message +
                   " - check the IAM permissions (bedrock:InvokeModel*) and that model access is enabled in this region";
       e.kind = ErrorKind::upstream;
       return e;
     case ErrorKind::not_found:
-      e.message = "Bedrock does not know model '" + config_.model_id + "' in this region" +
+      e.message = "Bedrock does not know model '" + model_id + "' in this region" +
                   (e.message.empty() ? "" : ": " + e.message) +
                   " - check --model-id (base id, inference profile id or ARN) and --region";
       e.kind = ErrorKind::upstream;
       return e;
     case ErrorKind::quota_exceeded:
       if (from_aws && icontains(e.message, "per day")) {
-        e.message = "Bedrock's daily token cap for model '" + config_.model_id +
+        e.message = "Bedrock's daily token cap for model '" + model_id +
                     "' is reached (tokens per day; retrying today will not help): " + e.message;
       } else if (!from_aws && icontains(e.message, "daily")) {
         e.message += " (the daily cap, --max-tokens-per-day; it resets at 00:00 UTC)";
@@ -283,9 +417,21 @@ boost::asio::awaitable<Result<PendingChat>> ChatService::prepare_turn(ChatInput&
 
   auto state = std::make_unique<PendingChat::State>();
   ChatOutput& out = state->out;
-  out.model_id = config_.model_id;
+  out.model_id = in.model_id.empty() ? config_.model_id : in.model_id;
   std::vector<store::Turn> turns;
-  if (in.conversation_id) {
+  if (in.messages) {
+    // Stateless: the caller sent the conversation. With a conversation id the turn is saved under it
+    // (the owner checked first, as for /chat); nothing is loaded.
+    if (in.conversation_id) {
+      out.conversation_id = *in.conversation_id;
+      auto holder = co_await history_.owner_of(out.conversation_id);
+      if (!holder) co_return fail(holder.error());
+      if (*holder && **holder != in.owner) {
+        co_return fail(ErrorKind::not_found, "conversation '" + out.conversation_id + "' not found");
+      }
+      out.new_conversation = !*holder;
+    }
+  } else if (in.conversation_id) {
     out.conversation_id = *in.conversation_id;
     // Another owner's conversation is refused before the model is called (and before any tokens are
     // spent), with the same answer as a conversation that does not exist for this caller.
@@ -327,10 +473,18 @@ PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, C
   }
 
   bedrock::ChatRequest req;
-  req.model_id = config_.model_id;
+  req.model_id = state->out.model_id;
   req.system = in.system;
-  req.max_tokens = effective_max_tokens(in.max_tokens);  // the one place max_tokens is decided
+  req.max_tokens = effective_max_tokens(in.max_tokens, req.model_id);  // the one place max_tokens is decided
   req.temperature = in.temperature;
+  req.top_p = in.top_p;
+  req.top_k = in.top_k;
+  req.stop_sequences = std::move(in.stop_sequences);
+  if (in.messages) {
+    state->turn_input = last_user_text(*in.messages);
+    req.messages = std::move(*in.messages);
+    return finish_start(std::move(state), in, std::move(req));
+  }
   for (std::size_t i = first; i < turns.size(); ++i) {
     req.messages.push_back({"user", {bedrock::ContentBlock::make_text(turns[i].user_input)}});
     req.messages.push_back({"assistant", {bedrock::ContentBlock::make_text(turns[i].assistant_reply)}});
@@ -351,6 +505,11 @@ PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, C
     }
     state->turn_input += "]";
   }
+  return finish_start(std::move(state), in, std::move(req));
+}
+
+PendingChat ChatService::finish_start(std::unique_ptr<PendingChat::State> state, ChatInput& in,
+                                      bedrock::ChatRequest req) {
   state->owner = std::move(in.owner);
   state->request_id = std::move(in.request_id);
   state->max_tokens = req.max_tokens;
@@ -362,7 +521,7 @@ boost::asio::awaitable<Status> ChatService::admit(PendingChat& chat) {
   auto st = co_await chat.state_->call->admit();
   if (!st) {
     co_await release_key(chat.state_->owner, chat.state_->key);
-    co_return fail(map_model_error(std::move(st.error())));
+    co_return fail(map_model_error(std::move(st.error()), chat.state_->out.model_id));
   }
   co_return Status{};
 }
@@ -372,22 +531,27 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat
   auto reply = co_await p.call->send(std::move(on_delta));
   if (!reply) {
     co_await release_key(p.owner, p.key);
-    co_return fail(map_model_error(std::move(reply.error())));
+    co_return fail(map_model_error(std::move(reply.error()), p.out.model_id));
   }
 
-  store::Turn turn;
-  turn.conversation_id = p.out.conversation_id;
-  turn.user_input = std::move(p.turn_input);
-  turn.assistant_reply = reply->text;
-  turn.model_id = config_.model_id;
-  turn.input_tokens = reply->usage.input_tokens;
-  turn.output_tokens = reply->usage.output_tokens;
-  turn.stop_reason = reply->stop_reason;
-  turn.request_id = p.request_id;
-  auto saved = co_await history_.append(p.owner, std::move(turn));
-  if (!saved) {
-    co_await release_key(p.owner, p.key);
-    co_return fail(saved.error());
+  // A stateless chat without a conversation id saves nothing (out.conversation_id is empty).
+  std::optional<store::Turn> saved;
+  if (!p.out.conversation_id.empty()) {
+    store::Turn turn;
+    turn.conversation_id = p.out.conversation_id;
+    turn.user_input = std::move(p.turn_input);
+    turn.assistant_reply = reply->text;
+    turn.model_id = p.out.model_id;
+    turn.input_tokens = reply->usage.input_tokens;
+    turn.output_tokens = reply->usage.output_tokens;
+    turn.stop_reason = reply->stop_reason;
+    turn.request_id = p.request_id;
+    auto appended = co_await history_.append(p.owner, std::move(turn));
+    if (!appended) {
+      co_await release_key(p.owner, p.key);
+      co_return fail(appended.error());
+    }
+    saved = std::move(*appended);
   }
 
   ChatOutput out = std::move(p.out);
@@ -395,10 +559,10 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat
   out.stop_reason = std::move(reply->stop_reason);
   out.usage = reply->usage;
   out.upstream_request_id = std::move(reply->request_id);
-  out.seq = saved->seq;
+  out.seq = saved ? saved->seq : 0;
   out.call = chat.report();
   out.max_tokens = out.call.max_tokens;
-  out.new_conversation = out.new_conversation || saved->seq == 1;
+  out.new_conversation = out.new_conversation || out.seq == 1;
   co_await complete_key(p.owner, p.key, out);
   co_return out;
 }

@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,6 +47,10 @@ struct ChatLimits {
   std::uint64_t max_image_bytes = 3'750'000;
   std::size_t max_documents = 5;
   std::uint64_t max_document_bytes = 4'500'000;
+  // A whole conversation sent by the caller (ChatInput::messages): its text, system prompt included.
+  std::size_t max_conversation_chars = 1'000'000;
+  std::size_t max_messages = 1'000;
+  std::size_t max_stop_sequences = 2'500;  // Converse's limit (each at least one character)
 };
 
 struct ChatConfig {
@@ -60,6 +65,9 @@ struct ChatConfig {
       "(or --profile) with a profile in ~/.aws/credentials, then restart; or run offline with --simulate";
   // Idempotency-Key: how long answers are kept, how long an in-flight claim outlives its deadline.
   IdempotencyConfig idempotency;
+  // Other names callers may give a model (--model-alias name=model-id). The models this agent calls are
+  // model_id and the aliases' targets, nothing else (ChatService::resolve_model).
+  std::map<std::string, std::string, std::less<>> model_aliases;
 };
 
 struct ChatInput {
@@ -70,6 +78,17 @@ struct ChatInput {
   std::string system;
   std::optional<int> max_tokens;
   std::optional<double> temperature;
+  std::optional<double> top_p;
+  std::optional<int> top_k;                 // Anthropic Claude models only
+  std::vector<std::string> stop_sequences;
+  // The model to call, one resolve_model() returned; empty: ChatConfig::model_id.
+  std::string model_id;
+  // Stateless mode (the OpenAI- and Anthropic-compatible front doors): the whole conversation as the
+  // caller sent it, user and assistant alternating from a user message (append_message merges
+  // consecutive messages of one role). Then `input`, `include_history` and `files` are unused: no
+  // history is loaded, and a turn is saved only under a conversation_id (its input: the last user
+  // message's text, an "[image]" note per image).
+  std::optional<std::vector<bedrock::Message>> messages;
   bool stream = false;  // streaming is chosen by passing a DeltaHandler; this tells admission to expect it
   std::optional<SteadyTime> deadline;
   std::string request_id;                      // ours, saved with the turn
@@ -131,6 +150,11 @@ class PendingChat {
   std::unique_ptr<State> state_;
 };
 
+// Adds `message` to a stateless conversation (ChatInput::messages), merged into the last message when
+// both have the same role: Bedrock wants user and assistant to alternate, and Anthropic's API merges
+// consecutive turns of one role the same way.
+void append_message(std::vector<bedrock::Message>& messages, bedrock::Message message);
+
 // 1-128 characters of [A-Za-z0-9._:-].
 bool valid_conversation_id(std::string_view id);
 inline constexpr std::string_view kConversationIdRule = "1-128 characters of A-Z a-z 0-9 . _ : -";
@@ -180,8 +204,14 @@ class ChatService {
   const ChatConfig& config() const { return config_; }
   // The model's profile (burndown, default and clamp of max_tokens) after the config's overrides.
   const ratelimit::ModelProfile& profile() const { return profile_; }
-  // What a request asking for `requested` (absent: the default) is sent with.
-  int effective_max_tokens(std::optional<int> requested) const;
+  // What a request asking for `requested` (absent: the default) is sent with (to `model_id`; empty:
+  // the configured model).
+  int effective_max_tokens(std::optional<int> requested, std::string_view model_id = {}) const;
+  // The model id a caller's name stands for: ChatConfig::model_id, an alias, or an alias's target;
+  // nullopt: not a model this agent calls.
+  std::optional<std::string> resolve_model(std::string_view name) const;
+  // The models this agent calls: ChatConfig::model_id first, then the aliases' targets (each once).
+  std::vector<std::string> models() const;
 
  private:
   // Reads input.files into input.attachments (owner-checked; sizes checked with head() before reading).
@@ -193,10 +223,12 @@ class ChatService {
   boost::asio::awaitable<void> release_key(const std::string& owner, std::optional<IdempotentRequest>& key);
   boost::asio::awaitable<void> complete_key(const std::string& owner, std::optional<IdempotentRequest>& key,
                                             const ChatOutput& out);
-  Error map_model_error(Error e) const;
+  Error map_model_error(Error e, const std::string& model_id) const;
+  Status validate_messages(const ChatInput& input) const;
   // prepare()'s plain part (no frame space while the history loads): the model request and its call.
   PendingChat start_call(std::unique_ptr<PendingChat::State> state, ChatInput& input,
                          const std::vector<store::Turn>& turns);
+  PendingChat finish_start(std::unique_ptr<PendingChat::State> state, ChatInput& input, bedrock::ChatRequest request);
 
   bedrock::ModelClient& model_;
   store::HistoryStore& history_;

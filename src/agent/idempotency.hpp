@@ -1,7 +1,7 @@
 #pragma once
 // Idempotency-Key, a part of the chat use case: a request repeated with the same key gets the first
 // answer again, without a second model call, a second turn or a second charge to the rate limiter. Every
-// front door (POST /chat; the OpenAI- and Anthropic-compatible routes to come) gets it from ChatService,
+// front door (POST /chat, POST /v1/chat/completions, POST /v1/messages) gets it from ChatService,
 // between check() and prepare():
 //
 //   the front door                                  ChatService (store::IdempotencyStore underneath)

@@ -72,6 +72,8 @@ std::string encode_request(const ChatRequest& request) {
     w.end_array();
   }
   w.end_object();
+  // The model's own parameters, where the official client writes them (after inferenceConfig).
+  if (request.top_k) w.key("additionalModelRequestFields").begin_object().member("top_k", *request.top_k).end_object();
   w.end_object();
   return out;
 }

@@ -94,6 +94,7 @@ Result<std::string> claude_request(const ChatRequest& r) {
   body["messages"] = std::move(messages);
   if (r.temperature) body["temperature"] = *r.temperature;
   if (r.top_p) body["top_p"] = *r.top_p;
+  if (r.top_k) body["top_k"] = *r.top_k;
   if (!r.stop_sequences.empty()) body["stop_sequences"] = detail::string_array(r.stop_sequences);
   return detail::to_json(body);
 }
@@ -195,6 +196,7 @@ Result<std::string> titan_request(const ChatRequest& r) {
         return std::unexpected(invalid(std::string("Amazon Titan Text models accept text only: remove the ") +
                                        (b.type == ContentBlock::Type::image ? "image" : "document") +
                                        " or use a model that supports it (e.g. Anthropic Claude 3+)"));
+  if (r.top_k) return std::unexpected(invalid("Amazon Titan Text models take no top_k"));
   json::object config;
   config["maxTokenCount"] = r.max_tokens;
   if (r.temperature) config["temperature"] = *r.temperature;

@@ -30,6 +30,7 @@ struct ChatRequest {
   int max_tokens = 1024;
   std::optional<double> temperature;
   std::optional<double> top_p;
+  std::optional<int> top_k;  // Anthropic Claude only (Converse: additionalModelRequestFields.top_k)
   std::vector<std::string> stop_sequences;
 };
 

@@ -53,6 +53,11 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
   app.add_option("--model-id", o.model_id, "Bedrock model: base id, cross-region inference profile id or ARN")
       ->envname("BEDROCK_MODEL_ID")
       ->capture_default_str();
+  app.add_option("--model-alias", o.model_aliases,
+                 "NAME=MODEL_ID: a model name the OpenAI- and Anthropic-compatible routes accept (repeatable); the "
+                 "agent calls --model-id and these models only")
+      ->envname("BEDROCK_AGENT_MODEL_ALIASES")
+      ->delimiter(',');
   app.add_option("--region", o.region,
                  "AWS region (else AWS_DEFAULT_REGION, the profile's region, then us-east-1)")
       ->envname("AWS_REGION");

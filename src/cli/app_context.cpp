@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include <cstdio>
+#include <map>
 #include <optional>
 #include <stdexcept>
 
@@ -33,6 +34,7 @@
 #include "store/dynamodb_idempotency.hpp"
 #include "store/dynamodb_table.hpp"
 #include "store/local_files.hpp"
+#include "util/encoding.hpp"
 #include "store/no_history.hpp"
 #include "store/s3_files.hpp"
 #include "store/sqlite_history.hpp"
@@ -288,6 +290,21 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   if (auto st = bedrock::validate_model_id(o.model_id); !st) {
     throw ConfigError("--model-id '" + o.model_id + "': " + st.error().message);
   }
+  std::map<std::string, std::string, std::less<>> aliases;
+  for (const auto& spec : o.model_aliases) {
+    const auto eq = spec.find('=');
+    const std::string name = eq == std::string::npos ? std::string() : std::string(trim(std::string_view(spec).substr(0, eq)));
+    const std::string target = eq == std::string::npos ? std::string() : std::string(trim(std::string_view(spec).substr(eq + 1)));
+    if (name.empty() || target.empty()) throw ConfigError("--model-alias '" + spec + "' must be NAME=MODEL_ID");
+    if (auto st = bedrock::validate_model_id(target); !st) {
+      throw ConfigError("--model-alias '" + spec + "': " + st.error().message);
+    }
+    if (o.api == "invoke" && bedrock::model_family(target) == bedrock::ModelFamily::other) {
+      throw ConfigError("--model-alias '" + spec + "': --api invoke supports Anthropic Claude and Amazon Titan Text "
+                        "models only");
+    }
+    if (!aliases.emplace(name, target).second) throw ConfigError("--model-alias '" + name + "' is given twice");
+  }
   bedrock::Api api;
   if (o.api == "converse") {
     api = bedrock::Api::converse;
@@ -382,6 +399,7 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
       ratelimit::RetryingClient::Options{.region = app->region, .config = app->rate_limit});
 
   app->chat_config.model_id = o.model_id;
+  app->chat_config.model_aliases = std::move(aliases);
   app->chat_config.limits.max_input_chars = o.max_input_chars;
   app->chat_config.limits.history_turns = o.history_turns;
   app->chat_config.rate_limit = app->rate_limit;
@@ -416,6 +434,11 @@ std::string startup_fields(const App& app) {
   json::object info;
   info["version"] = BA_VERSION;
   info["model"] = o.model_id;
+  if (!app.chat_config.model_aliases.empty()) {
+    json::object aliases;
+    for (const auto& [name, target] : app.chat_config.model_aliases) aliases[name] = target;
+    info["model_aliases"] = std::move(aliases);
+  }
   info["region"] = app.region;
   info["api"] = o.api;
   info["history"] = app.history_spec;

@@ -20,6 +20,10 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
   std::string model_id = kDefaultModelId;
+  // --model-alias NAME=MODEL_ID (repeatable; BEDROCK_AGENT_MODEL_ALIASES: comma-separated): names the
+  // compatible APIs (/v1/chat/completions, /v1/messages) accept for a model. The agent calls --model-id
+  // and these targets, nothing else.
+  std::vector<std::string> model_aliases;
   std::string region;   // empty: AWS_REGION, AWS_DEFAULT_REGION, the profile's region, else us-east-1
   std::string profile;  // empty: AWS_PROFILE, else "default"
   // Empty: resolve_history (app_context.hpp) decides: CONVERSATION_TABLE, else sqlite:./data/history.db,

@@ -24,11 +24,14 @@ struct Route {
   BodyLimit limit;
   RouteHandler handler;
   bool chat = false;  // the log line names the model and whether it streamed
+  ErrorBody errors = &native_error_body;  // the shape of this route's errors (the compatible APIs': their own)
 };
 
 // Matched in order: exact paths before the patterns with a parameter.
 constexpr std::array kRoutes{
     Route{"/chat", "POST", true, BodyLimit::api, &handle_chat, true},
+    Route{"/v1/chat/completions", "POST", true, BodyLimit::api, &handle_openai_chat, true, &openai_error_body},
+    Route{"/v1/messages", "POST", true, BodyLimit::api, &handle_anthropic_messages, true, &anthropic_error_body},
     Route{"/conversations/{id}", "GET, DELETE", true, BodyLimit::api, &handle_conversation},
     Route{"/health", "GET", false, BodyLimit::api, &handle_health},
     Route{"/metrics", "GET", true, BodyLimit::api, &handle_metrics},
@@ -39,7 +42,7 @@ constexpr std::array kRoutes{
 };
 
 constexpr std::string_view kRouteList =
-    "routes: POST /chat, GET|DELETE /conversations/{id}, GET|POST /files, GET|PUT|DELETE /files/{id}, "
+    "routes: POST /chat, POST /v1/chat/completions, POST /v1/messages, GET|DELETE /conversations/{id}, GET|POST /files, GET|PUT|DELETE /files/{id}, "
     "POST /files/presign, GET /health, GET /metrics";
 
 // Whether `path` matches `pattern`; `param` gets what "{id}" matched (one segment, possibly empty, except
@@ -62,10 +65,12 @@ const Route* find_route(std::string_view path, std::string& param) {
   return nullptr;
 }
 
-net::ServerResponse method_not_allowed(std::string_view method, std::string_view route, std::string_view allow) {
+net::ServerResponse method_not_allowed(std::string_view method, const Route& route) {
   auto r = error_response(405, "method_not_allowed",
-                          "method " + std::string(method) + " is not allowed on " + std::string(route) +
-                              "; allowed: " + std::string(allow));
+                          "method " + std::string(method) + " is not allowed on " + std::string(route.pattern) +
+                              "; allowed: " + std::string(route.methods),
+                          route.errors);
+  std::string_view allow = route.methods;
   r.headers.set("Allow", std::string(allow));
   return r;
 }
@@ -90,7 +95,7 @@ std::optional<net::ServerResponse> admit_request(ApiState& s, net::ServerRequest
   for (std::string_view m : {"POST", "GET", "PUT", "DELETE"}) {
     if (req.method == m && route->methods.find(m) != std::string_view::npos) allowed = true;
   }
-  if (!allowed) return method_not_allowed(req.method, route->pattern, route->methods);
+  if (!allowed) return method_not_allowed(req.method, *route);
   if (!route->authenticate) return std::nullopt;
 
   auto caller = s.ctx.keys.authenticate(req.headers);
@@ -98,7 +103,8 @@ std::optional<net::ServerResponse> admit_request(ApiState& s, net::ServerRequest
     const bool presented = presented_key(req.headers).has_value();
     auto r = error_response(401, to_string(ErrorKind::unauthorized),
                             presented ? "the API key is not valid"
-                                      : "an API key is required: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'");
+                                      : "an API key is required: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+                            route->errors);
     r.headers.set("WWW-Authenticate", "Bearer");
     log.error_type = std::string(to_string(ErrorKind::unauthorized));
     return r;
@@ -113,9 +119,10 @@ std::optional<net::ServerResponse> admit_request(ApiState& s, net::ServerRequest
   const std::size_t body_limit =
       route->limit == BodyLimit::files ? s.ctx.config.files_body_limit : s.ctx.config.body_limit;
   if (req.body.size() > body_limit) {
-    return failed(log, Error::make(ErrorKind::too_large, "the request body is " + std::to_string(req.body.size()) +
-                                                             " bytes; the limit is " + std::to_string(body_limit)))
-        .response;
+    const Error e = Error::make(ErrorKind::too_large, "the request body is " + std::to_string(req.body.size()) +
+                                                          " bytes; the limit is " + std::to_string(body_limit));
+    note_error(log, e, 413);
+    return error_response(e, route->errors);
   }
   return std::nullopt;
 }

@@ -2,13 +2,16 @@
 // The HTTP API as a net::Handler: the same handler serves `bedrock-agent serve` and Lambda mode.
 //
 //   POST   /chat                 one chat turn (JSON, or Server-Sent Events with "stream": true)
+//   POST   /v1/chat/completions  OpenAI's Chat Completions API (stateless; errors in OpenAI's shape)
+//   POST   /v1/messages          Anthropic's Messages API (stateless; errors in Anthropic's shape)
 //   GET    /conversations/{id}   the conversation's turns, oldest first
 //   DELETE /conversations/{id}   removes the conversation (204)
 //   /files, /files/{id}, /files/presign   the Files API (http/files_api.hpp)
 //   GET    /health               readiness: history store and whether AWS credentials were found
 //   GET    /metrics              Prometheus text format
 //
-// Every response carries x-request-id; every error is {"error": {"type", "message"}}; one JSON log
+// Every response carries x-request-id; every error is {"error": {"type", "message"}} (the compatible
+// routes: their API's own shape); one JSON log
 // line per request (no message content, no keys, no credentials). See docs/api.md.
 #include <chrono>
 #include <cstddef>

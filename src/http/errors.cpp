@@ -34,21 +34,26 @@ std::string error_json(std::string_view type, std::string_view message) {
   return boost::json::serialize(outer);
 }
 
-net::ServerResponse error_response(int status, std::string_view type, std::string_view message) {
+std::string native_error_body(int /*status*/, std::string_view type, std::string_view message) {
+  return error_json(type, message);
+}
+
+net::ServerResponse error_response(int status, std::string_view type, std::string_view message, ErrorBody body) {
   net::ServerResponse r;
   r.status = status;
   r.headers.set("Content-Type", "application/json");
-  r.body = error_json(type, message);
+  r.body = body(status, type, message);
   return r;
 }
 
-net::ServerResponse error_response(const Error& e) {
-  auto r = error_response(status_for(e), to_string(e.kind), e.message);
+net::ServerResponse error_response(const Error& e, ErrorBody body, bool retry_after_ms) {
+  auto r = error_response(status_for(e), to_string(e.kind), e.message, body);
   if (e.retry_after && (e.kind == ErrorKind::rate_limited || e.kind == ErrorKind::throttled ||
                         e.kind == ErrorKind::quota_exceeded || e.kind == ErrorKind::unavailable)) {
     auto ms = e.retry_after->count();
     // Whole seconds, rounded up, at least 1 (a 0 would invite an immediate retry).
     r.headers.set("Retry-After", std::to_string(ms <= 1000 ? 1 : (ms + 999) / 1000));
+    if (retry_after_ms) r.headers.set("retry-after-ms", std::to_string(ms < 1 ? 1 : ms));
   }
   return r;
 }

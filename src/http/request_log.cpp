@@ -16,6 +16,7 @@ ApiMetrics::ApiMetrics(metrics::Registry& r)
 void write_request_log(ApiState& s, const RequestLog& log) {
   auto elapsed = s.clock.now() - log.start;
   double latency_ms = std::chrono::duration<double, std::milli>(elapsed).count();
+  const std::string& model = log.model.empty() ? s.ctx.config.model_id : log.model;
   std::string line;
   line.reserve(512);
   JsonWriter w(line);
@@ -29,7 +30,7 @@ void write_request_log(ApiState& s, const RequestLog& log) {
   w.member("status", log.status);
   w.member("latency_ms", static_cast<std::int64_t>(latency_ms + 0.5));
   if (log.chat) {
-    w.member("model", s.ctx.config.model_id);
+    w.member("model", model);
     w.member("stream", log.stream);
   }
   if (log.input_tokens) w.member("input_tokens", *log.input_tokens);
@@ -55,8 +56,8 @@ void write_request_log(ApiState& s, const RequestLog& log) {
   if (s.metrics) {
     s.metrics->requests.labels({std::string(log.route), std::to_string(log.status)}).inc();
     s.metrics->duration.labels({std::string(log.route)}).observe(latency_ms / 1000.0);
-    if (log.input_tokens) s.metrics->tokens.labels({s.ctx.config.model_id, "input"}).inc(static_cast<double>(*log.input_tokens));
-    if (log.output_tokens) s.metrics->tokens.labels({s.ctx.config.model_id, "output"}).inc(static_cast<double>(*log.output_tokens));
+    if (log.input_tokens) s.metrics->tokens.labels({model, "input"}).inc(static_cast<double>(*log.input_tokens));
+    if (log.output_tokens) s.metrics->tokens.labels({model, "output"}).inc(static_cast<double>(*log.output_tokens));
   }
 }
 

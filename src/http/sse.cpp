@@ -23,4 +23,13 @@ std::string sse_event(std::string_view name, std::string_view data) {
   return out;
 }
 
+std::string sse_data(std::string_view data) {
+  std::string out;
+  out.reserve(data.size() + 8);
+  out += "data: ";
+  out += data;
+  out += "\n\n";
+  return out;
+}
+
 }  // namespace ba::http

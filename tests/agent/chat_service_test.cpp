@@ -417,5 +417,135 @@ TEST(ChatServiceNoHistory, StandaloneTurnsWorkAndHistoryRequestsAreRefused) {
   EXPECT_TRUE(history->check());
 }
 
+// Stateless mode (the compatible front doors): the caller's conversation is sent as given; nothing is
+// loaded, and nothing is saved without a conversation id.
+class StatelessChatTest : public ChatServiceTest {
+ protected:
+  agent::ChatInput conversation(std::vector<bedrock::Message> messages) {
+    agent::ChatInput in;
+    in.owner = "alice";
+    in.request_id = "rid";
+    in.messages = std::move(messages);
+    return in;
+  }
+  static bedrock::Message text(std::string role, std::string t) {
+    return {std::move(role), {bedrock::ContentBlock::make_text(std::move(t))}};
+  }
+};
+
+TEST_F(StatelessChatTest, TheConversationGoesAsSentAndNothingIsSaved) {
+  model.reply("Paris");
+  auto in = conversation({text("user", "Hi"), text("assistant", "Hello!"), text("user", "Capital of France?")});
+  in.system = "Be brief.";
+  in.top_p = 0.5;
+  in.stop_sequences = {"END"};
+  auto out = run_sync(service->chat(in));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->response, "Paris");
+  EXPECT_TRUE(out->conversation_id.empty());
+  EXPECT_EQ(out->seq, 0);
+  const auto& req = model.requests.at(0);
+  ASSERT_EQ(req.messages.size(), 3u);
+  EXPECT_EQ(req.messages[1].role, "assistant");
+  EXPECT_EQ(req.messages[2].content.at(0).text, "Capital of France?");
+  EXPECT_EQ(req.system, "Be brief.");
+  EXPECT_EQ(req.top_p, 0.5);
+  EXPECT_EQ(req.stop_sequences, std::vector<std::string>{"END"});
+  EXPECT_EQ(req.max_tokens, 1024);
+}
+
+TEST_F(StatelessChatTest, WithAConversationIdTheTurnIsSavedButNothingLoaded) {
+  model.reply("first");
+  ASSERT_TRUE(run_sync(service->chat(input("stored turn", "c-1"))));
+  model.reply("second");
+  auto in = conversation({text("user", "only this")});
+  in.conversation_id = "c-1";
+  auto out = run_sync(service->chat(in));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(out->conversation_id, "c-1");
+  EXPECT_EQ(out->seq, 2);
+  EXPECT_EQ(model.requests.back().messages.size(), 1u);  // the stored turn was not sent
+  auto turns = run_sync(history->load("alice", "c-1", 10));
+  ASSERT_TRUE(turns);
+  ASSERT_EQ(turns->size(), 2u);
+  EXPECT_EQ((*turns)[1].user_input, "only this");
+  EXPECT_EQ((*turns)[1].assistant_reply, "second");
+  // Another owner's conversation id is not found, before the model is called.
+  in.owner = "bob";
+  auto refused = run_sync(service->chat(in));
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::not_found);
+  EXPECT_EQ(model.requests.size(), 2u);
+}
+
+TEST_F(StatelessChatTest, AppendMessageMergesConsecutiveRoles) {
+  std::vector<bedrock::Message> m;
+  agent::append_message(m, text("user", "a"));
+  agent::append_message(m, text("user", "b"));
+  agent::append_message(m, text("assistant", "c"));
+  ASSERT_EQ(m.size(), 2u);
+  ASSERT_EQ(m[0].content.size(), 2u);
+  EXPECT_EQ(m[0].content[1].text, "b");
+}
+
+TEST_F(StatelessChatTest, InvalidConversationsNeverReachTheModel) {
+  auto refused = [&](agent::ChatInput in, std::string_view says) {
+    auto out = run_sync(service->chat(std::move(in)));
+    if (out) return ::testing::AssertionFailure() << "accepted";
+    if (out.error().kind != ErrorKind::invalid_input) return ::testing::AssertionFailure() << out.error().message;
+    if (out.error().message.find(says) == std::string::npos)
+      return ::testing::AssertionFailure() << "message: " << out.error().message;
+    return ::testing::AssertionSuccess();
+  };
+  EXPECT_TRUE(refused(conversation({}), "at least one message"));
+  EXPECT_TRUE(refused(conversation({text("assistant", "hi")}), "start with a user message"));
+  EXPECT_TRUE(refused(conversation({text("user", "a"), text("user", "b")}), "must alternate"));
+  EXPECT_TRUE(refused(conversation({text("user", "  ")}), "must not be empty or blank"));
+  EXPECT_TRUE(refused(conversation({text("user", "a"), text("tool", "b")}), "role must be user or assistant"));
+  auto image = conversation({{"user", {bedrock::ContentBlock{.type = bedrock::ContentBlock::Type::image, .format = "png"}}}});
+  EXPECT_TRUE(refused(image, "an image must hold 1 to"));
+  auto top_p = conversation({text("user", "a")});
+  top_p.top_p = 1.5;
+  EXPECT_TRUE(refused(top_p, "top_p must be a number between 0 and 1"));
+  auto stop = conversation({text("user", "a")});
+  stop.stop_sequences = {""};
+  EXPECT_TRUE(refused(stop, "stop sequence must not be empty"));
+  EXPECT_TRUE(model.requests.empty());
+}
+
+TEST_F(StatelessChatTest, TopKOnlyForClaudeAndOnlyToCalledModels) {
+  agent::ChatConfig cfg;
+  cfg.model_id = "anthropic.claude-3-haiku-20240307-v1:0";
+  cfg.model_aliases = {{"titan", "amazon.titan-text-express-v1"}, {"haiku", "anthropic.claude-3-haiku-20240307-v1:0"}};
+  agent::ChatService svc(model, *history, cfg);
+  EXPECT_EQ(svc.resolve_model("titan"), "amazon.titan-text-express-v1");
+  EXPECT_EQ(svc.resolve_model("amazon.titan-text-express-v1"), "amazon.titan-text-express-v1");
+  EXPECT_EQ(svc.resolve_model("anthropic.claude-3-haiku-20240307-v1:0"), "anthropic.claude-3-haiku-20240307-v1:0");
+  EXPECT_FALSE(svc.resolve_model("gpt-4o"));
+  EXPECT_EQ(svc.models(), (std::vector<std::string>{"anthropic.claude-3-haiku-20240307-v1:0", "amazon.titan-text-express-v1"}));
+
+  auto in = conversation({text("user", "a")});
+  in.top_k = 40;
+  model.reply("ok");
+  auto out = run_sync(svc.chat(in));
+  ASSERT_TRUE(out) << out.error().message;
+  EXPECT_EQ(model.requests.back().top_k, 40);
+  in.model_id = "amazon.titan-text-express-v1";
+  auto titan = run_sync(svc.chat(in));
+  ASSERT_FALSE(titan);
+  EXPECT_NE(titan.error().message.find("top_k is supported for Anthropic Claude models only"), std::string::npos);
+  in.top_k.reset();
+  model.reply("titan says");
+  auto plain = run_sync(svc.chat(in));
+  ASSERT_TRUE(plain) << plain.error().message;
+  EXPECT_EQ(plain->model_id, "amazon.titan-text-express-v1");
+  EXPECT_EQ(model.requests.back().model_id, "amazon.titan-text-express-v1");
+  EXPECT_EQ(model.requests.back().max_tokens, 512);  // Titan's default, not Claude's
+  in.model_id = "meta.llama3-70b-instruct-v1:0";
+  auto other = run_sync(svc.chat(in));
+  ASSERT_FALSE(other);
+  EXPECT_EQ(other.error().kind, ErrorKind::not_found);
+}
+
 }  // namespace
 }  // namespace ba::test

@@ -66,6 +66,17 @@ TEST(ClaudeBody, UnsupportedDocumentFormatsPointToConverse) {
   EXPECT_FALSE(invoke::encode_request(r, ModelFamily::anthropic_claude).has_value());
 }
 
+TEST(ClaudeBody, TopKIsClaudesOwnFieldAndTitanRefusesIt) {
+  auto r = chat("anthropic.claude-3-haiku-20240307-v1:0");
+  r.top_k = 40;
+  auto body = invoke::encode_request(r, ModelFamily::anthropic_claude);
+  ASSERT_TRUE(body.has_value());
+  EXPECT_EQ(J(*body).at("top_k"), 40);
+  auto titan = invoke::encode_request(r, ModelFamily::amazon_titan_text);
+  ASSERT_FALSE(titan.has_value());
+  EXPECT_EQ(titan.error().kind, ErrorKind::invalid_input);
+}
+
 TEST(ClaudeBody, ResponseParsed) {
   auto r = invoke::decode_response(R"({"id":"msg_bdrk_01","type":"message","role":"assistant","model":"claude",
       "content":[{"type":"text","text":"4"},{"type":"tool_use","id":"x","name":"y","input":{}},{"type":"text","text":"2"}],

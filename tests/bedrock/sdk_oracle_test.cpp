@@ -72,6 +72,7 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
     config["stopSequences"] = stops;
   }
   input["inferenceConfig"] = config;
+  if (r.top_k) input["additionalModelRequestFields"] = json::object{{"top_k", *r.top_k}};
   return json::serialize(json::object{{"op", stream ? "converse-stream" : "converse"}, {"input", input}});
 }
 
@@ -84,6 +85,7 @@ std::vector<ChatRequest> cases() {
   full.temperature = 0.5;
   full.top_p = 0.9;
   full.stop_sequences = {"END", "\n\nHuman:"};
+  full.top_k = 40;  // POST /v1/messages' top_k, as Converse's additionalModelRequestFields
   full.messages.push_back(Message{.role = "user",
                                   .content = {ContentBlock::make_text("Describe these."),
                                               ContentBlock{.type = ContentBlock::Type::image, .format = "webp", .bytes = std::string("RIFF\0\x01\xfe", 7)},

@@ -391,5 +391,41 @@ TEST_F(RuntimeTest, IdempotencyKeysWorkThroughApiGateway) {
   EXPECT_EQ(idem.last_ttl, 25s + 10s);
 }
 
+// The OpenAI- and Anthropic-compatible routes run through the same handler in Lambda mode; a streamed
+// answer arrives as one buffered event-stream body.
+TEST_F(RuntimeTest, CompatibleRoutesAnswerThroughApiGateway) {
+  FakeModel model;
+  model.reply("from openai route");
+  model.reply("streamed", {"stream", "ed"});
+  auto store = store::make_sqlite_history(":memory:");
+  ASSERT_TRUE(store);
+  agent::ChatConfig cfg;
+  cfg.model_id = "anthropic.claude-3-sonnet-20240229-v1:0";
+  agent::ChatService chat(model, **store, cfg);
+  http::ApiKeys keys;
+  http::ApiContext ctx{.chat = chat, .history = **store, .keys = keys,
+                       .config = {.model_id = cfg.model_id, .trust_lambda_headers = true},
+                       .log = [](std::string_view) {}, .clock = &clock};
+  auto ev = json::parse(kV1Event).as_object();
+  ev["path"] = "/v1/chat/completions";
+  ev["body"] = R"({"model":"anthropic.claude-3-sonnet-20240229-v1:0","messages":[{"role":"user","content":"Hi"}]})";
+  queue("openai-1", json::serialize(ev));
+  ev["path"] = "/v1/messages";
+  ev["body"] = R"({"model":"anthropic.claude-3-sonnet-20240229-v1:0","max_tokens":20,"stream":true,"messages":[{"role":"user","content":"Hi"}]})";
+  queue("anthropic-2", json::serialize(ev));
+  EXPECT_EQ(run(lambda::make_apigw_handler(http::make_api_handler(ctx)), 2), 0);
+  ASSERT_EQ(fake.posts.size(), 2u);
+  auto openai = json::parse(fake.posts[0].body).as_object();
+  ASSERT_EQ(openai.at("statusCode").as_int64(), 200) << fake.posts[0].body;
+  EXPECT_EQ(json::parse(openai.at("body").as_string()).at("choices").at(0).at("message").at("content"), "from openai route");
+  auto anthropic = json::parse(fake.posts[1].body).as_object();
+  ASSERT_EQ(anthropic.at("statusCode").as_int64(), 200) << fake.posts[1].body;
+  const std::string events(anthropic.at("body").as_string());
+  EXPECT_NE(events.find("event: message_start"), std::string::npos) << events;
+  EXPECT_NE(events.find(R"("text":"ed")"), std::string::npos) << events;
+  EXPECT_NE(events.find("event: message_stop"), std::string::npos) << events;
+  ASSERT_EQ(model.requests.size(), 2u);
+}
+
 }  // namespace
 }  // namespace ba::test

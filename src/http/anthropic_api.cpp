@@ -1,0 +1,372 @@
+// POST /v1/messages: Anthropic's Messages wire format <-> the chat use case in its stateless mode (the
+// caller sends the conversation), through the chat driver (chat_flow.cpp: deadline, Idempotency-Key,
+// admission, streaming). Only a translator: no chat logic here.
+//
+// Unsupported fields: a field that would change the answer and that we cannot honour yet is a 400
+// naming it (tools, tool_choice, thinking, cache_control, documents, tool blocks...); metadata and
+// service_tier are accepted and ignored; anything the Messages API does not define is a 400 ("Extra
+// inputs are not permitted", as Anthropic answers it). See docs/api.md.
+#include <boost/json.hpp>
+
+#include <limits>
+#include <memory>
+#include <optional>
+#include <utility>
+
+#include "agent/attachments.hpp"
+#include "http/api_internal.hpp"
+#include "http/sse.hpp"
+#include "util/encoding.hpp"
+#include "util/json_writer.hpp"
+
+namespace ba::http {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kRoute = "/v1/messages";
+
+// Anthropic's error `type` for a status.
+std::string_view anthropic_type(int status) {
+  switch (status) {
+    case 401: return "authentication_error";
+    case 403: return "permission_error";
+    case 404: return "not_found_error";
+    case 413: return "request_too_large";
+    case 429: return "rate_limit_error";
+    case 503:
+    case 529: return "overloaded_error";
+    default: return status >= 500 ? "api_error" : "invalid_request_error";
+  }
+}
+
+std::string anthropic_json(int status, std::string_view message) {
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().member("type", "error");
+  w.key("error").begin_object().member("type", anthropic_type(status)).member("message", message).end_object();
+  w.end_object();
+  return body;
+}
+
+struct WireError {
+  int status = 400;
+  std::string message;
+};
+
+WireError bad(std::string message) { return WireError{400, std::move(message)}; }
+
+// A field this agent does not offer yet.
+WireError unsupported(const std::string& at) {
+  return bad(at + ": not supported by this agent yet; remove it (see docs/api.md)");
+}
+
+std::expected<bedrock::ContentBlock, WireError> image_block(const json::object& b, const std::string& at) {
+  auto source = b.if_contains("source");
+  if (!source || !source->is_object()) return std::unexpected(bad(at + ".source: Field required"));
+  const auto& s = source->as_object();
+  auto type = s.if_contains("type");
+  if (type && *type == "url") {
+    return std::unexpected(bad(at + ".source: this server does not fetch URLs; send the image as base64 "
+                                    "({\"type\": \"base64\", \"media_type\": \"image/png\", \"data\": ...})"));
+  }
+  if (!type || *type != "base64") return std::unexpected(bad(at + ".source.type: only base64 images are supported"));
+  auto media = s.if_contains("media_type");
+  auto data = s.if_contains("data");
+  if (!media || !media->is_string() || !data || !data->is_string()) {
+    return std::unexpected(bad(at + ".source: media_type and data are required strings"));
+  }
+  auto kind = agent::attachment_kind(media->as_string(), "");
+  if (!kind || kind->type != bedrock::ContentBlock::Type::image) {
+    return std::unexpected(bad(at + ".source.media_type: image/png, image/jpeg, image/gif or image/webp"));
+  }
+  auto bytes = base64_decode(data->as_string());
+  if (!bytes) return std::unexpected(bad(at + ".source.data: not valid base64"));
+  return bedrock::ContentBlock{.type = bedrock::ContentBlock::Type::image, .format = kind->format, .bytes = std::move(*bytes)};
+}
+
+// A content block list: text and image blocks.
+std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const json::value& v, const std::string& at,
+                                                                          bool images) {
+  std::vector<bedrock::ContentBlock> out;
+  if (v.is_string()) {
+    out.push_back(bedrock::ContentBlock::make_text(std::string(v.as_string())));
+    return out;
+  }
+  if (!v.is_array()) return std::unexpected(bad(at + ": Input should be a valid string or list of content blocks"));
+  std::size_t j = 0;
+  for (const auto& bv : v.as_array()) {
+    const std::string bat = at + "." + std::to_string(j++);
+    if (!bv.is_object()) return std::unexpected(bad(bat + ": Input should be an object"));
+    const auto& b = bv.as_object();
+    auto type = b.if_contains("type");
+    if (!type || !type->is_string()) return std::unexpected(bad(bat + ".type: Field required"));
+    const std::string_view t = type->as_string();
+    for (const auto& [key, val] : b) {
+      if (key == "cache_control" && !val.is_null()) return std::unexpected(unsupported(bat + ".cache_control"));
+      if (key == "citations" && !val.is_null()) return std::unexpected(unsupported(bat + ".citations"));
+      const bool known = key == "type" || key == "cache_control" || key == "citations" ||
+                         (t == "text" && key == "text") || (t == "image" && key == "source");
+      if (!known && (t == "text" || t == "image")) {
+        return std::unexpected(bad(bat + "." + std::string(key) + ": Extra inputs are not permitted"));
+      }
+    }
+    if (t == "text") {
+      auto text = b.if_contains("text");
+      if (!text || !text->is_string()) return std::unexpected(bad(bat + ".text: Field required"));
+      out.push_back(bedrock::ContentBlock::make_text(std::string(text->as_string())));
+    } else if (t == "image" && images) {
+      auto block = image_block(b, bat);
+      if (!block) return std::unexpected(block.error());
+      out.push_back(std::move(*block));
+    } else {
+      return std::unexpected(bad(bat + ": content blocks of type '" + std::string(t) +
+                                 "' are not supported by this agent yet (supported: text" + (images ? ", image)" : ")")));
+    }
+  }
+  return out;
+}
+
+std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatInput& in) {
+  if (!v.is_array()) return std::unexpected(bad("messages: Input should be a valid list"));
+  std::vector<bedrock::Message> messages;
+  std::size_t i = 0;
+  for (const auto& mv : v.as_array()) {
+    const std::string at = "messages." + std::to_string(i++);
+    if (!mv.is_object()) return std::unexpected(bad(at + ": Input should be an object"));
+    const auto& m = mv.as_object();
+    for (const auto& [key, val] : m) {
+      if (key != "role" && key != "content") return std::unexpected(bad(at + "." + std::string(key) + ": Extra inputs are not permitted"));
+    }
+    auto role = m.if_contains("role");
+    if (!role || (*role != "user" && *role != "assistant")) {
+      return std::unexpected(bad(at + ".role: Input should be 'user' or 'assistant'"));
+    }
+    auto content = m.if_contains("content");
+    if (!content) return std::unexpected(bad(at + ".content: Field required"));
+    auto blocks = parse_blocks(*content, at + ".content", true);
+    if (!blocks) return std::unexpected(blocks.error());
+    if (blocks->empty()) return std::unexpected(bad(at + ".content: must not be empty"));
+    // Consecutive messages of one role are combined into one turn, as Anthropic's API does.
+    agent::append_message(messages, bedrock::Message{std::string(role->as_string()), std::move(*blocks)});
+  }
+  in.messages = std::move(messages);
+  return {};
+}
+
+std::expected<agent::ChatInput, WireError> parse_request(std::string_view body, const agent::ChatService& chat) {
+  boost::system::error_code ec;
+  json::value v = json::parse(body, ec);
+  if (ec) return std::unexpected(bad("the request body is not valid JSON (" + ec.message() + ")"));
+  if (!v.is_object()) return std::unexpected(bad("the request body must be a JSON object"));
+  agent::ChatInput in;
+  bool have_model = false, have_messages = false;
+  for (const auto& [k, val] : v.as_object()) {
+    const std::string key(k);
+    if (key == "model") {
+      if (!val.is_string() || val.as_string().empty()) return std::unexpected(bad("model: Input should be a valid string"));
+      auto model = chat.resolve_model(val.as_string());
+      if (!model) return std::unexpected(WireError{404, "model: " + std::string(val.as_string())});
+      in.model_id = std::move(*model);
+      have_model = true;
+    } else if (key == "messages") {
+      if (auto st = parse_messages(val, in); !st) return std::unexpected(st.error());
+      have_messages = true;
+    } else if (key == "max_tokens") {
+      if (!val.is_int64() || val.as_int64() < 1) {
+        return std::unexpected(bad("max_tokens: Input should be an integer greater than or equal to 1"));
+      }
+      in.max_tokens = static_cast<int>(std::min<std::int64_t>(val.as_int64(), std::numeric_limits<int>::max()));
+    } else if (key == "system") {
+      auto blocks = parse_blocks(val, "system", false);
+      if (!blocks) return std::unexpected(blocks.error());
+      for (const auto& b : *blocks) {
+        if (!in.system.empty()) in.system += "\n\n";
+        in.system += b.text;
+      }
+    } else if (key == "temperature" || key == "top_p") {
+      if (!val.is_number()) return std::unexpected(bad(key + ": Input should be a valid number"));
+      (key == "temperature" ? in.temperature : in.top_p) = val.to_number<double>();
+    } else if (key == "top_k") {
+      if (!val.is_int64()) return std::unexpected(bad("top_k: Input should be a valid integer"));
+      in.top_k = static_cast<int>(std::clamp<std::int64_t>(val.as_int64(), -1, std::numeric_limits<int>::max()));
+    } else if (key == "stop_sequences") {
+      if (!val.is_array()) return std::unexpected(bad("stop_sequences: Input should be a valid list"));
+      for (const auto& s : val.as_array()) {
+        if (!s.is_string()) return std::unexpected(bad("stop_sequences: Input should be a list of strings"));
+        in.stop_sequences.emplace_back(s.as_string());
+      }
+    } else if (key == "stream") {
+      if (!val.is_bool()) return std::unexpected(bad("stream: Input should be a valid boolean"));
+      in.stream = val.as_bool();
+    } else if (key == "metadata" || key == "service_tier") {
+      continue;  // accepted and ignored: they do not change the answer (docs/api.md)
+    } else if (key == "tools" || key == "tool_choice" || key == "thinking" || key == "container" ||
+               key == "mcp_servers" || key == "context_management") {
+      if (val.is_null()) continue;
+      return std::unexpected(unsupported(key));
+    } else {
+      return std::unexpected(bad(key + ": Extra inputs are not permitted"));
+    }
+  }
+  if (!have_model) return std::unexpected(bad("model: Field required"));
+  if (!have_messages) return std::unexpected(bad("messages: Field required"));
+  if (!in.max_tokens) return std::unexpected(bad("max_tokens: Field required"));
+  return in;
+}
+
+// Converse's stop reason as Anthropic's.
+std::string_view stop_reason(std::string_view stop) {
+  if (stop == "max_tokens" || stop == "stop_sequence" || stop == "tool_use") return stop;
+  if (stop == "guardrail_intervened" || stop == "content_filtered") return "refusal";
+  return "end_turn";
+}
+
+// What an answer says, as written (also read back from a stored answer for a streamed repeat).
+struct Answer {
+  std::string text;
+  std::string stop_reason;
+  std::int64_t input_tokens = 0, output_tokens = 0, cache_write = 0, cache_read = 0;
+};
+
+Answer answer_of(const agent::ChatOutput& out) {
+  return Answer{out.response, std::string(stop_reason(out.stop_reason)), out.usage.input_tokens,
+                out.usage.output_tokens, out.usage.cache_write_input_tokens, out.usage.cache_read_input_tokens};
+}
+
+void write_usage(JsonWriter& w, const Answer& a) {
+  w.key("usage").begin_object();
+  w.member("input_tokens", a.input_tokens).member("output_tokens", a.output_tokens);
+  w.member("cache_creation_input_tokens", a.cache_write).member("cache_read_input_tokens", a.cache_read);
+  w.end_object();
+}
+
+std::string event(std::string_view name, const std::string& data) { return sse_event(name, data); }
+
+class AnthropicFormat final : public ChatFormat {
+ public:
+  AnthropicFormat(std::string id, std::string model) : id_(std::move(id)), model_(std::move(model)) {}
+
+  std::string_view route() const override { return kRoute; }
+  ErrorBody error_body() const override { return &anthropic_error_body; }
+  bool retry_after_ms() const override { return true; }
+
+  std::string answer(const agent::ChatOutput& out) const override { return message(answer_of(out), true); }
+
+  // message_start (usage is known at the end: message_delta carries it), the text block's start, a ping.
+  std::string stream_start() const override {
+    std::string d;
+    JsonWriter w(d);
+    w.begin_object().member("type", "message_start").key("message").raw(message(Answer{}, false)).end_object();
+    std::string events = event("message_start", d);
+    events += event("content_block_start",
+                    R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+    events += event("ping", R"({"type":"ping"})");
+    return events;
+  }
+  std::string stream_delta(std::string_view text) const override {
+    std::string d;
+    d.reserve(text.size() + 96);
+    JsonWriter w(d);
+    w.begin_object().member("type", "content_block_delta").member("index", 0);
+    w.key("delta").begin_object().member("type", "text_delta").member("text", text).end_object();
+    w.end_object();
+    return event("content_block_delta", d);
+  }
+  std::string stream_done(const agent::ChatOutput& out) const override { return done(answer_of(out)); }
+  std::string stream_error(const Error& e) const override { return event("error", anthropic_json(status_for(e), e.message)); }
+  std::optional<std::string> replay_stream(std::string_view stored) const override {
+    boost::system::error_code ec;
+    json::value v = json::parse(stored, ec);
+    if (ec || !v.is_object()) return std::nullopt;
+    const auto& o = v.as_object();
+    Answer a;
+    if (auto content = o.if_contains("content"); content && content->is_array()) {
+      for (const auto& b : content->as_array()) {
+        if (auto t = b.is_object() ? b.as_object().if_contains("text") : nullptr; t && t->is_string()) a.text += t->as_string();
+      }
+    }
+    if (auto s = o.if_contains("stop_reason"); s && s->is_string()) a.stop_reason = std::string(s->as_string());
+    if (auto u = o.if_contains("usage"); u && u->is_object()) {
+      auto num = [&](std::string_view name) {
+        auto n = u->as_object().if_contains(name);
+        return n && n->is_int64() ? n->as_int64() : 0;
+      };
+      a.input_tokens = num("input_tokens");
+      a.output_tokens = num("output_tokens");
+      a.cache_write = num("cache_creation_input_tokens");
+      a.cache_read = num("cache_read_input_tokens");
+    }
+    auto str = [&](std::string_view name) {
+      auto s = o.if_contains(name);
+      return s && s->is_string() ? std::string(s->as_string()) : std::string();
+    };
+    AnthropicFormat original(str("id"), str("model"));  // the repeat is the first answer again
+    std::string events = original.stream_start();
+    if (!a.text.empty()) events += original.stream_delta(a.text);
+    events += original.done(a);
+    return events;
+  }
+
+ private:
+  // The message object: complete (the buffered answer) or as message_start announces it.
+  std::string message(const Answer& a, bool complete) const {
+    std::string body;
+    body.reserve(a.text.size() + 320);
+    JsonWriter w(body);
+    w.begin_object().member("id", id_).member("type", "message").member("role", "assistant").member("model", model_);
+    w.key("content").begin_array();
+    if (complete && !a.text.empty()) w.begin_object().member("type", "text").member("text", a.text).end_object();
+    w.end_array();
+    if (complete) {
+      w.member("stop_reason", a.stop_reason);
+    } else {
+      w.key("stop_reason").null();
+    }
+    w.key("stop_sequence").null();
+    write_usage(w, a);
+    w.end_object();
+    return body;
+  }
+  std::string done(const Answer& a) const {
+    std::string events = event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+    std::string d;
+    JsonWriter w(d);
+    w.begin_object().member("type", "message_delta");
+    w.key("delta").begin_object().member("stop_reason", a.stop_reason).key("stop_sequence").null().end_object();
+    write_usage(w, a);
+    w.end_object();
+    events += event("message_delta", d);
+    events += event("message_stop", R"({"type":"message_stop"})");
+    return events;
+  }
+
+  std::string id_;
+  std::string model_;
+};
+
+}  // namespace
+
+std::string anthropic_error_body(int status, std::string_view /*type*/, std::string_view message) {
+  return anthropic_json(status, message);
+}
+
+// POST /v1/messages: the body translated (errors in Anthropic's shape), then the chat driver in
+// Anthropic's format. `anthropic-version` and `anthropic-beta` are accepted (the body says what is
+// asked); `x-conversation-id` saves the turn under that conversation.
+boost::asio::awaitable<Reply> handle_anthropic_messages(std::shared_ptr<ApiState> state, net::ServerRequest& req,
+                                                        RequestLog& log, std::string /*param*/) {
+  auto parsed = parse_request(req.body, state->ctx.chat);
+  if (!parsed) {
+    const WireError& e = parsed.error();
+    log.error_type = std::string(to_string(e.status == 404 ? ErrorKind::not_found : ErrorKind::invalid_input));
+    co_return Reply{json_response(e.status, anthropic_json(e.status, e.message)), nullptr};
+  }
+  if (auto id = req.headers.get("x-conversation-id")) parsed->conversation_id = std::string(*id);
+  std::string id = "msg_" + log.request_id;
+  std::erase(id, '-');
+  auto format = std::make_shared<const AnthropicFormat>(std::move(id), parsed->model_id);
+  co_return co_await run_chat(std::move(state), req, log, std::move(*parsed), std::move(format));
+}
+
+}  // namespace ba::http

@@ -1,0 +1,126 @@
+// The OpenAI- and Anthropic-compatible routes checked by the official clients (`openai`,
+// `@anthropic-ai/sdk`; tests/node/compat_clients_check.mjs) against the real binary, `serve --simulate`
+// on an ephemeral port, with API keys and a model alias. The agent is stopped (SIGTERM, else killed
+// with its process group) whatever happens.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "support/child_process.hpp"
+#include "support/shell.hpp"
+#include "util/encoding.hpp"
+
+namespace ba::test {
+namespace {
+
+namespace json = boost::json;
+
+constexpr const char* kKey = "sk-compat-test-key";
+
+bool clients_available() { return node_package_available("openai") && node_package_available("@anthropic-ai/sdk"); }
+
+class CompatClients : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = std::filesystem::temp_directory_path() / ("ba-compat-" + uuid_v4());
+    std::filesystem::create_directories(dir);
+    std::ofstream(dir / "keys") << kKey << "\n";
+  }
+  void TearDown() override {
+    agent.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+
+  // Starts the agent; the base URL, or empty when it did not start.
+  std::string start(std::vector<std::string> extra) {
+    std::vector<std::string> args{std::string(BA_BINARY_DIR) + "/bedrock-agent", "serve", "--simulate", "--port", "0",
+                                  "--history", "none", "--files", (dir / "files").string(), "--api-keys-file",
+                                  (dir / "keys").string(), "--model-alias",
+                                  "claude=anthropic.claude-3-haiku-20240307-v1:0"};
+    for (auto& a : extra) args.push_back(std::move(a));
+    agent.emplace(std::move(args));
+    while (auto l = agent->line()) {
+      boost::system::error_code ec;
+      auto v = json::parse(*l, ec);
+      if (!ec && v.is_object() && v.as_object().contains("msg") && v.at("msg") == "listening") {
+        return "http://127.0.0.1:" + std::to_string(v.at("port").to_number<int>());
+      }
+    }
+    return {};
+  }
+
+  // Runs the clients' checks; fails the test with their output unless every check passed.
+  void run_checks(const std::string& scenario, const std::string& base) {
+    auto r = shell("cd '" + std::string(BA_SOURCE_DIR) + "' && NODE_NO_WARNINGS=1 timeout 120 node " +
+                   "tests/node/compat_clients_check.mjs " + scenario + " " + base + " " + kKey + " claude");
+    EXPECT_EQ(r.rc, 0) << r.output;
+    EXPECT_NE(r.output.find("\"failed\":0"), std::string::npos) << r.output;
+  }
+
+  // The request log lines once the agent stopped (SIGTERM: a clean exit).
+  std::vector<json::object> stop_and_read_log() {
+    agent->signal(SIGTERM);
+    std::vector<json::object> lines;
+    for (std::string rest = agent->rest(); !rest.empty();) {
+      auto nl = rest.find('\n');
+      std::string l = rest.substr(0, nl);
+      rest = nl == std::string::npos ? std::string() : rest.substr(nl + 1);
+      boost::system::error_code ec;
+      auto v = json::parse(l, ec);
+      if (!ec && v.is_object() && v.as_object().contains("route")) lines.push_back(v.as_object());
+    }
+    EXPECT_EQ(agent->wait_exit(), 0);
+    return lines;
+  }
+
+  std::filesystem::path dir;
+  std::optional<Child> agent;
+};
+
+TEST_F(CompatClients, OfficialClientsGetAnswersStreamsImagesAndErrorsInTheirApisShapes) {
+  if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
+  const std::string base = start({});
+  ASSERT_FALSE(base.empty()) << agent->rest();
+  run_checks("main", base);
+  int openai_lines = 0, anthropic_lines = 0, unauthorized = 0;
+  for (const auto& l : stop_and_read_log()) {
+    const std::string route(l.at("route").as_string());
+    if (route == "/v1/chat/completions") ++openai_lines;
+    if (route == "/v1/messages") ++anthropic_lines;
+    if (l.contains("error") && l.at("error") == "unauthorized") ++unauthorized;
+    if (route.starts_with("/v1/") && l.at("status") == 200) {
+      EXPECT_EQ(l.at("model"), "anthropic.claude-3-haiku-20240307-v1:0") << json::serialize(l);
+      EXPECT_TRUE(l.at("caller").as_string().starts_with("key:"));
+    }
+  }
+  EXPECT_GE(openai_lines, 6);
+  EXPECT_GE(anthropic_lines, 6);
+  EXPECT_EQ(unauthorized, 2);
+}
+
+TEST_F(CompatClients, OurLimitersRetryAfterIsHonouredByTheClientsOwnRetries) {
+  if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
+  const std::string base = start({"--max-rpm", "20"});  // a burst of 20, then one request every 3 s
+  ASSERT_FALSE(base.empty()) << agent->rest();
+  run_checks("ratelimit", base);
+  int limited = 0, upstream_calls_when_limited = 0;
+  for (const auto& l : stop_and_read_log()) {
+    if (l.at("status") == 429) {
+      ++limited;
+      EXPECT_EQ(l.at("error"), "rate_limited");
+      upstream_calls_when_limited += static_cast<int>(l.at("attempts").as_int64());
+    }
+  }
+  EXPECT_EQ(limited, 5);  // the burst's end, one per client without retries, one per retrying client
+  EXPECT_EQ(upstream_calls_when_limited, 0);  // Bedrock was never called for them
+}
+
+}  // namespace
+}  // namespace ba::test

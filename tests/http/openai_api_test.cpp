@@ -1,0 +1,251 @@
+// POST /v1/chat/completions (http/openai_api.cpp): OpenAI's request translated to the chat use case
+// (stateless), its answers, chunks and errors in OpenAI's shape. The official client's view is in
+// tests/e2e/compat_clients_e2e_test.cpp.
+#include <gtest/gtest.h>
+
+#include "http/compat_fixture.hpp"
+#include "util/encoding.hpp"
+
+namespace ba::test {
+namespace {
+
+namespace json = boost::json;
+
+class OpenAIApiTest : public CompatApiTest {
+ protected:
+  net::ServerResponse chat(std::string body, net::Headers headers = {}) {
+    return post("/v1/chat/completions", std::move(body), std::move(headers));
+  }
+  static json::object error_of(const net::ServerResponse& r) { return parse(r.body).at("error").as_object(); }
+  // The data: lines of an OpenAI stream.
+  static std::vector<std::string> data_lines(const std::string& body) {
+    std::vector<std::string> out;
+    for (std::size_t at = 0; (at = body.find("data: ", at)) != std::string::npos;) {
+      auto end = body.find("\n\n", at);
+      out.push_back(body.substr(at + 6, end - at - 6));
+      at = end;
+    }
+    return out;
+  }
+};
+
+TEST_F(OpenAIApiTest, TheConversationIsTranslatedAndTheAnswerHasOpenAIsShape) {
+  model.reply("Paris.");
+  auto r = chat(R"({"model": "haiku", "messages": [
+      {"role": "system", "content": "Be brief."},
+      {"role": "developer", "content": [{"type": "text", "text": "Answer in English."}]},
+      {"role": "user", "content": "Hi", "name": "ann"},
+      {"role": "user", "content": [{"type": "text", "text": "Capital of France?"},
+                                   {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0K", "detail": "low"}}]},
+      {"role": "assistant", "content": "Let me think."},
+      {"role": "user", "content": "Go on."}],
+    "max_completion_tokens": 100, "temperature": 0.2, "top_p": 0.9, "stop": ["END"], "n": 1, "user": "u-1", "seed": 7})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto& req = model.requests.at(0);
+  EXPECT_EQ(req.model_id, kHaiku);
+  EXPECT_EQ(req.system, "Be brief.\n\nAnswer in English.");
+  ASSERT_EQ(req.messages.size(), 3u);  // the two user messages merged into one turn
+  ASSERT_EQ(req.messages[0].content.size(), 3u);
+  EXPECT_EQ(req.messages[0].content[1].text, "Capital of France?");
+  EXPECT_EQ(req.messages[0].content[2].type, bedrock::ContentBlock::Type::image);
+  EXPECT_EQ(req.messages[0].content[2].format, "png");
+  EXPECT_EQ(req.messages[0].content[2].bytes, *base64_decode("iVBORw0K"));
+  EXPECT_EQ(req.max_tokens, 100);
+  EXPECT_EQ(req.temperature, 0.2);
+  EXPECT_EQ(req.top_p, 0.9);
+  EXPECT_EQ(req.stop_sequences, std::vector<std::string>{"END"});
+
+  auto b = parse(r.body).as_object();
+  EXPECT_EQ(b.at("object"), "chat.completion");
+  EXPECT_EQ(b.at("id").as_string(), "chatcmpl-" + std::string(*r.headers.get("x-request-id")));
+  EXPECT_EQ(b.at("model"), kHaiku);
+  EXPECT_EQ(b.at("choices").at(0).at("message").at("content"), "Paris.");
+  EXPECT_EQ(b.at("choices").at(0).at("message").at("role"), "assistant");
+  EXPECT_EQ(b.at("choices").at(0).at("finish_reason"), "stop");
+  EXPECT_EQ(b.at("usage").at("prompt_tokens"), 10);
+  EXPECT_EQ(b.at("usage").at("completion_tokens"), 5);
+  EXPECT_EQ(b.at("usage").at("total_tokens"), 15);
+  auto log = last_log();
+  EXPECT_EQ(log.at("route"), "/v1/chat/completions");
+  EXPECT_EQ(log.at("model"), kHaiku);
+  EXPECT_EQ(log.at("stream"), false);
+  EXPECT_EQ(log.at("input_tokens"), 10);
+  EXPECT_TRUE(history->check());
+}
+
+TEST_F(OpenAIApiTest, UnsupportedAndUnknownFieldsAre400NamingTheParameter) {
+  struct Case {
+    std::string extra;
+    std::string param;
+  };
+  const std::vector<Case> cases = {
+      {R"("n": 2)", "n"},
+      {R"("tools": [{"type": "function", "function": {"name": "f"}}])", "tools"},
+      {R"("response_format": {"type": "json_object"})", "response_format"},
+      {R"("logprobs": true)", "logprobs"},
+      {R"("presence_penalty": 0.5)", "presence_penalty"},
+      {R"("reasoning_effort": "high")", "reasoning_effort"},
+      {R"("temperature": 1.5)", "temperature"},
+      {R"("max_tokens": 0)", "max_tokens"},
+      {R"("max_tokens": 10, "max_completion_tokens": 20)", "max_tokens"},
+      {R"("frobnicate": 1)", "frobnicate"},
+  };
+  for (const auto& c : cases) {
+    auto r = chat(R"({"model": "haiku", "messages": [{"role": "user", "content": "x"}], )" + c.extra + "}");
+    ASSERT_EQ(r.status, 400) << c.extra << " -> " << r.body;
+    auto e = error_of(r);
+    EXPECT_EQ(e.at("type"), "invalid_request_error") << c.extra;
+    EXPECT_EQ(e.at("param"), json::value(c.param)) << c.extra << " -> " << r.body;
+  }
+  // Harmless ones pass: tool_choice "none", response_format text, logprobs false, zero penalties.
+  model.reply("ok");
+  auto ok = chat(R"({"model": "haiku", "messages": [{"role": "user", "content": "x"}], "tool_choice": "none", "tools": [],
+    "response_format": {"type": "text"}, "logprobs": false, "frequency_penalty": 0, "metadata": {"a": "b"}, "store": false})");
+  EXPECT_EQ(ok.status, 200) << ok.body;
+}
+
+TEST_F(OpenAIApiTest, MessagesTheModelCannotTakeAreRefusedBeforeTheModel) {
+  struct Case {
+    std::string messages;
+    std::string says;
+  };
+  const std::vector<Case> cases = {
+      {R"([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]}])", "does not fetch URLs"},
+      {R"([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,AAAA"}}]}])", "image/bmp"},
+      {R"([{"role": "user", "content": "x"}, {"role": "tool", "content": "r", "tool_call_id": "1"}])", "tools"},
+      {R"([{"role": "user", "content": "x"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "1"}]}])", "tool calls"},
+      {R"([{"role": "user", "content": "x"}, {"role": "system", "content": "late"}])", "must come before"},
+      {R"([{"role": "user", "content": ""}])", "must not be empty"},
+      {R"([{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}])", "input_audio"},
+      {R"([{"role": "assistant", "content": "first"}])", "start with a user message"},
+      {R"([])", "at least one message"},
+  };
+  for (const auto& c : cases) {
+    auto r = chat(R"({"model": "haiku", "messages": )" + c.messages + "}");
+    ASSERT_EQ(r.status, 400) << c.messages << " -> " << r.body;
+    EXPECT_NE(error_of(r).at("message").as_string().find(c.says), std::string::npos) << r.body;
+  }
+  EXPECT_TRUE(model.requests.empty());
+}
+
+TEST_F(OpenAIApiTest, ModelsAreTheConfiguredOneAndTheAliasesUnknownIs404ModelNotFound) {
+  model.reply("a");
+  model.reply("b");
+  EXPECT_EQ(chat(R"({"model": "anthropic.claude-3-sonnet-20240229-v1:0", "messages": [{"role": "user", "content": "x"}]})").status, 200);
+  EXPECT_EQ(model.requests.back().model_id, kModel);
+  EXPECT_EQ(chat(R"({"model": "anthropic.claude-3-haiku-20240307-v1:0", "messages": [{"role": "user", "content": "x"}]})").status, 200);
+  EXPECT_EQ(model.requests.back().model_id, kHaiku);
+  auto r = chat(R"({"model": "gpt-4o", "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_EQ(r.status, 404) << r.body;
+  auto e = error_of(r);
+  EXPECT_EQ(e.at("code"), "model_not_found");
+  EXPECT_EQ(e.at("param"), "model");
+  EXPECT_NE(e.at("message").as_string().find("haiku"), std::string::npos);
+  EXPECT_EQ(chat(R"({"messages": [{"role": "user", "content": "x"}]})").status, 400);
+}
+
+TEST_F(OpenAIApiTest, RouterErrorsAreInOpenAIsShape) {
+  auto r = post("/v1/chat/completions", R"({"model": "haiku", "messages": []})", {}, false);
+  ASSERT_EQ(r.status, 401);
+  EXPECT_EQ(error_of(r).at("type"), "authentication_error");
+  EXPECT_EQ(error_of(r).at("code"), "unauthorized");
+  EXPECT_TRUE(r.headers.get("WWW-Authenticate"));
+  auto big = chat(std::string(70 * 1024, ' '));
+  ASSERT_EQ(big.status, 413);
+  EXPECT_EQ(error_of(big).at("type"), "invalid_request_error");
+  net::ServerRequest get;
+  get.method = "GET";
+  get.target = get.path = "/v1/chat/completions";
+  auto m = run_sync(handler(get));
+  ASSERT_EQ(m.status, 405);
+  EXPECT_EQ(error_of(m).at("code"), "method_not_allowed");
+}
+
+TEST_F(OpenAIApiTest, OurLimitersRefusalIs429WithRetryAfterAndRetryAfterMs) {
+  model.admit_errors.push_back(Error{.kind = ErrorKind::rate_limited, .message = "no budget", .retry_after = std::chrono::milliseconds(2500)});
+  auto r = chat(R"({"model": "haiku", "stream": true, "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_EQ(r.status, 429) << r.body;  // a shed stream: a real status, not an event
+  EXPECT_FALSE(r.stream);
+  EXPECT_EQ(r.headers.get("Retry-After"), "3");
+  EXPECT_EQ(r.headers.get("retry-after-ms"), "2500");
+  EXPECT_EQ(error_of(r).at("type"), "rate_limit_error");
+  EXPECT_EQ(error_of(r).at("code"), "rate_limited");
+  EXPECT_EQ(model.stream_calls, 0);
+}
+
+TEST_F(OpenAIApiTest, AStreamIsChunksThenTheFinishReasonTheUsageAndDone) {
+  model.reply("Hello there", {"Hel", "lo there"});
+  auto r = chat(R"({"model": "haiku", "stream": true, "stream_options": {"include_usage": true},
+                   "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.headers.get("Content-Type"), "text/event-stream");
+  auto lines = data_lines(drain(r));
+  ASSERT_EQ(lines.size(), 6u);
+  auto first = parse(lines[0]);
+  EXPECT_EQ(first.at("object"), "chat.completion.chunk");
+  EXPECT_EQ(first.at("choices").at(0).at("delta").at("role"), "assistant");
+  EXPECT_TRUE(first.at("usage").is_null());
+  EXPECT_EQ(parse(lines[1]).at("choices").at(0).at("delta").at("content"), "Hel");
+  EXPECT_EQ(parse(lines[2]).at("choices").at(0).at("delta").at("content"), "lo there");
+  EXPECT_EQ(parse(lines[3]).at("choices").at(0).at("finish_reason"), "stop");
+  EXPECT_TRUE(parse(lines[4]).at("choices").as_array().empty());
+  EXPECT_EQ(parse(lines[4]).at("usage").at("completion_tokens"), 5);
+  EXPECT_EQ(lines[5], "[DONE]");
+  EXPECT_EQ(last_log().at("stream"), true);
+  EXPECT_EQ(last_log().at("status"), 200);
+}
+
+TEST_F(OpenAIApiTest, AFailureAfterTheStreamStartedIsAnErrorEventWithoutDone) {
+  model.error(Error::make(ErrorKind::upstream, "the model stream broke"), {"partial"});
+  auto r = chat(R"({"model": "haiku", "stream": true, "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_EQ(r.status, 200);
+  auto body = drain(r);
+  auto lines = data_lines(body);
+  ASSERT_EQ(lines.size(), 3u) << body;
+  auto e = parse(lines[2]).at("error");
+  EXPECT_EQ(e.at("type"), "server_error");
+  EXPECT_EQ(e.at("code"), "model_error");
+  EXPECT_EQ(body.find("[DONE]"), std::string::npos);
+  EXPECT_EQ(last_log().at("error"), "model_error");
+}
+
+TEST_F(OpenAIApiTest, IdempotencyKeyReplaysTheAnswerAndAStreamedRepeatAsChunks) {
+  model.reply("only once", {"only ", "once"});
+  const std::string body = R"({"model": "haiku", "stream": true, "messages": [{"role": "user", "content": "x"}]})";
+  auto first = chat(body, {{"Idempotency-Key", "k-1"}});
+  ASSERT_EQ(first.status, 200);
+  const std::string first_body = drain(first);
+  auto repeat = chat(body, {{"Idempotency-Key", "k-1"}});
+  ASSERT_EQ(repeat.status, 200) << repeat.body;
+  EXPECT_EQ(repeat.headers.get("Idempotent-Replayed"), "true");
+  auto lines = data_lines(drain(repeat));
+  ASSERT_EQ(lines.size(), 4u);
+  EXPECT_EQ(parse(lines[1]).at("choices").at(0).at("delta").at("content"), "only once");
+  EXPECT_EQ(parse(lines[0]).at("id"), parse(data_lines(first_body)[0]).at("id"));  // the first answer again
+  EXPECT_EQ(lines[3], "[DONE]");
+  EXPECT_EQ(model.stream_calls, 1);
+  // The same key on /chat is another request: a conflict, in /chat's shape.
+  auto other = post("/chat", R"({"input": "x"})", {{"Idempotency-Key", "k-1"}});
+  EXPECT_EQ(other.status, 422);
+  // ... and a different body on this route, in OpenAI's shape.
+  auto changed = chat(R"({"model": "haiku", "messages": [{"role": "user", "content": "y"}]})", {{"Idempotency-Key", "k-1"}});
+  ASSERT_EQ(changed.status, 422);
+  EXPECT_EQ(error_of(changed).at("code"), "idempotency_key_reused");
+}
+
+TEST_F(OpenAIApiTest, ConversationIdHeaderSavesTheTurn) {
+  model.reply("saved answer");
+  auto r = chat(R"({"model": "haiku", "messages": [{"role": "user", "content": "earlier"}, {"role": "assistant", "content": "ok"},
+                   {"role": "user", "content": "remember this"}]})", {{"x-conversation-id", "conv-7"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto turns = run_sync(history->load("key:" + sha256_hex(kKey).substr(0, 16), "conv-7", 10));
+  ASSERT_TRUE(turns);
+  ASSERT_EQ(turns->size(), 1u);
+  EXPECT_EQ((*turns)[0].user_input, "remember this");
+  EXPECT_EQ((*turns)[0].assistant_reply, "saved answer");
+  EXPECT_EQ((*turns)[0].model_id, kHaiku);
+  EXPECT_EQ(chat(R"({"model": "haiku", "messages": [{"role": "user", "content": "x"}]})", {{"x-conversation-id", "bad id!"}}).status, 400);
+}
+
+}  // namespace
+}  // namespace ba::test

@@ -1,0 +1,239 @@
+// The official `openai` and `@anthropic-ai/sdk` clients against the agent's compatible routes
+// (POST /v1/chat/completions, POST /v1/messages), the agent running `serve --simulate` (started and
+// stopped by tests/e2e/compat_clients_e2e_test.cpp).
+// Usage: node tests/node/compat_clients_check.mjs <main|ratelimit> <base url> <api key> [model alias]
+// Prints one JSON line per check, then {"passed": N, "failed": M}; exits 1 when a check failed.
+import OpenAI from "openai";
+import Anthropic from "@anthropic-ai/sdk";
+
+const [scenario, base, key, alias = "claude"] = process.argv.slice(2);
+const results = [];
+async function check(name, fn) {
+  try {
+    const detail = await fn();
+    results.push({ name, ok: true, detail });
+  } catch (e) {
+    results.push({ name, ok: false, detail: String(e && e.stack ? e.stack : e) });
+  }
+  console.log(JSON.stringify(results[results.length - 1]));
+}
+function expect(cond, what) {
+  if (!cond) throw new Error("expected " + what);
+}
+async function expectError(promise, status, what) {
+  try {
+    await promise;
+  } catch (e) {
+    expect(e.status === status, `${what}: status ${status}, got ${e.status} (${e.message})`);
+    return e;
+  }
+  throw new Error(`expected ${what} to fail with ${status}`);
+}
+
+// A 1x1 PNG.
+const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==";
+
+const openai = new OpenAI({ apiKey: key, baseURL: base + "/v1", maxRetries: 0 });
+const anthropic = new Anthropic({ apiKey: key, baseURL: base, maxRetries: 0 });
+
+async function main() {
+  await check("openai: plain answer", async () => {
+    const r = await openai.chat.completions.create({
+      model: alias,
+      messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "echo:hello from openai" }],
+      max_tokens: 50,
+      temperature: 0.5,
+      user: "someone",
+    });
+    expect(r.object === "chat.completion", "object chat.completion");
+    expect(r.choices.length === 1 && r.choices[0].message.content === "hello from openai", "the echoed text: " + JSON.stringify(r.choices));
+    expect(r.choices[0].finish_reason === "stop", "finish_reason stop");
+    expect(r.usage.prompt_tokens > 0 && r.usage.completion_tokens > 0, "usage");
+    expect(r.usage.total_tokens === r.usage.prompt_tokens + r.usage.completion_tokens, "total_tokens");
+    return r.usage;
+  });
+  await check("openai: streamed answer with usage", async () => {
+    const stream = await openai.chat.completions.create({
+      model: alias,
+      messages: [{ role: "user", content: "echo:one two three four" }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    let text = "", deltas = 0, finish = null, usage = null, role = null;
+    for await (const chunk of stream) {
+      expect(chunk.object === "chat.completion.chunk", "chunks");
+      if (chunk.usage) usage = chunk.usage;
+      for (const c of chunk.choices) {
+        if (c.delta.role) role = c.delta.role;
+        if (c.delta.content) { text += c.delta.content; deltas++; }
+        if (c.finish_reason) finish = c.finish_reason;
+      }
+    }
+    expect(role === "assistant", "the role chunk");
+    expect(text === "one two three four", "the streamed text, got " + JSON.stringify(text));
+    expect(deltas > 1, "several deltas");
+    expect(finish === "stop", "finish_reason stop");
+    expect(usage && usage.completion_tokens > 0 && usage.prompt_tokens > 0, "the usage chunk");
+    return { deltas, usage };
+  });
+  await check("openai: a multi-turn conversation with an image", async () => {
+    const r = await openai.chat.completions.create({
+      model: alias,
+      messages: [
+        { role: "user", content: "Hi" },
+        { role: "assistant", content: "Hello!" },
+        { role: "user", content: [
+          { type: "image_url", image_url: { url: "data:image/png;base64," + PNG, detail: "low" } },
+          { type: "text", text: "echo:an image" },
+        ] },
+      ],
+    });
+    expect(r.choices[0].message.content === "an image", "the echoed text");
+  });
+  await check("openai: 400 names the parameter", async () => {
+    const e = await expectError(openai.chat.completions.create({ model: alias, n: 2, messages: [{ role: "user", content: "x" }] }), 400, "n: 2");
+    expect(e instanceof OpenAI.BadRequestError, "BadRequestError");
+    expect(e.param === "n" && e.type === "invalid_request_error", "param n: " + JSON.stringify(e.error));
+    const url = await expectError(openai.chat.completions.create({ model: alias, messages: [{ role: "user", content: [
+      { type: "image_url", image_url: { url: "https://example.com/cat.png" } }] }] }), 400, "an https image");
+    expect(/does not fetch URLs/.test(url.message), "says URLs are not fetched: " + url.message);
+    const tools = await expectError(openai.chat.completions.create({ model: alias, messages: [{ role: "user", content: "x" }],
+      tools: [{ type: "function", function: { name: "f", parameters: {} } }] }), 400, "tools");
+    expect(tools.param === "tools", "param tools");
+  });
+  await check("openai: 401 without a valid key", async () => {
+    const bad = new OpenAI({ apiKey: "not-a-key", baseURL: base + "/v1", maxRetries: 0 });
+    const e = await expectError(bad.chat.completions.create({ model: alias, messages: [{ role: "user", content: "x" }] }), 401, "a wrong key");
+    expect(e instanceof OpenAI.AuthenticationError, "AuthenticationError");
+    expect(e.error && e.error.type === "authentication_error", "OpenAI's error shape: " + JSON.stringify(e.error));
+  });
+  await check("openai: 404 for an unknown model", async () => {
+    const e = await expectError(openai.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }] }), 404, "gpt-4o");
+    expect(e instanceof OpenAI.NotFoundError, "NotFoundError");
+    expect(e.code === "model_not_found", "code model_not_found");
+  });
+
+  await check("anthropic: plain answer", async () => {
+    const m = await anthropic.messages.create({
+      model: alias,
+      max_tokens: 64,
+      system: "Be brief.",
+      messages: [{ role: "user", content: "echo:hello from anthropic" }],
+      metadata: { user_id: "someone" },
+      top_k: 10,
+    });
+    expect(m.type === "message" && m.role === "assistant", "a message");
+    expect(m.content.length === 1 && m.content[0].type === "text" && m.content[0].text === "hello from anthropic", "the text: " + JSON.stringify(m.content));
+    expect(m.stop_reason === "end_turn", "stop_reason end_turn");
+    expect(m.usage.input_tokens > 0 && m.usage.output_tokens > 0, "usage");
+    return m.usage;
+  });
+  await check("anthropic: streamed answer", async () => {
+    const stream = anthropic.messages.stream({ model: alias, max_tokens: 64, messages: [{ role: "user", content: "echo:alpha beta gamma" }] });
+    let text = "", deltas = 0;
+    stream.on("text", (t) => { text += t; deltas++; });
+    const final = await stream.finalMessage();
+    expect(text === "alpha beta gamma", "the streamed text, got " + JSON.stringify(text));
+    expect(deltas > 1, "several deltas");
+    expect(final.content[0].text === "alpha beta gamma", "the final message");
+    expect(final.stop_reason === "end_turn", "stop_reason");
+    expect(final.usage.output_tokens > 0 && final.usage.input_tokens > 0, "usage: " + JSON.stringify(final.usage));
+    return final.usage;
+  });
+  await check("anthropic: max_tokens reached", async () => {
+    const m = await anthropic.messages.create({ model: alias, max_tokens: 2, messages: [{ role: "user", content: "[[tokens=10]] go" }] });
+    expect(m.stop_reason === "max_tokens", "stop_reason max_tokens, got " + m.stop_reason);
+  });
+  await check("anthropic: an image", async () => {
+    const m = await anthropic.messages.create({
+      model: alias,
+      max_tokens: 64,
+      messages: [{ role: "user", content: [
+        { type: "image", source: { type: "base64", media_type: "image/png", data: PNG } },
+        { type: "text", text: "echo:seen" },
+      ] }],
+    });
+    expect(m.content[0].text === "seen", "the text");
+  });
+  await check("anthropic: 400 in Anthropic's shape", async () => {
+    const e = await expectError(anthropic.messages.create({ model: alias, messages: [{ role: "user", content: "x" }] }), 400, "no max_tokens");
+    expect(e instanceof Anthropic.BadRequestError, "BadRequestError");
+    expect(e.error && e.error.type === "error" && e.error.error.type === "invalid_request_error", "shape: " + JSON.stringify(e.error));
+    const thinking = await expectError(anthropic.messages.create({ model: alias, max_tokens: 10, messages: [{ role: "user", content: "x" }],
+      thinking: { type: "enabled", budget_tokens: 1024 } }), 400, "thinking");
+    expect(/thinking/.test(thinking.message), "names thinking");
+  });
+  await check("anthropic: 401 without a valid key", async () => {
+    const bad = new Anthropic({ apiKey: "not-a-key", baseURL: base, maxRetries: 0 });
+    const e = await expectError(bad.messages.create({ model: alias, max_tokens: 5, messages: [{ role: "user", content: "x" }] }), 401, "a wrong key");
+    expect(e instanceof Anthropic.AuthenticationError, "AuthenticationError");
+    expect(e.error.error.type === "authentication_error", "type authentication_error");
+  });
+  await check("anthropic: 404 for an unknown model", async () => {
+    const e = await expectError(anthropic.messages.create({ model: "claude-opus-4", max_tokens: 5, messages: [{ role: "user", content: "x" }] }), 404, "an unknown model");
+    expect(e instanceof Anthropic.NotFoundError, "NotFoundError");
+    expect(e.error.error.type === "not_found_error", "type not_found_error");
+  });
+}
+
+// The agent runs with --max-rpm 20: a burst of 20, then one request every 3 s. Each request may wait
+// 300 ms for budget (X-Request-Timeout-Ms), so the limiter answers 429 with retry-after-ms at once.
+async function ratelimit() {
+  const headers = { "X-Request-Timeout-Ms": "300" };
+  const fast = new OpenAI({ apiKey: key, baseURL: base + "/v1", maxRetries: 0, defaultHeaders: headers });
+  let served = 0;
+  await check("the burst is served", async () => {
+    for (; served < 40; served++) {
+      try {
+        await fast.chat.completions.create({ model: alias, messages: [{ role: "user", content: "echo:x" }] });
+      } catch (e) {
+        expect(e.status === 429, "429 once the burst is spent, got " + e.status);
+        break;
+      }
+    }
+    expect(served >= 19 && served <= 20, "about 20 served before the first 429, got " + served);
+    return { served };
+  });
+  await check("openai: 429 from our limiter, in OpenAI's shape, with Retry-After", async () => {
+    const e = await expectError(fast.chat.completions.create({ model: alias, messages: [{ role: "user", content: "echo:x" }] }), 429, "no budget");
+    expect(e instanceof OpenAI.RateLimitError, "RateLimitError");
+    expect(e.code === "rate_limited" && e.type === "rate_limit_error", "code rate_limited: " + JSON.stringify(e.error));
+    const after = Number(e.headers.get("retry-after")), afterMs = Number(e.headers.get("retry-after-ms"));
+    expect(after >= 1 && after <= 4 && afterMs > 0 && afterMs <= 3100, `Retry-After ${after} s, retry-after-ms ${afterMs}`);
+    return { after, afterMs };
+  });
+  await check("anthropic: 429 from our limiter, in Anthropic's shape", async () => {
+    const a = new Anthropic({ apiKey: key, baseURL: base, maxRetries: 0, defaultHeaders: headers });
+    const e = await expectError(a.messages.create({ model: alias, max_tokens: 5, messages: [{ role: "user", content: "x" }] }), 429, "no budget");
+    expect(e instanceof Anthropic.RateLimitError, "RateLimitError");
+    expect(e.error.error.type === "rate_limit_error", "type rate_limit_error");
+    expect(Number(e.headers.get("retry-after")) >= 1, "Retry-After");
+  });
+  await check("openai: the client's own retry honours Retry-After and then succeeds", async () => {
+    const patient = new OpenAI({ apiKey: key, baseURL: base + "/v1", maxRetries: 1, defaultHeaders: headers });
+    const started = Date.now();
+    const r = await patient.chat.completions.create({ model: alias, messages: [{ role: "user", content: "echo:after the wait" }] });
+    const waited = Date.now() - started;
+    expect(r.choices[0].message.content === "after the wait", "the answer after the retry");
+    // It got 429 first (else it would not have waited): its wait is the retry-after-ms we sent, not its
+    // own 0.5-1 s backoff.
+    expect(waited >= 1500, "the client waited for the budget, " + waited + " ms");
+    return { waited };
+  });
+  await check("anthropic: the client's own retry honours Retry-After and then succeeds", async () => {
+    const patient = new Anthropic({ apiKey: key, baseURL: base, maxRetries: 1, defaultHeaders: headers });
+    const started = Date.now();
+    const m = await patient.messages.create({ model: alias, max_tokens: 20, messages: [{ role: "user", content: "echo:patient" }] });
+    const waited = Date.now() - started;
+    expect(m.content[0].text === "patient", "the answer after the retry");
+    expect(waited >= 1500, "the client waited for the budget, " + waited + " ms");
+    return { waited };
+  });
+}
+
+if (scenario === "main") await main();
+else if (scenario === "ratelimit") await ratelimit();
+else throw new Error("scenario must be main or ratelimit");
+const failed = results.filter((r) => !r.ok).length;
+console.log(JSON.stringify({ passed: results.length - failed, failed }));
+process.exit(failed ? 1 : 0);
