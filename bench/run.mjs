@@ -7,7 +7,15 @@
 //
 // Usage: node bench/run.mjs [--build=build-bench] [--only=overhead,streaming,concurrency,coldstart]
 //        [--rates=500,2000] [--seconds=10] [--pin=LOADCPUS/SERVERCPUS e.g. 0/1] [--no-portkey]
-//        [--concurrent=10000] [--invocations=1000]
+//        [--concurrent=10000] [--invocations=1000] [--rounds=1]
+//        [--baseline-build=DIR [--concurrency-rounds=1]]
+//
+// Before/after: --baseline-build=DIR names a second build (e.g. a worktree of the parent commit, built the
+// way `make bench` builds) whose bedrock-agent runs as (b0) and (c0) beside (b) and (c), in front of the
+// same simulator (this build's), at every load point; --rounds=N repeats every load point N times, the
+// order of each before/after pair alternating between rounds, and the tables give medians and ranges. The
+// concurrency benchmark then runs both agents, alternating, --concurrency-rounds times each. Results go to
+// bench/results/<name>-vs-baseline.json, leaving the single-build results alone.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -25,12 +33,17 @@ const BUILD = path.resolve(ROOT, args.build ?? 'build-bench');
 const AGENT = path.join(BUILD, 'bedrock-agent');
 const LOADGEN = path.join(BUILD, 'bench_loadgen');
 const ONLY = new Set((args.only ?? 'overhead,streaming,concurrency,coldstart').split(','));
-const RATES = (args.rates ?? '500,2000').split(',').map(Number);
+const RATES = (args.rates ?? '500,2000').split(',').filter((x) => x !== '').map(Number);
 const SECONDS = Number(args.seconds ?? 10);
 const [LOAD_CPUS, SERVER_CPUS] = args.pin ? args.pin.split('/') : [null, null];
 const PORTKEY = args['no-portkey'] ? null : path.join(ROOT, 'node_modules/@portkey-ai/gateway/build/start-server.js');
 const CONCURRENT = Number(args.concurrent ?? 10000);
 const INVOCATIONS = Number(args.invocations ?? 1000);
+const ROUNDS = Number(args.rounds ?? 1);
+const BASELINE = args['baseline-build'] ? path.resolve(ROOT, args['baseline-build']) : null;
+const BASE_AGENT = BASELINE ? path.join(BASELINE, 'bedrock-agent') : null;
+const CONC_ROUNDS = Number(args['concurrency-rounds'] ?? 1);
+const SUFFIX = BASELINE ? '-vs-baseline' : '';
 const MODEL = 'anthropic.claude-3-sonnet-20240229-v1:0';
 const RESULTS = path.join(ROOT, 'bench/results');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'ba-bench-'));
@@ -40,13 +53,21 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const log = (...a) => console.error('[bench]', ...a);
 const loadavg = () => fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
+// The source tree a build directory was configured from, its git revision and build type.
+function buildInfo(dir) {
+  const cache = fs.existsSync(path.join(dir, 'CMakeCache.txt')) ? fs.readFileSync(path.join(dir, 'CMakeCache.txt'), 'utf8') : '';
+  const src = cache.match(/CMAKE_HOME_DIRECTORY:INTERNAL=(.*)/)?.[1] ?? ROOT;
+  const rev = spawnSync('git', ['-C', src, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
+  return { dir, git: rev, build_type: cache.match(/CMAKE_BUILD_TYPE:STRING=(.*)/)?.[1] ?? '?' };
+}
+
 function machine() {
   const cpu = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/model name\s*:\s*(.*)/)?.[1] ?? 'unknown';
-  const rev = spawnSync('git', ['-C', ROOT, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).stdout.trim();
-  const cache = fs.existsSync(path.join(BUILD, 'CMakeCache.txt')) ? fs.readFileSync(path.join(BUILD, 'CMakeCache.txt'), 'utf8') : '';
+  const b = buildInfo(BUILD);
   return {
     date: new Date().toISOString(), nproc: os.cpus().length, cpu, mem_gib: +(os.totalmem() / 2 ** 30).toFixed(1),
-    kernel: os.release(), git: rev, build_type: cache.match(/CMAKE_BUILD_TYPE:STRING=(.*)/)?.[1] ?? '?',
+    kernel: os.release(), git: b.git, build_type: b.build_type,
+    ...(BASELINE ? { baseline: buildInfo(BASELINE), rounds: ROUNDS } : {}),
     pinning: LOAD_CPUS ? { load: LOAD_CPUS, servers: SERVER_CPUS } : 'none',
   };
 }
@@ -164,7 +185,7 @@ function httpJson(port, method, p, body) {
 }
 
 const PROMPT = 'Summarise the quarterly figures in one short paragraph: revenue rose, costs fell, margins widened and the outlook is steady for the next two quarters.';
-const us = (x) => (x == null ? '-' : x >= 10000 ? `${(x / 1000).toFixed(1)} ms` : `${Math.round(x)} µs`);
+const us = (x) => (x == null ? '-' : Math.abs(x) >= 10000 ? `${(x / 1000).toFixed(1)} ms` : `${Math.round(x)} µs`);
 const pad = (s, n) => String(s).padEnd(n);
 
 function table(title, header, rows) {
@@ -177,9 +198,14 @@ function table(title, header, rows) {
 
 function save(name, obj) {
   fs.mkdirSync(RESULTS, { recursive: true });
-  fs.writeFileSync(path.join(RESULTS, `${name}.json`), JSON.stringify(obj, null, 2) + '\n');
-  log(`wrote bench/results/${name}.json`);
+  fs.writeFileSync(path.join(RESULTS, `${name}${SUFFIX}.json`), JSON.stringify(obj, null, 2) + '\n');
+  log(`wrote bench/results/${name}${SUFFIX}.json`);
 }
+
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const n = s.length; return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2; };
+const stats = (xs) => ({ median: +median(xs).toFixed(1), min: +Math.min(...xs).toFixed(1), max: +Math.max(...xs).toFixed(1), n: xs.length });
+const signedUs = (x) => (x < 0 ? `−${us(-x)}` : `+${us(x)}`);
+const range = (s, f) => (s.n > 1 ? `${f(s.median)} (${f(s.min)} … ${f(s.max)})` : f(s.median));
 
 // --- servers shared by the overhead and streaming benchmarks ---
 async function startStack() {
@@ -195,6 +221,14 @@ async function startStack() {
   const nohist = await startServer('agent-nohistory', AGENT, ['serve', '--port', String(p1), '--history', 'none', ...common], { env: agentEnv, port: p1, nofile: null });
   const p2 = await freePort();
   const sqlite = await startServer('agent-sqlite', AGENT, ['serve', '--port', String(p2), '--history', `sqlite:${path.join(TMP, 'history.db')}`, ...common], { env: agentEnv, port: p2, nofile: null });
+  // The baseline build's agents, in front of the same simulator.
+  let nohist0 = null, sqlite0 = null;
+  if (BASE_AGENT) {
+    const q1 = await freePort();
+    nohist0 = await startServer('agent-nohistory-baseline', BASE_AGENT, ['serve', '--port', String(q1), '--history', 'none', ...common], { env: agentEnv, port: q1, nofile: null });
+    const q2 = await freePort();
+    sqlite0 = await startServer('agent-sqlite-baseline', BASE_AGENT, ['serve', '--port', String(q2), '--history', `sqlite:${path.join(TMP, 'history-baseline.db')}`, ...common], { env: agentEnv, port: q2, nofile: null });
+  }
   let portkey = null;
   if (PORTKEY && fs.existsSync(PORTKEY)) {
     const p3 = await freePort();
@@ -206,7 +240,7 @@ async function startStack() {
   // process in this path costs on this machine (wake-ups, copies, loopback hops) before doing any work.
   const p4 = await freePort();
   const relay = await startServer('relay', LOADGEN, ['relay', `--port=${simPort}`, `--listen-port=${p4}`], { port: p4, nofile: null });
-  return { sim, nohist, sqlite, portkey, relay, simPort };
+  return { sim, nohist, sqlite, nohist0, sqlite0, portkey, relay, simPort };
 }
 
 function targets(stack, stream = false) {
@@ -224,6 +258,11 @@ function targets(stack, stream = false) {
     { id: 'b', name: 'bedrock-agent, no history (--history none)', port: stack.nohist.port, pid: stack.nohist.pid, path: '/chat', bodyFile: chatBody, headers: [], marker: 'event: delta' },
     { id: 'c', name: 'bedrock-agent, SQLite history (file)', port: stack.sqlite.port, pid: stack.sqlite.pid, path: '/chat', bodyFile: histBody, headers: [], marker: 'event: delta' },
   ];
+  if (stack.nohist0) {
+    const rev = buildInfo(BASELINE).git;
+    t.push({ id: 'b0', name: `bedrock-agent baseline build (${rev}), no history (--history none)`, port: stack.nohist0.port, pid: stack.nohist0.pid, path: '/chat', bodyFile: chatBody, headers: [], marker: 'event: delta' },
+      { id: 'c0', name: `bedrock-agent baseline build (${rev}), SQLite history (file)`, port: stack.sqlite0.port, pid: stack.sqlite0.pid, path: '/chat', bodyFile: histBody, headers: [], marker: 'event: delta' });
+  }
   if (stack.portkey) {
     t.push({ id: 'd', name: 'Portkey gateway 1.15.2', port: stack.portkey.port, pid: stack.portkey.pid, path: '/v1/chat/completions', bodyFile: pkBody,
       headers: ['x-portkey-provider: bedrock', `x-portkey-custom-host: http://127.0.0.1:${stack.simPort}`,
@@ -233,9 +272,19 @@ function targets(stack, stream = false) {
   return t;
 }
 
+// The order of the targets at one load point in round `round`: (a) and (r) first, then (b) (c) (d); with a
+// baseline, each before/after pair side by side, the pair's order alternating between rounds.
+function order(ts, round) {
+  const by = Object.fromEntries(ts.map((t) => [t.id, t]));
+  const pair = (x, x0) => (!by[x0] ? [by[x]] : round % 2 === 0 ? [by[x0], by[x]] : [by[x], by[x0]]);
+  return [by.a, by.r, ...pair('b', 'b0'), ...pair('c', 'c0'), by.d].filter(Boolean);
+}
+
+const lpName = (lp) => (lp.kind === 'closed' ? `wrk -c${lp.connections}` : `${lp.rate} req/s open`);
+
 async function overhead(stack) {
   const ts = targets(stack, false);
-  const result = { machine: machine(), seconds: SECONDS, rates: RATES, targets: ts.map(({ id, name }) => ({ id, name })), points: [] };
+  const result = { machine: machine(), seconds: SECONDS, rates: RATES, rounds: ROUNDS, targets: ts.map(({ id, name }) => ({ id, name })), points: [] };
   // Warm-up: every server, a few seconds at moderate concurrency.
   for (const t of ts) await wrk(t, 8, 2);
   const loadPoints = [
@@ -243,46 +292,110 @@ async function overhead(stack) {
     { kind: 'closed', connections: 32, seconds: SECONDS },
     ...RATES.map((r) => ({ kind: 'rate', rate: r, seconds: SECONDS })),
   ];
-  for (const lp of loadPoints) {
-    for (const t of ts) {
-      const load = loadavg();
-      const cpu0 = [cpuUs(t.pid), cpuUs(stack.sim.pid)];
-      const r = lp.kind === 'closed'
-        ? await wrk(t, lp.connections, lp.seconds)
-        : await loadgen('rate', t, [`--rate=${lp.rate}`, `--duration=${lp.seconds}`, '--warmup=2', '--max-conns=512', '--timeout=15']);
-      const st = procStatus(t.pid);
-      // Requests the servers handled during the measurement (loadgen's warm-up included).
-      const handled = lp.kind === 'closed' ? r.completed : lp.rate * (lp.seconds + 2);
-      const cpu = { server_us_per_req: +((cpuUs(t.pid) - cpu0[0]) / handled).toFixed(1),
-        simulator_us_per_req: t.id === 'a' ? null : +((cpuUs(stack.sim.pid) - cpu0[1]) / handled).toFixed(1) };
-      if (r.unfinished) r.error_count = (r.error_count ?? 0) + r.unfinished;
-      result.points.push({ load: lp, target: t.id, loadavg: load, server_rss_kb: st?.rss_kb, cpu, ...r });
-      log(`${lp.kind} ${lp.connections ?? lp.rate} ${t.id}: ${Math.round(r.throughput_rps)} req/s p50 ${us(r.latency_us.p50)} p99 ${us(r.latency_us.p99)} (load ${load})`);
+  for (let round = 0; round < ROUNDS; ++round) {
+    for (const lp of loadPoints) {
+      for (const t of order(ts, round)) {
+        const load = loadavg();
+        const cpu0 = [cpuUs(t.pid), cpuUs(stack.sim.pid)];
+        const r = lp.kind === 'closed'
+          ? await wrk(t, lp.connections, lp.seconds)
+          : await loadgen('rate', t, [`--rate=${lp.rate}`, `--duration=${lp.seconds}`, '--warmup=2', '--max-conns=512', '--timeout=15']);
+        const st = procStatus(t.pid);
+        // Requests the servers handled during the measurement (loadgen's warm-up included).
+        const handled = lp.kind === 'closed' ? r.completed : lp.rate * (lp.seconds + 2);
+        const cpu = { server_us_per_req: +((cpuUs(t.pid) - cpu0[0]) / handled).toFixed(1),
+          simulator_us_per_req: t.id === 'a' ? null : +((cpuUs(stack.sim.pid) - cpu0[1]) / handled).toFixed(1) };
+        if (r.unfinished) r.error_count = (r.error_count ?? 0) + r.unfinished;
+        result.points.push({ round, load: lp, target: t.id, loadavg: load, server_rss_kb: st?.rss_kb, cpu, ...r });
+        log(`${ROUNDS > 1 ? `round ${round + 1}/${ROUNDS} ` : ''}${lp.kind} ${lp.connections ?? lp.rate} ${t.id}: ${Math.round(r.throughput_rps)} req/s p50 ${us(r.latency_us.p50)} p99 ${us(r.latency_us.p99)} (load ${load})`);
+      }
     }
   }
-  // Overhead = (x) - (a) at the same load point.
+  // Overhead = (x) - (a) at the same load point, in the same round.
+  const same = (p, lp, round) => JSON.stringify(p.load) === JSON.stringify(lp) && p.round === round;
   result.overhead = [];
+  for (let round = 0; round < ROUNDS; ++round) {
+    for (const lp of loadPoints) {
+      const a = result.points.find((p) => same(p, lp, round) && p.target === 'a');
+      for (const p of result.points.filter((q) => same(q, lp, round) && q.target !== 'a')) {
+        result.overhead.push({ round, load: lp, target: p.target,
+          added_us: Object.fromEntries(['p50', 'p99', 'p999'].map((k) => [k, +(p.latency_us[k] - a.latency_us[k]).toFixed(1)])) });
+      }
+    }
+  }
+  // Per load point and target, over the rounds: median, min and max.
+  result.summary = [];
   for (const lp of loadPoints) {
-    const key = (p) => JSON.stringify(p.load) === JSON.stringify(lp);
-    const a = result.points.find((p) => key(p) && p.target === 'a');
-    for (const p of result.points.filter((q) => key(q) && q.target !== 'a')) {
-      result.overhead.push({ load: lp, target: p.target,
-        added_us: Object.fromEntries(['p50', 'p99', 'p999'].map((k) => [k, +(p.latency_us[k] - a.latency_us[k]).toFixed(1)])) });
+    for (const t of ts) {
+      const ps = result.points.filter((p) => JSON.stringify(p.load) === JSON.stringify(lp) && p.target === t.id);
+      const ovs = result.overhead.filter((o) => JSON.stringify(o.load) === JSON.stringify(lp) && o.target === t.id);
+      result.summary.push({ load: lp, target: t.id,
+        throughput_rps: stats(ps.map((p) => p.throughput_rps)),
+        p50_us: stats(ps.map((p) => p.latency_us.p50)), p99_us: stats(ps.map((p) => p.latency_us.p99)),
+        server_cpu_us_per_req: stats(ps.map((p) => p.cpu.server_us_per_req)),
+        errors: ps.reduce((n, p) => n + (p.error_count ?? 0), 0),
+        ...(ovs.length ? { added_p50_us: stats(ovs.map((o) => o.added_us.p50)), added_p99_us: stats(ovs.map((o) => o.added_us.p99)) } : {}) });
+    }
+  }
+  // Before/after: the baseline build's median against this build's, per load point and history mode.
+  if (BASELINE) {
+    const sm = (lp, id) => result.summary.find((x) => JSON.stringify(x.load) === JSON.stringify(lp) && x.target === id);
+    const pct = (after, before) => +(((after - before) / before) * 100).toFixed(1);
+    result.before_after = [];
+    for (const lp of loadPoints) {
+      for (const [id, id0] of [['b', 'b0'], ['c', 'c0']]) {
+        const x = sm(lp, id), x0 = sm(lp, id0);
+        // The same comparison round by round (the two ran back to back), so drift between rounds cancels.
+        const perRound = [];
+        for (let round = 0; round < ROUNDS; ++round) {
+          const p = result.points.find((q) => same(q, lp, round) && q.target === id);
+          const p0 = result.points.find((q) => same(q, lp, round) && q.target === id0);
+          perRound.push({ round, throughput_pct: pct(p.throughput_rps, p0.throughput_rps), p50_diff_us: p.latency_us.p50 - p0.latency_us.p50,
+            p99_diff_us: p.latency_us.p99 - p0.latency_us.p99, cpu_pct: pct(p.cpu.server_us_per_req, p0.cpu.server_us_per_req) });
+        }
+        result.before_after.push({ load: lp, after: id, before: id0,
+          throughput_change_pct: pct(x.throughput_rps.median, x0.throughput_rps.median),
+          cpu_per_req_change_pct: pct(x.server_cpu_us_per_req.median, x0.server_cpu_us_per_req.median),
+          added_p50_diff_us: +(x.added_p50_us.median - x0.added_p50_us.median).toFixed(1),
+          added_p99_diff_us: +(x.added_p99_us.median - x0.added_p99_us.median).toFixed(1),
+          paired: { throughput_pct: stats(perRound.map((r) => r.throughput_pct)), p50_diff_us: stats(perRound.map((r) => r.p50_diff_us)),
+            p99_diff_us: stats(perRound.map((r) => r.p99_diff_us)), cpu_pct: stats(perRound.map((r) => r.cpu_pct)) },
+          rounds: perRound });
+      }
     }
   }
   save('overhead', result);
   const rows = result.points.map((p) => {
     const bad = p.load.kind === 'closed' ? p.error_count : (p.completed - p.ok) + (p.unfinished ?? 0);
-    return [p.load.kind === 'closed' ? `wrk -c${p.load.connections}` : `${p.load.rate} req/s open`, p.target,
+    return [...(ROUNDS > 1 ? [p.round + 1] : []), lpName(p.load), p.target,
       Math.round(p.throughput_rps), us(p.latency_us.p50), us(p.latency_us.p99), us(p.latency_us.p999), bad,
       us(p.cpu.server_us_per_req), p.cpu.simulator_us_per_req == null ? '-' : us(p.cpu.simulator_us_per_req), p.loadavg];
   });
-  table('Overhead: throughput and latency ((a) simulator, (r) do-nothing relay, (b) agent no history, (c) agent SQLite, (d) Portkey)',
-    ['load', 'target', 'req/s', 'p50', 'p99', 'p99.9', 'errors', 'CPU/req', 'sim CPU/req', 'loadavg'], rows);
+  table(`Overhead: throughput and latency ((a) simulator, (r) do-nothing relay, (b) agent no history, (c) agent SQLite, (d) Portkey${BASELINE ? '; (b0), (c0) the baseline build' : ''})`,
+    [...(ROUNDS > 1 ? ['round'] : []), 'load', 'target', 'req/s', 'p50', 'p99', 'p99.9', 'errors', 'CPU/req', 'sim CPU/req', 'loadavg'], rows);
   table('Added latency vs (a) at the same load',
-    ['load', 'target', '+p50', '+p99', '+p99.9'],
-    result.overhead.map((o) => [o.load.kind === 'closed' ? `wrk -c${o.load.connections}` : `${o.load.rate} req/s open`, o.target,
+    [...(ROUNDS > 1 ? ['round'] : []), 'load', 'target', '+p50', '+p99', '+p99.9'],
+    result.overhead.map((o) => [...(ROUNDS > 1 ? [o.round + 1] : []), lpName(o.load), o.target,
       us(o.added_us.p50), us(o.added_us.p99), us(o.added_us.p999)]));
+  if (ROUNDS > 1) {
+    table(`Over ${ROUNDS} rounds: median (min … max)`,
+      ['load', 'target', 'req/s', 'p50', 'p99', 'added p50', 'added p99', 'CPU/req', 'errors'],
+      result.summary.map((x) => [lpName(x.load), x.target, range(x.throughput_rps, Math.round), range(x.p50_us, us), range(x.p99_us, us),
+        x.added_p50_us ? range(x.added_p50_us, signedUs) : '-', x.added_p99_us ? range(x.added_p99_us, signedUs) : '-',
+        range(x.server_cpu_us_per_req, us), x.errors]));
+  }
+  if (BASELINE) {
+    table(`Before (${buildInfo(BASELINE).git}) and after (${buildInfo(BUILD).git}): medians; paired = after − before in the same round, median (min … max)`,
+      ['load', 'history', 'req/s before', 'req/s after', 'change', 'paired change', 'added p50 before', 'after', 'added p99 before', 'after', 'CPU/req change', 'paired'],
+      result.before_after.map((d) => {
+        const sm = (id) => result.summary.find((x) => JSON.stringify(x.load) === JSON.stringify(d.load) && x.target === id);
+        const x = sm(d.after), x0 = sm(d.before);
+        const p = (v) => `${v > 0 ? '+' : ''}${v}%`;
+        return [lpName(d.load), d.after === 'b' ? 'none' : 'SQLite', Math.round(x0.throughput_rps.median), Math.round(x.throughput_rps.median),
+          p(d.throughput_change_pct), range(d.paired.throughput_pct, p), signedUs(x0.added_p50_us.median), signedUs(x.added_p50_us.median),
+          signedUs(x0.added_p99_us.median), signedUs(x.added_p99_us.median), p(d.cpu_per_req_change_pct), range(d.paired.cpu_pct, p)];
+      }));
+  }
   return result;
 }
 
@@ -310,11 +423,12 @@ async function streaming(stack) {
   return result;
 }
 
-async function concurrency() {
+// One burst of CONCURRENT chats at `agentBin` (the simulator is always this build's).
+async function concurrencyOnce(agentBin, tag) {
   const simPort = await freePort();
-  const sim = await startServer('simulator-2s', AGENT, ['simulate-bedrock', '--port', String(simPort), '--no-fault-header', '--ttft-ms', '2000'], { port: simPort, nofile: null });
+  const sim = await startServer(`simulator-2s${tag}`, AGENT, ['simulate-bedrock', '--port', String(simPort), '--no-fault-header', '--ttft-ms', '2000'], { port: simPort, nofile: null });
   const port = await freePort();
-  const agent = await startServer('agent-concurrency', AGENT, ['serve', '--port', String(port), '--history', 'none',
+  const agent = await startServer(`agent-concurrency${tag}`, agentBin, ['serve', '--port', String(port), '--history', 'none',
     '--max-rpm', '1e9', '--max-tpm', '0', '--model-id', MODEL], {
     env: { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${simPort}`, AWS_ACCESS_KEY_ID: 'AKIDBENCH000000000000',
       AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-secret', AWS_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
@@ -329,16 +443,44 @@ async function concurrency() {
   clearInterval(sampler);
   const st = procStatus(agent.pid);
   const simStats = (await httpJson(simPort, 'GET', '/sim/stats')).body;
-  const result = { machine: machine(), concurrent: CONCURRENT, model_latency_ms: 2000, loadavg: load, ...r,
-    agent_rss_idle_kb: idle.rss_kb, agent_rss_peak_sampled_kb: peakRss, agent_vmhwm_kb: st.hwm_kb, agent_rss_after_kb: st.rss_kb,
-    simulator_peak_in_flight: simStats.peak_in_flight, simulator_requests: simStats.requests_total };
-  save('concurrency', result);
-  table(`Concurrency: ${CONCURRENT} chats at once, 2 s model latency`,
-    ['ok', 'failed', 'statuses', 'errors', 'sim peak in flight', 'p50', 'p99', 'max', 'agent RSS idle', 'agent VmHWM'],
-    [[r.ok, r.completed - r.ok, JSON.stringify(r.statuses), JSON.stringify(r.errors), simStats.peak_in_flight,
-      us(r.latency_us.p50), us(r.latency_us.p99), us(r.latency_us.max), `${(idle.rss_kb / 1024).toFixed(1)} MB`, `${(st.hwm_kb / 1024).toFixed(1)} MB`]]);
   await agent.stop();
   await sim.stop();
+  return { agent: agentBin, concurrent: CONCURRENT, model_latency_ms: 2000, loadavg: load, ...r,
+    agent_rss_idle_kb: idle.rss_kb, agent_rss_peak_sampled_kb: peakRss, agent_vmhwm_kb: st.hwm_kb, agent_rss_after_kb: st.rss_kb,
+    simulator_peak_in_flight: simStats.peak_in_flight, simulator_requests: simStats.requests_total };
+}
+
+const concRow = (label, x) => [label, x.ok, x.completed - x.ok, JSON.stringify(x.statuses), JSON.stringify(x.errors), x.simulator_peak_in_flight,
+  us(x.latency_us.p50), us(x.latency_us.p99), us(x.latency_us.max), `${(x.agent_rss_idle_kb / 1024).toFixed(1)} MB`,
+  `${(x.agent_vmhwm_kb / 1024).toFixed(1)} MB`, x.loadavg];
+const CONC_HEADER = ['run', 'ok', 'failed', 'statuses', 'errors', 'sim peak in flight', 'p50', 'p99', 'max', 'agent RSS idle', 'agent VmHWM', 'loadavg'];
+
+async function concurrency() {
+  if (!BASELINE) {
+    const r = await concurrencyOnce(AGENT, '');
+    delete r.agent;
+    const result = { machine: machine(), ...r };
+    save('concurrency', result);
+    table(`Concurrency: ${CONCURRENT} chats at once, 2 s model latency`, CONC_HEADER, [concRow('-', r)]);
+    return result;
+  }
+  // Before and after, alternating (the first of each pair changes every round), a pause between runs for
+  // the sockets of the last one to close.
+  const runs = [];
+  for (let round = 0; round < CONC_ROUNDS; ++round) {
+    const pair = [['after', AGENT], ['before', BASE_AGENT]];
+    if (round % 2 === 0) pair.reverse();
+    for (const [which, bin] of pair) {
+      if (runs.length) await sleep(5000);
+      const r = await concurrencyOnce(bin, `-${which}-${round}`);
+      runs.push({ round, build: which, ...r });
+      log(`concurrency round ${round + 1}/${CONC_ROUNDS} ${which}: ok ${r.ok}/${r.completed} VmHWM ${(r.agent_vmhwm_kb / 1024).toFixed(1)} MB p50 ${us(r.latency_us.p50)} (load ${r.loadavg})`);
+    }
+  }
+  const result = { machine: machine(), concurrent: CONCURRENT, model_latency_ms: 2000, rounds: CONC_ROUNDS, runs };
+  save('concurrency', result);
+  table(`Concurrency: ${CONCURRENT} chats at once, 2 s model latency; before = ${buildInfo(BASELINE).git}, after = ${buildInfo(BUILD).git}`,
+    CONC_HEADER, runs.map((x) => concRow(`${x.round + 1} ${x.build}`, x)));
   return result;
 }
 
@@ -452,14 +594,14 @@ function lambdaOnce(bin, simPort, n) {
 }
 
 async function main() {
-  for (const f of [AGENT, LOADGEN]) if (!fs.existsSync(f)) throw new Error(`${f} is missing: build it (make bench)`);
-  log(`build ${BUILD}; temp ${TMP}; load ${loadavg()}; pinning ${LOAD_CPUS ? `load on ${LOAD_CPUS}, servers on ${SERVER_CPUS}` : 'none'}`);
+  for (const f of [AGENT, LOADGEN, ...(BASE_AGENT ? [BASE_AGENT] : [])]) if (!fs.existsSync(f)) throw new Error(`${f} is missing: build it (make bench)`);
+  log(`build ${BUILD}; ${BASELINE ? `baseline ${BASELINE} (${buildInfo(BASELINE).git}); ` : ''}rounds ${ROUNDS}; temp ${TMP}; load ${loadavg()}; pinning ${LOAD_CPUS ? `load on ${LOAD_CPUS}, servers on ${SERVER_CPUS}` : 'none'}`);
   console.log(JSON.stringify(machine()));
   if (ONLY.has('overhead') || ONLY.has('streaming')) {
     const stack = await startStack();
     if (ONLY.has('overhead')) await overhead(stack);
     if (ONLY.has('streaming')) await streaming(stack);
-    for (const s of [stack.portkey, stack.relay, stack.sqlite, stack.nohist, stack.sim]) if (s) await s.stop();
+    for (const s of [stack.portkey, stack.relay, stack.sqlite0, stack.nohist0, stack.sqlite, stack.nohist, stack.sim]) if (s) await s.stop();
   }
   if (ONLY.has('concurrency')) await concurrency();
   if (ONLY.has('coldstart')) await coldstart();
