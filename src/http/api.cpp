@@ -29,8 +29,11 @@ struct Route {
 // Matched in order: exact paths before the patterns with a parameter.
 constexpr std::array kRoutes{
     Route{"/chat", "POST", true, BodyLimit::api, &handle_chat, true},
+    Route{"/conversations", "GET", true, BodyLimit::api, &handle_conversation_list},
     Route{"/conversations/{id}", "GET, DELETE", true, BodyLimit::api, &handle_conversation},
     Route{"/health", "GET", false, BodyLimit::api, &handle_health},
+    Route{"/", "GET", false, BodyLimit::api, &handle_page},  // the chat page (page_api.cpp)
+    Route{"/assets/{name}", "GET", false, BodyLimit::api, &handle_page},
     Route{"/metrics", "GET", true, BodyLimit::api, &handle_metrics},
     Route{"/files", "GET, POST", true, BodyLimit::files, &handle_files_route},
     Route{"/files/presign", "POST", true, BodyLimit::files, &handle_files_route},
@@ -39,8 +42,8 @@ constexpr std::array kRoutes{
 };
 
 constexpr std::string_view kRouteList =
-    "routes: POST /chat, GET|DELETE /conversations/{id}, GET|POST /files, GET|PUT|DELETE /files/{id}, "
-    "POST /files/presign, GET /health, GET /metrics";
+    "routes: POST /chat, GET /conversations, GET|DELETE /conversations/{id}, GET|POST /files, GET|PUT|DELETE /files/{id}, "
+    "POST /files/presign, GET /health, GET /metrics, GET / (the chat page)";
 
 // Whether `path` matches `pattern`; `param` gets what "{id}" matched (one segment, possibly empty, except
 // under /files/ where it is the rest of the path).
