@@ -20,4 +20,4 @@ await build({
   legalComments: 'eof',
   logLevel: 'warning',
 });
-copyFileSync(join(here, 'src/index.html'), join(out, 'index.html'));
+for (const file of ['index.html', 'favicon.svg']) copyFileSync(join(here, 'src', file), join(out, file));
