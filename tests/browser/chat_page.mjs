@@ -216,8 +216,12 @@ await check('a reply with script, event handler and javascript: markup renders i
   assert(await page.evaluate(() => window.__pwned) === undefined, 'hostile markup ran from the history');
 });
 
-await check('a text file is uploaded and attached to the next message', async () => {
+const documentsSeen = async () =>
+  (await (await fetch(`http://127.0.0.1:${sim.port}/sim/stats`)).json()).content_blocks?.document ?? 0;
+
+await check('a text file is uploaded, attached to the next message and reaches the model as a document', async () => {
   await page.click('#new-chat');
+  const documentsBefore = await documentsSeen();
   let chatBody = null;
   page.on('request', (r) => { if (r.url().endsWith('/chat')) chatBody = JSON.parse(r.postData()); });
   await page.setInputFiles('#file-input', { name: 'notes.txt', mimeType: 'text/plain', buffer: Buffer.from('the launch code is 0000\n') });
@@ -230,6 +234,7 @@ await check('a text file is uploaded and attached to the next message', async ()
   const conv = (await (await fetch(`${base}/conversations`)).json()).conversations[0];
   const turns = (await (await fetch(`${base}/conversations/${conv.id}`)).json()).turns;
   assert(turns[0].input.includes(`[attached files: notes.txt (${chatBody.files[0]})]`), `not attached: ${turns[0].input}`);
+  assert(await documentsSeen() === documentsBefore + 1, 'the simulator did not receive one document block');
 });
 
 await check('delete removes a conversation from the list', async () => {
@@ -238,17 +243,28 @@ await check('delete removes a conversation from the list', async () => {
   await page.waitForFunction((n) => document.querySelectorAll('#conversations li').length === n - 1, before, { timeout: 5000 });
 });
 
+const markdown = 'echo: Three steps:\n\n1. Build it with `make run`\n2. Open **the chat page**\n3. Ask away\n\n' +
+  '```sh\ncurl -X POST http://127.0.0.1:8080/chat -d \'{"input": "Hello"}\'\n```\n\nSee [the API](https://example.com/api).';
+await check('Markdown replies get lists, code with a Copy button and safe links', async () => {
+  await page.click('#new-chat');
+  await sendAndWait(page, markdown);
+  const reply = lastReply(page);
+  assert(await reply.locator('ol li').count() === 3, 'no ordered list');
+  assert(await reply.locator('pre code').count() === 1, 'no code block');
+  await reply.getByRole('button', { name: 'Copy code' }).waitFor({ timeout: 5000 });
+  const rel = await reply.locator('a').getAttribute('rel');
+  assert(/noopener/.test(rel || ''), `the link has rel=${rel}`);
+});
+
 await check('readable at 375 px wide', async () => {
   const small = await newPage(open.port, { width: 375, height: 740 });
-  await small.locator('#conversations li .open', { hasText: 'Tell me something' }).click();
-  await small.locator('.message.assistant').first().waitFor({ timeout: 5000 });
+  await small.locator('#conversations li .open', { hasText: 'Three steps' }).click();
+  await small.locator('.message.assistant pre').waitFor({ timeout: 5000 });
   const overflow = await small.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert(overflow <= 0, `the page is ${overflow} px wider than the screen`);
   assert(await small.locator('#send').isVisible() && await small.locator('#input').isVisible(), 'the composer is hidden');
   if (shots) {
     await small.screenshot({ path: join(shots, 'chat-page-375.png') });
-    await page.locator('#conversations li .open', { hasText: 'Tell me something' }).click();
-    await page.locator('.message.assistant').first().waitFor();
     await page.screenshot({ path: join(shots, 'chat-page.png') });
   }
   assert(small.problems.length === 0, `console errors: ${small.problems.join(' | ')}`);

@@ -255,9 +255,9 @@ async function send() {
   const controller = new AbortController();
   state.controller = controller;
   setBusy(true);
-  let text = '', pending = false;
+  let text = '', frame = 0;
   const paint = () => {
-    pending = false;
+    frame = 0;
     bubble.body.innerHTML = renderMarkdown(text);
     bubble.div.scrollIntoView({ block: 'end' });
   };
@@ -274,7 +274,7 @@ async function send() {
     await readEvents(res, (name, data) => {
       if (name === 'delta') {
         text += data.text || '';
-        if (!pending) { pending = true; requestAnimationFrame(paint); }
+        if (!frame) frame = requestAnimationFrame(paint);
       } else if (name === 'done') {
         state.conversation = data.conversation_id;
         bubble.info.textContent = `${data.model_id} · ${data.usage?.output_tokens ?? 0} tokens`;
@@ -291,6 +291,7 @@ async function send() {
       if (!text) bubble.div.remove();
     }
   } finally {
+    if (frame) cancelAnimationFrame(frame);
     paint();
     addCopyButtons(bubble.body);
     bubble.div.removeAttribute('aria-busy');
