@@ -237,6 +237,22 @@ await check('a text file is uploaded, attached to the next message and reaches t
   assert(await documentsSeen() === documentsBefore + 1, 'the simulator did not receive one document block');
 });
 
+// A 1x1 PNG.
+const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==', 'base64');
+await check('an image is previewed before sending and reaches the model as an image', async () => {
+  await page.click('#new-chat');
+  const stats = async () => (await (await fetch(`http://127.0.0.1:${sim.port}/sim/stats`)).json()).content_blocks?.image ?? 0;
+  const before = await stats();
+  await page.setInputFiles('#file-input', { name: 'dot.png', mimeType: 'image/png', buffer: png });
+  const preview = page.getByRole('img', { name: 'Preview of dot.png' });
+  await preview.waitFor({ timeout: 5000 });
+  assert((await preview.getAttribute('src')).startsWith('blob:'), 'the preview is not the local file');
+  await page.waitForFunction(() => document.querySelector('#attachments img')?.naturalWidth === 1, null, { timeout: 5000 });
+  await page.locator('#attachments li', { hasText: 'dot.png' }).filter({ hasNotText: 'uploading' }).waitFor({ timeout: 5000 });
+  await sendAndWait(page, 'echo: what is in the picture?');
+  assert(await stats() === before + 1, 'the simulator did not receive one image block');
+});
+
 await check('delete removes a conversation from the list', async () => {
   const before = await page.locator('#conversations li').count();
   await page.locator('#conversations li').first().getByRole('button', { name: /Delete conversation/ }).click();
