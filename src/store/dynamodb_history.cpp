@@ -143,8 +143,8 @@ class DynamoHistory final : public HistoryStore {
   }
 
   struct Newest {
-    std::int64_t first = 0;               // seq
-    std::string second;                   // owner
+    std::int64_t seq = 0;
+    std::string owner;
     std::optional<std::int64_t> list_sk;  // absent on turns written before the conversation list existed
   };
 
@@ -206,7 +206,7 @@ class DynamoHistory final : public HistoryStore {
     q.values = Item{{":pk", attr_s(owner_pk(owner))}};
     q.forward = false;
     limit = std::clamp<std::size_t>(limit, 1, 1000);
-    q.limit = static_cast<int>(limit);
+    q.limit = static_cast<int>(limit) + 1;  // one more than the page: whether another page follows
     q.consistent_read = true;
     if (!cursor.empty()) {
       // The cursor holds only the sk: the pk is the caller's own, so no cursor reaches another owner's list.
@@ -219,11 +219,15 @@ class DynamoHistory final : public HistoryStore {
       q.exclusive_start_key = Item{{ddb::kPk, attr_s(owner_pk(owner))}, {ddb::kSk, attr_n(sk)}};
     }
     ConversationPage out;
+    bool more = false;
     for (;;) {
       auto page = co_await client_.query(q);
       if (!page) co_return std::unexpected(std::move(page.error()));
       for (const Item& item : page->items) {
-        if (out.conversations.size() == limit) break;
+        if (out.conversations.size() == limit) {
+          more = true;
+          break;
+        }
         ConversationSummary c;
         c.id = dyn::get_s(item, kConversationId).value_or("");
         c.title = dyn::get_s(item, kTitle).value_or("");
@@ -233,13 +237,10 @@ class DynamoHistory final : public HistoryStore {
         if (auto sk = dyn::get_n(item, ddb::kSk)) out.next_cursor = encode_cursor(std::to_string(*sk));
         out.conversations.push_back(std::move(c));
       }
-      if (!page->last_evaluated_key) {
-        if (out.conversations.size() < limit) out.next_cursor.clear();
-        break;
-      }
-      if (out.conversations.size() == limit) break;
+      if (more || !page->last_evaluated_key) break;
       q.exclusive_start_key = std::move(page->last_evaluated_key);
     }
+    if (!more) out.next_cursor.clear();
     co_return out;
   }
 
@@ -248,7 +249,7 @@ class DynamoHistory final : public HistoryStore {
     auto latest = co_await newest(conversation_id);
     if (!latest) co_return std::unexpected(std::move(latest.error()));
     if (!*latest) co_return std::optional<std::string>();
-    co_return std::optional<std::string>((*latest)->second);
+    co_return std::optional<std::string>((*latest)->owner);
   }
 
   Result<Turn> parse(const Item& item, std::string_view id) const {
@@ -412,11 +413,11 @@ class DynamoHistory final : public HistoryStore {
         co_await drop_blobs(spilled);
         co_return std::unexpected(std::move(last.error()));
       }
-      if (*last && (*last)->second != owner) {
+      if (*last && (*last)->owner != owner) {
         co_await drop_blobs(spilled);
         co_return not_found(turn.conversation_id);
       }
-      const std::int64_t seq = *last ? (*last)->first + 1 : 1;
+      const std::int64_t seq = *last ? (*last)->seq + 1 : 1;
       item[ddb::kSk] = attr_n(seq);
       // The list position is the first turn's, carried on every turn (a conversation from before the list
       // existed gets one now).
@@ -455,7 +456,7 @@ class DynamoHistory final : public HistoryStore {
   awaitable<Status> remove_impl(const std::string& owner, const std::string& id) {
     auto last = co_await newest(id);
     if (!last) co_return std::unexpected(std::move(last.error()));
-    if (!*last || (*last)->second != owner) co_return not_found(id);
+    if (!*last || (*last)->owner != owner) co_return not_found(id);
     // The list item first: a conversation half deleted is not listed (its turns still go below).
     if ((*last)->list_sk) {
       Item list_key{{ddb::kPk, attr_s(owner_pk(owner))}, {ddb::kSk, attr_n(*(*last)->list_sk)}};

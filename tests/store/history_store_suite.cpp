@@ -268,6 +268,17 @@ TEST_P(HistoryStoreSuite, ListPaginatesWithACursor) {
   } while (!cursor.empty());
   EXPECT_EQ(seen, want);
   EXPECT_EQ(pages, 3);
+  // A page that holds exactly the rest is the last: no cursor to an empty page.
+  auto whole = run_sync(s->list(owner, 5, ""));
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(ids(*whole), want);
+  EXPECT_TRUE(whole->next_cursor.empty());
+  auto rest = run_sync(s->list(owner, 3, ""));
+  ASSERT_TRUE(rest);
+  auto tail = run_sync(s->list(owner, 2, rest->next_cursor));
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(tail->conversations.size(), 2u);
+  EXPECT_TRUE(tail->next_cursor.empty());
 }
 
 TEST_P(HistoryStoreSuite, ListShowsOnlyTheCallersConversations) {
