@@ -330,6 +330,8 @@ await check('a 429 is explained with its Retry-After wait', async () => {
   const text = await error.innerText();
   assert(/Too many requests/.test(text), `unexpected error text: ${text}`);
   assert(Number(/in (\d+) s/.exec(text)[1]) >= 1, 'no wait shown');
+  assert(await p.inputValue('#input') === 'echo: second', 'the refused message was not given back');
+  assert(await p.locator('.message.user').count() === 1, 'the refused message stayed in the conversation');
   if (shots) await p.screenshot({ path: join(shots, 'chat-page-429.png') });
   await p.context().close();
 });

@@ -184,6 +184,7 @@ function addUserMessage(text) {
   div.textContent = text;
   $('messages').append(div);
   div.scrollIntoView({ block: 'end' });
+  return div;
 }
 
 function addAssistantMessage() {
@@ -246,10 +247,12 @@ async function send() {
   const input = $('input').value;
   if (!input.trim() || state.controller) return;
   showError('');
-  const files = state.attachments.filter((a) => a.id).map((a) => a.id);
-  addUserMessage(input + (files.length ? `\n\n[attached: ${state.attachments.map((a) => a.name).join(', ')}]` : ''));
+  const attached = state.attachments.filter((a) => a.id);
+  const files = attached.map((a) => a.id);
+  const question = addUserMessage(input + (files.length ? `\n\n[attached: ${attached.map((a) => a.name).join(', ')}]` : ''));
   $('input').value = '';
-  clearAttachments();
+  state.attachments = [];
+  renderAttachments();
   const bubble = addAssistantMessage();
   bubble.div.setAttribute('aria-busy', 'true');
   const controller = new AbortController();
@@ -288,12 +291,20 @@ async function send() {
       bubble.info.textContent = 'Stopped: this reply was not saved.';
     } else {
       showError(describe(err));
-      if (!text) bubble.div.remove();
+      if (!text) {
+        // Refused before any reply (a 429, say): the message goes back into the box, files included.
+        bubble.div.remove();
+        question.remove();
+        if (!$('input').value) $('input').value = input;
+        state.attachments = [...attached, ...state.attachments];
+        renderAttachments();
+      }
     }
   } finally {
     if (frame) cancelAnimationFrame(frame);
     paint();
     addCopyButtons(bubble.body);
+    for (const a of attached) if (a.preview && !state.attachments.includes(a)) URL.revokeObjectURL(a.preview);
     bubble.div.removeAttribute('aria-busy');
     state.controller = null;
     setBusy(false);
@@ -302,12 +313,6 @@ async function send() {
 }
 
 // --- files -------------------------------------------------------------------------------------------------
-
-function clearAttachments() {
-  for (const a of state.attachments) if (a.preview) URL.revokeObjectURL(a.preview);
-  state.attachments = [];
-  renderAttachments();
-}
 
 function renderAttachments() {
   const list = $('attachments');
