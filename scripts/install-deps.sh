@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on Debian 12: compilers and libraries from apt, the test
-# oracles (official AWS clients, dynalite, s3rver) from npm with the committed lockfile.
+# oracles (official AWS clients, dynalite, s3rver) and the chat page's build and browser test tools
+# (esbuild, markdown-it, DOMPurify, playwright-core) from npm with the committed lockfile, and Debian's
+# Chromium for that browser test (nothing downloads a browser).
 # Uses sudo when not root. Skips what is already there, so it is cheap to run every time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +13,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
-  wrk zip unzip ca-certificates openssl)
+  wrk zip unzip ca-certificates openssl
+  chromium fonts-dejavu-core)
 # Node.js and npm run the test oracles; Debian's packages unless a Node.js is already installed
 # (e.g. a NodeSource build, which bundles npm and conflicts with Debian's npm package).
 if ! command -v node >/dev/null 2>&1; then APT_PACKAGES+=(nodejs); fi

@@ -583,4 +583,13 @@ boost::asio::awaitable<Status> ChatService::remove(std::string owner, std::strin
   co_return co_await history_.remove(std::move(owner), std::move(conversation_id));
 }
 
+boost::asio::awaitable<Result<store::ConversationPage>> ChatService::conversations(std::string owner,
+                                                                                  std::size_t limit,
+                                                                                  std::string cursor) {
+  if (limit < 1 || limit > kMaxListLimit) {
+    co_return fail(ErrorKind::invalid_input, "limit must be 1 to " + std::to_string(kMaxListLimit));
+  }
+  co_return co_await history_.list(std::move(owner), limit, std::move(cursor));
+}
+
 }  // namespace ba::agent

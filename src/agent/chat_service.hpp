@@ -200,6 +200,10 @@ class ChatService {
 
   boost::asio::awaitable<Result<std::vector<store::Turn>>> conversation(std::string owner, std::string conversation_id);
   boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id);
+  // The owner's conversations, newest first: `limit` 1..kMaxListLimit (invalid_input otherwise).
+  static constexpr std::size_t kMaxListLimit = 100;
+  boost::asio::awaitable<Result<store::ConversationPage>> conversations(std::string owner, std::size_t limit,
+                                                                       std::string cursor);
 
   const ChatConfig& config() const { return config_; }
   // The model's profile (burndown, default and clamp of max_tokens) after the config's overrides.

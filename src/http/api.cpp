@@ -32,8 +32,11 @@ constexpr std::array kRoutes{
     Route{"/chat", "POST", true, BodyLimit::api, &handle_chat, true},
     Route{"/v1/chat/completions", "POST", true, BodyLimit::api, &handle_openai_chat, true, &openai_error_body},
     Route{"/v1/messages", "POST", true, BodyLimit::api, &handle_anthropic_messages, true, &anthropic_error_body},
+    Route{"/conversations", "GET", true, BodyLimit::api, &handle_conversation_list},
     Route{"/conversations/{id}", "GET, DELETE", true, BodyLimit::api, &handle_conversation},
     Route{"/health", "GET", false, BodyLimit::api, &handle_health},
+    Route{"/", "GET", false, BodyLimit::api, &handle_page},  // the chat page (page_api.cpp)
+    Route{"/assets/{name}", "GET", false, BodyLimit::api, &handle_page},
     Route{"/metrics", "GET", true, BodyLimit::api, &handle_metrics},
     Route{"/files", "GET, POST", true, BodyLimit::files, &handle_files_route},
     Route{"/files/presign", "POST", true, BodyLimit::files, &handle_files_route},
@@ -42,8 +45,8 @@ constexpr std::array kRoutes{
 };
 
 constexpr std::string_view kRouteList =
-    "routes: POST /chat, POST /v1/chat/completions, POST /v1/messages, GET|DELETE /conversations/{id}, GET|POST /files, GET|PUT|DELETE /files/{id}, "
-    "POST /files/presign, GET /health, GET /metrics";
+    "routes: POST /chat, POST /v1/chat/completions, POST /v1/messages, GET /conversations, GET|DELETE /conversations/{id}, "
+    "GET|POST /files, GET|PUT|DELETE /files/{id}, POST /files/presign, GET /health, GET /metrics, GET / (the chat page)";
 
 // Whether `path` matches `pattern`; `param` gets what "{id}" matched (one segment, possibly empty, except
 // under /files/ where it is the rest of the path).

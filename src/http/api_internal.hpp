@@ -122,12 +122,16 @@ net::ServerResponse sse_response(const std::string& request_id);
 // The route handlers.
 boost::asio::awaitable<Reply> handle_chat(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
                                           std::string param);
+boost::asio::awaitable<Reply> handle_conversation_list(std::shared_ptr<ApiState> state, net::ServerRequest& req,
+                                                       RequestLog& log, std::string param);
 boost::asio::awaitable<Reply> handle_conversation(std::shared_ptr<ApiState> state, net::ServerRequest& req,
                                                   RequestLog& log, std::string id);
 boost::asio::awaitable<Reply> handle_health(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
                                             std::string param);
 boost::asio::awaitable<Reply> handle_metrics(std::shared_ptr<ApiState> state, net::ServerRequest& req,
                                              RequestLog& log, std::string param);
+boost::asio::awaitable<Reply> handle_page(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
+                                          std::string param);
 boost::asio::awaitable<Reply> handle_files_route(std::shared_ptr<ApiState> state, net::ServerRequest& req,
                                                  RequestLog& log, std::string param);
 boost::asio::awaitable<Reply> handle_openai_chat(std::shared_ptr<ApiState> state, net::ServerRequest& req,

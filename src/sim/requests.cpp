@@ -171,6 +171,8 @@ Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
         text += kv.value().as_string();
       } else if (!kv.value().is_object()) {
         return malformed(detail::format("{}.content.{}: expected type: JSONObject", at, std::string_view(kv.key())));
+      } else {
+        ++out.blocks[std::string(kv.key())];
       }
     }
     all_text += text;

@@ -3,6 +3,7 @@
 // messages ("Malformed input request: ..."). Only what the simulator needs is extracted.
 #include <cstdint>
 #include <expected>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -20,6 +21,7 @@ struct ParsedRequest {
   std::int64_t input_tokens = 0;  // ceil(bytes/4) of all text (sim/reply.hpp)
   std::int64_t max_tokens = 0;    // the request's cap (or the default)
   std::string last_user_text;     // the text blocks of the last user message, concatenated
+  std::map<std::string, std::uint64_t> blocks;  // Converse content blocks other than text, by kind ("document")
 };
 
 // On failure: the ValidationException message.

@@ -230,6 +230,9 @@ std::string to_json(const SimStats& s) {
                  {"output_tokens", s.output_tokens},
                  {"in_flight", s.in_flight},
                  {"peak_in_flight", s.peak_in_flight}};
+  json::object blocks;
+  for (const auto& [k, v] : s.content_blocks) blocks[k] = v;
+  o["content_blocks"] = std::move(blocks);
   return json::serialize(o);
 }
 
@@ -394,6 +397,11 @@ class SimulatorImpl final : public Simulator {
       co_return validation(rid, "The provided model identifier is invalid.");
     }
     if (!parsed) co_return validation(rid, parsed.error());
+    if (!parsed->blocks.empty()) {
+      count([&](SimStats& s) {
+        for (const auto& [kind, n] : parsed->blocks) s.content_blocks[kind] += n;
+      });
+    }
 
     // Faults: header, then script, then the configured probabilities.
     Fault fault;

@@ -106,6 +106,7 @@ struct SimStats {
   std::int64_t output_tokens = 0;
   std::int64_t in_flight = 0;
   std::int64_t peak_in_flight = 0;
+  std::map<std::string, std::uint64_t> content_blocks;  // Converse blocks other than text received, by kind
 };
 std::string to_json(const SimStats& stats);
 

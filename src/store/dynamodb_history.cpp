@@ -1,6 +1,7 @@
 #include "store/dynamodb_history.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <mutex>
 #include <stdexcept>
 #include <utility>
@@ -34,6 +35,11 @@ constexpr std::string_view kStopReason = "stop_reason";
 constexpr std::string_view kCreatedAtMs = "created_at_ms";
 constexpr std::string_view kRequestId = "request_id";
 constexpr std::string_view kWriteId = "write_id";
+constexpr std::string_view kListSk = "list_sk";  // on turn items: the sk of the conversation's list item
+// List item attributes (one per conversation, under the owner's pk; conversation_id and owner as above).
+constexpr std::string_view kTitle = "title";
+constexpr std::string_view kUpdatedAtMs = "updated_at_ms";
+constexpr std::string_view kTurns = "turns";
 
 // Room for pk/sk and a little slack on top of the measured attributes.
 constexpr std::size_t kKeyOverhead = 64;
@@ -74,6 +80,10 @@ class DynamoHistory final : public HistoryStore {
 
   awaitable<Status> remove(std::string owner, std::string conversation_id) override {
     co_return observe(co_await remove_impl(owner, conversation_id));
+  }
+
+  awaitable<Result<ConversationPage>> list(std::string owner, std::size_t limit, std::string cursor) override {
+    co_return observe(co_await list_impl(owner, limit, cursor));
   }
 
   // No network call here (/health must be cheap): the outcome of the most recent DynamoDB call.
@@ -117,7 +127,7 @@ class DynamoHistory final : public HistoryStore {
     if (!projection.empty()) {
       // DynamoDB rejects ExpressionAttributeNames that no expression uses: add only those named.
       const std::pair<std::string_view, std::string_view> known[] = {
-          {"#sk", ddb::kSk}, {"#o", kOwner}, {"#ub", kUserInputBlob}, {"#ab", kAssistantReplyBlob}};
+          {"#sk", ddb::kSk}, {"#o", kOwner}, {"#ub", kUserInputBlob}, {"#ab", kAssistantReplyBlob}, {"#x", kListSk}};
       std::string_view rest = projection;
       while (!rest.empty()) {
         auto comma = rest.find(',');
@@ -132,16 +142,106 @@ class DynamoHistory final : public HistoryStore {
     return q;
   }
 
-  // The newest turn item's (seq, owner); nullopt when the conversation has no items.
-  awaitable<Result<std::optional<std::pair<std::int64_t, std::string>>>> newest(std::string_view id) {
-    auto page = co_await client_.query(query(id, false, 1, "#pk, #sk, #o"));
+  struct Newest {
+    std::int64_t seq = 0;
+    std::string owner;
+    std::optional<std::int64_t> list_sk;  // absent on turns written before the conversation list existed
+  };
+
+  // The newest turn item's seq, owner and list position; nullopt when the conversation has no items.
+  awaitable<Result<std::optional<Newest>>> newest(std::string_view id) {
+    auto page = co_await client_.query(query(id, false, 1, "#pk, #sk, #o, #x"));
     if (!page) co_return std::unexpected(std::move(page.error()));
-    if (page->items.empty()) co_return std::optional<std::pair<std::int64_t, std::string>>();
+    if (page->items.empty()) co_return std::optional<Newest>();
     const Item& item = page->items.front();
     auto seq = dyn::get_n(item, ddb::kSk);
     if (!seq) co_return fail(ErrorKind::internal, "DynamoDB history: an item of conversation '" + std::string(id) +
                                                       "' has no numeric sk");
-    co_return std::optional(std::pair(*seq, dyn::get_s(item, kOwner).value_or("")));
+    co_return std::optional(Newest{*seq, dyn::get_s(item, kOwner).value_or(""), dyn::get_n(item, kListSk)});
+  }
+
+  static std::string owner_pk(std::string_view owner) {
+    return std::string(ddb::kOwnerPrefix) + sha256_hex(owner);
+  }
+
+  // A new conversation's list position: its creation time, then three digits from its id so that two
+  // conversations created in the same millisecond (almost always) get distinct positions.
+  static std::int64_t list_position(std::int64_t created_at_ms, std::string_view id) {
+    const std::string h = sha256(id);
+    const auto spread = (static_cast<unsigned char>(h[0]) << 8 | static_cast<unsigned char>(h[1])) % 1000;
+    return created_at_ms * 1000 + spread;
+  }
+
+  // After a turn landed: the conversation's list item gets the turn's count and time (created with the
+  // title when absent). Conditioned on an older count, so concurrent appends leave the newest; a lost race
+  // is no failure. A failure here does not undo the stored turn: the next turn repairs the item.
+  awaitable<void> update_list_item(const std::string& owner, const Turn& turn, std::int64_t list_sk,
+                                   const Item& turn_item) {
+    Item key{{ddb::kPk, attr_s(owner_pk(owner))}, {ddb::kSk, attr_n(list_sk)}};
+    dyn::Condition cond;
+    cond.expression = "attribute_not_exists(#pk) OR (#c = :c AND #n < :n)";
+    cond.names = Item{{"#pk", ddb::kPk}, {"#c", kConversationId}, {"#n", kTurns}, {"#k", ddb::kKind},
+                      {"#o", kOwner},    {"#t", kTitle},          {"#cr", kCreatedAtMs}, {"#u", kUpdatedAtMs}};
+    cond.values = Item{{":c", attr_s(turn.conversation_id)},
+                       {":n", attr_n(turn.seq)},
+                       {":k", attr_s("conversation")},
+                       {":o", attr_s(owner)},
+                       {":t", attr_s(conversation_title(turn.user_input))},
+                       {":u", attr_n(turn.created_at_ms)}};
+    std::string update = "SET #c = :c, #n = :n, #k = :k, #o = :o, #t = if_not_exists(#t, :t), "
+                         "#cr = if_not_exists(#cr, :u), #u = :u";
+    if (auto ttl = turn_item.find(ddb::kTtl); ttl != turn_item.end()) {
+      cond.names["#e"] = ddb::kTtl;
+      cond.values[":e"] = ttl->value();
+      update += ", #e = :e";
+    }
+    (void)co_await client_.update_item(options_.table, std::move(key), std::move(update), std::move(cond));
+  }
+
+  awaitable<Result<ConversationPage>> list_impl(const std::string& owner, std::size_t limit, const std::string& cursor) {
+    dyn::QueryRequest q;
+    q.table = options_.table;
+    q.key_condition = "#pk = :pk";
+    q.names = Item{{"#pk", ddb::kPk}};
+    q.values = Item{{":pk", attr_s(owner_pk(owner))}};
+    q.forward = false;
+    limit = std::clamp<std::size_t>(limit, 1, 1000);
+    q.limit = static_cast<int>(limit) + 1;  // one more than the page: whether another page follows
+    q.consistent_read = true;
+    if (!cursor.empty()) {
+      // The cursor holds only the sk: the pk is the caller's own, so no cursor reaches another owner's list.
+      auto pos = decode_cursor(cursor);
+      std::int64_t sk = 0;
+      const char* end = pos ? pos->data() + pos->size() : nullptr;
+      if (!pos || pos->empty() || std::from_chars(pos->data(), end, sk).ptr != end) {
+        co_return fail(ErrorKind::invalid_input, "cursor is not one this server handed out");
+      }
+      q.exclusive_start_key = Item{{ddb::kPk, attr_s(owner_pk(owner))}, {ddb::kSk, attr_n(sk)}};
+    }
+    ConversationPage out;
+    bool more = false;
+    for (;;) {
+      auto page = co_await client_.query(q);
+      if (!page) co_return std::unexpected(std::move(page.error()));
+      for (const Item& item : page->items) {
+        if (out.conversations.size() == limit) {
+          more = true;
+          break;
+        }
+        ConversationSummary c;
+        c.id = dyn::get_s(item, kConversationId).value_or("");
+        c.title = dyn::get_s(item, kTitle).value_or("");
+        c.created_at_ms = dyn::get_n(item, kCreatedAtMs).value_or(0);
+        c.updated_at_ms = dyn::get_n(item, kUpdatedAtMs).value_or(0);
+        c.turns = dyn::get_n(item, kTurns).value_or(0);
+        if (auto sk = dyn::get_n(item, ddb::kSk)) out.next_cursor = encode_cursor(std::to_string(*sk));
+        out.conversations.push_back(std::move(c));
+      }
+      if (more || !page->last_evaluated_key) break;
+      q.exclusive_start_key = std::move(page->last_evaluated_key);
+    }
+    if (!more) out.next_cursor.clear();
+    co_return out;
   }
 
   // The owner is on every turn item; the newest one says who holds the conversation now.
@@ -149,7 +249,7 @@ class DynamoHistory final : public HistoryStore {
     auto latest = co_await newest(conversation_id);
     if (!latest) co_return std::unexpected(std::move(latest.error()));
     if (!*latest) co_return std::optional<std::string>();
-    co_return std::optional<std::string>((*latest)->second);
+    co_return std::optional<std::string>((*latest)->owner);
   }
 
   Result<Turn> parse(const Item& item, std::string_view id) const {
@@ -293,6 +393,9 @@ class DynamoHistory final : public HistoryStore {
 
   // Built outside coroutine bodies: GCC 12 rejects brace-init lists inside co_await expressions.
   static dyn::Condition absent_only() { return {"attribute_not_exists(#pk)", Item{{"#pk", ddb::kPk}}, Item{}}; }
+  static dyn::Condition same_conversation(std::string_view id) {
+    return {"#c = :c", Item{{"#c", kConversationId}}, Item{{":c", attr_s(id)}}};
+  }
 
   awaitable<Result<Turn>> append_impl(const std::string& owner, Turn turn) {
     if (turn.created_at_ms == 0) turn.created_at_ms = now_ms();
@@ -310,16 +413,22 @@ class DynamoHistory final : public HistoryStore {
         co_await drop_blobs(spilled);
         co_return std::unexpected(std::move(last.error()));
       }
-      if (*last && (*last)->second != owner) {
+      if (*last && (*last)->owner != owner) {
         co_await drop_blobs(spilled);
         co_return not_found(turn.conversation_id);
       }
-      const std::int64_t seq = *last ? (*last)->first + 1 : 1;
+      const std::int64_t seq = *last ? (*last)->seq + 1 : 1;
       item[ddb::kSk] = attr_n(seq);
+      // The list position is the first turn's, carried on every turn (a conversation from before the list
+      // existed gets one now).
+      const std::int64_t list_sk = *last && (*last)->list_sk ? *(*last)->list_sk
+                                                              : list_position(turn.created_at_ms, turn.conversation_id);
+      item[kListSk] = attr_n(list_sk);
       // The single conditional write: the turn lands whole, and only if nobody holds this seq yet.
       auto put = co_await client_.put_item(options_.table, item, absent_only());
       if (put) {
         turn.seq = seq;
+        co_await update_list_item(owner, turn, list_sk, item);
         co_return turn;
       }
       if (put.error().kind != ErrorKind::conflict) {
@@ -330,6 +439,7 @@ class DynamoHistory final : public HistoryStore {
       auto mine = co_await client_.get_item(options_.table, key(turn.conversation_id, seq));
       if (mine && *mine && dyn::get_s(**mine, kWriteId).value_or("") == write_id) {
         turn.seq = seq;
+        co_await update_list_item(owner, turn, list_sk, item);
         co_return turn;
       }
       const auto cap = options_.conflict_backoff.count() * std::min(attempt, 8);
@@ -346,7 +456,13 @@ class DynamoHistory final : public HistoryStore {
   awaitable<Status> remove_impl(const std::string& owner, const std::string& id) {
     auto last = co_await newest(id);
     if (!last) co_return std::unexpected(std::move(last.error()));
-    if (!*last || (*last)->second != owner) co_return not_found(id);
+    if (!*last || (*last)->owner != owner) co_return not_found(id);
+    // The list item first: a conversation half deleted is not listed (its turns still go below).
+    if ((*last)->list_sk) {
+      Item list_key{{ddb::kPk, attr_s(owner_pk(owner))}, {ddb::kSk, attr_n(*(*last)->list_sk)}};
+      auto st = co_await client_.delete_item(options_.table, std::move(list_key), same_conversation(id));
+      if (!st && st.error().kind != ErrorKind::conflict) co_return st;
+    }
     std::vector<std::string> blobs;
     // Oldest first, page by page, until the conversation has no items of this owner left (this also catches
     // turns appended while the deletion runs).

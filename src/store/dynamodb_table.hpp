@@ -3,6 +3,8 @@
 // pk (S, HASH) + sk (N, RANGE), TTL on `expires_at` (epoch seconds), on-demand billing.
 //   conversation turns: pk = "conv#<conversation id>", sk = seq (1, 2, ...)
 //   idempotency records: pk = "idem#<hex sha256 of owner>#<key>", sk = 0
+//   conversation list:   pk = "owner#<hex sha256 of owner>", sk = the conversation's list position
+//                        (created_at_ms * 1000 + 0..999), one item per conversation
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <functional>
@@ -21,9 +23,10 @@ namespace ba::store::ddb {
 inline constexpr std::string_view kPk = "pk";
 inline constexpr std::string_view kSk = "sk";
 inline constexpr std::string_view kTtl = "expires_at";     // N, Unix seconds: DynamoDB TTL attribute
-inline constexpr std::string_view kKind = "kind";          // S: "turn" | "idempotency"
+inline constexpr std::string_view kKind = "kind";          // S: "turn" | "idempotency" | "conversation"
 inline constexpr std::string_view kConversationPrefix = "conv#";
 inline constexpr std::string_view kIdempotencyPrefix = "idem#";
+inline constexpr std::string_view kOwnerPrefix = "owner#";
 
 struct EnsureTableOptions {
   bool create_missing = false;  // --create-missing: create the table when DescribeTable says it is absent

@@ -19,6 +19,10 @@ class NoHistory final : public HistoryStore {
   boost::asio::awaitable<Status> remove(std::string, std::string) override {
     co_return fail(ErrorKind::invalid_input, std::string(kHistoryOffMessage));
   }
+  // Nothing is stored, so there is nothing to list.
+  boost::asio::awaitable<Result<ConversationPage>> list(std::string, std::size_t, std::string) override {
+    co_return ConversationPage{};
+  }
   Status check() override { return {}; }
 };
 

@@ -5,13 +5,15 @@
 #include "store/sqlite_open.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <mutex>
 #include <utility>
 
 namespace ba::store {
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 1: conversations and turns; 2: the index behind list() (added by the same IF NOT EXISTS script).
+constexpr int kSchemaVersion = 2;
 
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS conversations (
@@ -33,6 +35,7 @@ CREATE TABLE IF NOT EXISTS turns (
   request_id      TEXT NOT NULL,
   PRIMARY KEY (conversation_id, seq)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS conversations_by_owner ON conversations (owner, created_at_ms, id);
 )sql";
 
 // A prepared statement, reset after each use.
@@ -137,6 +140,13 @@ class SqliteHistory final : public HistoryStore {
          "created_at_ms, request_id FROM turns WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT ?2;"},
         {&delete_turns_, "DELETE FROM turns WHERE conversation_id = ?1;"},
         {&delete_conversation_, "DELETE FROM conversations WHERE id = ?1;"},
+        {&list_,
+         "SELECT c.id, c.created_at_ms, c.updated_at_ms, "
+         "(SELECT user_input FROM turns t WHERE t.conversation_id = c.id ORDER BY seq LIMIT 1), "
+         "(SELECT COALESCE(MAX(seq), 0) FROM turns t WHERE t.conversation_id = c.id) "
+         "FROM conversations c WHERE c.owner = ?1 AND "
+         "(?2 = 0 OR c.created_at_ms < ?3 OR (c.created_at_ms = ?3 AND c.id < ?4)) "
+         "ORDER BY c.created_at_ms DESC, c.id DESC LIMIT ?5;"},
         {&begin_, "BEGIN IMMEDIATE;"},
         {&commit_, "COMMIT;"},
         {&rollback_, "ROLLBACK;"},
@@ -165,6 +175,11 @@ class SqliteHistory final : public HistoryStore {
     co_return remove_sync(owner, conversation_id);
   }
 
+  boost::asio::awaitable<Result<ConversationPage>> list(std::string owner, std::size_t limit,
+                                                       std::string cursor) override {
+    co_return list_sync(owner, limit, cursor);
+  }
+
   Status check() override {
     std::lock_guard lock(mutex_);
     ResetGuard g{ping_};
@@ -174,7 +189,7 @@ class SqliteHistory final : public HistoryStore {
 
  private:
   std::vector<Stmt*> all_statements() {
-    return {&owner_of_, &insert_conversation_, &touch_conversation_, &next_seq_, &insert_turn_, &load_turns_,
+    return {&list_, &owner_of_, &insert_conversation_, &touch_conversation_, &next_seq_, &insert_turn_, &load_turns_,
             &delete_turns_, &delete_conversation_, &begin_, &commit_, &rollback_, &ping_};
   }
 
@@ -310,6 +325,48 @@ class SqliteHistory final : public HistoryStore {
     });
   }
 
+  // Cursor position: "<created_at_ms> <id>" of the page's last conversation.
+  Result<ConversationPage> list_sync(const std::string& owner, std::size_t limit, const std::string& cursor) {
+    std::int64_t after_ms = 0;
+    std::string after_id;
+    if (!cursor.empty()) {
+      auto pos = decode_cursor(cursor);
+      const auto space = pos ? pos->find(' ') : std::string::npos;
+      if (space == std::string::npos) return fail(ErrorKind::invalid_input, "cursor is not one this server handed out");
+      const char* end = pos->data() + space;
+      if (auto [p, ec] = std::from_chars(pos->data(), end, after_ms); ec != std::errc() || p != end) {
+        return fail(ErrorKind::invalid_input, "cursor is not one this server handed out");
+      }
+      after_id = pos->substr(space + 1);
+    }
+    limit = std::clamp<std::size_t>(limit, 1, 1000);
+    std::lock_guard lock(mutex_);
+    ResetGuard g{list_};
+    list_.bind(1, owner);
+    list_.bind(2, std::int64_t{cursor.empty() ? 0 : 1});
+    list_.bind(3, after_ms);
+    list_.bind(4, after_id);
+    list_.bind(5, static_cast<std::int64_t>(limit + 1));
+    ConversationPage page;
+    int rc;
+    while ((rc = list_.step()) == SQLITE_ROW) {
+      if (page.conversations.size() == limit) {
+        const auto& last = page.conversations.back();
+        page.next_cursor = encode_cursor(std::to_string(last.created_at_ms) + " " + last.id);
+        break;
+      }
+      ConversationSummary c;
+      c.id = list_.text(0);
+      c.created_at_ms = list_.integer(1);
+      c.updated_at_ms = list_.integer(2);
+      c.title = conversation_title(list_.text(3));
+      c.turns = list_.integer(4);
+      page.conversations.push_back(std::move(c));
+    }
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error("list conversations");
+    return page;
+  }
+
   Status remove_sync(const std::string& owner, const std::string& id) {
     std::lock_guard lock(mutex_);
     return transaction([&]() -> Status {
@@ -328,7 +385,7 @@ class SqliteHistory final : public HistoryStore {
   std::shared_ptr<WalCheckpointer> checkpointer_;  // outlives db_: its hook is called by db_'s commits
   std::mutex mutex_;
   Stmt owner_of_, insert_conversation_, touch_conversation_, next_seq_, insert_turn_, load_turns_, delete_turns_,
-      delete_conversation_, begin_, commit_, rollback_, ping_;
+      delete_conversation_, list_, begin_, commit_, rollback_, ping_;
 };
 
 }  // namespace

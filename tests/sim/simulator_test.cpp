@@ -512,3 +512,23 @@ TEST_F(SimTest, ConcurrentRequestsWaitOnTimersNotThreads) {
 
 }  // namespace
 }  // namespace ba::sim
+
+namespace ba::sim {
+namespace {
+
+TEST_F(SimTest, StatsCountTheContentBlocksOtherThanText) {
+  const std::string body = R"({"messages": [{"role": "user", "content": [
+      {"document": {"format": "txt", "name": "notes", "source": {"bytes": "aGk="}}},
+      {"image": {"format": "png", "source": {"bytes": "aGk="}}},
+      {"document": {"format": "txt", "name": "more", "source": {"bytes": "aGk="}}},
+      {"text": "what do they say?"}]}]})";
+  auto r = send(model_request(kClaude, "converse", body));
+  ASSERT_EQ(r.response.status, 200) << r.body;
+  auto s = sim()->stats();
+  EXPECT_EQ(s.content_blocks["document"], 2u);
+  EXPECT_EQ(s.content_blocks["image"], 1u);
+  EXPECT_EQ(s.content_blocks.count("text"), 0u);
+}
+
+}  // namespace
+}  // namespace ba::sim

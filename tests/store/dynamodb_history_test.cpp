@@ -401,3 +401,40 @@ TEST_F(DynamoHistory, TheOfficialSdkReadsWhatWeWriteAndWeReadWhatItWrites) {
 
 }  // namespace
 }  // namespace ba::test
+
+namespace ba::test {
+namespace {
+
+TEST_F(DynamoHistory, AConversationFromBeforeTheListIsListedFromItsNextTurn) {
+  // A turn item as earlier versions wrote it: no list_sk, and no list item under the owner.
+  dyn::Item item{{"pk", dyn::attr_s("conv#legacy")}, {"sk", dyn::attr_n(1)}, {"owner", dyn::attr_s("carol")},
+                 {"kind", dyn::attr_s("turn")},      {"user_input", dyn::attr_s("old question")},
+                 {"created_at_ms", dyn::attr_n(1000)}};
+  ASSERT_TRUE(run(rig_->client().put_item(table_, item)));
+  auto store = make();
+  auto before = run(store->list("carol", 10, ""));
+  ASSERT_TRUE(before) << before.error().message;
+  EXPECT_TRUE(before->conversations.empty());
+  auto t = make_turn("legacy", "new question");
+  t.created_at_ms = 5000;
+  ASSERT_TRUE(run(store->append("carol", t)));
+  auto after = run(store->list("carol", 10, ""));
+  ASSERT_TRUE(after);
+  ASSERT_EQ(after->conversations.size(), 1u);
+  EXPECT_EQ(after->conversations[0].id, "legacy");
+  EXPECT_EQ(after->conversations[0].turns, 2);
+  EXPECT_EQ(after->conversations[0].title, "new question");  // the first input the list saw
+  EXPECT_EQ(after->conversations[0].updated_at_ms, 5000);
+  // Every turn after that carries the list position, and the list item is the one per-owner item.
+  auto items = raw_items("legacy");
+  ASSERT_EQ(items.size(), 2u);
+  EXPECT_FALSE(dyn::get_n(items[0], "list_sk"));
+  EXPECT_TRUE(dyn::get_n(items[1], "list_sk"));
+  ASSERT_TRUE(run(store->remove("carol", "legacy")));
+  auto gone = run(store->list("carol", 10, ""));
+  ASSERT_TRUE(gone);
+  EXPECT_TRUE(gone->conversations.empty());
+}
+
+}  // namespace
+}  // namespace ba::test

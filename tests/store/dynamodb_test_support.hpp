@@ -68,6 +68,11 @@ class ForwardingHistory final : public store::HistoryStore {
     auto call = [this, owner, id] { return inner_->remove(owner, id); };
     co_return co_await on_rig_impl(rig_, std::move(call));
   }
+  boost::asio::awaitable<Result<store::ConversationPage>> list(std::string owner, std::size_t limit,
+                                                              std::string cursor) override {
+    auto call = [this, owner, limit, cursor] { return inner_->list(owner, limit, cursor); };
+    co_return co_await on_rig_impl(rig_, std::move(call));
+  }
   Status check() override { return inner_->check(); }
 
  private:

@@ -206,3 +206,133 @@ TEST_P(HistoryStoreSuite, TextIsStoredVerbatim) {
 }
 
 }  // namespace ba::test
+
+namespace ba::test {
+namespace {
+
+std::vector<std::string> ids(const store::ConversationPage& page) {
+  std::vector<std::string> out;
+  for (const auto& c : page.conversations) out.push_back(c.id);
+  return out;
+}
+
+// A turn written at a given time (the list's order), so that the order does not depend on the clock.
+store::Turn turn_at(std::string conversation, std::string user, std::int64_t at_ms) {
+  store::Turn t = make_turn(std::move(conversation), std::move(user), "reply");
+  t.created_at_ms = at_ms;
+  return t;
+}
+
+}  // namespace
+
+TEST_P(HistoryStoreSuite, ListIsNewestFirstWithTitleTimeAndTurnCount) {
+  auto s = open();
+  const std::string owner = "lister-" + uuid_v4();  // the DynamoDB backends share a table between tests
+  const std::string a = "la-" + uuid_v4(), b = "lb-" + uuid_v4();
+  ASSERT_TRUE(run_sync(s->append(owner, turn_at(a, "  First   question\nabout  things ", 1'000'000))));
+  ASSERT_TRUE(run_sync(s->append(owner, turn_at(b, std::string(200, 'x'), 2'000'000))));
+  ASSERT_TRUE(run_sync(s->append(owner, turn_at(a, "second question", 3'000'000))));
+  auto page = run_sync(s->list(owner, 10, ""));
+  ASSERT_TRUE(page) << page.error().message;
+  EXPECT_EQ(ids(*page), (std::vector<std::string>{b, a}));  // by creation: b was started last
+  EXPECT_TRUE(page->next_cursor.empty());
+  const auto& ca = page->conversations[1];
+  EXPECT_EQ(ca.title, "First question about things");
+  EXPECT_EQ(ca.turns, 2);
+  EXPECT_EQ(ca.created_at_ms, 1'000'000);
+  EXPECT_EQ(ca.updated_at_ms, 3'000'000);
+  const auto& cb = page->conversations[0];
+  EXPECT_EQ(cb.title, std::string(store::kTitleChars, 'x') + "\u2026");
+  EXPECT_EQ(cb.turns, 1);
+}
+
+TEST_P(HistoryStoreSuite, ListPaginatesWithACursor) {
+  auto s = open();
+  const std::string owner = "pager-" + uuid_v4();
+  std::vector<std::string> want;
+  for (int i = 0; i < 5; ++i) {
+    std::string id = "p" + std::to_string(i) + "-" + uuid_v4();
+    ASSERT_TRUE(run_sync(s->append(owner, turn_at(id, "q" + std::to_string(i), 1'000'000 + i * 1000))));
+    want.insert(want.begin(), id);
+  }
+  std::vector<std::string> seen;
+  std::string cursor;
+  int pages = 0;
+  do {
+    auto page = run_sync(s->list(owner, 2, cursor));
+    ASSERT_TRUE(page) << page.error().message;
+    EXPECT_LE(page->conversations.size(), 2u);
+    for (auto& id : ids(*page)) seen.push_back(id);
+    cursor = page->next_cursor;
+    ASSERT_LT(++pages, 10);
+  } while (!cursor.empty());
+  EXPECT_EQ(seen, want);
+  EXPECT_EQ(pages, 3);
+  // A page that holds exactly the rest is the last: no cursor to an empty page.
+  auto whole = run_sync(s->list(owner, 5, ""));
+  ASSERT_TRUE(whole);
+  EXPECT_EQ(ids(*whole), want);
+  EXPECT_TRUE(whole->next_cursor.empty());
+  auto rest = run_sync(s->list(owner, 3, ""));
+  ASSERT_TRUE(rest);
+  auto tail = run_sync(s->list(owner, 2, rest->next_cursor));
+  ASSERT_TRUE(tail);
+  EXPECT_EQ(tail->conversations.size(), 2u);
+  EXPECT_TRUE(tail->next_cursor.empty());
+}
+
+TEST_P(HistoryStoreSuite, ListShowsOnlyTheCallersConversations) {
+  auto s = open();
+  const std::string alice = "alice-" + uuid_v4(), bob = "bob-" + uuid_v4();
+  const std::string mine = "m-" + uuid_v4(), theirs = "t-" + uuid_v4();
+  ASSERT_TRUE(run_sync(s->append(alice, turn_at(mine, "mine", 1'000'000))));
+  ASSERT_TRUE(run_sync(s->append(bob, turn_at(theirs, "theirs", 2'000'000))));
+  ASSERT_TRUE(run_sync(s->append(bob, turn_at("t2-" + uuid_v4(), "theirs too", 3'000'000))));
+  auto page = run_sync(s->list(alice, 10, ""));
+  ASSERT_TRUE(page);
+  EXPECT_EQ(ids(*page), (std::vector<std::string>{mine}));
+  // Bob's cursor does not open Alice's list beyond what she sees herself.
+  auto bobs = run_sync(s->list(bob, 1, ""));
+  ASSERT_TRUE(bobs);
+  ASSERT_FALSE(bobs->next_cursor.empty());
+  auto crossed = run_sync(s->list(alice, 10, bobs->next_cursor));
+  if (crossed) {
+    for (const auto& c : crossed->conversations) EXPECT_EQ(c.id, mine);
+  }
+  auto none = run_sync(s->list("nobody-" + uuid_v4(), 10, ""));
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->conversations.empty());
+}
+
+TEST_P(HistoryStoreSuite, ListForgetsARemovedConversation) {
+  auto s = open();
+  const std::string owner = "remover-" + uuid_v4();
+  const std::string keep = "k-" + uuid_v4(), drop = "d-" + uuid_v4();
+  ASSERT_TRUE(run_sync(s->append(owner, turn_at(keep, "keep", 1'000'000))));
+  ASSERT_TRUE(run_sync(s->append(owner, turn_at(drop, "drop", 2'000'000))));
+  ASSERT_TRUE(run_sync(s->remove(owner, drop)));
+  auto page = run_sync(s->list(owner, 10, ""));
+  ASSERT_TRUE(page);
+  EXPECT_EQ(ids(*page), (std::vector<std::string>{keep}));
+}
+
+TEST_P(HistoryStoreSuite, ListRejectsACursorItDidNotHandOut) {
+  auto s = open();
+  for (std::string bad : {"!!!", "bm90IGEgY3Vyc29y", "a b"}) {
+    auto page = run_sync(s->list("alice", 10, bad));
+    ASSERT_FALSE(page) << bad;
+    EXPECT_EQ(page.error().kind, ErrorKind::invalid_input) << bad;
+  }
+}
+
+TEST(ConversationTitle, CollapsesWhitespaceAndCutsOnACodePoint) {
+  EXPECT_EQ(store::conversation_title("  a \n\t b  "), "a b");
+  EXPECT_EQ(store::conversation_title(""), "");
+  std::string umlauts;
+  for (int i = 0; i < 100; ++i) umlauts += "\u00e4";
+  std::string want;
+  for (std::size_t i = 0; i < store::kTitleChars; ++i) want += "\u00e4";
+  EXPECT_EQ(store::conversation_title(umlauts), want + "\u2026");
+}
+
+}  // namespace ba::test

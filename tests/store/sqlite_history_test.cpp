@@ -61,7 +61,40 @@ TEST_F(SqliteHistoryTest, UsesWalModeAndRecordsSchemaVersion) {
     return v;
   };
   EXPECT_EQ(query("PRAGMA journal_mode;"), "wal");
-  EXPECT_EQ(query("PRAGMA user_version;"), "1");
+  EXPECT_EQ(query("PRAGMA user_version;"), "2");
+  sqlite3_close(db);
+}
+
+TEST_F(SqliteHistoryTest, AVersion1DatabaseGetsTheListIndexAndKeepsItsConversations) {
+  auto path = dir_ / "history.db";
+  {
+    auto s = store::make_sqlite_history(path.string());
+    ASSERT_TRUE(s);
+    store::Turn t;
+    t.conversation_id = "old";
+    t.user_input = "from version 1";
+    ASSERT_TRUE(run_sync((*s)->append("o", t)));
+  }
+  // Back to what version 1 wrote: no index, user_version 1.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path.string().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "DROP INDEX conversations_by_owner; PRAGMA user_version=1;", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  auto s = store::make_sqlite_history(path.string());
+  ASSERT_TRUE(s) << s.error().message;
+  auto page = run_sync((*s)->list("o", 10, ""));
+  ASSERT_TRUE(page) << page.error().message;
+  ASSERT_EQ(page->conversations.size(), 1u);
+  EXPECT_EQ(page->conversations[0].title, "from version 1");
+  ASSERT_EQ(sqlite3_open(path.string().c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master WHERE name = 'conversations_by_owner';", -1,
+                               &st, nullptr),
+            SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(st, 0), 1);
+  sqlite3_finalize(st);
   sqlite3_close(db);
 }
 
