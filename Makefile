@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps build run run-offline test test-sanitize clean bench-quota bench-quota-fleet package check-package bench
+.PHONY: deps deps-test build run run-offline test test-sanitize clean bench-quota bench-quota-fleet package check-package bench
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -8,6 +8,10 @@ PRESET ?= default
 
 deps:
 	@./scripts/install-deps.sh
+
+# make test also installs Debian's Chromium, for the chat page's browser test.
+deps-test:
+	@./scripts/install-deps.sh --with-browser
 
 build: deps
 	@cmake --preset default --log-level=WARNING
@@ -20,12 +24,12 @@ run: build
 run-offline: build
 	./build/bedrock-agent serve --simulate $(ARGS)
 
-test: deps
+test: deps-test
 	@cmake --preset $(PRESET) --log-level=WARNING
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 	@ctest --preset $(PRESET) -j $(JOBS)
 
-test-sanitize: deps
+test-sanitize: deps-test
 	@cmake --preset sanitize --log-level=WARNING
 	@cmake --build --preset sanitize -j $(JOBS)
 	@ctest --preset sanitize -j $(JOBS)

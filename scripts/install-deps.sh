@@ -10,11 +10,23 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
+# --no-npm: apt only. --with-browser: also Debian's Chromium for the chat page's browser test (make test;
+# `make run` does not need a browser).
+NO_NPM=0
+WITH_BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-npm) NO_NPM=1 ;;
+    --with-browser) WITH_BROWSER=1 ;;
+    *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
+  esac
+done
+
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
-  wrk zip unzip ca-certificates openssl
-  chromium fonts-dejavu-core)
+  wrk zip unzip ca-certificates openssl)
+if [ "$WITH_BROWSER" = 1 ]; then APT_PACKAGES+=(chromium fonts-dejavu-core); fi
 # Node.js and npm run the test oracles; Debian's packages unless a Node.js is already installed
 # (e.g. a NodeSource build, which bundles npm and conflicts with Debian's npm package).
 if ! command -v node >/dev/null 2>&1; then APT_PACKAGES+=(nodejs); fi
@@ -46,7 +58,7 @@ npm_up_to_date() {
       (!have[k] || have[k].version !== want[k].version));
     process.exit(stale.length ? 1 : 0);' 2>/dev/null
 }
-if [ "${1:-}" != "--no-npm" ] && ! npm_up_to_date; then
+if [ "$NO_NPM" = 0 ] && ! npm_up_to_date; then
   if [ -L node_modules ]; then
     # npm ci would replace the link with a folder and empty the one it points to: leave a shared
     # install (e.g. a git worktree's link to the main checkout's) alone.
