@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps deps-test build run run-offline test test-sanitize clean bench-quota bench-quota-fleet package check-package bench
+.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan clean bench-quota bench-quota-fleet package check-package bench
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -34,8 +34,15 @@ test-sanitize: deps-test
 	@cmake --build --preset sanitize -j $(JOBS)
 	@ctest --preset sanitize -j $(JOBS)
 
+# The suites that use threads, built and run under ThreadSanitizer (docs/testing.md, "ThreadSanitizer"):
+# the build preset names the test binaries, the test preset their labels.
+test-tsan: deps-test
+	@cmake --preset tsan --log-level=WARNING
+	@cmake --build --preset tsan -j $(JOBS)
+	@ctest --preset tsan -j $(JOBS)
+
 clean:
-	rm -rf build build-sanitize build-lambda-pkg
+	rm -rf build build-sanitize build-tsan build-lambda-pkg
 
 # Quota-efficiency benchmark: three runs side by side, about 6 minutes (docs/performance.md).
 bench-quota: deps
