@@ -33,17 +33,26 @@ net::HttpResponse call(boost::asio::io_context& io, net::HttpClient& client, net
   return std::move(**out);
 }
 
+// The first log line whose msg is `msg` ("listening", "simulator listening"), as an object; nullopt if
+// the process ended first.
+std::optional<json::object> first_line(Child& child, std::string_view msg) {
+  while (auto l = child.line()) {
+    auto v = json::parse(*l);
+    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == msg) return v.as_object();
+  }
+  return std::nullopt;
+}
+
+std::optional<int> listening_port(Child& child, std::string_view msg) {
+  auto line = first_line(child, msg);
+  if (!line) return std::nullopt;
+  return static_cast<int>(line->at("port").to_number<int>());
+}
+
 TEST(BinaryE2E, ServeSimulateAnswersAndStopsCleanlyOnSigterm) {
   auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
   Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "sqlite:" + (dir / "h.db").string()});
-  std::optional<json::object> listening;
-  while (auto l = child.line()) {
-    auto v = json::parse(*l);
-    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == "listening") {
-      listening = v.as_object();
-      break;
-    }
-  }
+  auto listening = first_line(child, "listening");
   ASSERT_TRUE(listening) << child.rest();
   auto port = listening->at("port").to_number<int>();
   ASSERT_GT(port, 0);
@@ -90,14 +99,7 @@ TEST(BinaryE2E, ServeSimulateAnswersAndStopsCleanlyOnSigterm) {
 TEST(BinaryE2E, IdempotencyKeysAreWiredIntoServe) {
   auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
   Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "sqlite:" + (dir / "h.db").string()});
-  std::optional<int> port;
-  while (auto l = child.line()) {
-    auto v = json::parse(*l);
-    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == "listening") {
-      port = static_cast<int>(v.at("port").to_number<int>());
-      break;
-    }
-  }
+  auto port = listening_port(child, "listening");
   ASSERT_TRUE(port) << child.rest();
   boost::asio::io_context io;
   auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
@@ -131,14 +133,7 @@ TEST(BinaryE2E, RateLimitFlagsAreWiredIntoServe) {
   Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "sqlite:" + (dir / "h.db").string(),
                "--max-rpm", "1", "--max-tokens-clamp", "100", "--retry-max-attempts", "2", "--retry-base-ms", "1",
                "--request-timeout", "20"});
-  std::optional<json::object> listening;
-  while (auto l = child.line()) {
-    auto v = json::parse(*l);
-    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == "listening") {
-      listening = v.as_object();
-      break;
-    }
-  }
+  auto listening = first_line(child, "listening");
   ASSERT_TRUE(listening) << child.rest();
   EXPECT_EQ(listening->at("max_tokens_clamp").as_int64(), 100);
   std::string base = "http://127.0.0.1:" + std::to_string(listening->at("port").to_number<int>());
@@ -184,19 +179,13 @@ TEST(BinaryE2E, RateLimitFlagsAreWiredIntoServe) {
 // comes out (batched), and a request that needs stored history gets a 400 that says why.
 TEST(BinaryE2E, HistoryNoneAnswersStandaloneChatsAndRefusesHistory) {
   Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "none"});
-  std::optional<int> port;
-  while (auto l = child.line()) {
-    auto v = json::parse(*l);
-    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == "listening") {
-      EXPECT_EQ(v.at("history").as_string(), "none");
-      port = static_cast<int>(v.at("port").to_number<int>());
-      break;
-    }
-  }
-  ASSERT_TRUE(port) << child.rest();
+  auto listening = first_line(child, "listening");
+  ASSERT_TRUE(listening) << child.rest();
+  EXPECT_EQ(listening->at("history").as_string(), "none");
+  const int port = static_cast<int>(listening->at("port").to_number<int>());
   boost::asio::io_context io;
   auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
-  const std::string url = "http://127.0.0.1:" + std::to_string(*port) + "/chat";
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/chat";
   auto chat = [&](std::string body) {
     return call(io, *client,
                 net::HttpRequest{.method = "POST", .url = url, .headers = {{"Content-Type", "application/json"}},
@@ -255,16 +244,6 @@ TEST(BinaryE2E, BadOptionsExitWith2) {
     EXPECT_EQ(child.wait_exit(), 2) << err;
     EXPECT_NE(err.find("sqlite:PATH"), std::string::npos) << err;
   }
-}
-
-// The port of the first log line whose msg is `msg` (nullopt if the process ended first).
-std::optional<int> listening_port(Child& child, std::string_view msg) {
-  while (auto l = child.line()) {
-    auto v = json::parse(*l);
-    if (v.is_object() && v.as_object().contains("msg") && v.at("msg").as_string() == msg)
-      return static_cast<int>(v.at("port").to_number<int>());
-  }
-  return std::nullopt;
 }
 
 // serve behind a Bedrock (the simulator, as its own process) answering after `ttft_ms`; SIGTERM while
