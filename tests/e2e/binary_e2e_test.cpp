@@ -302,7 +302,8 @@ DrainRun sigterm_during_a_chat(const std::filesystem::path& db, int ttft_ms, int
 TEST(BinaryE2E, SigtermLetsAChatInFlightFinishThenExits) {
   auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
   std::filesystem::create_directories(dir);
-  auto run = sigterm_during_a_chat(dir / "h.db", 1500, 20);
+  // The model answers 3 s after the signal: longer than a fixed short grace would wait.
+  auto run = sigterm_during_a_chat(dir / "h.db", 4500, 20);
   EXPECT_EQ(run.status, 200) << run.body;
   EXPECT_EQ(json::parse(run.body).at("response").as_string(), "drained");
   EXPECT_EQ(run.exit_code, 0);
