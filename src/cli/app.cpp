@@ -118,6 +118,11 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
       ->envname("BEDROCK_AGENT_DRAIN_TIMEOUT")
       ->check(CLI::Range(0, 3600))
       ->capture_default_str();
+  app.add_option("--cors-origin", o.cors_origins,
+                 "ORIGIN: a browser origin (scheme://host[:port]) allowed to call the API from its pages, with CORS "
+                 "preflight answered (repeatable or comma-separated; '*' allows any origin). Default: none, no CORS")
+      ->envname("BEDROCK_AGENT_CORS_ORIGINS")
+      ->delimiter(',');
   app.add_option("--request-timeout", o.request_timeout_s,
                  "Default deadline of a chat call in seconds (rate-limit wait + retries + model call); "
                  "keep it under API Gateway's 29 s. Callers may shorten it with X-Request-Timeout-Ms")

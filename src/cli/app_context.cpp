@@ -420,6 +420,7 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
                  .budget = app->shared_budget_spec.empty() ? std::string("per_process") : app->shared_budget_spec,
                  .credentials_source = app->credentials_source,
                  .trust_lambda_headers = mode == Mode::lambda,
+                 .cors_origins = o.cors_origins,
                  .rate_limit = app->rate_limit},
       .metrics = &app->registry,
   });

@@ -50,6 +50,7 @@ struct ServeOptions {
   // On SIGTERM/SIGINT: stop accepting, let chats and streams in flight finish for up to this long, then
   // close their connections and exit (sooner once none is left). Default: the deadline plus 5 s.
   int drain_timeout_s = 30;
+  std::vector<std::string> cors_origins;  // --cors-origin: browser origins allowed to call the API ("*": any)
 
   // Rate limiting (docs/rate-limiting.md), per model id + region.
   double max_rpm = 50;                   // --max-rpm, MAX_REQUESTS_PER_MINUTE

@@ -84,6 +84,56 @@ std::string request_id_for(const net::ServerRequest& req) {
   return uuid_v4();
 }
 
+// Headers every response carries unless its handler chose otherwise (the page and file downloads set
+// their own policy): no MIME sniffing, no framing, no caching of answers, no referrer, no content.
+void set_security_headers(net::Headers& h) {
+  if (!h.has("X-Content-Type-Options")) h.set("X-Content-Type-Options", "nosniff");
+  if (!h.has("Content-Security-Policy")) h.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+  if (!h.has("X-Frame-Options")) h.set("X-Frame-Options", "DENY");
+  if (!h.has("Cache-Control")) h.set("Cache-Control", "no-store");
+  if (!h.has("Referrer-Policy")) h.set("Referrer-Policy", "no-referrer");
+}
+
+// The headers our answers carry that a page's script may read (the rest are hidden from it by CORS).
+constexpr std::string_view kCorsExposed =
+    "x-request-id, Retry-After, retry-after-ms, Idempotent-Replayed, Location, Content-Disposition, ETag";
+
+// The Access-Control-Allow-Origin value for this request: its Origin when configured ("*" when any is),
+// nothing when CORS is off or the origin is not listed (the browser then refuses the answer to the page).
+std::optional<std::string> cors_origin(const ApiConfig& config, const net::ServerRequest& req) {
+  if (config.cors_origins.empty()) return std::nullopt;
+  auto origin = req.headers.get("Origin");
+  if (!origin) return std::nullopt;
+  for (const std::string& allowed : config.cors_origins) {
+    if (allowed == "*") return std::string("*");
+    if (allowed == *origin) return std::string(*origin);
+  }
+  return std::nullopt;
+}
+
+// A header-name list as browsers send it in Access-Control-Request-Headers: tokens and ", " only.
+bool header_list(std::string_view v) {
+  if (v.size() > 1024) return false;
+  for (char c : v) {
+    const bool token = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    if (!token && c != ',' && c != ' ') return false;
+  }
+  return true;
+}
+
+// A CORS preflight from an allowed origin, answered before authentication (browsers send no credentials
+// with it): the route's methods and whatever request headers the page asked for (its origin is trusted).
+net::ServerResponse preflight(const Route& route, const net::ServerRequest& req) {
+  net::ServerResponse r;
+  r.status = 204;
+  r.headers.set("Access-Control-Allow-Methods", std::string(route.methods));
+  if (auto asked = req.headers.get("Access-Control-Request-Headers"); asked && header_list(*asked)) {
+    r.headers.set("Access-Control-Allow-Headers", std::string(*asked));
+  }
+  r.headers.set("Access-Control-Max-Age", "600");
+  return r;
+}
+
 // The route, the method check, authentication and the body limit: everything before a route's handler,
 // as a plain function (not in the coroutine's frame). An answer means the request is done.
 std::optional<net::ServerResponse> admit_request(ApiState& s, net::ServerRequest& req, RequestLog& log,
@@ -94,6 +144,9 @@ std::optional<net::ServerResponse> admit_request(ApiState& s, net::ServerRequest
   }
   log.route = route->pattern;
   log.chat = route->chat;
+  if (req.method == "OPTIONS" && req.headers.has("Access-Control-Request-Method") && cors_origin(s.ctx.config, req)) {
+    return preflight(*route, req);
+  }
   bool allowed = false;
   for (std::string_view m : {"POST", "GET", "PUT", "DELETE"}) {
     if (req.method == m && route->methods.find(m) != std::string_view::npos) allowed = true;
@@ -138,9 +191,17 @@ boost::asio::awaitable<void> stream_then_log(std::shared_ptr<ApiState> state, St
 }
 
 // Every response leaves here: the request id header, and the log line (a stream's once its body is done).
-net::ServerResponse complete(std::shared_ptr<ApiState> state, RequestLog& log, Reply reply) {
+net::ServerResponse complete(std::shared_ptr<ApiState> state, RequestLog& log, Reply reply,
+                             const std::optional<std::string>& cors) {
   net::ServerResponse r = std::move(reply.response);
   r.headers.set("x-request-id", log.request_id);
+  set_security_headers(r.headers);
+  if (cors) {
+    r.headers.set("Access-Control-Allow-Origin", *cors);
+    r.headers.set("Access-Control-Expose-Headers", std::string(kCorsExposed));
+  }
+  // The answer depends on Origin whenever CORS is on, so a cache must not serve one origin's to another.
+  if (!state->ctx.config.cors_origins.empty()) r.headers.add("Vary", "Origin");
   log.status = r.status;
   if (!reply.stream) {
     write_request_log(*state, log);
@@ -159,11 +220,12 @@ boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<ApiState> sta
   log.method = req.method;
   const Route* route = nullptr;
   std::string param;
+  const std::optional<std::string> cors = cors_origin(state->ctx.config, req);
   if (auto answer = admit_request(*state, req, log, route, param)) {
-    co_return complete(state, log, Reply{std::move(*answer), nullptr});
+    co_return complete(state, log, Reply{std::move(*answer), nullptr}, cors);
   }
   Reply reply = co_await route->handler(state, req, log, std::move(param));
-  co_return complete(std::move(state), log, std::move(reply));
+  co_return complete(std::move(state), log, std::move(reply), cors);
 }
 
 }  // namespace
@@ -171,6 +233,7 @@ boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<ApiState> sta
 net::ServerResponse server_error_response(int status, std::string_view type, std::string_view message) {
   auto r = error_response(status, type, message);
   r.headers.set("x-request-id", uuid_v4());
+  set_security_headers(r.headers);
   return r;
 }
 

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "agent/chat_service.hpp"
 #include "http/auth.hpp"
@@ -56,6 +57,9 @@ struct ApiConfig {
   // Lambda mode: honour `x-ba-deadline-ms` (absolute Unix ms, set by our Lambda adapter from the
   // invocation's deadline). Never set this when callers can send that header themselves.
   bool trust_lambda_headers = false;
+  // Browser origins (scheme://host[:port], exact match; "*": any) whose pages may call the API: their
+  // requests get Access-Control-Allow-Origin and their preflights (OPTIONS) a 204. Empty: no CORS at all.
+  std::vector<std::string> cors_origins;
   // The rate-limit configuration, shown by /health when set (budgets, retries, max_tokens policy).
   std::optional<ratelimit::RateLimitConfig> rate_limit;
 };

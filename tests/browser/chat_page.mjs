@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync, mkdirSync, existsSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { createServer } from 'node:http';
 
 const binary = process.argv[2];
 const shotsAt = process.argv.indexOf('--screenshots');
@@ -336,6 +337,44 @@ await check('a 429 is explained with its Retry-After wait', async () => {
   await p.context().close();
 });
 await stop(limited);
+
+// CORS, judged by the browser itself: a page from another origin (a bare page on a port of its own: the chat
+// page's policy allows it no other origin) reads the answers of an agent that lists that origin
+// (--cors-origin: preflight, then the chat and its headers), and none from one that does not.
+const site = createServer((req, res) => { res.writeHead(200, { 'content-type': 'text/html' }); res.end('<!doctype html><title>app</title>'); });
+await new Promise((r) => site.listen(0, '127.0.0.1', r));
+const siteOrigin = `http://127.0.0.1:${site.address().port}`;
+const haiku = ['--model-id', 'anthropic.claude-3-haiku-20240307-v1:0'];
+const plain = await agent('cors-off', ['--api-keys-file', keysFile, ...haiku]);
+const shared = await agent('cors-on', ['--api-keys-file', keysFile, '--cors-origin', siteOrigin, ...haiku]);
+const crossFetch = (p, port, key) => p.evaluate(async ({ port, key }) => {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ model: 'anthropic.claude-3-haiku-20240307-v1:0', messages: [{ role: 'user', content: 'echo: across origins' }] }),
+    });
+    return { status: r.status, requestId: r.headers.get('x-request-id'), body: await r.text() };
+  } catch (e) {
+    return { error: String(e) };
+  }
+}, { port, key });
+await check('--cors-origin lets a listed origin\'s page call the API, and only that origin', async () => {
+  const context = await browser.newContext();
+  const p = await context.newPage();
+  await p.goto(`${siteOrigin}/`);
+  const ok = await crossFetch(p, shared.port, 'browser-test-key-1');
+  assert(ok.status === 200, `listed origin: ${JSON.stringify(ok)}`);
+  assert(ok.body.includes('across origins') && ok.requestId, `answer or x-request-id not readable: ${JSON.stringify(ok)}`);
+  const denied = await crossFetch(p, shared.port, 'wrong-key');
+  assert(denied.status === 401, `a 401 is readable too: ${JSON.stringify(denied)}`);
+  const blocked = await crossFetch(p, plain.port, 'browser-test-key-1');
+  assert(blocked.error && /Failed to fetch/.test(blocked.error), `CORS off, yet readable: ${JSON.stringify(blocked)}`);
+  await context.close();
+});
+await stop(shared);
+await stop(plain);
+site.close();
 
 await browser.close();
 await stop(sim);

@@ -727,6 +727,106 @@ TEST_F(ApiTest, CallerRequestIdIsKeptWhenSane) {
   EXPECT_NE(r2.headers.get("x-request-id"), "bad id with spaces");
 }
 
+TEST_F(ApiTest, EveryAnswerCarriesTheSecurityHeadersUnlessItsRouteSetsItsOwn) {
+  model.reply("x");
+  std::vector<net::ServerResponse> answers;
+  answers.push_back(chat(R"({"input": "hi"})"));
+  answers.push_back(chat("not json"));
+  answers.push_back(call("GET", "/nope"));
+  answers.push_back(call("GET", "/chat"));
+  answers.push_back(call("GET", "/health"));
+  answers.push_back(call("GET", "/metrics"));
+  answers.push_back(http::server_error_response(400, "bad_request", "no Host header"));
+  for (const auto& r : answers) {
+    SCOPED_TRACE(std::to_string(r.status) + " " + r.body.substr(0, 60));
+    EXPECT_EQ(r.headers.get("X-Content-Type-Options"), "nosniff");
+    EXPECT_EQ(r.headers.get("Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'");
+    EXPECT_EQ(r.headers.get("X-Frame-Options"), "DENY");
+    EXPECT_EQ(r.headers.get("Cache-Control"), "no-store");
+    EXPECT_EQ(r.headers.get("Referrer-Policy"), "no-referrer");
+    EXPECT_FALSE(r.headers.has("Access-Control-Allow-Origin"));
+    EXPECT_FALSE(r.headers.has("Vary"));
+  }
+  // The chat page keeps its own policy (scripts from /assets) and its caching.
+  auto page = call("GET", "/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_NE(page.headers.get("Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'");
+  EXPECT_NE(page.headers.get("Cache-Control"), "no-store");
+  EXPECT_EQ(page.headers.get("X-Content-Type-Options"), "nosniff");
+}
+
+TEST_F(ApiTest, CorsIsOffUnlessOriginsAreConfigured) {
+  model.reply("x");
+  auto r = chat(R"({"input": "hi"})", {{"Origin", "https://app.example"}});
+  EXPECT_EQ(r.status, 200);
+  EXPECT_FALSE(r.headers.has("Access-Control-Allow-Origin"));
+  auto pre = call("OPTIONS", "/chat", "",
+                  {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "POST"}});
+  EXPECT_EQ(pre.status, 405);
+  EXPECT_FALSE(pre.headers.has("Access-Control-Allow-Origin"));
+}
+
+TEST_F(ApiTest, AConfiguredOriginGetsPreflightAndReadableAnswersOthersDoNot) {
+  build({"k1"});
+  context->config.cors_origins = {"https://app.example", "http://localhost:5173"};
+  model.reply("x");
+
+  // The preflight carries no credentials: answered before authentication, with the route's methods and
+  // the headers the page asked for.
+  auto pre = call("OPTIONS", "/conversations/abc", "",
+                  {{"Origin", "http://localhost:5173"},
+                   {"Access-Control-Request-Method", "DELETE"},
+                   {"Access-Control-Request-Headers", "authorization, content-type, x-stainless-os"}});
+  EXPECT_EQ(pre.status, 204);
+  EXPECT_EQ(pre.headers.get("Access-Control-Allow-Origin"), "http://localhost:5173");
+  EXPECT_EQ(pre.headers.get("Access-Control-Allow-Methods"), "GET, DELETE");
+  EXPECT_EQ(pre.headers.get("Access-Control-Allow-Headers"), "authorization, content-type, x-stainless-os");
+  EXPECT_EQ(pre.headers.get("Access-Control-Max-Age"), "600");
+  EXPECT_EQ(pre.headers.get("Vary"), "Origin");
+  EXPECT_TRUE(pre.body.empty());
+
+  // The real request still needs its key; the answer (an error too) is readable by the page.
+  auto denied = chat(R"({"input": "hi"})", {{"Origin", "https://app.example"}});
+  EXPECT_EQ(denied.status, 401);
+  EXPECT_EQ(denied.headers.get("Access-Control-Allow-Origin"), "https://app.example");
+  auto ok = chat(R"({"input": "hi"})", {{"Origin", "https://app.example"}, {"x-api-key", "k1"}});
+  EXPECT_EQ(ok.status, 200);
+  EXPECT_EQ(ok.headers.get("Access-Control-Allow-Origin"), "https://app.example");
+  EXPECT_NE(ok.headers.get("Access-Control-Expose-Headers").value_or("").find("x-request-id"), std::string::npos);
+  EXPECT_EQ(ok.headers.get("Vary"), "Origin");
+
+  // Another origin (a prefix or a different port included) gets nothing a browser would honour.
+  for (std::string other : {"https://evil.example", "https://app.example.evil", "http://localhost:5174", "null"}) {
+    SCOPED_TRACE(other);
+    auto r = call("OPTIONS", "/chat", "", {{"Origin", other}, {"Access-Control-Request-Method", "POST"}});
+    EXPECT_EQ(r.status, 405);
+    EXPECT_FALSE(r.headers.has("Access-Control-Allow-Origin"));
+    auto a = chat(R"({"input": "hi"})", {{"Origin", other}, {"x-api-key", "k1"}});
+    EXPECT_FALSE(a.headers.has("Access-Control-Allow-Origin"));
+  }
+  // A preflight for a path with no route is the usual 404; a malformed header list is not echoed.
+  EXPECT_EQ(call("OPTIONS", "/nope", "", {{"Origin", "https://app.example"}, {"Access-Control-Request-Method", "GET"}})
+                .status,
+            404);
+  auto odd = call("OPTIONS", "/chat", "",
+                  {{"Origin", "https://app.example"},
+                   {"Access-Control-Request-Method", "POST"},
+                   {"Access-Control-Request-Headers", "x-a\r\nSet-Cookie: a=b"}});
+  EXPECT_EQ(odd.status, 204);
+  EXPECT_FALSE(odd.headers.has("Access-Control-Allow-Headers"));
+}
+
+TEST_F(ApiTest, AnyOriginWhenConfiguredWithAStar) {
+  context->config.cors_origins = {"*"};
+  model.reply("x");
+  auto r = chat(R"({"input": "hi"})", {{"Origin", "https://anything.example"}});
+  EXPECT_EQ(r.headers.get("Access-Control-Allow-Origin"), "*");
+  auto pre = call("OPTIONS", "/v1/chat/completions", "",
+                  {{"Origin", "https://anything.example"}, {"Access-Control-Request-Method", "POST"}});
+  EXPECT_EQ(pre.status, 204);
+  EXPECT_EQ(pre.headers.get("Access-Control-Allow-Origin"), "*");
+}
+
 TEST(ApiKeysTest, LoadsAFileWithComments) {
   auto path = std::filesystem::temp_directory_path() / ("ba-keys-" + uuid_v4());
   {

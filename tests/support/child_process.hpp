@@ -205,14 +205,23 @@ class NodeServer {
 // dynalite in memory: a real DynamoDB JSON 1.0 server (no transactions, no UpdateTimeToLive, no SigV4 check).
 inline NodeServer start_dynalite() { return NodeServer("dynalite/cli.js", {"--host", "127.0.0.1", "--port", "{port}"}); }
 
-// s3rver storing under `dir`: credentials S3RVER/S3RVER, path-style addressing. On Node 20 its
-// ListObjectsV2 continuation tokens use DES, which needs OpenSSL's legacy provider.
-inline NodeServer start_s3rver(const std::filesystem::path& dir) {
+// s3rver storing under `dir`: credentials S3RVER/S3RVER (and `access_key_id`/`secret_key` too when
+// given: tests/node/s3rver_key.cjs adds the pair before s3rver starts), path-style addressing. On Node 20
+// its ListObjectsV2 continuation tokens use DES, which needs OpenSSL's legacy provider.
+inline NodeServer start_s3rver(const std::filesystem::path& dir, const std::string& access_key_id = {},
+                               const std::string& secret_key = {}) {
   std::filesystem::create_directories(dir);
   const char* inherited = std::getenv("NODE_OPTIONS");
   std::string options = inherited && *inherited ? std::string(inherited) + " " : std::string();
+  std::vector<std::string> env;
+  if (!access_key_id.empty()) {
+    options += "--require " + (std::filesystem::path(BA_SOURCE_DIR) / "tests/node/s3rver_key.cjs").string() + " ";
+    env.push_back("BA_S3RVER_KEY_ID=" + access_key_id);
+    env.push_back("BA_S3RVER_SECRET=" + secret_key);
+  }
+  env.push_back("NODE_OPTIONS=" + options + "--openssl-legacy-provider");
   return NodeServer("s3rver/bin/s3rver.js", {"-d", dir.string(), "-a", "127.0.0.1", "-p", "{port}", "--silent"},
-                    {"NODE_OPTIONS=" + options + "--openssl-legacy-provider"});
+                    std::move(env));
 }
 
 }  // namespace ba::test
