@@ -11,6 +11,7 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -94,7 +95,7 @@ TEST(SecretsE2E, NoSecretReachesALogLineOrAnErrorBody) {
 
   // The file store: s3rver verifying SigV4 with the same key pair.
   if (!node_package_available("s3rver")) GTEST_SKIP() << "s3rver is not installed (node_modules/s3rver)";
-  std::optional<NodeServer> s3(std::in_place, start_s3rver(dir / "s3", kAccessKeyId, kSecretKey));
+  std::unique_ptr<NodeServer> s3(new NodeServer(start_s3rver(dir / "s3", kAccessKeyId, kSecretKey)));
 
   std::vector<std::string> agent_lines;
   Child agent({binary(), "serve", "--port", "0", "--api-keys-file", (dir / "keys").string(), "--history",
@@ -161,7 +162,7 @@ TEST(SecretsE2E, NoSecretReachesALogLineOrAnErrorBody) {
   answers.push_back(caller.send("POST", "/chat", R"({"input":"a long answer [[tokens=64]]","stream":true})", bearer));
 
   // Files: presigning (its URL carries a signature, for the caller only), an upload to an unreachable store.
-  auto presign = caller.send("POST", "/files/presign", R"({"name":"report.pdf","method":"PUT"})", bearer);
+  auto presign = caller.send("POST", "/files/presign", R"({"name":"report.pdf","content_type":"application/pdf"})", bearer);
   std::string signature;
   if (presign.status == 200) {
     const auto url = std::string(json::parse(presign.body).at("url").as_string());
