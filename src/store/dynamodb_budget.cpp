@@ -360,6 +360,16 @@ struct Core : std::enable_shared_from_this<Core> {
   }
 
   // ---- the fallback share ----
+  // This instance's reservations through the table over the share window (after share() trimmed it).
+  // samples.front() is the last sample before the window when there is one (share() keeps it as the
+  // baseline); otherwise it is in the window, and its own reservation counts too.
+  std::int64_t own_recent(const KeyState& ks) const {
+    if (ks.samples.empty()) return 0;
+    const auto& first = ks.samples.front();
+    const bool baseline = first[0] <= wall_ms(clock.wall()) - kShareWindowMs;
+    return std::max<std::int64_t>(0, ks.samples.back()[2] - (baseline ? first[2] : first[2] - 1));
+  }
+
   double share(KeyState& ks) {
     const std::int64_t now_ms = wall_ms(clock.wall());
     while (ks.samples.size() > 1 && ks.samples[1][0] <= now_ms - kShareWindowMs) ks.samples.pop_front();
@@ -391,8 +401,19 @@ struct Core : std::enable_shared_from_this<Core> {
       c.limits = l;
       c.per_model.clear();
       ks.local = std::make_unique<ratelimit::Budget>(c);
+      // What this instance sent through the table within the window is spent from its share already: a
+      // local bucket starting full would let the fleet send its table reservations and then every share
+      // again (seen when the table timed out under load: 56 admitted of a budget of 30).
+      const std::int64_t spent = l.rpm > 0 ? std::min<std::int64_t>(own_recent(ks), static_cast<std::int64_t>(l.rpm)) : 0;
+      if (spent > 0) {
+        const auto now = ratelimit::Now::from(clock);
+        if (auto pre = ks.local->reserve(ks.key, Cost{.requests = spent, .tokens = 0}, now)) {
+          ks.local->settle(pre->id, Cost{.requests = spent, .tokens = 0}, now);
+        }
+      }
       log("info", "shared budget fallback for " + ks.key.str() + ": this instance's share is " +
-                      std::to_string(static_cast<int>(sh * 100 + 0.5)) + "%");
+                      std::to_string(static_cast<int>(sh * 100 + 0.5)) + "%, " + std::to_string(spent) +
+                      " request(s) of it already sent through the table in the last minute");
     }
     auto g = ks.local->reserve(ks.key, cost, ratelimit::Now::from(clock), deadline);
     if (!g) return fail(std::move(g.error()));
