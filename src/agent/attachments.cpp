@@ -1,5 +1,7 @@
 #include "agent/attachments.hpp"
 
+#include <set>
+
 #include "util/encoding.hpp"
 
 namespace ba::agent {
@@ -95,6 +97,30 @@ std::string document_block_name(std::string_view file_name, std::string_view fal
   while (!out.empty() && out.back() == ' ') out.pop_back();
   if (out.empty()) return std::string(fallback);
   return out;
+}
+
+std::optional<bedrock::ContentBlock> inline_document(std::string_view media_type, std::string_view file_name,
+                                                     std::string bytes, std::string name) {
+  auto kind = attachment_kind(media_type, file_name);
+  if (!kind || kind->type != Type::document) return std::nullopt;
+  return bedrock::ContentBlock{.type = Type::document, .format = kind->format, .name = std::move(name), .bytes = std::move(bytes)};
+}
+
+void name_documents(std::vector<bedrock::Message>& messages) {
+  std::set<std::string> names;
+  std::size_t n = 0;
+  for (auto& m : messages) {
+    for (auto& b : m.content) {
+      if (b.type != Type::document) continue;
+      const std::string fallback = "document " + std::to_string(++n);
+      std::string base = document_block_name(b.name, fallback);
+      if (base.size() > 190) base.resize(190);  // room for a " (N)" suffix within Converse's 200
+      while (!base.empty() && base.back() == ' ') base.pop_back();
+      std::string name = base;
+      for (int k = 2; !names.insert(name).second; ++k) name = base + " (" + std::to_string(k) + ")";
+      b.name = std::move(name);
+    }
+  }
 }
 
 }  // namespace ba::agent

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bedrock/types.hpp"
 
@@ -27,5 +28,17 @@ std::string_view supported_attachment_types();
 // allow becomes a space, runs of spaces become one, the result is trimmed and cut to 200 characters;
 // `fallback` when nothing is left.
 std::string document_block_name(std::string_view file_name, std::string_view fallback);
+
+// A document block for a stateless conversation's inline document (Anthropic's document blocks, OpenAI's
+// file parts): its Converse format from the media type (application/octet-stream: from `file_name`), and
+// the name as given (a title or file name; name_documents() makes it safe). nullopt: not a document type
+// the model can read.
+std::optional<bedrock::ContentBlock> inline_document(std::string_view media_type, std::string_view file_name,
+                                                     std::string bytes, std::string name);
+
+// Names the document blocks of a conversation as Converse wants them: each block's name (from the front
+// door) through document_block_name, "document N" (N: its place among the documents) when nothing is
+// left, then made unique within the request with " (2)", " (3)"...
+void name_documents(std::vector<bedrock::Message>& messages);
 
 }  // namespace ba::agent

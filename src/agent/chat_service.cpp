@@ -231,6 +231,25 @@ Status ChatService::validate(const ChatInput& in) const {
   return {};
 }
 
+boost::asio::awaitable<Result<std::int64_t>> ChatService::count_tokens(ChatInput input) {
+  if (!input.messages) co_return fail(ErrorKind::internal, "count_tokens needs a stateless conversation (messages)");
+  if (auto st = validate(input); !st) co_return std::unexpected(std::move(st.error()));
+  bedrock::ChatRequest request;
+  request.model_id = input.model_id.empty() ? config_.model_id : input.model_id;
+  request.messages = std::move(*input.messages);
+  request.system = std::move(input.system);
+  request.top_k = input.top_k;
+  const std::string model_id = request.model_id;
+  auto n = co_await model_.count_tokens(request, bedrock::CallOptions{.deadline = input.deadline});
+  if (n) co_return n;
+  Error e = std::move(n.error());
+  if (e.kind == ErrorKind::invalid_input && (e.http_status != 0 || !e.code.empty())) {
+    e.message = "Bedrock cannot count tokens for model '" + model_id + "' (CountTokens): " + e.message;
+    co_return std::unexpected(std::move(e));
+  }
+  co_return std::unexpected(map_model_error(std::move(e), model_id));
+}
+
 Error ChatService::map_model_error(Error e, const std::string& model_id) const {
   const bool from_aws = e.http_status != 0 || !e.code.empty();
   switch (e.kind) {

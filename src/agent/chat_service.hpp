@@ -198,6 +198,11 @@ class ChatService {
   // Calls the model and saves the turn; the output's `call` is the call report.
   boost::asio::awaitable<Result<ChatOutput>> finish(PendingChat& chat, bedrock::DeltaHandler on_delta = nullptr);
 
+  // The input tokens of a stateless conversation (input.messages, system, top_k) as the model counts them
+  // (Bedrock's CountTokens): validated like a chat, nothing read or saved, no rate-limit budget taken
+  // (CountTokens is free). A model that cannot count: invalid_input with Bedrock's message.
+  boost::asio::awaitable<Result<std::int64_t>> count_tokens(ChatInput input);
+
   boost::asio::awaitable<Result<std::vector<store::Turn>>> conversation(std::string owner, std::string conversation_id);
   boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id);
   // The owner's conversations, newest first: `limit` 1..kMaxListLimit (invalid_input otherwise).

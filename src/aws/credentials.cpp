@@ -383,4 +383,19 @@ std::unique_ptr<CredentialsProvider> make_default_chain(net::HttpClient& http, P
   return std::make_unique<DefaultChain>(http, std::move(settings), clock);
 }
 
+std::string bearer_token_env_name(std::string_view signing_name) {
+  std::string name = "AWS_BEARER_TOKEN_";
+  for (char c : signing_name) {
+    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
+    name += (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ? c : '_';
+  }
+  return name;
+}
+
+std::optional<std::string> bearer_token_from_env(const GetEnv& env, std::string_view signing_name) {
+  auto v = env(bearer_token_env_name(signing_name));
+  if (!v || v->empty()) return std::nullopt;
+  return v;
+}
+
 }  // namespace ba::aws

@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "aws/env.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
 
@@ -44,6 +45,13 @@ struct ProviderSettings {
 };
 
 std::unique_ptr<CredentialsProvider> make_static_provider(Credentials creds);
+
+// A service's bearer token (API key), as the AWS SDKs read it: AWS_BEARER_TOKEN_<signing name> with the
+// name upper-cased and every other character than A-Z 0-9 as '_' (Bedrock: AWS_BEARER_TOKEN_BEDROCK).
+// nullopt when unset or empty. The SDKs then authenticate that service's calls with
+// `Authorization: Bearer <token>` instead of SigV4; other services keep the credentials chain.
+std::string bearer_token_env_name(std::string_view signing_name);
+std::optional<std::string> bearer_token_from_env(const GetEnv& env, std::string_view signing_name);
 // The default chain. `http` is used for the container and IMDS sources; `clock` for expiry.
 std::unique_ptr<CredentialsProvider> make_default_chain(net::HttpClient& http, ProviderSettings settings = {},
                                                         Clock& clock = system_clock());

@@ -176,6 +176,22 @@ class BedrockClient final : public ModelClient {
     co_return out;
   }
 
+  awaitable<Result<std::int64_t>> count_tokens(const ChatRequest& request, CallOptions options) override {
+    if (auto ok = validate_request(request); !ok) co_return std::unexpected(std::move(ok.error()));
+    Prepared p;
+    p.op = Operation::count_tokens;
+    p.body = converse::encode_count_tokens(request);
+    p.path = model_path(request.model_id, p.op);
+    auto http_request = co_await build_request(p);
+    if (!http_request) co_return std::unexpected(std::move(http_request.error()));
+    auto sent = co_await http_.send(std::move(*http_request), request_options(options));
+    if (!sent) co_return std::unexpected(std::move(sent.error()));
+    if (sent->status < 200 || sent->status > 299) co_return std::unexpected(http_error(*sent));
+    auto n = converse::decode_count_tokens(sent->body);
+    if (!n) n.error().request_id = std::string(sent->headers.get("x-amzn-RequestId").value_or(""));
+    co_return n;
+  }
+
  private:
   // A buffered answer as a ChatResponse (a plain function: the coroutine's frame stays small while the
   // call waits).
@@ -214,14 +230,27 @@ class BedrockClient final : public ModelClient {
   }
 
   awaitable<Result<net::HttpRequest>> build_request(const Prepared& p) {
+    if (!config_.bearer_token.empty()) co_return unsigned_request(p);
     auto creds = co_await credentials_.get();
     if (!creds) co_return std::unexpected(std::move(creds.error()));
+    net::HttpRequest req = unsigned_request(p);
+    aws::SigningParams params;
+    params.region = config_.region;
+    params.service = "bedrock";
+    params.time = clock_.wall();
+    aws::sign_request(req, *creds, params);
+    co_return req;
+  }
+
+  // The request before authentication; with a bearer token (a Bedrock API key) already authenticated.
+  net::HttpRequest unsigned_request(const Prepared& p) const {
     net::HttpRequest req;
     req.method = "POST";
     req.url = config_.endpoint + p.path;
     req.headers.set("Content-Type", std::string(kJson));
     switch (p.op) {
       case Operation::converse:
+      case Operation::count_tokens:
       case Operation::invoke: req.headers.set("Accept", std::string(kJson)); break;
       case Operation::converse_stream: req.headers.set("Accept", std::string(kEventStream)); break;
       case Operation::invoke_stream:
@@ -230,12 +259,8 @@ class BedrockClient final : public ModelClient {
         break;
     }
     req.body = p.body;
-    aws::SigningParams params;
-    params.region = config_.region;
-    params.service = "bedrock";
-    params.time = clock_.wall();
-    aws::sign_request(req, *creds, params);
-    co_return req;
+    if (!config_.bearer_token.empty()) req.headers.set("Authorization", "Bearer " + config_.bearer_token);
+    return req;
   }
 
   net::RequestOptions request_options(const CallOptions& options) const {

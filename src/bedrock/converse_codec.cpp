@@ -43,16 +43,7 @@ Usage parse_usage(const json::object& u) {
   return usage;
 }
 
-}  // namespace
-
-std::string encode_request(const ChatRequest& request) {
-  std::size_t size = 256 + request.system.size();
-  for (const auto& m : request.messages)
-    for (const auto& b : m.content) size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3;
-  std::string out;
-  out.reserve(size);
-  JsonWriter w(out);
-  w.begin_object();
+void write_messages_and_system(JsonWriter& w, const ChatRequest& request) {
   w.key("messages").begin_array();
   for (const auto& m : request.messages) {
     w.begin_object().member("role", m.role);
@@ -62,6 +53,43 @@ std::string encode_request(const ChatRequest& request) {
   }
   w.end_array();
   if (!request.system.empty()) w.key("system").begin_array().begin_object().member("text", request.system).end_object().end_array();
+}
+
+std::size_t encoded_size_hint(const ChatRequest& request) {
+  std::size_t size = 256 + request.system.size();
+  for (const auto& m : request.messages)
+    for (const auto& b : m.content) size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3;
+  return size;
+}
+
+}  // namespace
+
+std::string encode_count_tokens(const ChatRequest& request) {
+  std::string out;
+  out.reserve(encoded_size_hint(request) + 32);
+  JsonWriter w(out);
+  w.begin_object().key("input").begin_object().key("converse").begin_object();
+  write_messages_and_system(w, request);
+  if (request.top_k) w.key("additionalModelRequestFields").begin_object().member("top_k", *request.top_k).end_object();
+  w.end_object().end_object().end_object();
+  return out;
+}
+
+Result<std::int64_t> decode_count_tokens(std::string_view body) {
+  auto parsed = parse_object(body, "CountTokens response");
+  if (!parsed) return std::unexpected(parsed.error());
+  auto it = parsed->find("inputTokens");
+  if (it == parsed->end() || !it->value().is_int64() || it->value().as_int64() < 0)
+    return std::unexpected(detail::malformed("CountTokens response", "no inputTokens"));
+  return it->value().as_int64();
+}
+
+std::string encode_request(const ChatRequest& request) {
+  std::string out;
+  out.reserve(encoded_size_hint(request));
+  JsonWriter w(out);
+  w.begin_object();
+  write_messages_and_system(w, request);
   w.key("inferenceConfig").begin_object();
   w.member("maxTokens", request.max_tokens);
   if (request.temperature) w.member("temperature", *request.temperature);

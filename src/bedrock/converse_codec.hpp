@@ -13,6 +13,12 @@ namespace ba::bedrock::converse {
 // Unset options are omitted; bytes are base64-encoded. Does not validate (see validate_request).
 std::string encode_request(const ChatRequest& request);
 
+// The CountTokens request body for the same conversation: {"input": {"converse": {"messages", "system",
+// "additionalModelRequestFields"}}} (no inferenceConfig: ConverseTokensRequest has none).
+std::string encode_count_tokens(const ChatRequest& request);
+// A 2xx CountTokens response's inputTokens; anything else is ErrorKind::upstream.
+Result<std::int64_t> decode_count_tokens(std::string_view body);
+
 // Parses a 2xx Converse response: text blocks concatenated, stopReason, usage (incl. cache tokens),
 // metrics.latencyMs. Unknown keys are ignored. Invalid JSON or a missing output message is
 // ErrorKind::upstream.

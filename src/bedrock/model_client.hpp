@@ -2,6 +2,7 @@
 // The seam between the chat service and a model: Bedrock over HTTP, or a scripted fake in tests.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -57,6 +58,10 @@ class ModelClient {
   // Streams text deltas to `on_delta`; the returned response carries the full text, usage and stop reason.
   virtual boost::asio::awaitable<Result<ChatResponse>> chat_stream(const ChatRequest& request, DeltaHandler on_delta,
                                                                    CallOptions options) = 0;
+  // The input tokens `request` (messages and system; max_tokens and inference settings do not count)
+  // would be charged, from Bedrock's CountTokens (free: no quota, no rate-limit budget). The default: a
+  // client that cannot count answers ErrorKind::invalid_input.
+  virtual boost::asio::awaitable<Result<std::int64_t>> count_tokens(const ChatRequest& request, CallOptions options);
 };
 
 // The default ModelCall (a client without admission of its own): admitted at once, the report zeros.
@@ -79,6 +84,11 @@ class DirectCall final : public ModelCall {
   CallOptions options_;
   CallReport report_;
 };
+
+inline boost::asio::awaitable<Result<std::int64_t>> ModelClient::count_tokens(const ChatRequest& /*request*/,
+                                                                              CallOptions /*options*/) {
+  co_return fail(ErrorKind::invalid_input, "this model client cannot count tokens");
+}
 
 inline std::unique_ptr<ModelCall> ModelClient::start(ChatRequest request, CallOptions options) {
   return std::make_unique<DirectCall>(*this, std::move(request), options);

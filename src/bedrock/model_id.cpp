@@ -134,6 +134,7 @@ std::string model_path(std::string_view model_id, Operation op) {
     case Operation::converse_stream: tail = "/converse-stream"; break;
     case Operation::invoke: tail = "/invoke"; break;
     case Operation::invoke_stream: tail = "/invoke-with-response-stream"; break;
+    case Operation::count_tokens: tail = "/count-tokens"; break;
   }
   return "/model/" + net::uri_encode(model_id, true) + std::string(tail);
 }

@@ -32,7 +32,7 @@ Status validate_model_id(std::string_view model_id);
 // Assumes a valid id; fields it cannot determine stay empty.
 ModelIdInfo describe_model_id(std::string_view model_id);
 
-enum class Operation { converse, converse_stream, invoke, invoke_stream };
+enum class Operation { converse, converse_stream, invoke, invoke_stream, count_tokens };
 // "/model/{percent-encoded id}/converse" etc.; everything but A-Za-z0-9-._~ is encoded (':' -> %3A, '/' -> %2F).
 std::string model_path(std::string_view model_id, Operation op);
 

@@ -341,6 +341,10 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   }
 
   app->http_client = net::make_http_client(io);
+  // A Bedrock API key, as the AWS SDKs read it: Bedrock Runtime calls then carry it instead of a SigV4
+  // signature; DynamoDB and S3 keep the credentials chain. The key is never logged.
+  const std::optional<std::string> bedrock_key = aws::bearer_token_from_env(aws::process_env(), "bedrock");
+  if (bedrock_key) app->bedrock_auth = "api_key";
   if (o.simulate) {
     app->region = o.region.empty() ? "us-east-1" : o.region;
     sim::SimulatorOptions so;
@@ -349,6 +353,7 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
     so.region = app->region;
     so.access_key_id = "AKIDSIMULATOR00000000";
     so.secret_access_key = "simulator-secret-key-not-a-real-secret";
+    if (bedrock_key) so.api_key = *bedrock_key;  // the simulator then accepts this key and no other
     app->simulator = sim::make_simulator(io, so);
     auto port = app->simulator->start();
     if (!port) throw std::runtime_error("cannot start the simulator: " + port.error().message);
@@ -366,12 +371,14 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
     app->endpoint = aws::resolve_endpoint("Bedrock Runtime", "bedrock-runtime", app->region);
     app->credentials = aws::make_default_chain(*app->http_client, aws::ProviderSettings{.profile = o.profile});
     app->credentials_source = detect_credentials_source(o.profile);
+    if (app->credentials_source.empty() && bedrock_key) app->credentials_source = "bedrock_api_key";
   }
 
   try {
     app->model = bedrock::make_bedrock_client(
         *app->http_client, *app->credentials,
-        bedrock::BedrockConfig{.region = app->region, .endpoint = app->endpoint, .api = api});
+        bedrock::BedrockConfig{
+            .region = app->region, .endpoint = app->endpoint, .api = api, .bearer_token = bedrock_key.value_or("")});
   } catch (const std::invalid_argument& e) {
     throw ConfigError(std::string("Bedrock client: ") + e.what());
   }
@@ -445,6 +452,7 @@ std::string startup_fields(const App& app) {
   info["history"] = app.history_spec;
   info["files"] = app.files_spec;
   info["credentials"] = app.credentials_source.empty() ? "none" : app.credentials_source;
+  info["bedrock_auth"] = app.bedrock_auth;
   info["auth"] = app.mode == Mode::lambda ? "api_gateway" : (app.keys.empty() ? "none" : "api_key");
   info["simulate"] = o.simulate;
   info["max_rpm"] = o.max_rpm;

@@ -65,6 +65,8 @@ struct App {
   std::string region_note;  // a warning to log, if the region was defaulted
   std::string endpoint;
   std::string credentials_source;
+  // "api_key" when AWS_BEARER_TOKEN_BEDROCK is set (Bedrock calls carry it as a bearer token), else "sigv4".
+  std::string bedrock_auth = "sigv4";
   std::uint64_t max_open_files = 0;  // serve: the soft limit after raise_open_file_limit (0: not known)
   std::unique_ptr<sim::Simulator> simulator;
   std::unique_ptr<net::HttpClient> http_client;

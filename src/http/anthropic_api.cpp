@@ -85,7 +85,58 @@ std::expected<bedrock::ContentBlock, WireError> image_block(const json::object& 
   return bedrock::ContentBlock{.type = bedrock::ContentBlock::Type::image, .format = kind->format, .bytes = std::move(*bytes)};
 }
 
-// A content block list: text and image blocks.
+// A document block: a base64 source (application/pdf and the other document types Converse reads) or a
+// text source (plain text), named from its title; URL and file sources are refused (no fetching, no
+// Anthropic Files API). name_documents() makes the names Converse-safe and unique afterwards.
+std::expected<bedrock::ContentBlock, WireError> document_block(const json::object& b, const std::string& at) {
+  for (const auto& [key, val] : b) {
+    if (key == "context" && !val.is_null()) return std::unexpected(unsupported(at + ".context"));
+    const bool known = key == "type" || key == "source" || key == "title" || key == "context" || key == "citations" ||
+                       key == "cache_control";
+    if (!known) return std::unexpected(bad(at + "." + std::string(key) + ": Extra inputs are not permitted"));
+  }
+  std::string title;
+  if (auto t = b.if_contains("title"); t && !t->is_null()) {
+    if (!t->is_string()) return std::unexpected(bad(at + ".title: Input should be a valid string"));
+    title = std::string(t->as_string());
+  }
+  auto source = b.if_contains("source");
+  if (!source || !source->is_object()) return std::unexpected(bad(at + ".source: Field required"));
+  const auto& s = source->as_object();
+  auto type = s.if_contains("type");
+  const std::string_view t = type && type->is_string() ? std::string_view(type->as_string()) : std::string_view();
+  if (t == "url") {
+    return std::unexpected(bad(at + ".source: this server does not fetch URLs; send the document as base64 "
+                                    "({\"type\": \"base64\", \"media_type\": \"application/pdf\", \"data\": ...}) "
+                                    "or as text ({\"type\": \"text\", \"media_type\": \"text/plain\", \"data\": ...})"));
+  }
+  if (t != "base64" && t != "text") {
+    return std::unexpected(bad(at + ".source.type: only base64 and text document sources are supported"));
+  }
+  auto media = s.if_contains("media_type");
+  auto data = s.if_contains("data");
+  if (!media || !media->is_string() || !data || !data->is_string()) {
+    return std::unexpected(bad(at + ".source: media_type and data are required strings"));
+  }
+  std::string bytes;
+  if (t == "text") {
+    if (media->as_string() != "text/plain") return std::unexpected(bad(at + ".source.media_type: Input should be 'text/plain'"));
+    bytes = std::string(data->as_string());
+  } else {
+    auto decoded = base64_decode(data->as_string());
+    if (!decoded) return std::unexpected(bad(at + ".source.data: not valid base64"));
+    bytes = std::move(*decoded);
+  }
+  auto block = agent::inline_document(media->as_string(), "", std::move(bytes), std::move(title));
+  if (!block) {
+    return std::unexpected(bad(at + ".source.media_type: '" + std::string(media->as_string()) +
+                               "' is not a document type the model reads (application/pdf, text/plain, text/csv, "
+                               "text/html, text/markdown, doc, docx, xls, xlsx)"));
+  }
+  return std::move(*block);
+}
+
+// A content block list: text, image and document blocks.
 std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const json::value& v, const std::string& at,
                                                                           bool images) {
   std::vector<bedrock::ContentBlock> out;
@@ -104,7 +155,9 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const 
     const std::string_view t = type->as_string();
     for (const auto& [key, val] : b) {
       if (key == "cache_control" && !val.is_null()) return std::unexpected(unsupported(bat + ".cache_control"));
-      if (key == "citations" && !val.is_null()) return std::unexpected(unsupported(bat + ".citations"));
+      const bool citations_off = val.is_object() && val.as_object().size() == 1 &&
+                                 val.as_object().if_contains("enabled") && *val.as_object().if_contains("enabled") == false;
+      if (key == "citations" && !val.is_null() && !citations_off) return std::unexpected(unsupported(bat + ".citations"));
       const bool known = key == "type" || key == "cache_control" || key == "citations" ||
                          (t == "text" && key == "text") || (t == "image" && key == "source");
       if (!known && (t == "text" || t == "image")) {
@@ -119,9 +172,14 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const 
       auto block = image_block(b, bat);
       if (!block) return std::unexpected(block.error());
       out.push_back(std::move(*block));
+    } else if (t == "document" && images) {
+      auto block = document_block(b, bat);
+      if (!block) return std::unexpected(block.error());
+      out.push_back(std::move(*block));
     } else {
       return std::unexpected(bad(bat + ": content blocks of type '" + std::string(t) +
-                                 "' are not supported by this agent yet (supported: text" + (images ? ", image)" : ")")));
+                                 "' are not supported by this agent yet (supported: text" +
+                                 (images ? ", image, document)" : ")")));
     }
   }
   return out;
@@ -150,11 +208,20 @@ std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatI
     // Consecutive messages of one role are combined into one turn, as Anthropic's API does.
     agent::append_message(messages, bedrock::Message{std::string(role->as_string()), std::move(*blocks)});
   }
+  agent::name_documents(messages);
   in.messages = std::move(messages);
   return {};
 }
 
-std::expected<agent::ChatInput, WireError> parse_request(std::string_view body, const agent::ChatService& chat) {
+// Fields POST /v1/messages/count_tokens does not define (its body is the Messages body without them).
+bool not_a_count_tokens_field(std::string_view key) {
+  return key == "max_tokens" || key == "temperature" || key == "top_p" || key == "top_k" || key == "stop_sequences" ||
+         key == "stream" || key == "metadata" || key == "service_tier" || key == "container";
+}
+
+// `count_tokens`: the body of POST /v1/messages/count_tokens (no max_tokens, no sampling settings).
+std::expected<agent::ChatInput, WireError> parse_request(std::string_view body, const agent::ChatService& chat,
+                                                         bool count_tokens = false) {
   boost::system::error_code ec;
   json::value v = json::parse(body, ec);
   if (ec) return std::unexpected(bad("the request body is not valid JSON (" + ec.message() + ")"));
@@ -163,6 +230,7 @@ std::expected<agent::ChatInput, WireError> parse_request(std::string_view body, 
   bool have_model = false, have_messages = false;
   for (const auto& [k, val] : v.as_object()) {
     const std::string key(k);
+    if (count_tokens && not_a_count_tokens_field(key)) return std::unexpected(bad(key + ": Extra inputs are not permitted"));
     if (key == "model") {
       if (!val.is_string() || val.as_string().empty()) return std::unexpected(bad("model: Input should be a valid string"));
       auto model = chat.resolve_model(val.as_string());
@@ -211,7 +279,7 @@ std::expected<agent::ChatInput, WireError> parse_request(std::string_view body, 
   }
   if (!have_model) return std::unexpected(bad("model: Field required"));
   if (!have_messages) return std::unexpected(bad("messages: Field required"));
-  if (!in.max_tokens) return std::unexpected(bad("max_tokens: Field required"));
+  if (!in.max_tokens && !count_tokens) return std::unexpected(bad("max_tokens: Field required"));
   return in;
 }
 
@@ -367,6 +435,34 @@ boost::asio::awaitable<Reply> handle_anthropic_messages(std::shared_ptr<ApiState
   std::erase(id, '-');
   auto format = std::make_shared<const AnthropicFormat>(std::move(id), parsed->model_id);
   co_return co_await run_chat(std::move(state), req, log, std::move(*parsed), std::move(format));
+}
+
+// POST /v1/messages/count_tokens: the Messages body without max_tokens and sampling settings, counted by
+// Bedrock's CountTokens -> {"input_tokens": N}. Free upstream, so it takes no rate-limit budget; errors in
+// Anthropic's shape (a model Bedrock cannot count for: 400 invalid_request_error with Bedrock's message).
+boost::asio::awaitable<Reply> handle_anthropic_count_tokens(std::shared_ptr<ApiState> state, net::ServerRequest& req,
+                                                            RequestLog& log, std::string /*param*/) {
+  auto parsed = parse_request(req.body, state->ctx.chat, true);
+  if (!parsed) {
+    const WireError& e = parsed.error();
+    log.error_type = std::string(to_string(e.status == 404 ? ErrorKind::not_found : ErrorKind::invalid_input));
+    co_return Reply{json_response(e.status, anthropic_json(e.status, e.message)), nullptr};
+  }
+  log.model = parsed->model_id;
+  parsed->owner = log.caller;
+  parsed->request_id = log.request_id;
+  parsed->deadline = state->clock.now() + state->ctx.config.request_timeout;
+  auto n = co_await state->ctx.chat.count_tokens(std::move(*parsed));
+  if (!n) {
+    const int status = status_for(n.error());
+    note_error(log, n.error(), status);
+    co_return Reply{json_response(status, anthropic_json(status, n.error().message)), nullptr};
+  }
+  log.input_tokens = *n;
+  std::string body;
+  JsonWriter w(body);
+  w.begin_object().member("input_tokens", *n).end_object();
+  co_return Reply{json_response(200, std::move(body)), nullptr};
 }
 
 }  // namespace ba::http

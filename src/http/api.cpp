@@ -32,6 +32,11 @@ constexpr std::array kRoutes{
     Route{"/chat", "POST", true, BodyLimit::api, &handle_chat, true},
     Route{"/v1/chat/completions", "POST", true, BodyLimit::api, &handle_openai_chat, true, &openai_error_body},
     Route{"/v1/messages", "POST", true, BodyLimit::api, &handle_anthropic_messages, true, &anthropic_error_body},
+    Route{"/v1/messages/count_tokens", "POST", true, BodyLimit::api, &handle_anthropic_count_tokens, false,
+          &anthropic_error_body},
+    Route{"/v1/models", "GET", true, BodyLimit::api, &handle_models, false, &openai_error_body},
+    // The rest of the path, '/' included (an ARN is a model id too).
+    Route{"/v1/models/{id}", "GET", true, BodyLimit::api, &handle_model, false, &openai_error_body},
     Route{"/conversations", "GET", true, BodyLimit::api, &handle_conversation_list},
     Route{"/conversations/{id}", "GET, DELETE", true, BodyLimit::api, &handle_conversation},
     Route{"/health", "GET", false, BodyLimit::api, &handle_health},
@@ -45,18 +50,18 @@ constexpr std::array kRoutes{
 };
 
 constexpr std::string_view kRouteList =
-    "routes: POST /chat, POST /v1/chat/completions, POST /v1/messages, GET /conversations, GET|DELETE /conversations/{id}, "
+    "routes: POST /chat, POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models, GET /v1/models/{id}, GET /conversations, GET|DELETE /conversations/{id}, "
     "GET|POST /files, GET|PUT|DELETE /files/{id}, POST /files/presign, GET /health, GET /metrics, GET / (the chat page)";
 
 // Whether `path` matches `pattern`; `param` gets what "{id}" matched (one segment, possibly empty, except
-// under /files/ where it is the rest of the path).
+// under /files/ and /v1/models/ where it is the rest of the path).
 bool matches(std::string_view pattern, std::string_view path, std::string& param) {
   auto brace = pattern.find("/{");
   if (brace == std::string_view::npos) return path == pattern;
   std::string_view prefix = pattern.substr(0, brace + 1);
   if (!path.starts_with(prefix)) return false;
   std::string_view rest = path.substr(prefix.size());
-  if (!pattern.starts_with("/files/") && rest.find('/') != std::string_view::npos) return false;
+  if (!pattern.starts_with("/files/") && !pattern.starts_with("/v1/models/") && rest.find('/') != std::string_view::npos) return false;
   param = std::string(rest);
   return true;
 }

@@ -138,6 +138,14 @@ boost::asio::awaitable<Reply> handle_openai_chat(std::shared_ptr<ApiState> state
                                                  RequestLog& log, std::string param);
 boost::asio::awaitable<Reply> handle_anthropic_messages(std::shared_ptr<ApiState> state, net::ServerRequest& req,
                                                         RequestLog& log, std::string param);
+// POST /v1/messages/count_tokens (anthropic_api.cpp): Bedrock's CountTokens, no rate-limit budget.
+boost::asio::awaitable<Reply> handle_anthropic_count_tokens(std::shared_ptr<ApiState> state, net::ServerRequest& req,
+                                                            RequestLog& log, std::string param);
+// GET /v1/models and GET /v1/models/{id} (models_api.cpp): OpenAI's shape, Anthropic's with anthropic-version.
+boost::asio::awaitable<Reply> handle_models(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
+                                            std::string param);
+boost::asio::awaitable<Reply> handle_model(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
+                                           std::string id);
 // The compatible APIs' error bodies (for the router's own errors on their routes: 401, 405, 413).
 std::string openai_error_body(int status, std::string_view type, std::string_view message);
 std::string anthropic_error_body(int status, std::string_view type, std::string_view message);

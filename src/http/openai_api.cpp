@@ -107,7 +107,48 @@ std::expected<bedrock::ContentBlock, WireError> data_url_image(std::string_view 
   return bedrock::ContentBlock{.type = bedrock::ContentBlock::Type::image, .format = kind->format, .bytes = std::move(*bytes)};
 }
 
-// A message's content: a string, or an array of parts (text; image_url for user messages).
+// A `file` part: {"file": {"file_data": "data:application/pdf;base64,...", "filename": "report.pdf"}} -> a
+// document block named from the file name (name_documents() makes it safe). file_id is refused: this agent
+// does not hold OpenAI's files (its own Files API is /files, used by /chat).
+std::expected<bedrock::ContentBlock, WireError> file_part(const json::object& p, const std::string& at) {
+  auto file = p.find("file");
+  if (file == p.end() || !file->value().is_object()) return std::unexpected(bad(at + ".file", at + ".file must be an object"));
+  const auto& f = file->value().as_object();
+  std::string filename;
+  for (const auto& [key, val] : f) {
+    if (key == "filename" && (val.is_string() || val.is_null())) {
+      if (val.is_string()) filename = std::string(val.as_string());
+    } else if (key == "file_id") {
+      return std::unexpected(bad(at + ".file.file_id", at + ".file.file_id: file ids are not supported; send the "
+                                                            "file inline as file_data (data:application/pdf;base64,...)"));
+    } else if (key != "file_data") {
+      return std::unexpected(bad(at + ".file." + std::string(key), at + ".file: field '" + std::string(key) + "' is not supported"));
+    }
+  }
+  auto data = f.find("file_data");
+  if (data == f.end() || !data->value().is_string()) {
+    return std::unexpected(bad(at + ".file.file_data", at + ".file.file_data must be a data: URL (data:application/pdf;base64,...)"));
+  }
+  const std::string fat = at + ".file.file_data";
+  std::string_view url = data->value().as_string();
+  const auto comma = url.find(',');
+  constexpr std::string_view kData = "data:", kBase64 = ";base64";
+  if (!url.starts_with(kData) || comma == std::string_view::npos ||
+      !url.substr(0, comma).ends_with(kBase64)) {
+    return std::unexpected(bad(fat, fat + ": must be a base64 data: URL (data:application/pdf;base64,...)"));
+  }
+  const std::string media = to_lower(url.substr(kData.size(), comma - kData.size() - kBase64.size()));
+  auto bytes = base64_decode(url.substr(comma + 1));
+  if (!bytes) return std::unexpected(bad(fat, fat + ": the data: URL's base64 does not decode"));
+  auto block = agent::inline_document(media, filename, std::move(*bytes), filename);
+  if (!block) {
+    return std::unexpected(bad(fat, fat + ": file type '" + media + "' is not a document the model reads (application/pdf, "
+                                         "text/plain, text/csv, text/html, text/markdown, doc, docx, xls, xlsx)"));
+  }
+  return std::move(*block);
+}
+
+// A message's content: a string, or an array of parts (text; image_url and file for user messages).
 std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_content(const json::value& v, const std::string& at,
                                                                            bool images) {
   std::vector<bedrock::ContentBlock> out;
@@ -141,10 +182,14 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_content(const
       auto block = data_url_image(url->value().as_string(), pat + ".image_url.url");
       if (!block) return std::unexpected(block.error());
       out.push_back(std::move(*block));  // "detail" is a hint Bedrock has no use for
+    } else if (t == "file" && images) {
+      auto block = file_part(p, pat);
+      if (!block) return std::unexpected(block.error());
+      out.push_back(std::move(*block));
     } else {
       return std::unexpected(bad(pat + ".type", pat + ": content parts of type '" + std::string(t) +
                                                     "' are not supported here (supported: text" +
-                                                    (images ? ", image_url with a data: URL)" : ")")));
+                                                    (images ? ", image_url with a data: URL, file with file_data)" : ")")));
     }
   }
   if (out.empty()) return std::unexpected(bad(at, at + " must not be empty"));
@@ -202,6 +247,7 @@ std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatI
     }
     agent::append_message(messages, bedrock::Message{std::string(role), std::move(*blocks)});
   }
+  agent::name_documents(messages);
   in.messages = std::move(messages);
   return {};
 }

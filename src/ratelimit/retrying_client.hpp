@@ -75,6 +75,11 @@ class RetryingClient final : public bedrock::ModelClient {
                                                                     bedrock::CallOptions options) override;
 
   std::unique_ptr<bedrock::ModelCall> start(bedrock::ChatRequest request, bedrock::CallOptions options) override;
+  // Forwarded as is: CountTokens is free (no quota), so it takes no budget, no admission and no retry.
+  boost::asio::awaitable<Result<std::int64_t>> count_tokens(const bedrock::ChatRequest& request,
+                                                            bedrock::CallOptions options) override {
+    return inner_.count_tokens(request, options);
+  }
 
   boost::asio::awaitable<Result<bedrock::ChatResponse>> chat(const bedrock::ChatRequest& request,
                                                              bedrock::CallOptions options, CallStats* stats);

@@ -317,4 +317,27 @@ Parsed parse_titan(std::string_view body) {
   return out;
 }
 
+Parsed parse_count_tokens(std::string_view body) {
+  auto obj = parse_object(body);
+  if (!obj) return std::unexpected(obj.error());
+  for (const auto& kv : *obj)
+    if (kv.key() != "input") return malformed(detail::format("extraneous key [{}] is not permitted", std::string_view(kv.key())));
+  auto input = obj->find("input");
+  if (input == obj->end() || !input->value().is_object()) return malformed("#: required key [input] not found");
+  const auto& in = input->value().as_object();
+  if (in.size() != 1) return malformed("input: exactly one of [converse, invokeModel] must be set");
+  auto converse = in.find("converse");
+  if (converse == in.end()) {
+    if (in.contains("invokeModel")) return std::unexpected(std::string("input.invokeModel is not supported by the simulator"));
+    return malformed("input: exactly one of [converse, invokeModel] must be set");
+  }
+  if (!converse->value().is_object()) return malformed("input.converse: expected type: JSONObject");
+  for (const auto& kv : converse->value().as_object()) {
+    const std::string_view k = kv.key();
+    if (k != "messages" && k != "system" && k != "toolConfig" && k != "additionalModelRequestFields")
+      return malformed(detail::format("input.converse: extraneous key [{}] is not permitted", k));
+  }
+  return parse_converse(json::serialize(converse->value()), 0);
+}
+
 }  // namespace ba::sim

@@ -28,5 +28,9 @@ struct ParsedRequest {
 std::expected<ParsedRequest, std::string> parse_converse(std::string_view body, std::int64_t default_max_tokens);
 std::expected<ParsedRequest, std::string> parse_claude(std::string_view body);
 std::expected<ParsedRequest, std::string> parse_titan(std::string_view body);
+// CountTokens: {"input": {"converse": {messages, system, toolConfig, additionalModelRequestFields}}}; the
+// conversation is checked as Converse checks it and input_tokens counted the same way (so a count equals
+// the usage a Converse call with the same conversation reports). `input.invokeModel` is not simulated.
+std::expected<ParsedRequest, std::string> parse_count_tokens(std::string_view body);
 
 }  // namespace ba::sim

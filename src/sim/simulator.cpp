@@ -233,6 +233,10 @@ std::string to_json(const SimStats& s) {
   json::object blocks;
   for (const auto& [k, v] : s.content_blocks) blocks[k] = v;
   o["content_blocks"] = std::move(blocks);
+  json::object schemes;
+  for (const auto& [k, v] : s.auth_schemes) schemes[k] = v;
+  o["auth_schemes"] = std::move(schemes);
+  o["bearer_with_sigv4_headers"] = s.bearer_with_sigv4_headers;
   return json::serialize(o);
 }
 
@@ -358,6 +362,9 @@ class SimulatorImpl final : public Simulator {
     if (!req.path.starts_with(kPrefix) || slash < kPrefix.size())
       co_return error_response(404, "UnknownOperationException", "Unknown operation", rid);
     const std::string_view op_name = std::string_view(req.path).substr(slash + 1);
+    if (op_name == "count-tokens" && req.method == "POST") {
+      co_return count_tokens(req, net::uri_decode(std::string_view(req.path).substr(kPrefix.size(), slash - kPrefix.size())), rid);
+    }
     Operation op;
     if (op_name == "converse") op = Operation::converse;
     else if (op_name == "converse-stream") op = Operation::converse_stream;
@@ -376,8 +383,7 @@ class SimulatorImpl final : public Simulator {
       stats_.peak_in_flight = std::max(stats_.peak_in_flight, ++stats_.in_flight);
     }
 
-    if (auto failure = check_auth(req, auth_, clock_.wall())) {
-      count([](SimStats& s) { ++s.auth_failures; });
+    if (auto failure = authenticate(req)) {
       co_return error_response(failure->status, failure->type, failure->message, rid, kCoralServiceNamespace);
     }
 
@@ -592,6 +598,46 @@ class SimulatorImpl final : public Simulator {
   }
 
  private:
+  // check_auth, counted: failures, and the scheme of an accepted request.
+  std::optional<AuthFailure> authenticate(const net::ServerRequest& req) {
+    auto failure = check_auth(req, auth_, clock_.wall());
+    if (failure) {
+      count([](SimStats& s) { ++s.auth_failures; });
+      return failure;
+    }
+    const std::string_view auth = trim(req.headers.get("authorization").value_or(""));
+    const bool bearer = auth.size() > 7 && iequals(auth.substr(0, 7), "Bearer ");
+    bool sigv4_headers = false;
+    for (std::string_view h : {"x-amz-date", "x-amz-security-token", "x-amz-content-sha256"})
+      sigv4_headers = sigv4_headers || req.headers.get(h).has_value();
+    count([&](SimStats& s) {
+      ++s.auth_schemes[bearer ? "bearer" : "sigv4"];
+      if (bearer && sigv4_headers) ++s.bearer_with_sigv4_headers;
+    });
+    return std::nullopt;
+  }
+
+  // POST /model/{modelId}/count-tokens: the input tokens of a Converse conversation, counted as Converse
+  // reports usage. Free on Bedrock: no quota is charged and no fault is drawn. Only Claude models count
+  // (others: ValidationException, as Bedrock answers models without token counting).
+  net::ServerResponse count_tokens(net::ServerRequest& req, const std::string& model_id, const std::string& rid) {
+    count([](SimStats& s) {
+      ++s.requests["CountTokens"];
+      ++s.requests_total;
+    });
+    if (auto failure = authenticate(req))
+      return error_response(failure->status, failure->type, failure->message, rid, kCoralServiceNamespace);
+    if (model_id.empty() || model_id.size() > 256)
+      return validation(rid, "1 validation error detected: Value at 'modelId' failed to satisfy constraint: Member "
+                             "must have length between 1 and 256");
+    auto parsed = parse_count_tokens(req.body);
+    if (!parsed) return validation(rid, parsed.error());
+    if (family_of(model_id) != Family::claude)
+      return validation(rid, "The provided model doesn't support counting tokens.");
+    count([](SimStats& s) { ++s.succeeded; });
+    return json_response(200, json::object{{"inputTokens", parsed->input_tokens}}, rid);
+  }
+
   template <class F>
   void count(F&& f) {
     std::lock_guard lock(mu_);

@@ -107,6 +107,11 @@ struct SimStats {
   std::int64_t in_flight = 0;
   std::int64_t peak_in_flight = 0;
   std::map<std::string, std::uint64_t> content_blocks;  // Converse blocks other than text received, by kind
+  // Authenticated requests by scheme: "sigv4" or "bearer" (a Bedrock API key).
+  std::map<std::string, std::uint64_t> auth_schemes;
+  // Bearer requests that also carried a SigV4 header (X-Amz-Date, X-Amz-Security-Token, X-Amz-Content-Sha256):
+  // a client using an API key should send none.
+  std::uint64_t bearer_with_sigv4_headers = 0;
 };
 std::string to_json(const SimStats& stats);
 

@@ -437,3 +437,24 @@ TEST_F(ServerTest, ClientReturnsLongBodyIntact) {
 }
 }  // namespace
 }  // namespace ba::aws
+
+namespace ba::aws {
+namespace {
+
+// The variable the SDKs read a service's bearer token from (getBearerTokenEnvKey in @aws-sdk/core).
+TEST(BearerToken, TheVariableIsNamedAfterTheSigningName) {
+  EXPECT_EQ(bearer_token_env_name("bedrock"), "AWS_BEARER_TOKEN_BEDROCK");
+  EXPECT_EQ(bearer_token_env_name("bedrock-agent.x"), "AWS_BEARER_TOKEN_BEDROCK_AGENT_X");
+  std::map<std::string, std::string> vars{{"AWS_BEARER_TOKEN_BEDROCK", "ABSKkey"}, {"AWS_BEARER_TOKEN_S3", ""}};
+  GetEnv env = [&](std::string_view name) -> std::optional<std::string> {
+    auto it = vars.find(std::string(name));
+    if (it == vars.end()) return std::nullopt;
+    return it->second;
+  };
+  EXPECT_EQ(bearer_token_from_env(env, "bedrock"), "ABSKkey");
+  EXPECT_EQ(bearer_token_from_env(env, "s3"), std::nullopt);  // empty: unset
+  EXPECT_EQ(bearer_token_from_env(env, "dynamodb"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace ba::aws

@@ -543,6 +543,56 @@ TEST_F(BedrockClientTest, StreamHttpErrorIsClassified) {
   EXPECT_EQ(http.chunks_consumed, 0u);
 }
 
+// A Bedrock API key (AWS_BEARER_TOKEN_BEDROCK): the call carries it as a bearer token, with no SigV4
+// header, and the credentials provider is not asked (it may have nothing).
+TEST_F(BedrockClientTest, ABearerTokenReplacesSigV4) {
+  const std::string body = R"({"output":{"message":{"role":"assistant","content":[{"text":"x"}]}},"stopReason":"end_turn"})";
+  http.scripts.push_back({.response = ok_json(body)});
+  http.scripts.push_back({.response = ok_stream(), .chunks = {converse_stream_body()}});
+  creds.error = Error::make(ErrorKind::unauthorized, "no credentials in the chain");
+  auto c = make_bedrock_client(http, creds,
+                               BedrockConfig{.region = "us-east-1", .endpoint = kEndpoint, .bearer_token = "ABSKexample-key"},
+                               clock);
+  ASSERT_TRUE(run(c->chat(hello(), {})).has_value());
+  std::vector<std::string> deltas;
+  ASSERT_TRUE(stream(*c, hello(), deltas).has_value());
+  EXPECT_EQ(creds.calls, 0);
+  ASSERT_EQ(http.requests.size(), 2u);
+  for (const auto& sent : http.requests) {
+    EXPECT_EQ(sent.headers.get("Authorization").value_or(""), "Bearer ABSKexample-key");
+    for (std::string_view h : {"X-Amz-Date", "X-Amz-Security-Token", "X-Amz-Content-Sha256"})
+      EXPECT_FALSE(sent.headers.get(h).has_value()) << h;
+    EXPECT_EQ(sent.body, converse::encode_request(hello()));
+  }
+}
+
+TEST_F(BedrockClientTest, CountTokensPostsTheConversationAndReadsInputTokens) {
+  http.scripts.push_back({.response = ok_json(R"({"inputTokens":17})")});
+  auto c = client();
+  auto req = hello("anthropic.claude-3-5-haiku-20241022-v1:0");
+  auto n = run(c->count_tokens(req, {}));
+  ASSERT_TRUE(n.has_value()) << n.error().message;
+  EXPECT_EQ(*n, 17);
+  ASSERT_EQ(http.requests.size(), 1u);
+  const auto& sent = http.requests[0];
+  EXPECT_EQ(sent.url, "http://127.0.0.1:8123/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/count-tokens");
+  EXPECT_EQ(sent.body, R"({"input":{"converse":{"messages":[{"role":"user","content":[{"text":"Hello?"}]}],)"
+                       R"("system":[{"text":"Be brief."}]}}})");
+  EXPECT_EQ(sent.headers.get("Accept").value_or(""), "application/json");
+  EXPECT_TRUE(sent.headers.get("Authorization").value_or("").starts_with("AWS4-HMAC-SHA256 "));
+
+  // A model without token counting: Bedrock's ValidationException, as invalid_input.
+  http.scripts.push_back({.response = aws_error(400, "ValidationException", "The provided model doesn't support counting tokens.")});
+  auto refused = run(c->count_tokens(req, {}));
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().kind, ErrorKind::invalid_input);
+  EXPECT_EQ(refused.error().request_id, "req-err");
+  http.scripts.push_back({.response = ok_json(R"({"tokens":1})")});
+  auto odd = run(c->count_tokens(req, {}));
+  ASSERT_FALSE(odd.has_value());
+  EXPECT_EQ(odd.error().kind, ErrorKind::upstream);
+}
+
 TEST(BedrockConfigTest, MissingRegionOrEndpointThrowsAtStartUp) {
   ManualClock clock;
   FakeHttp http{clock};

@@ -8,7 +8,13 @@
 #include <sstream>
 #include <unistd.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "aws/credentials.hpp"
+#include "bedrock/client.hpp"
 #include "bedrock/converse_codec.hpp"
+#include "net/http_client.hpp"
 #include "bedrock/model_id.hpp"
 #include "util/encoding.hpp"
 
@@ -155,6 +161,84 @@ TEST(SdkOracle, ConverseRequestsMatchTheOfficialClient) {
     EXPECT_EQ(o.at("content_type").as_string(), "application/json");
     EXPECT_EQ(std::string(o.at("body").as_string()), converse::encode_request(req)) << "case " << i;
   }
+}
+
+// CountTokens (POST /v1/messages/count_tokens upstream): the same conversation in the SDK's
+// CountTokensCommand input, written from the API reference ({"input": {"converse": {...}}}).
+std::string sdk_count_input(const ChatRequest& r) {
+  json::object converse = json::parse(sdk_input(r, false)).at("input").as_object();
+  converse.erase("modelId");
+  converse.erase("inferenceConfig");  // ConverseTokensRequest has none
+  json::object input{{"modelId", r.model_id}, {"input", json::object{{"converse", converse}}}};
+  return json::serialize(json::object{{"op", "count-tokens"}, {"input", input}});
+}
+
+TEST(SdkOracle, CountTokensRequestsMatchTheOfficialClient) {
+  if (!node_available()) GTEST_SKIP() << "node or node_modules/@aws-sdk/client-bedrock-runtime not available";
+  const auto requests = cases();
+  std::vector<std::string> lines;
+  for (const auto& r : requests) lines.push_back(sdk_count_input(r));
+  const auto out = run_oracle(lines);
+  ASSERT_EQ(out.size(), lines.size()) << "the oracle failed";
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const json::object o = json::parse(out[i]).as_object();
+    ASSERT_FALSE(o.contains("error")) << json::serialize(o);
+    EXPECT_EQ(std::string(o.at("path").as_string()), model_path(requests[i].model_id, Operation::count_tokens));
+    EXPECT_EQ(std::string(o.at("body").as_string()), converse::encode_count_tokens(requests[i])) << "case " << i;
+  }
+}
+
+// Records the requests it is sent; answers a minimal Converse reply.
+class CapturingHttp final : public net::HttpClient {
+ public:
+  std::vector<net::HttpRequest> sent;
+  boost::asio::awaitable<Result<net::HttpResponse>> send(net::HttpRequest request, net::RequestOptions) override {
+    sent.push_back(std::move(request));
+    net::HttpResponse r;
+    r.status = 200;
+    r.body = R"({"output":{"message":{"role":"assistant","content":[{"text":"x"}]}},"stopReason":"end_turn"})";
+    co_return r;
+  }
+  boost::asio::awaitable<Result<net::HttpResponse>> send_streaming(net::HttpRequest request, net::BodySink,
+                                                                   net::RequestOptions) override {
+    sent.push_back(std::move(request));
+    co_return fail(ErrorKind::network, "not used");
+  }
+};
+
+// AWS_BEARER_TOKEN_BEDROCK: the official client, made with it set, authenticates with the bearer token
+// alone; ours (BedrockConfig::bearer_token, which serve fills from that variable) sends the same
+// Authorization and, like it, none of SigV4's headers.
+TEST(SdkOracle, ABedrockApiKeyIsSentAsTheOfficialClientSendsIt) {
+  if (!node_available()) GTEST_SKIP() << "node or node_modules/@aws-sdk/client-bedrock-runtime not available";
+  const std::string token = "ABSKQmVkcm9ja0FQSUtleS1leGFtcGxl";
+  const ChatRequest req = cases().at(1);
+  json::object line = json::parse(sdk_input(req, false)).as_object();
+  line["bearer"] = token;
+  const auto out = run_oracle({json::serialize(line)});
+  ASSERT_EQ(out.size(), 1u) << "the oracle failed";
+  const json::object sdk = json::parse(out[0]).as_object();
+  ASSERT_FALSE(sdk.contains("error")) << out[0];
+  const auto& sdk_headers = sdk.at("headers").as_object();
+
+  CapturingHttp http;
+  auto creds = aws::make_static_provider({.access_key_id = "AKIDEXAMPLE", .secret_access_key = "secret"});
+  auto client = make_bedrock_client(http, *creds,
+                                    BedrockConfig{.region = "us-east-1", .endpoint = "http://127.0.0.1:9", .bearer_token = token});
+  boost::asio::io_context io;
+  boost::asio::co_spawn(io, client->chat(req, {}), [](std::exception_ptr, Result<ChatResponse>) {});
+  io.run();
+  ASSERT_EQ(http.sent.size(), 1u);
+  const auto& ours = http.sent[0];
+
+  EXPECT_EQ(std::string(sdk_headers.at("authorization").as_string()), "Bearer " + token);
+  EXPECT_EQ(ours.headers.get("authorization").value_or(""), "Bearer " + token);
+  for (std::string_view h : {"x-amz-date", "x-amz-security-token", "x-amz-content-sha256"}) {
+    EXPECT_FALSE(sdk_headers.contains(h)) << h;
+    EXPECT_FALSE(ours.headers.get(h).has_value()) << h;
+  }
+  EXPECT_EQ(std::string(sdk.at("body").as_string()), ours.body);
+  EXPECT_TRUE(ours.url.ends_with(std::string(sdk.at("path").as_string()))) << ours.url;
 }
 
 }  // namespace

@@ -81,7 +81,10 @@ TEST_F(TemplateContent, EveryRouteIsALambdaProxyMethodBehindAnApiKey) {
   const std::set<std::string> expected = {
       "POST /chat",        "GET /conversations/{id}", "DELETE /conversations/{id}", "GET /health", "GET /metrics",
       "POST /files",       "GET /files",              "POST /files/presign",        "GET /files/{id}",
-      "PUT /files/{id}",   "DELETE /files/{id}"};
+      "PUT /files/{id}",   "DELETE /files/{id}",
+      // The compatible APIs.
+      "POST /v1/chat/completions", "POST /v1/messages", "POST /v1/messages/count_tokens", "GET /v1/models",
+      "GET /v1/models/{id+}"};
   EXPECT_EQ(routes, expected);
   // The deployment waits for every method.
   const auto& deps = resources().at("ApiDeployment").at("DependsOn").as_array();
@@ -166,7 +169,7 @@ TEST_F(TemplateContent, IamIsLeastPrivilege) {
     EXPECT_NE(resource, R"("*")") << actions;                      // no wildcard resources
     if (actions.find("bedrock:") != std::string::npos) {
       bedrock = true;
-      EXPECT_EQ(actions, R"(["bedrock:InvokeModel","bedrock:InvokeModelWithResponseStream"])");
+      EXPECT_EQ(actions, R"(["bedrock:InvokeModel","bedrock:InvokeModelWithResponseStream","bedrock:CountTokens"])");
       EXPECT_EQ(resource,
                 R"({"Fn::Sub":"arn:${AWS::Partition}:bedrock:${AWS::Region}::foundation-model/${ModelId}"})");
     }

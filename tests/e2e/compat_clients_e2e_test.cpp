@@ -39,17 +39,20 @@ class CompatClients : public ::testing::Test {
   }
 
   // Starts the agent; the base URL, or empty when it did not start.
-  std::string start(std::vector<std::string> extra) {
+  // `env`: NAME=value entries added to the agent's environment. `listening` gets the start-up line.
+  std::string start(std::vector<std::string> extra, std::vector<std::string> env = {}, json::object* listening = nullptr) {
     std::vector<std::string> args{std::string(BA_BINARY_DIR) + "/bedrock-agent", "serve", "--simulate", "--port", "0",
                                   "--history", "none", "--files", (dir / "files").string(), "--api-keys-file",
                                   (dir / "keys").string(), "--model-alias",
-                                  "claude=anthropic.claude-3-haiku-20240307-v1:0"};
+                                  "claude=anthropic.claude-3-haiku-20240307-v1:0", "--model-alias",
+                                  "titan=amazon.titan-text-express-v1"};
     for (auto& a : extra) args.push_back(std::move(a));
-    agent.emplace(std::move(args));
+    agent.emplace(std::move(args), std::move(env));
     while (auto l = agent->line()) {
       boost::system::error_code ec;
       auto v = json::parse(*l, ec);
       if (!ec && v.is_object() && v.as_object().contains("msg") && v.at("msg") == "listening") {
+        if (listening) *listening = v.as_object();
         return "http://127.0.0.1:" + std::to_string(v.at("port").to_number<int>());
       }
     }
@@ -95,7 +98,7 @@ TEST_F(CompatClients, OfficialClientsGetAnswersStreamsImagesAndErrorsInTheirApis
     if (route == "/v1/chat/completions") ++openai_lines;
     if (route == "/v1/messages") ++anthropic_lines;
     if (l.contains("error") && l.at("error") == "unauthorized") ++unauthorized;
-    if (route.starts_with("/v1/") && l.at("status") == 200) {
+    if ((route == "/v1/chat/completions" || route == "/v1/messages") && l.at("status") == 200) {
       EXPECT_EQ(l.at("model"), "anthropic.claude-3-haiku-20240307-v1:0") << json::serialize(l);
       EXPECT_TRUE(l.at("caller").as_string().starts_with("key:"));
     }
@@ -103,6 +106,32 @@ TEST_F(CompatClients, OfficialClientsGetAnswersStreamsImagesAndErrorsInTheirApis
   EXPECT_GE(openai_lines, 6);
   EXPECT_GE(anthropic_lines, 6);
   EXPECT_EQ(unauthorized, 2);
+}
+
+// AWS_BEARER_TOKEN_BEDROCK: every Bedrock call carries the key as a bearer token and no SigV4 header
+// (the in-process simulator accepts that key and no other, and counts the schemes it saw), and the key
+// appears in no log line.
+TEST_F(CompatClients, ABedrockApiKeyFromTheEnvironmentIsSentAsBearerAndNeverLogged) {
+  if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
+  const std::string token = "ABSKe2e-bedrock-api-key-" + uuid_v4();
+  json::object listening;
+  const std::string base = start({}, {"AWS_BEARER_TOKEN_BEDROCK=" + token}, &listening);
+  ASSERT_FALSE(base.empty()) << agent->rest();
+  EXPECT_EQ(listening.at("bedrock_auth"), "api_key");
+  EXPECT_EQ(json::serialize(listening).find(token), std::string::npos);
+  run_checks("main", base);
+  auto stats = shell("curl -s " + std::string(listening.at("simulator").as_string()) + "/sim/stats");
+  ASSERT_EQ(stats.rc, 0) << stats.output;
+  const auto s = json::parse(stats.output).as_object();
+  EXPECT_GT(s.at("auth_schemes").at("bearer").to_number<int>(), 10) << stats.output;
+  EXPECT_FALSE(s.at("auth_schemes").as_object().contains("sigv4")) << stats.output;
+  EXPECT_EQ(s.at("bearer_with_sigv4_headers"), 0) << stats.output;
+  EXPECT_EQ(s.at("auth_failures"), 0) << stats.output;
+  agent->signal(SIGTERM);
+  const std::string output = agent->rest();
+  EXPECT_EQ(agent->wait_exit(), 0);
+  EXPECT_EQ(output.find(token), std::string::npos) << "the key was logged";
+  EXPECT_NE(output.find("/v1/messages/count_tokens"), std::string::npos);
 }
 
 TEST_F(CompatClients, OurLimitersRetryAfterIsHonouredByTheClientsOwnRetries) {

@@ -427,5 +427,38 @@ TEST_F(RuntimeTest, CompatibleRoutesAnswerThroughApiGateway) {
   ASSERT_EQ(model.requests.size(), 2u);
 }
 
+// GET /v1/models and POST /v1/messages/count_tokens through API Gateway too (the same handler).
+TEST_F(RuntimeTest, ModelsAndCountTokensAnswerThroughApiGateway) {
+  FakeModel model;
+  model.counts.push_back(12);
+  auto store = store::make_sqlite_history(":memory:");
+  ASSERT_TRUE(store);
+  agent::ChatConfig cfg;
+  cfg.model_id = "anthropic.claude-3-sonnet-20240229-v1:0";
+  cfg.model_aliases = {{"claude", cfg.model_id}};
+  agent::ChatService chat(model, **store, cfg);
+  http::ApiKeys keys;
+  http::ApiContext ctx{.chat = chat, .history = **store, .keys = keys,
+                       .config = {.model_id = cfg.model_id, .trust_lambda_headers = true},
+                       .log = [](std::string_view) {}, .clock = &clock};
+  auto ev = json::parse(kV1Event).as_object();
+  ev["httpMethod"] = "GET";
+  ev["path"] = "/v1/models/claude";
+  ev["body"] = nullptr;
+  queue("models-1", json::serialize(ev));
+  ev["httpMethod"] = "POST";
+  ev["path"] = "/v1/messages/count_tokens";
+  ev["body"] = R"({"model":"claude","messages":[{"role":"user","content":"Hi"}]})";
+  queue("count-2", json::serialize(ev));
+  EXPECT_EQ(run(lambda::make_apigw_handler(http::make_api_handler(ctx)), 2), 0);
+  ASSERT_EQ(fake.posts.size(), 2u);
+  auto models = json::parse(fake.posts[0].body).as_object();
+  ASSERT_EQ(models.at("statusCode").as_int64(), 200) << fake.posts[0].body;
+  EXPECT_EQ(json::parse(models.at("body").as_string()).at("id"), "claude");
+  auto count = json::parse(fake.posts[1].body).as_object();
+  ASSERT_EQ(count.at("statusCode").as_int64(), 200) << fake.posts[1].body;
+  EXPECT_EQ(json::parse(count.at("body").as_string()).at("input_tokens"), 12);
+}
+
 }  // namespace
 }  // namespace ba::test

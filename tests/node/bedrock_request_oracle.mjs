@@ -1,9 +1,12 @@
 // Differential oracle for src/bedrock/converse_codec.cpp and model_id.cpp, using the official
 // @aws-sdk/client-bedrock-runtime serializer (no network: a capturing request handler answers).
-// Reads JSON lines on stdin: {"op":"converse"|"converse-stream","input":{ConverseCommand input}}, where
-// image/document "source":{"bytes":"<base64>"} is given as base64. Writes one line per input:
-// {"method":"POST","path":"/model/.../converse","content_type":"...","body":"<request body>"} or {"error":"..."}.
-import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
+// Reads JSON lines on stdin: {"op":"converse"|"converse-stream"|"count-tokens","input":{the command's input},
+// "bearer":"<token>"?}, where image/document "source":{"bytes":"<base64>"} is given as base64. With
+// "bearer", the request is made by a client created while AWS_BEARER_TOKEN_BEDROCK=<token> is set (the
+// SDK then prefers its httpBearerAuth scheme). Writes one line per input:
+// {"method":"POST","path":"/model/.../converse","content_type":"...","body":"<request body>",
+//  "headers":{lower-case name: value}} or {"error":"..."}.
+import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, CountTokensCommand } from "@aws-sdk/client-bedrock-runtime";
 import { Readable } from "node:stream";
 import { createInterface } from "node:readline";
 
@@ -22,13 +25,25 @@ const handler = {
   httpHandlerConfigs() { return {}; },
 };
 
-const client = new BedrockRuntimeClient({
+const makeClient = () => new BedrockRuntimeClient({
   region: "us-east-1",
   endpoint: "http://127.0.0.1:9",
   credentials: { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "secret" },
   requestHandler: handler,
   maxAttempts: 1,
 });
+const client = makeClient();
+const bearerClients = new Map();
+// A client made with AWS_BEARER_TOKEN_BEDROCK set, as a user of the SDK would have it.
+function bearerClient(token) {
+  if (!bearerClients.has(token)) {
+    const saved = process.env.AWS_BEARER_TOKEN_BEDROCK;
+    process.env.AWS_BEARER_TOKEN_BEDROCK = token;
+    bearerClients.set(token, makeClient());
+    if (saved === undefined) delete process.env.AWS_BEARER_TOKEN_BEDROCK; else process.env.AWS_BEARER_TOKEN_BEDROCK = saved;
+  }
+  return bearerClients.get(token);
+}
 
 function bytesToUint8(v) {
   if (Array.isArray(v)) return v.map(bytesToUint8);
@@ -45,16 +60,21 @@ function bytesToUint8(v) {
 const rl = createInterface({ input: process.stdin });
 for await (const line of rl) {
   if (!line.trim()) continue;
-  const { op, input } = JSON.parse(line);
+  const { op, input, bearer } = JSON.parse(line);
   captured = null;
   try {
-    const cmd = op === "converse-stream" ? new ConverseStreamCommand(bytesToUint8(input)) : new ConverseCommand(bytesToUint8(input));
-    await client.send(cmd).catch(() => {});  // the stream reply is not an event stream; only the request matters
+    const Command = op === "converse-stream" ? ConverseStreamCommand : op === "count-tokens" ? CountTokensCommand : ConverseCommand;
+    const cmd = new Command(bytesToUint8(input));
+    const c = bearer ? bearerClient(bearer) : client;
+    if (bearer) process.env.AWS_BEARER_TOKEN_BEDROCK = bearer;  // the token provider reads it at call time
+    await c.send(cmd).catch(() => {});  // the stream reply is not an event stream; only the request matters
+    if (bearer) delete process.env.AWS_BEARER_TOKEN_BEDROCK;
     if (!captured) throw new Error("no request captured");
     const b = captured.body;
     const body = b instanceof Uint8Array ? Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8") : String(b ?? "");
     process.stdout.write(JSON.stringify({ method: captured.method, path: captured.path,
-                                          content_type: captured.headers["content-type"] ?? "", body }) + "\n");
+                                          content_type: captured.headers["content-type"] ?? "", body,
+                                          headers: Object.fromEntries(Object.entries(captured.headers).map(([k, v]) => [k.toLowerCase(), v])) }) + "\n");
   } catch (e) {
     process.stdout.write(JSON.stringify({ error: String(e && e.message || e) }) + "\n");
   }

@@ -1,5 +1,5 @@
 // The official `openai` and `@anthropic-ai/sdk` clients against the agent's compatible routes
-// (POST /v1/chat/completions, POST /v1/messages), the agent running `serve --simulate` (started and
+// (POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models), the agent running `serve --simulate` (started and
 // stopped by tests/e2e/compat_clients_e2e_test.cpp).
 // Usage: node tests/node/compat_clients_check.mjs <main|ratelimit> <base url> <api key> [model alias]
 // Prints one JSON line per check, then {"passed": N, "failed": M}; exits 1 when a check failed.
@@ -173,6 +173,71 @@ async function main() {
     const e = await expectError(anthropic.messages.create({ model: "claude-opus-4", max_tokens: 5, messages: [{ role: "user", content: "x" }] }), 404, "an unknown model");
     expect(e instanceof Anthropic.NotFoundError, "NotFoundError");
     expect(e.error.error.type === "not_found_error", "type not_found_error");
+  });
+  await extras();
+}
+
+// A small PDF, as a client would attach one.
+const PDF = Buffer.from("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n").toString("base64");
+
+// GET /v1/models, POST /v1/messages/count_tokens and documents (the agent runs with a second alias,
+// `titan`, a model Bedrock cannot count tokens for).
+async function extras() {
+  await check("openai: models.list() and retrieve()", async () => {
+    const ids = [];
+    for await (const m of openai.models.list()) {
+      expect(m.object === "model" && typeof m.created === "number" && typeof m.owned_by === "string", "a model: " + JSON.stringify(m));
+      ids.push(m.id);
+    }
+    expect(ids.includes(alias) && ids.includes("anthropic.claude-3-haiku-20240307-v1:0"), "the alias and its model: " + ids);
+    const one = await openai.models.retrieve(alias);
+    expect(one.id === alias && one.owned_by === "anthropic", "retrieve(alias): " + JSON.stringify(one));
+    const full = await openai.models.retrieve("anthropic.claude-3-haiku-20240307-v1:0");
+    expect(full.id === "anthropic.claude-3-haiku-20240307-v1:0", "retrieve(a model id with ':')");
+    const e = await expectError(openai.models.retrieve("gpt-4o"), 404, "an unknown model");
+    expect(e instanceof OpenAI.NotFoundError && e.code === "model_not_found", "NotFoundError model_not_found: " + JSON.stringify(e.error));
+    return ids;
+  });
+  await check("anthropic: models.list() and retrieve()", async () => {
+    const ids = [];
+    for await (const m of anthropic.models.list()) {
+      expect(m.type === "model" && typeof m.display_name === "string" && typeof m.created_at === "string", "a model: " + JSON.stringify(m));
+      ids.push(m.id);
+    }
+    expect(ids.includes(alias), "the alias: " + ids);
+    const one = await anthropic.models.retrieve(alias);
+    expect(one.type === "model" && one.id === alias, "retrieve(alias): " + JSON.stringify(one));
+    return ids;
+  });
+  await check("anthropic: countTokens() equals the usage of the same request", async () => {
+    const messages = [{ role: "user", content: "Count the tokens of this message, please." },
+                      { role: "assistant", content: "Sure." }, { role: "user", content: "echo:thanks" }];
+    const counted = await anthropic.messages.countTokens({ model: alias, system: "Be brief.", messages });
+    expect(Number.isInteger(counted.input_tokens) && counted.input_tokens > 0, "input_tokens: " + JSON.stringify(counted));
+    const r = await anthropic.messages.create({ model: alias, max_tokens: 20, system: "Be brief.", messages });
+    expect(r.usage.input_tokens === counted.input_tokens, `the same count: ${counted.input_tokens} vs usage ${r.usage.input_tokens}`);
+    const e = await expectError(anthropic.messages.countTokens({ model: "titan", messages }), 400, "a model without token counting");
+    expect(e instanceof Anthropic.BadRequestError && e.error.error.type === "invalid_request_error", "BadRequestError");
+    expect(/count/i.test(e.message), "says counting is not supported: " + e.message);
+    return counted;
+  });
+  await check("anthropic: document blocks", async () => {
+    const r = await anthropic.messages.create({ model: alias, max_tokens: 30, messages: [{ role: "user", content: [
+      { type: "document", source: { type: "base64", media_type: "application/pdf", data: PDF }, title: "Q3 report.pdf" },
+      { type: "document", source: { type: "text", media_type: "text/plain", data: "Some plain notes." } },
+      { type: "text", text: "echo:read both" },
+    ] }] });
+    expect(r.content[0].text === "read both", "the echoed text: " + JSON.stringify(r.content));
+    const e = await expectError(anthropic.messages.create({ model: alias, max_tokens: 5, messages: [{ role: "user", content: [
+      { type: "document", source: { type: "url", url: "https://example.com/a.pdf" } }, { type: "text", text: "x" }] }] }), 400, "a URL document");
+    expect(/does not fetch URLs/.test(e.message), "says URLs are not fetched: " + e.message);
+  });
+  await check("openai: a file part", async () => {
+    const r = await openai.chat.completions.create({ model: alias, messages: [{ role: "user", content: [
+      { type: "file", file: { file_data: "data:application/pdf;base64," + PDF, filename: "report.pdf" } },
+      { type: "text", text: "echo:read the file" },
+    ] }] });
+    expect(r.choices[0].message.content === "read the file", "the echoed text");
   });
 }
 

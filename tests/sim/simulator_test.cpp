@@ -384,6 +384,65 @@ TEST_F(SimTest, AuthorizationIsRequired) {
   EXPECT_EQ(sim()->stats().auth_failures, 2u);
 }
 
+TEST_F(SimTest, ABedrockApiKeyIsCheckedAndItsSchemeCounted) {
+  opts.api_key = "ABSK-sim-key";
+  auto bearer = [](std::string token) {
+    auto req = model_request(kClaude, "converse", converse_body("x"));
+    req.headers.remove("X-Amz-Date");
+    req.headers.set("Authorization", "Bearer " + token);
+    return req;
+  };
+  EXPECT_EQ(send(bearer("ABSK-sim-key")).response.status, 200);
+  auto wrong = send(bearer("ABSK-other"));
+  EXPECT_EQ(wrong.response.status, 403);
+  EXPECT_EQ(header(wrong, "x-amzn-ErrorType"),
+            "UnrecognizedClientException:http://internal.amazon.com/coral/com.amazon.coral.service/");
+  auto mixed = bearer("ABSK-sim-key");
+  mixed.headers.set("X-Amz-Security-Token", "session");  // a client that signs and sends a key
+  EXPECT_EQ(send(std::move(mixed)).response.status, 200);
+  EXPECT_EQ(send(model_request(kClaude, "converse", converse_body("x"))).response.status, 200);  // SigV4 still works
+  const auto st = sim()->stats();
+  EXPECT_EQ(st.auth_schemes.at("bearer"), 2u);
+  EXPECT_EQ(st.auth_schemes.at("sigv4"), 1u);
+  EXPECT_EQ(st.bearer_with_sigv4_headers, 1u);
+  EXPECT_EQ(st.auth_failures, 1u);
+  const auto j = json::parse(to_json(st));
+  EXPECT_EQ(j.at("auth_schemes").at("bearer"), 2);
+  EXPECT_EQ(j.at("bearer_with_sigv4_headers"), 1);
+}
+
+std::string count_body(std::string_view text) {
+  return R"({"input":{"converse":)" + converse_body(text) + "}}";
+}
+
+TEST_F(SimTest, CountTokensCountsAsConverseReportsUsageAndIsFree) {
+  opts.rpm = 1;  // one Converse call a minute; CountTokens takes none of it
+  const std::string text = "How many tokens are in this sentence, roughly?";
+  auto converse = send(model_request(kClaude, "converse", converse_body(text)));
+  ASSERT_EQ(converse.response.status, 200) << converse.body;
+  const auto usage = json::parse(converse.body).at("usage").at("inputTokens").as_int64();
+  for (int i = 0; i < 3; ++i) {
+    auto a = send(model_request(kClaude, "count-tokens", count_body(text)));
+    ASSERT_EQ(a.response.status, 200) << a.body;
+    EXPECT_EQ(json::parse(a.body), json::parse(R"({"inputTokens":)" + std::to_string(usage) + "}"));
+  }
+  EXPECT_EQ(send(model_request(kClaude, "converse", converse_body(text))).response.status, 429);
+  const auto st = sim()->stats();
+  EXPECT_EQ(st.requests.at("CountTokens"), 3u);
+  EXPECT_EQ(st.input_tokens, usage);  // counting is not usage
+}
+
+TEST_F(SimTest, CountTokensRefusesModelsWithoutCountingAndMalformedBodies) {
+  auto titan = send(model_request(kTitan, "count-tokens", count_body("x")));
+  expect_error(titan, 400, "ValidationException", "The provided model doesn't support counting tokens.");
+  expect_error(send(model_request(kClaude, "count-tokens", converse_body("x"))), 400, "ValidationException");
+  expect_error(send(model_request(kClaude, "count-tokens", R"({"input":{"converse":{"messages":[],"inferenceConfig":{}}}})")),
+               400, "ValidationException");
+  auto unsigned_req = model_request(kClaude, "count-tokens", count_body("x"));
+  unsigned_req.headers.remove("Authorization");
+  EXPECT_EQ(send(std::move(unsigned_req)).response.status, 403);
+}
+
 // Signs like a real client with aws::sign_request, then hands the result to the simulator.
 net::ServerRequest signed_request(const aws::Credentials& creds, WallTime when, std::string body,
                                   std::string_view op = "converse") {

@@ -52,6 +52,19 @@ class FakeModel final : public bedrock::ModelClient {
     co_return r.result;
   }
 
+  // CountTokens: answers from `counts` (front first), records what it was asked.
+  boost::asio::awaitable<Result<std::int64_t>> count_tokens(const bedrock::ChatRequest& request,
+                                                            bedrock::CallOptions options) override {
+    count_requests.push_back(request);
+    last_options = options;
+    if (counts.empty()) co_return fail(ErrorKind::internal, "FakeModel: no count scripted");
+    Result<std::int64_t> r = std::move(counts.front());
+    counts.pop_front();
+    co_return r;
+  }
+  std::deque<Result<std::int64_t>> counts;
+  std::vector<bedrock::ChatRequest> count_requests;
+
   // The call in phases: admit() fails with `admit_errors` (front first) while there are any; report()
   // is `report` when set.
   std::unique_ptr<bedrock::ModelCall> start(bedrock::ChatRequest request, bedrock::CallOptions options) override {
