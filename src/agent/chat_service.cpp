@@ -7,6 +7,8 @@
 #include <utility>
 
 #include "agent/attachments.hpp"
+#include "bedrock/codec_common.hpp"
+#include "bedrock/model_id.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::agent {
@@ -27,6 +29,8 @@ std::string last_user_text(const std::vector<bedrock::Message>& messages) {
         case bedrock::ContentBlock::Type::text: text += b.text; break;
         case bedrock::ContentBlock::Type::image: text += "[image]"; break;
         case bedrock::ContentBlock::Type::document: text += "[document]"; break;
+        case bedrock::ContentBlock::Type::tool_use: text += "[tool call]"; break;
+        case bedrock::ContentBlock::Type::tool_result: text += "[tool result]"; break;
       }
     }
     return text;
@@ -150,6 +154,14 @@ Status ChatService::validate_messages(const ChatInput& in) const {
                                                       std::to_string(lim.max_document_bytes) + " bytes");
           }
           break;
+        case bedrock::ContentBlock::Type::tool_use:
+          if (m.role != "assistant") return fail(ErrorKind::invalid_input, at + ": tool calls belong in assistant messages");
+          chars += b.name.size() + b.input.size();
+          break;
+        case bedrock::ContentBlock::Type::tool_result:
+          if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": tool results belong in user messages");
+          for (const auto& part : b.content) chars += part.text.size();
+          break;
       }
     }
   }
@@ -158,7 +170,33 @@ Status ChatService::validate_messages(const ChatInput& in) const {
                                               " bytes; the limit is " + std::to_string(lim.max_conversation_chars));
   }
   if (!in.files.empty()) return fail(ErrorKind::internal, "files cannot be attached to a stateless chat");
-  return {};
+  for (const auto& t : in.tools) chars += t.name.size() + t.description.size() + t.input_schema.size();
+  if (chars > lim.max_conversation_chars) {
+    return fail(ErrorKind::invalid_input, "the conversation's text with the tool definitions is " + std::to_string(chars) +
+                                              " bytes; the limit is " + std::to_string(lim.max_conversation_chars));
+  }
+  return validate_tools(in);
+}
+
+// Tools: stateless mode only (the history stores text turns), models that take them, and what Bedrock
+// checks before the call (names, ids, the choice; bedrock::validate_request).
+Status ChatService::validate_tools(const ChatInput& in) const {
+  const bool tool_blocks = bedrock::has_tool_blocks(*in.messages);
+  const auto mode = in.tool_choice.mode;
+  if (in.tools.empty() && !tool_blocks && (mode == bedrock::ToolChoice::Mode::auto_ || mode == bedrock::ToolChoice::Mode::none)) {
+    return {};
+  }
+  if (in.conversation_id) {
+    return fail(ErrorKind::invalid_input,
+                "tools cannot be used with x-conversation-id: the saved history holds text turns only, so a tool "
+                "call could not be stored faithfully; send the whole conversation without x-conversation-id");
+  }
+  const std::string& model = in.model_id.empty() ? config_.model_id : in.model_id;
+  if (bedrock::model_family(model) == bedrock::ModelFamily::amazon_titan_text) {
+    return fail(ErrorKind::invalid_input, "model '" + model + "' does not support tools (Amazon Titan Text)");
+  }
+  // The model request's tool part, checked as the Bedrock client checks it.
+  return bedrock::validate_request_tools(in.tools, in.tool_choice, *in.messages);
 }
 
 Status ChatService::validate(const ChatInput& in) const {
@@ -499,6 +537,8 @@ PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, C
   req.top_p = in.top_p;
   req.top_k = in.top_k;
   req.stop_sequences = std::move(in.stop_sequences);
+  req.tools = std::move(in.tools);
+  req.tool_choice = std::move(in.tool_choice);
   if (in.messages) {
     state->turn_input = last_user_text(*in.messages);
     req.messages = std::move(*in.messages);
@@ -575,6 +615,7 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat
 
   ChatOutput out = std::move(p.out);
   out.response = std::move(reply->text);
+  out.tool_uses = std::move(reply->tool_uses);
   out.stop_reason = std::move(reply->stop_reason);
   out.usage = reply->usage;
   out.upstream_request_id = std::move(reply->request_id);

@@ -89,6 +89,9 @@ struct ChatInput {
   // history is loaded, and a turn is saved only under a conversation_id (its input: the last user
   // message's text, an "[image]" note per image).
   std::optional<std::vector<bedrock::Message>> messages;
+  // Stateless mode only (with messages, without conversation_id): the tools the model may call and how.
+  std::vector<bedrock::ToolSpec> tools;
+  bedrock::ToolChoice tool_choice;
   bool stream = false;  // streaming is chosen by passing a DeltaHandler; this tells admission to expect it
   std::optional<SteadyTime> deadline;
   std::string request_id;                      // ours, saved with the turn
@@ -107,6 +110,7 @@ struct ChatInput {
 
 struct ChatOutput {
   std::string response;
+  std::vector<bedrock::ContentBlock> tool_uses;  // the model's tool calls (stop_reason tool_use), after the text
   std::string conversation_id;
   std::string model_id;
   std::string stop_reason;
@@ -234,6 +238,7 @@ class ChatService {
                                             const ChatOutput& out);
   Error map_model_error(Error e, const std::string& model_id) const;
   Status validate_messages(const ChatInput& input) const;
+  Status validate_tools(const ChatInput& input) const;
   // prepare()'s plain part (no frame space while the history loads): the model request and its call.
   PendingChat start_call(std::unique_ptr<PendingChat::State> state, ChatInput& input,
                          const std::vector<store::Turn>& turns);

@@ -20,6 +20,55 @@ bool one_of(std::string_view v, const std::array<std::string_view, N>& set) {
   return false;
 }
 
+// Converse's patterns: toolUseId [a-zA-Z0-9_.:-]+ (1-64), tool name [a-zA-Z0-9_-]+ (1-64).
+bool valid_ident(std::string_view v, std::string_view extra) {
+  if (v.empty() || v.size() > 64) return false;
+  for (char c : v) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && extra.find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+bool valid_tool_name(std::string_view v) { return valid_ident(v, "_-"); }
+bool valid_tool_use_id(std::string_view v) { return valid_ident(v, "_.:-"); }
+
+}  // namespace
+
+Status validate_request_tools(const std::vector<ToolSpec>& tools, const ToolChoice& choice,
+                              const std::vector<Message>& messages) {
+  for (std::size_t i = 0; i < tools.size(); ++i) {
+    const auto& t = tools[i];
+    const std::string at = "tools[" + std::to_string(i) + "]";
+    if (!valid_tool_name(t.name))
+      return fail(ErrorKind::invalid_input, at + ": a tool name must be 1-64 characters of a-z A-Z 0-9 _ - (got \"" + t.name + "\")");
+    if (t.input_schema.empty() || t.input_schema.front() != '{')
+      return fail(ErrorKind::invalid_input, at + ": the input schema must be a JSON object");
+    for (std::size_t j = 0; j < i; ++j)
+      if (tools[j].name == t.name) return fail(ErrorKind::invalid_input, at + ": tool names must be unique (\"" + t.name + "\")");
+  }
+  const auto mode = choice.mode;
+  if ((mode == ToolChoice::Mode::any || mode == ToolChoice::Mode::tool) && tools.empty())
+    return fail(ErrorKind::invalid_input, "tool_choice asks for a tool call, but no tools are given");
+  if (mode == ToolChoice::Mode::tool) {
+    bool found = false;
+    for (const auto& t : tools) found = found || t.name == choice.name;
+    if (!found) return fail(ErrorKind::invalid_input, "tool_choice names the tool \"" + choice.name + "\", which is not among the tools");
+  }
+  if (has_tool_blocks(messages)) {
+    if (tools.empty())
+      return fail(ErrorKind::invalid_input,
+                  "the messages hold tool calls or tool results, but no tools are given: Bedrock requires the tool "
+                  "definitions with them");
+    if (mode == ToolChoice::Mode::none)
+      return fail(ErrorKind::invalid_input,
+                  "tool_choice \"none\" cannot be honoured when the messages hold tool calls or tool results: Bedrock "
+                  "has no such choice and needs the tools sent with them; use \"auto\"");
+  }
+  return {};
+}
+
+namespace {
+
 bool in_unit_range(double v) { return std::isfinite(v) && v >= 0.0 && v <= 1.0; }
 
 void write(std::string& out, const boost::json::value& v) {
@@ -78,6 +127,7 @@ Status validate_request(const ChatRequest& request) {
     return fail(ErrorKind::invalid_input, "top_p must be between 0 and 1");
   for (const auto& s : request.stop_sequences)
     if (s.empty()) return fail(ErrorKind::invalid_input, "stop sequences must not be empty strings");
+  if (auto ok = validate_request_tools(request.tools, request.tool_choice, request.messages); !ok) return ok;
   for (std::size_t i = 0; i < request.messages.size(); ++i) {
     const auto& m = request.messages[i];
     const std::string where = "messages[" + std::to_string(i) + "]";
@@ -90,6 +140,23 @@ Status validate_request(const ChatRequest& request) {
       switch (b.type) {
         case ContentBlock::Type::text:
           if (b.text.empty()) return fail(ErrorKind::invalid_input, at + ": text must not be empty");
+          break;
+        case ContentBlock::Type::tool_use:
+          if (m.role != "assistant") return fail(ErrorKind::invalid_input, at + ": tool calls are only allowed in assistant messages");
+          if (!valid_tool_use_id(b.tool_use_id))
+            return fail(ErrorKind::invalid_input, at + ": a tool call id must be 1-64 characters of a-z A-Z 0-9 _ . : - (got \"" + b.tool_use_id + "\")");
+          if (!valid_tool_name(b.name))
+            return fail(ErrorKind::invalid_input, at + ": a tool name must be 1-64 characters of a-z A-Z 0-9 _ - (got \"" + b.name + "\")");
+          if (b.input.empty() || b.input.front() != '{')
+            return fail(ErrorKind::invalid_input, at + ": a tool call's input must be a JSON object");
+          break;
+        case ContentBlock::Type::tool_result:
+          if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": tool results are only allowed in user messages");
+          if (!valid_tool_use_id(b.tool_use_id))
+            return fail(ErrorKind::invalid_input, at + ": a tool call id must be 1-64 characters of a-z A-Z 0-9 _ . : - (got \"" + b.tool_use_id + "\")");
+          for (const auto& part : b.content)
+            if (part.type != ContentBlock::Type::text || part.text.empty())
+              return fail(ErrorKind::invalid_input, at + ": a tool result's content must be non-empty text");
           break;
         case ContentBlock::Type::image:
           if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": images are only allowed in user messages");
@@ -112,9 +179,19 @@ Status validate_request(const ChatRequest& request) {
   return {};
 }
 
+bool has_tool_blocks(const std::vector<Message>& messages) {
+  for (const auto& m : messages)
+    for (const auto& b : m.content)
+      if (b.type == ContentBlock::Type::tool_use || b.type == ContentBlock::Type::tool_result) return true;
+  return false;
+}
+
 ChatResponse StreamAccumulator::to_response() const {
   ChatResponse r;
   r.text = text;
+  r.tool_uses = tool_uses;
+  for (auto& t : r.tool_uses)
+    if (t.input.empty()) t.input = "{}";  // a tool without input parameters streams no input
   r.stop_reason = stop_reason;
   r.usage = usage;
   r.latency_ms = latency_ms;

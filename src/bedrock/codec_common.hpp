@@ -14,13 +14,22 @@ namespace ba::bedrock {
 
 // Checks what Bedrock would reject with a ValidationException, before anything is sent:
 // a valid model id, at least one message, the first one from the user, roles user|assistant,
-// no empty message, max_tokens >= 1, temperature/top_p in [0,1], image/document formats and names.
+// no empty message, max_tokens >= 1, temperature/top_p in [0,1], image/document formats and names;
+// tools: valid unique names and object schemas, a tool_choice naming one of them, tool_use blocks in
+// assistant messages and tool_result blocks in user messages with valid ids, and tool blocks only with
+// tools given and a choice other than none (Bedrock needs toolConfig with them; Converse has no "none").
 // Errors are ErrorKind::invalid_input with a message naming the offending field.
 Status validate_request(const ChatRequest& request);
+// Its tool part alone: tools, tool_choice, and tool blocks in the messages only with tools given and a
+// choice other than none (ChatService checks it before anything is charged).
+Status validate_request_tools(const std::vector<ToolSpec>& tools, const ToolChoice& choice,
+                              const std::vector<Message>& messages);
 
 // State of one streamed reply (ConverseStream or InvokeModelWithResponseStream), fed event by event.
 struct StreamAccumulator {
   std::string text;            // all text deltas so far
+  std::vector<ContentBlock> tool_uses;  // tool_use blocks so far (input: the JSON text streamed so far)
+  std::vector<std::int64_t> tool_indexes;  // each tool use's contentBlockIndex (InvokeModel: index)
   std::string stop_reason;     // normalized: end_turn, max_tokens, stop_sequence, content_filtered, ...
   Usage usage;
   std::int64_t latency_ms = 0;  // as reported by Bedrock (metrics.latencyMs / invocationLatency)

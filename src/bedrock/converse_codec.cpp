@@ -30,8 +30,54 @@ void write_block(JsonWriter& w, const ContentBlock& b) {
       w.member("format", b.format);
       w.end_object();
       break;
+    case ContentBlock::Type::tool_use:  // member order as the official JS SDK writes it
+      w.key("toolUse").begin_object();
+      w.member("toolUseId", b.tool_use_id).member("name", b.name).key("input").raw(b.input);
+      w.end_object();
+      break;
+    case ContentBlock::Type::tool_result:
+      w.key("toolResult").begin_object();
+      w.member("toolUseId", b.tool_use_id);
+      w.key("content").begin_array();
+      for (const auto& part : b.content) w.begin_object().member("text", part.text).end_object();
+      w.end_array();
+      if (b.is_error) w.member("status", "error");
+      w.end_object();
+      break;
   }
   w.end_object();
+}
+
+// toolConfig (after inferenceConfig, as the official JS SDK writes it). Tool choice none: no toolConfig
+// at all (validate_request refuses none when the messages hold tool blocks, which need it).
+void write_tool_config(JsonWriter& w, const ChatRequest& request) {
+  if (request.tools.empty() || request.tool_choice.mode == ToolChoice::Mode::none) return;
+  w.key("toolConfig").begin_object();
+  w.key("tools").begin_array();
+  for (const auto& t : request.tools) {
+    w.begin_object().key("toolSpec").begin_object();
+    w.member("name", t.name);
+    w.key("inputSchema").begin_object().key("json").raw(t.input_schema).end_object();
+    if (!t.description.empty()) w.member("description", t.description);
+    w.end_object().end_object();
+  }
+  w.end_array();
+  switch (request.tool_choice.mode) {
+    case ToolChoice::Mode::auto_: w.key("toolChoice").begin_object().key("auto").begin_object().end_object().end_object(); break;
+    case ToolChoice::Mode::any: w.key("toolChoice").begin_object().key("any").begin_object().end_object().end_object(); break;
+    case ToolChoice::Mode::tool:
+      w.key("toolChoice").begin_object().key("tool").begin_object().member("name", request.tool_choice.name).end_object().end_object();
+      break;
+    case ToolChoice::Mode::none: break;
+  }
+  w.end_object();
+}
+
+// A reply's toolUse block: {toolUseId, name, input (a JSON document)}.
+ContentBlock tool_use_of(const json::object& tu) {
+  auto input = tu.find("input");
+  std::string in = input == tu.end() || input->value().is_null() ? "{}" : detail::to_json(input->value());
+  return ContentBlock::make_tool_use(string_field(tu, "toolUseId"), string_field(tu, "name"), std::move(in));
 }
 
 Usage parse_usage(const json::object& u) {
@@ -58,7 +104,8 @@ void write_messages_and_system(JsonWriter& w, const ChatRequest& request) {
 std::size_t encoded_size_hint(const ChatRequest& request) {
   std::size_t size = 256 + request.system.size();
   for (const auto& m : request.messages)
-    for (const auto& b : m.content) size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3;
+    for (const auto& b : m.content) size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3 + b.input.size();
+  for (const auto& t : request.tools) size += 96 + t.name.size() + t.description.size() + t.input_schema.size();
   return size;
 }
 
@@ -70,6 +117,7 @@ std::string encode_count_tokens(const ChatRequest& request) {
   JsonWriter w(out);
   w.begin_object().key("input").begin_object().key("converse").begin_object();
   write_messages_and_system(w, request);
+  write_tool_config(w, request);  // the tools' definitions are input tokens too
   if (request.top_k) w.key("additionalModelRequestFields").begin_object().member("top_k", *request.top_k).end_object();
   w.end_object().end_object().end_object();
   return out;
@@ -100,6 +148,7 @@ std::string encode_request(const ChatRequest& request) {
     w.end_array();
   }
   w.end_object();
+  write_tool_config(w, request);
   // The model's own parameters, where the official client writes them (after inferenceConfig).
   if (request.top_k) w.key("additionalModelRequestFields").begin_object().member("top_k", *request.top_k).end_object();
   w.end_object();
@@ -124,6 +173,7 @@ Result<ChatResponse> decode_response(std::string_view body) {
     if (!block.is_object()) continue;
     if (auto t = block.get_object().find("text"); t != block.get_object().end() && t->value().is_string())
       r.text += t->value().get_string();
+    if (const auto* tu = object_field(block.get_object(), "toolUse")) r.tool_uses.push_back(tool_use_of(*tu));
   }
   r.stop_reason = string_field(root, "stopReason");
   if (const auto* usage = object_field(root, "usage")) r.usage = parse_usage(*usage);
@@ -144,13 +194,25 @@ Result<std::string> apply_stream_event(StreamAccumulator& acc, std::string_view 
   if (event_type == "contentBlockDelta") {
     const auto* delta = object_field(ev, "delta");
     if (!delta) return std::unexpected(detail::malformed("ConverseStream contentBlockDelta event", "no delta"));
+    if (const auto* tu = object_field(*delta, "toolUse")) {
+      const std::int64_t index = int_field(ev, "contentBlockIndex");
+      for (std::size_t i = 0; i < acc.tool_uses.size(); ++i)
+        if (acc.tool_indexes[i] == index) acc.tool_uses[i].input += string_field(*tu, "input");
+      return std::string{};
+    }
     auto t = delta->find("text");
-    if (t == delta->end() || !t->value().is_string()) return std::string{};  // toolUse, reasoning, citations...
+    if (t == delta->end() || !t->value().is_string()) return std::string{};  // reasoning, citations...
     std::string text(t->value().get_string());
     acc.text += text;
     return text;
   }
-  if (event_type == "messageStop") {
+  if (event_type == "contentBlockStart") {
+    const auto* start = object_field(ev, "start");
+    if (const auto* tu = start ? object_field(*start, "toolUse") : nullptr) {
+      acc.tool_uses.push_back(ContentBlock::make_tool_use(string_field(*tu, "toolUseId"), string_field(*tu, "name"), {}));
+      acc.tool_indexes.push_back(int_field(ev, "contentBlockIndex"));
+    }
+  } else if (event_type == "messageStop") {
     acc.stop_reason = string_field(ev, "stopReason");
     acc.finished = true;
   } else if (event_type == "metadata") {

@@ -47,6 +47,14 @@ std::optional<std::int64_t> opt_int(const json::object& o, std::string_view key)
 
 Error invalid(std::string msg) { return Error::make(ErrorKind::invalid_input, std::move(msg)); }
 
+// JSON object text (a tool's input or schema) as a DOM to put in a body.
+Result<json::object> json_object(std::string_view text, std::string_view what) {
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec || !v.is_object()) return std::unexpected(invalid(std::string(what) + " must be a JSON object"));
+  return std::move(v.as_object());
+}
+
 // ---- Claude ----
 
 Result<json::object> claude_block(const ContentBlock& b) {
@@ -72,8 +80,42 @@ Result<json::object> claude_block(const ContentBlock& b) {
       if (!b.name.empty()) doc["title"] = b.name;
       return doc;
     }
+    case ContentBlock::Type::tool_use: {
+      auto input = json_object(b.input, "a tool call's input");
+      if (!input) return std::unexpected(input.error());
+      return json::object{{"type", "tool_use"}, {"id", b.tool_use_id}, {"name", b.name}, {"input", std::move(*input)}};
+    }
+    case ContentBlock::Type::tool_result: {
+      json::array content;
+      for (const auto& part : b.content) content.push_back(json::object{{"type", "text"}, {"text", part.text}});
+      json::object out{{"type", "tool_result"}, {"tool_use_id", b.tool_use_id}, {"content", std::move(content)}};
+      if (b.is_error) out["is_error"] = true;
+      return out;
+    }
   }
   return std::unexpected(invalid("unknown content block type"));
+}
+
+// Claude's native tools and tool_choice (none: no tools sent, as with Converse).
+Status claude_tools(json::object& body, const ChatRequest& r) {
+  if (r.tools.empty() || r.tool_choice.mode == ToolChoice::Mode::none) return {};
+  json::array tools;
+  for (const auto& t : r.tools) {
+    auto schema = json_object(t.input_schema, "a tool's input schema");
+    if (!schema) return fail(std::move(schema.error()));
+    json::object tool{{"name", t.name}};
+    if (!t.description.empty()) tool["description"] = t.description;
+    tool["input_schema"] = std::move(*schema);
+    tools.push_back(std::move(tool));
+  }
+  body["tools"] = std::move(tools);
+  switch (r.tool_choice.mode) {
+    case ToolChoice::Mode::auto_: body["tool_choice"] = json::object{{"type", "auto"}}; break;
+    case ToolChoice::Mode::any: body["tool_choice"] = json::object{{"type", "any"}}; break;
+    case ToolChoice::Mode::tool: body["tool_choice"] = json::object{{"type", "tool"}, {"name", r.tool_choice.name}}; break;
+    case ToolChoice::Mode::none: break;
+  }
+  return {};
 }
 
 Result<std::string> claude_request(const ChatRequest& r) {
@@ -96,6 +138,7 @@ Result<std::string> claude_request(const ChatRequest& r) {
   if (r.top_p) body["top_p"] = *r.top_p;
   if (r.top_k) body["top_k"] = *r.top_k;
   if (!r.stop_sequences.empty()) body["stop_sequences"] = detail::string_array(r.stop_sequences);
+  if (auto ok = claude_tools(body, r); !ok) return std::unexpected(std::move(ok.error()));
   return detail::to_json(body);
 }
 
@@ -118,7 +161,14 @@ Result<ChatResponse> claude_response(const json::object& root) {
   for (const auto& block : content->value().get_array()) {
     if (!block.is_object()) continue;
     const auto& b = block.get_object();
-    if (string_field(b, "type") == "text") r.text += string_field(b, "text");
+    const std::string type = string_field(b, "type");
+    if (type == "text") r.text += string_field(b, "text");
+    if (type == "tool_use") {
+      auto input = b.find("input");
+      r.tool_uses.push_back(ContentBlock::make_tool_use(
+          string_field(b, "id"), string_field(b, "name"),
+          input == b.end() || input->value().is_null() ? "{}" : detail::to_json(input->value())));
+    }
   }
   r.stop_reason = string_field(root, "stop_reason");
   if (const auto* usage = object_field(root, "usage")) claude_usage(r.usage, *usage);
@@ -143,11 +193,20 @@ Result<std::string> claude_chunk(StreamAccumulator& acc, const json::object& ev)
     if (const auto* msg = object_field(ev, "message"))
       if (const auto* usage = object_field(*msg, "usage")) claude_usage(acc.usage, *usage);
   } else if (type == "content_block_start") {
-    if (const auto* block = object_field(ev, "content_block"); block && string_field(*block, "type") == "text")
-      delta = string_field(*block, "text");
+    const auto* block = object_field(ev, "content_block");
+    if (block && string_field(*block, "type") == "text") delta = string_field(*block, "text");
+    if (block && string_field(*block, "type") == "tool_use") {
+      acc.tool_uses.push_back(ContentBlock::make_tool_use(string_field(*block, "id"), string_field(*block, "name"), {}));
+      acc.tool_indexes.push_back(int_field(ev, "index"));
+    }
   } else if (type == "content_block_delta") {
-    if (const auto* d = object_field(ev, "delta"); d && string_field(*d, "type") == "text_delta")
-      delta = string_field(*d, "text");
+    const auto* d = object_field(ev, "delta");
+    if (d && string_field(*d, "type") == "text_delta") delta = string_field(*d, "text");
+    if (d && string_field(*d, "type") == "input_json_delta") {
+      const std::int64_t index = int_field(ev, "index");
+      for (std::size_t i = 0; i < acc.tool_uses.size(); ++i)
+        if (acc.tool_indexes[i] == index) acc.tool_uses[i].input += string_field(*d, "partial_json");
+    }
   } else if (type == "message_delta") {
     if (const auto* d = object_field(ev, "delta")) {
       if (auto reason = string_field(*d, "stop_reason"); !reason.empty()) acc.stop_reason = reason;
@@ -190,6 +249,9 @@ std::string block_text(const Message& m) {
 }
 
 Result<std::string> titan_request(const ChatRequest& r) {
+  if (!r.tools.empty() || has_tool_blocks(r.messages))
+    return std::unexpected(invalid("the model does not support tools (Amazon Titan Text); use a model that does "
+                                   "(e.g. Anthropic Claude 3+)"));
   for (const auto& m : r.messages)
     for (const auto& b : m.content)
       if (b.type != ContentBlock::Type::text)

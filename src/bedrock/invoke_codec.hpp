@@ -12,7 +12,8 @@
 
 namespace ba::bedrock::invoke {
 
-// The native request body. ErrorKind::invalid_input when the family is `other`, when Titan gets an
+// The native request body (Claude: tools as its native tools/tool_choice, tool_use and tool_result
+// blocks). ErrorKind::invalid_input when the family is `other`, when Titan gets tools or an
 // image or document, or when Claude gets a document format it has no body for (doc/docx/xls/xlsx).
 Result<std::string> encode_request(const ChatRequest& request, ModelFamily family);
 

@@ -8,14 +8,42 @@
 namespace ba::bedrock {
 
 struct ContentBlock {
-  enum class Type { text, image, document };
+  enum class Type { text, image, document, tool_use, tool_result };
   Type type = Type::text;
   std::string text;    // text
   std::string format;  // image: png|jpeg|gif|webp; document: pdf|csv|doc|docx|xls|xlsx|html|txt|md
-  std::string name;    // document name
+  std::string name;    // document name; tool_use: the tool's name
   std::string bytes;   // raw bytes (base64-encoded on the wire)
+  // tool_use (assistant) and tool_result (user): the call's id, as the model gave it.
+  std::string tool_use_id;
+  // tool_use: the tool's input, a JSON object as compact JSON text (written to the wire as it is).
+  std::string input;
+  // tool_result: what the tool returned, as text blocks (Converse: toolResult.content[].text), and
+  // whether it failed (status "error").
+  std::vector<ContentBlock> content;
+  bool is_error = false;
 
   static ContentBlock make_text(std::string t) { return ContentBlock{.type = Type::text, .text = std::move(t)}; }
+  static ContentBlock make_tool_use(std::string id, std::string name, std::string input_json) {
+    ContentBlock b{.type = Type::tool_use, .name = std::move(name)};
+    b.tool_use_id = std::move(id);
+    b.input = std::move(input_json);
+    return b;
+  }
+};
+
+// A tool the model may call (Converse toolConfig.tools[].toolSpec).
+struct ToolSpec {
+  std::string name;          // 1-64 of [a-zA-Z0-9_-]
+  std::string description;   // empty: none
+  std::string input_schema;  // a JSON Schema object as compact JSON text
+};
+
+// Converse toolChoice; `none` has no Converse form: the tools are not sent (see converse::encode_request).
+struct ToolChoice {
+  enum class Mode { auto_, any, tool, none };
+  Mode mode = Mode::auto_;
+  std::string name;  // Mode::tool
 };
 
 struct Message {
@@ -32,7 +60,12 @@ struct ChatRequest {
   std::optional<double> top_p;
   std::optional<int> top_k;  // Anthropic Claude only (Converse: additionalModelRequestFields.top_k)
   std::vector<std::string> stop_sequences;
+  std::vector<ToolSpec> tools;  // empty: no tools offered
+  ToolChoice tool_choice;
 };
+
+// Whether any message holds a tool_use or tool_result block.
+bool has_tool_blocks(const std::vector<Message>& messages);
 
 struct Usage {
   std::int64_t input_tokens = 0;
@@ -43,6 +76,7 @@ struct Usage {
 
 struct ChatResponse {
   std::string text;
+  std::vector<ContentBlock> tool_uses;  // the reply's tool_use blocks, in order (after its text)
   std::string stop_reason;  // end_turn, max_tokens, stop_sequence, ...
   Usage usage;
   std::string request_id;   // x-amzn-RequestId

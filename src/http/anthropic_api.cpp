@@ -3,7 +3,7 @@
 // admission, streaming). Only a translator: no chat logic here.
 //
 // Unsupported fields: a field that would change the answer and that we cannot honour yet is a 400
-// naming it (tools, tool_choice, thinking, cache_control, documents, tool blocks...); metadata and
+// naming it (server tools, thinking, cache_control, documents...); metadata and
 // service_tier are accepted and ignored; anything the Messages API does not define is a 400 ("Extra
 // inputs are not permitted", as Anthropic answers it). See docs/api.md.
 #include <boost/json.hpp>
@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "agent/attachments.hpp"
+#include "bedrock/codec_common.hpp"
 #include "http/api_internal.hpp"
 #include "http/sse.hpp"
 #include "util/encoding.hpp"
@@ -136,7 +137,122 @@ std::expected<bedrock::ContentBlock, WireError> document_block(const json::objec
   return std::move(*block);
 }
 
-// A content block list: text, image and document blocks.
+// ---- Tools ----
+
+// {"type": "tool_use", "id", "name", "input": {...}} -> a toolUse block.
+std::expected<bedrock::ContentBlock, WireError> tool_use_block(const json::object& b, const std::string& at) {
+  auto id = b.if_contains("id");
+  auto name = b.if_contains("name");
+  auto input = b.if_contains("input");
+  if (!id || !id->is_string()) return std::unexpected(bad(at + ".id: Field required"));
+  if (!name || !name->is_string()) return std::unexpected(bad(at + ".name: Field required"));
+  if (!input || !input->is_object()) return std::unexpected(bad(at + ".input: Input should be a valid dictionary"));
+  return bedrock::ContentBlock::make_tool_use(std::string(id->as_string()), std::string(name->as_string()),
+                                              bedrock::detail::to_json(*input));
+}
+
+// {"type": "tool_result", "tool_use_id", "content"?: string | [text blocks], "is_error"?} -> a toolResult block.
+std::expected<bedrock::ContentBlock, WireError> tool_result_block(const json::object& b, const std::string& at) {
+  auto id = b.if_contains("tool_use_id");
+  if (!id || !id->is_string()) return std::unexpected(bad(at + ".tool_use_id: Field required"));
+  bedrock::ContentBlock out{.type = bedrock::ContentBlock::Type::tool_result};
+  out.tool_use_id = std::string(id->as_string());
+  if (auto e = b.if_contains("is_error"); e && !e->is_null()) {
+    if (!e->is_bool()) return std::unexpected(bad(at + ".is_error: Input should be a valid boolean"));
+    out.is_error = e->as_bool();
+  }
+  auto content = b.if_contains("content");
+  if (!content || content->is_null()) return out;
+  if (content->is_string()) {
+    if (!content->as_string().empty()) out.content.push_back(bedrock::ContentBlock::make_text(std::string(content->as_string())));
+    return out;
+  }
+  if (!content->is_array()) return std::unexpected(bad(at + ".content: Input should be a valid string or list of content blocks"));
+  std::size_t j = 0;
+  for (const auto& pv : content->as_array()) {
+    const std::string pat = at + ".content." + std::to_string(j++);
+    const auto* p = pv.if_object();
+    auto type = p ? p->if_contains("type") : nullptr;
+    if (!type || *type != "text") {
+      return std::unexpected(bad(pat + ": only text blocks are supported in a tool_result by this agent"));
+    }
+    for (const auto& [key, val] : *p) {
+      if (key == "cache_control" && !val.is_null()) return std::unexpected(unsupported(pat + ".cache_control"));
+      if (key != "type" && key != "text" && key != "cache_control") return std::unexpected(bad(pat + "." + std::string(key) + ": Extra inputs are not permitted"));
+    }
+    auto text = p->if_contains("text");
+    if (!text || !text->is_string()) return std::unexpected(bad(pat + ".text: Field required"));
+    if (!text->as_string().empty()) out.content.push_back(bedrock::ContentBlock::make_text(std::string(text->as_string())));
+  }
+  return out;
+}
+
+// tools: [{name, description?, input_schema, type?: "custom"}] (server tools are not offered).
+std::expected<void, WireError> parse_tools(const json::value& v, agent::ChatInput& in) {
+  if (v.is_null()) return {};
+  if (!v.is_array()) return std::unexpected(bad("tools: Input should be a valid list"));
+  std::size_t i = 0;
+  for (const auto& tv : v.as_array()) {
+    const std::string at = "tools." + std::to_string(i++);
+    const auto* t = tv.if_object();
+    if (!t) return std::unexpected(bad(at + ": Input should be an object"));
+    bedrock::ToolSpec spec;
+    for (const auto& [key, val] : *t) {
+      if (key == "name" && val.is_string()) {
+        spec.name = std::string(val.as_string());
+      } else if (key == "description" && (val.is_string() || val.is_null())) {
+        if (val.is_string()) spec.description = std::string(val.as_string());
+      } else if (key == "input_schema" && val.is_object()) {
+        spec.input_schema = bedrock::detail::to_json(val);
+      } else if (key == "type") {
+        if (!val.is_null() && val != "custom") {
+          return std::unexpected(bad(at + ".type: server tools ('" + std::string(val.is_string() ? val.as_string() : "?") +
+                                     "') are not supported by this agent; define custom tools (name, input_schema)"));
+        }
+      } else if (key == "cache_control") {
+        if (!val.is_null()) return std::unexpected(unsupported(at + ".cache_control"));
+      } else if (key == "name" || key == "description" || key == "input_schema") {
+        return std::unexpected(bad(at + "." + std::string(key) + ": Input should be a valid " +
+                                   (key == "input_schema" ? "dictionary" : "string")));
+      } else {
+        return std::unexpected(bad(at + "." + std::string(key) + ": Extra inputs are not permitted"));
+      }
+    }
+    if (spec.name.empty()) return std::unexpected(bad(at + ".name: Field required"));
+    if (spec.input_schema.empty()) return std::unexpected(bad(at + ".input_schema: Field required"));
+    in.tools.push_back(std::move(spec));
+  }
+  return {};
+}
+
+// tool_choice: {type: auto|any|tool|none, name (tool), disable_parallel_tool_use?}.
+std::expected<void, WireError> parse_tool_choice(const json::value& v, agent::ChatInput& in) {
+  using Mode = bedrock::ToolChoice::Mode;
+  if (v.is_null()) return {};
+  const auto* o = v.if_object();
+  if (!o) return std::unexpected(bad("tool_choice: Input should be an object"));
+  for (const auto& [key, val] : *o) {
+    if (key != "type" && key != "name" && key != "disable_parallel_tool_use") {
+      return std::unexpected(bad("tool_choice." + std::string(key) + ": Extra inputs are not permitted"));
+    }
+  }
+  auto type = o->if_contains("type");
+  if (type && *type == "auto") in.tool_choice.mode = Mode::auto_;
+  else if (type && *type == "any") in.tool_choice.mode = Mode::any;
+  else if (type && *type == "none") in.tool_choice.mode = Mode::none;
+  else if (type && *type == "tool") {
+    auto name = o->if_contains("name");
+    if (!name || !name->is_string()) return std::unexpected(bad("tool_choice.name: Field required"));
+    in.tool_choice.mode = Mode::tool;
+    in.tool_choice.name = std::string(name->as_string());
+  } else {
+    return std::unexpected(bad("tool_choice.type: Input should be 'auto', 'any', 'tool' or 'none'"));
+  }
+  return {};
+}
+
+// A content block list: text blocks; in a message (not the system prompt) also image, document, tool_use
+// and tool_result blocks.
 std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const json::value& v, const std::string& at,
                                                                           bool images) {
   std::vector<bedrock::ContentBlock> out;
@@ -168,6 +284,16 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const 
       auto text = b.if_contains("text");
       if (!text || !text->is_string()) return std::unexpected(bad(bat + ".text: Field required"));
       out.push_back(bedrock::ContentBlock::make_text(std::string(text->as_string())));
+    } else if ((t == "tool_use" || t == "tool_result") && images) {
+      for (const auto& [key, val] : b) {
+        const bool known = key == "type" || key == "cache_control" ||
+                           (t == "tool_use" && (key == "id" || key == "name" || key == "input")) ||
+                           (t == "tool_result" && (key == "tool_use_id" || key == "content" || key == "is_error"));
+        if (!known) return std::unexpected(bad(bat + "." + std::string(key) + ": Extra inputs are not permitted"));
+      }
+      auto block = t == "tool_use" ? tool_use_block(b, bat) : tool_result_block(b, bat);
+      if (!block) return std::unexpected(block.error());
+      out.push_back(std::move(*block));
     } else if (t == "image" && images) {
       auto block = image_block(b, bat);
       if (!block) return std::unexpected(block.error());
@@ -179,7 +305,7 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const 
     } else {
       return std::unexpected(bad(bat + ": content blocks of type '" + std::string(t) +
                                  "' are not supported by this agent yet (supported: text" +
-                                 (images ? ", image, document)" : ")")));
+                                 (images ? ", image, document, tool_use, tool_result)" : ")")));
     }
   }
   return out;
@@ -269,7 +395,11 @@ std::expected<agent::ChatInput, WireError> parse_request(std::string_view body, 
       in.stream = val.as_bool();
     } else if (key == "metadata" || key == "service_tier") {
       continue;  // accepted and ignored: they do not change the answer (docs/api.md)
-    } else if (key == "tools" || key == "tool_choice" || key == "thinking" || key == "container" ||
+    } else if (key == "tools") {
+      if (auto st = parse_tools(val, in); !st) return std::unexpected(st.error());
+    } else if (key == "tool_choice") {
+      if (auto st = parse_tool_choice(val, in); !st) return std::unexpected(st.error());
+    } else if (key == "thinking" || key == "container" ||
                key == "mcp_servers" || key == "context_management") {
       if (val.is_null()) continue;
       return std::unexpected(unsupported(key));
@@ -295,11 +425,30 @@ struct Answer {
   std::string text;
   std::string stop_reason;
   std::int64_t input_tokens = 0, output_tokens = 0, cache_write = 0, cache_read = 0;
+  std::vector<bedrock::ContentBlock> tool_uses;  // after the text block
 };
 
 Answer answer_of(const agent::ChatOutput& out) {
   return Answer{out.response, std::string(stop_reason(out.stop_reason)), out.usage.input_tokens,
-                out.usage.output_tokens, out.usage.cache_write_input_tokens, out.usage.cache_read_input_tokens};
+                out.usage.output_tokens, out.usage.cache_write_input_tokens, out.usage.cache_read_input_tokens,
+                out.tool_uses};
+}
+
+void write_tool_use(JsonWriter& w, const bedrock::ContentBlock& t, bool with_input) {
+  w.begin_object().member("type", "tool_use").member("id", t.tool_use_id).member("name", t.name);
+  w.key("input").raw(with_input ? std::string_view(t.input) : std::string_view("{}"));
+  w.end_object();
+}
+
+// A stored answer's tool_use block, read back for a streamed repeat.
+bedrock::ContentBlock read_tool_use(const json::object& b) {
+  auto str = [&](std::string_view k) {
+    auto v = b.if_contains(k);
+    return v && v->is_string() ? std::string(v->as_string()) : std::string();
+  };
+  auto input = b.if_contains("input");
+  return bedrock::ContentBlock::make_tool_use(str("id"), str("name"),
+                                              input && input->is_object() ? bedrock::detail::to_json(*input) : "{}");
 }
 
 void write_usage(JsonWriter& w, const Answer& a) {
@@ -321,18 +470,32 @@ class AnthropicFormat final : public ChatFormat {
 
   std::string answer(const agent::ChatOutput& out) const override { return message(answer_of(out), true); }
 
-  // message_start (usage is known at the end: message_delta carries it), the text block's start, a ping.
+  // message_start (usage is known at the end: message_delta carries it). The text block starts with the
+  // first text (a reply that only calls tools has none).
   std::string stream_start() const override {
     std::string d;
     JsonWriter w(d);
     w.begin_object().member("type", "message_start").key("message").raw(message(Answer{}, false)).end_object();
-    std::string events = event("message_start", d);
-    events += event("content_block_start",
-                    R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
+    return event("message_start", d);
+  }
+  std::string stream_delta(std::string_view text) const override {
+    std::string d = text_started_ ? std::string() : text_start();
+    d += text_delta(text);
+    return d;
+  }
+  std::string stream_done(const agent::ChatOutput& out) const override { return done(answer_of(out)); }
+  std::string stream_error(const Error& e) const override { return event("error", anthropic_json(status_for(e), e.message)); }
+
+ private:
+  // The text block's start and a ping, once.
+  std::string text_start() const {
+    text_started_ = true;
+    std::string events = event("content_block_start",
+                               R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
     events += event("ping", R"({"type":"ping"})");
     return events;
   }
-  std::string stream_delta(std::string_view text) const override {
+  std::string text_delta(std::string_view text) const {
     std::string d;
     d.reserve(text.size() + 96);
     JsonWriter w(d);
@@ -341,8 +504,34 @@ class AnthropicFormat final : public ChatFormat {
     w.end_object();
     return event("content_block_delta", d);
   }
-  std::string stream_done(const agent::ChatOutput& out) const override { return done(answer_of(out)); }
-  std::string stream_error(const Error& e) const override { return event("error", anthropic_json(status_for(e), e.message)); }
+  // One tool_use block at `index`: its start (input {}), the input as input_json_delta fragments, its stop.
+  static std::string tool_events(std::size_t index, const bedrock::ContentBlock& t) {
+    std::string d;
+    JsonWriter w(d);
+    w.begin_object().member("type", "content_block_start").member("index", static_cast<std::int64_t>(index));
+    w.key("content_block");
+    write_tool_use(w, t, false);
+    w.end_object();
+    std::string events = event("content_block_start", d);
+    std::string_view input = t.input;
+    while (!input.empty()) {
+      std::size_t n = std::min<std::size_t>(64, input.size());
+      while (n < input.size() && n > 0 && (static_cast<unsigned char>(input[n]) & 0xC0) == 0x80) --n;
+      if (n == 0) n = input.size();
+      std::string f;
+      JsonWriter fw(f);
+      fw.begin_object().member("type", "content_block_delta").member("index", static_cast<std::int64_t>(index));
+      fw.key("delta").begin_object().member("type", "input_json_delta").member("partial_json", input.substr(0, n)).end_object();
+      fw.end_object();
+      events += event("content_block_delta", f);
+      input.remove_prefix(n);
+    }
+    events += event("content_block_stop",
+                    R"({"type":"content_block_stop","index":)" + std::to_string(index) + "}");
+    return events;
+  }
+
+ public:
   std::optional<std::string> replay_stream(std::string_view stored) const override {
     boost::system::error_code ec;
     json::value v = json::parse(stored, ec);
@@ -352,6 +541,9 @@ class AnthropicFormat final : public ChatFormat {
     if (auto content = o.if_contains("content"); content && content->is_array()) {
       for (const auto& b : content->as_array()) {
         if (auto t = b.is_object() ? b.as_object().if_contains("text") : nullptr; t && t->is_string()) a.text += t->as_string();
+        if (b.is_object() && b.as_object().if_contains("type") && b.as_object().at("type") == "tool_use") {
+          a.tool_uses.push_back(read_tool_use(b.as_object()));
+        }
       }
     }
     if (auto s = o.if_contains("stop_reason"); s && s->is_string()) a.stop_reason = std::string(s->as_string());
@@ -385,6 +577,8 @@ class AnthropicFormat final : public ChatFormat {
     w.begin_object().member("id", id_).member("type", "message").member("role", "assistant").member("model", model_);
     w.key("content").begin_array();
     if (complete && !a.text.empty()) w.begin_object().member("type", "text").member("text", a.text).end_object();
+    if (complete)
+      for (const auto& t : a.tool_uses) write_tool_use(w, t, true);
     w.end_array();
     if (complete) {
       w.member("stop_reason", a.stop_reason);
@@ -396,8 +590,15 @@ class AnthropicFormat final : public ChatFormat {
     w.end_object();
     return body;
   }
+  // The text block's stop (an empty text block when the reply has neither text nor tool calls), the
+  // tool_use blocks (sent once the model's reply is complete), message_delta, message_stop.
   std::string done(const Answer& a) const {
-    std::string events = event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+    std::string events;
+    if (!text_started_ && a.tool_uses.empty()) events += text_start();
+    if (text_started_) events += event("content_block_stop", R"({"type":"content_block_stop","index":0})");
+    if (!text_started_) events += event("ping", R"({"type":"ping"})");
+    const std::size_t first = text_started_ ? 1 : 0;
+    for (std::size_t i = 0; i < a.tool_uses.size(); ++i) events += tool_events(first + i, a.tool_uses[i]);
     std::string d;
     JsonWriter w(d);
     w.begin_object().member("type", "message_delta");
@@ -411,6 +612,7 @@ class AnthropicFormat final : public ChatFormat {
 
   std::string id_;
   std::string model_;
+  mutable bool text_started_ = false;  // the stream's text block was started (one format per request)
 };
 
 }  // namespace

@@ -3,7 +3,7 @@
 // Idempotency-Key, admission, streaming). Only a translator: no chat logic here.
 //
 // Unsupported fields: a field that would change the answer and that we cannot honour is a 400 naming
-// it (tools, response_format other than text, logprobs, penalties, n > 1, audio...); a field that does
+// it (legacy functions, response_format other than text, logprobs, penalties, n > 1, audio...); a field that does
 // not change the answer is accepted and ignored (user, seed, metadata, store, service_tier,
 // prompt_cache_key, safety_identifier, a message's name, an image's detail); anything OpenAI does not
 // define is a 400, as OpenAI answers it. See docs/api.md.
@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "agent/attachments.hpp"
+#include "bedrock/codec_common.hpp"
 #include "http/api_internal.hpp"
 #include "http/sse.hpp"
 #include "util/encoding.hpp"
@@ -196,6 +197,155 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_content(const
   return out;
 }
 
+// ---- Tools ----
+
+// Text of a tool message's content: a string or text parts.
+std::expected<std::string, WireError> tool_text(const json::value& v, const std::string& at) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (!v.is_array()) return std::unexpected(bad(at, at + " must be a string or an array of text parts"));
+  std::string out;
+  std::size_t j = 0;
+  for (const auto& part : v.as_array()) {
+    const std::string pat = at + "[" + std::to_string(j++) + "]";
+    const auto* p = part.if_object();
+    auto text = p ? p->if_contains("text") : nullptr;
+    if (!p || !p->if_contains("type") || p->at("type") != "text" || !text || !text->is_string()) {
+      return std::unexpected(bad(pat, pat + " must be a text part ({\"type\": \"text\", \"text\": ...})"));
+    }
+    out += text->as_string();
+  }
+  return out;
+}
+
+// {"role": "tool", "tool_call_id", "content"} -> a toolResult block (consecutive ones merge into one user
+// message, as Bedrock wants the results of one assistant turn together).
+std::expected<bedrock::ContentBlock, WireError> tool_message(const json::object& m, const std::string& at) {
+  for (const auto& [key, val] : m) {
+    if (key != "role" && key != "content" && key != "tool_call_id" && key != "name") {
+      return std::unexpected(bad(at + "." + std::string(key), at + ": field '" + std::string(key) + "' is not supported"));
+    }
+  }
+  auto id = m.if_contains("tool_call_id");
+  if (!id || !id->is_string() || id->as_string().empty()) {
+    return std::unexpected(bad(at + ".tool_call_id", at + ".tool_call_id must be a non-empty string"));
+  }
+  auto content = m.if_contains("content");
+  if (!content || content->is_null()) return std::unexpected(bad(at + ".content", at + ".content is required"));
+  auto text = tool_text(*content, at + ".content");
+  if (!text) return std::unexpected(text.error());
+  bedrock::ContentBlock b{.type = bedrock::ContentBlock::Type::tool_result};
+  b.tool_use_id = std::string(id->as_string());
+  if (!text->empty()) b.content.push_back(bedrock::ContentBlock::make_text(std::move(*text)));
+  return b;
+}
+
+// An assistant message's tool_calls: [{id, type: "function", function: {name, arguments}}] -> toolUse
+// blocks; arguments must be a JSON object (as a string).
+std::expected<std::vector<bedrock::ContentBlock>, WireError> tool_calls(const json::value& v, const std::string& at) {
+  if (!v.is_array()) return std::unexpected(bad(at, at + " must be an array"));
+  std::vector<bedrock::ContentBlock> out;
+  std::size_t j = 0;
+  for (const auto& cv : v.as_array()) {
+    const std::string cat = at + "[" + std::to_string(j++) + "]";
+    const auto* c = cv.if_object();
+    if (!c) return std::unexpected(bad(cat, cat + " must be an object"));
+    for (const auto& [key, val] : *c) {
+      if (key != "id" && key != "type" && key != "function") {
+        return std::unexpected(bad(cat + "." + std::string(key), cat + ": field '" + std::string(key) + "' is not supported"));
+      }
+    }
+    auto id = c->if_contains("id");
+    if (!id || !id->is_string() || id->as_string().empty()) return std::unexpected(bad(cat + ".id", cat + ".id must be a non-empty string"));
+    if (auto type = c->if_contains("type"); type && *type != "function") {
+      return std::unexpected(bad(cat + ".type", cat + ".type must be \"function\""));
+    }
+    auto fn = c->if_contains("function");
+    const auto* f = fn ? fn->if_object() : nullptr;
+    auto name = f ? f->if_contains("name") : nullptr;
+    if (!name || !name->is_string()) return std::unexpected(bad(cat + ".function.name", cat + ".function.name must be a string"));
+    auto args = f->if_contains("arguments");
+    if (!args || !args->is_string()) {
+      return std::unexpected(bad(cat + ".function.arguments", cat + ".function.arguments must be a string (JSON)"));
+    }
+    boost::system::error_code ec;
+    json::value input = args->as_string().empty() ? json::value(json::object{}) : json::parse(args->as_string(), ec);
+    if (ec || !input.is_object()) {
+      return std::unexpected(bad(cat + ".function.arguments", cat + ".function.arguments must be a JSON object as a string" +
+                                                                   (ec ? " (it is not valid JSON: " + ec.message() + ")" : "")));
+    }
+    out.push_back(bedrock::ContentBlock::make_tool_use(std::string(id->as_string()), std::string(name->as_string()),
+                                                       bedrock::detail::to_json(input)));
+  }
+  return out;
+}
+
+// tools: [{"type": "function", "function": {name, description?, parameters?, strict?}}].
+std::expected<void, WireError> parse_tools(const json::value& v, agent::ChatInput& in) {
+  if (v.is_null()) return {};
+  if (!v.is_array()) return std::unexpected(bad("tools", "tools must be an array"));
+  std::size_t i = 0;
+  for (const auto& tv : v.as_array()) {
+    const std::string at = "tools[" + std::to_string(i++) + "]";
+    const auto* t = tv.if_object();
+    if (!t) return std::unexpected(bad(at, at + " must be an object"));
+    auto type = t->if_contains("type");
+    if (!type || *type != "function") {
+      return std::unexpected(bad(at + ".type", at + ".type must be \"function\" (custom tools are not supported)"));
+    }
+    auto fn = t->if_contains("function");
+    const auto* f = fn ? fn->if_object() : nullptr;
+    if (!f) return std::unexpected(bad(at + ".function", at + ".function is required"));
+    bedrock::ToolSpec spec;
+    for (const auto& [key, val] : *f) {
+      const std::string fat = at + ".function." + std::string(key);
+      if (key == "name") {
+        if (!val.is_string()) return std::unexpected(bad(fat, fat + " must be a string"));
+        spec.name = std::string(val.as_string());
+      } else if (key == "description") {
+        if (!val.is_string() && !val.is_null()) return std::unexpected(bad(fat, fat + " must be a string"));
+        if (val.is_string()) spec.description = std::string(val.as_string());
+      } else if (key == "parameters") {
+        if (!val.is_object() && !val.is_null()) return std::unexpected(bad(fat, fat + " must be a JSON Schema object"));
+        if (val.is_object()) spec.input_schema = bedrock::detail::to_json(val);
+      } else if (key == "strict") {
+        if (val.is_null() || (val.is_bool() && !val.as_bool())) continue;
+        return std::unexpected(bad(fat, fat + ": strict schema adherence cannot be guaranteed on Bedrock; remove it"));
+      } else {
+        return std::unexpected(bad(fat, fat + " is not supported"));
+      }
+    }
+    if (spec.name.empty()) return std::unexpected(bad(at + ".function.name", at + ".function.name is required"));
+    // No parameters: a function without arguments (Converse needs a schema).
+    if (spec.input_schema.empty()) spec.input_schema = R"({"type":"object","properties":{}})";
+    in.tools.push_back(std::move(spec));
+  }
+  return {};
+}
+
+// tool_choice: "auto" | "required" | "none" | {"type": "function", "function": {"name"}}.
+std::expected<void, WireError> parse_tool_choice(const json::value& v, agent::ChatInput& in) {
+  using Mode = bedrock::ToolChoice::Mode;
+  if (v.is_null() || v == "auto") return {};
+  if (v == "required") {
+    in.tool_choice.mode = Mode::any;
+    return {};
+  }
+  if (v == "none") {
+    in.tool_choice.mode = Mode::none;
+    return {};
+  }
+  const auto* o = v.if_object();
+  auto fn = o && o->if_contains("type") && o->at("type") == "function" ? o->if_contains("function") : nullptr;
+  auto name = fn && fn->is_object() ? fn->as_object().if_contains("name") : nullptr;
+  if (!name || !name->is_string()) {
+    return std::unexpected(bad("tool_choice", "tool_choice must be \"auto\", \"required\", \"none\" or "
+                                              "{\"type\": \"function\", \"function\": {\"name\": ...}}"));
+  }
+  in.tool_choice.mode = Mode::tool;
+  in.tool_choice.name = std::string(name->as_string());
+  return {};
+}
+
 std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatInput& in) {
   if (!v.is_array()) return std::unexpected(bad("messages", "messages must be an array"));
   std::vector<bedrock::Message> messages;
@@ -207,31 +357,50 @@ std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatI
     auto role_it = m.find("role");
     if (role_it == m.end() || !role_it->value().is_string()) return std::unexpected(bad(at + ".role", at + ".role is required"));
     const std::string_view role = role_it->value().as_string();
-    if (role == "tool" || role == "function") {
-      return std::unexpected(bad(at + ".role", at + ": '" + std::string(role) + "' messages are not supported: this "
-                                                   "agent does not offer tools yet"));
+    if (role == "tool") {
+      auto block = tool_message(m, at);
+      if (!block) return std::unexpected(block.error());
+      agent::append_message(messages, bedrock::Message{"user", {std::move(*block)}});
+      continue;
+    }
+    if (role == "function") {
+      return std::unexpected(bad(at + ".role", at + ": 'function' messages (the legacy functions API) are not "
+                                                   "supported; use tools and 'tool' messages"));
     }
     if (role != "system" && role != "developer" && role != "user" && role != "assistant") {
       return std::unexpected(bad(at + ".role", at + ".role must be system, developer, user or assistant"));
     }
     for (const auto& [key, val] : m) {
       if (key == "role" || key == "content" || key == "name") continue;  // name: accepted, not sent
-      if ((key == "tool_calls" || key == "function_call") && role == "assistant") {
-        if (val.is_null() || (val.is_array() && val.as_array().empty())) continue;
-        return std::unexpected(bad(at + "." + std::string(key), at + "." + std::string(key) +
-                                                                    ": tool calls are not supported: this agent does "
-                                                                    "not offer tools yet"));
+      if (key == "tool_calls" && role == "assistant") continue;  // read below
+      if (key == "function_call" && role == "assistant") {
+        if (val.is_null()) continue;
+        return std::unexpected(bad(at + ".function_call", at + ".function_call (the legacy functions API) is not "
+                                                           "supported; use tool_calls"));
       }
       if (key == "refusal" && role == "assistant" && val.is_null()) continue;
       return std::unexpected(bad(at + "." + std::string(key), at + ": field '" + std::string(key) + "' is not supported"));
     }
     auto content = m.find("content");
+    std::vector<bedrock::ContentBlock> calls;
+    if (auto tc = m.find("tool_calls"); role == "assistant" && tc != m.end() && !tc->value().is_null()) {
+      auto parsed_calls = tool_calls(tc->value(), at + ".tool_calls");
+      if (!parsed_calls) return std::unexpected(parsed_calls.error());
+      calls = std::move(*parsed_calls);
+    }
+    const bool no_content = content == m.end() || content->value().is_null() ||
+                            (content->value().is_string() && content->value().as_string().empty());
+    if (!calls.empty() && no_content) {  // an assistant turn that only calls tools
+      agent::append_message(messages, bedrock::Message{"assistant", std::move(calls)});
+      continue;
+    }
     if (content == m.end() || content->value().is_null()) {
       return std::unexpected(bad(at + ".content", at + ".content is required"));
     }
     const bool system = role == "system" || role == "developer";
     auto blocks = parse_content(content->value(), at + ".content", role == "user");
     if (!blocks) return std::unexpected(blocks.error());
+    for (auto& c : calls) blocks->push_back(std::move(c));
     if (system) {
       // Bedrock takes one system prompt, before the conversation.
       if (!messages.empty()) {
@@ -258,9 +427,8 @@ bool asks_nothing(std::string_view key, const json::value& v) {
   if (key == "logprobs") return v.is_bool() && !v.as_bool();
   if (key == "frequency_penalty" || key == "presence_penalty") return v.is_number() && v.to_number<double>() == 0.0;
   if (key == "logit_bias") return v.is_object() && v.as_object().empty();
-  if (key == "tools" || key == "functions") return v.is_array() && v.as_array().empty();
-  if (key == "tool_choice" || key == "function_call") return v.is_string() && (v.as_string() == "none" || v.as_string() == "auto");
-  if (key == "parallel_tool_calls") return v.is_bool();
+  if (key == "functions") return v.is_array() && v.as_array().empty();
+  if (key == "function_call") return v.is_string() && (v.as_string() == "none" || v.as_string() == "auto");
   if (key == "response_format") {
     if (!v.is_object()) return false;
     auto t = v.as_object().find("type");
@@ -343,9 +511,16 @@ ParseResult parse_request(std::string_view body, const agent::ChatService& chat)
     } else if (key == "user" || key == "seed" || key == "metadata" || key == "store" || key == "service_tier" ||
                key == "prompt_cache_key" || key == "safety_identifier") {
       continue;  // accepted and ignored: they do not change the answer (docs/api.md)
+    } else if (key == "tools") {
+      if (auto st = parse_tools(val, in); !st) return std::unexpected(st.error());
+    } else if (key == "tool_choice") {
+      if (auto st = parse_tool_choice(val, in); !st) return std::unexpected(st.error());
+    } else if (key == "parallel_tool_calls") {
+      // Accepted: Bedrock has no switch for it (a model may still call several tools in one turn).
+      if (!val.is_null() && !val.is_bool()) return std::unexpected(bad(key, "parallel_tool_calls must be true or false"));
     } else if (key == "logprobs" || key == "top_logprobs" || key == "frequency_penalty" || key == "presence_penalty" ||
-               key == "logit_bias" || key == "tools" || key == "functions" || key == "tool_choice" ||
-               key == "function_call" || key == "parallel_tool_calls" || key == "response_format" ||
+               key == "logit_bias" || key == "functions" ||
+               key == "function_call" || key == "response_format" ||
                key == "modalities" || key == "reasoning_effort" || key == "audio" || key == "prediction" ||
                key == "web_search_options" || key == "verbosity") {
       if (asks_nothing(key, val)) continue;
@@ -377,13 +552,56 @@ struct Answer {
   std::string text;
   std::string finish_reason;
   std::int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
+  std::vector<bedrock::ContentBlock> tool_calls;  // tool_use blocks: tool_use_id, name, input (arguments)
 };
 
 Answer answer_of(const agent::ChatOutput& out) {
   const auto& u = out.usage;
   return Answer{out.response, std::string(finish_reason(out.stop_reason)),
                 u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens, u.output_tokens,
-                u.cache_read_input_tokens};
+                u.cache_read_input_tokens, out.tool_uses};
+}
+
+// message.tool_calls / a stored answer's, read back for a streamed repeat.
+void write_tool_calls(JsonWriter& w, const std::vector<bedrock::ContentBlock>& calls) {
+  w.key("tool_calls").begin_array();
+  for (const auto& c : calls) {
+    w.begin_object().member("id", c.tool_use_id).member("type", "function");
+    w.key("function").begin_object().member("name", c.name).member("arguments", c.input).end_object();
+    w.end_object();
+  }
+  w.end_array();
+}
+
+std::vector<bedrock::ContentBlock> read_tool_calls(const json::object& message) {
+  std::vector<bedrock::ContentBlock> out;
+  auto calls = message.if_contains("tool_calls");
+  if (!calls || !calls->is_array()) return out;
+  for (const auto& c : calls->as_array()) {
+    const auto* o = c.if_object();
+    auto fn = o ? o->if_contains("function") : nullptr;
+    if (!fn || !fn->is_object()) continue;
+    auto str = [](const json::object& x, std::string_view k) {
+      auto v = x.if_contains(k);
+      return v && v->is_string() ? std::string(v->as_string()) : std::string();
+    };
+    out.push_back(bedrock::ContentBlock::make_tool_use(str(*o, "id"), str(fn->as_object(), "name"),
+                                                       str(fn->as_object(), "arguments")));
+  }
+  return out;
+}
+
+// Cuts a tool call's arguments into stream fragments (at UTF-8 sequence starts), as OpenAI streams them.
+std::vector<std::string_view> fragments(std::string_view s, std::size_t size) {
+  std::vector<std::string_view> out;
+  while (!s.empty()) {
+    std::size_t n = std::min(size, s.size());
+    while (n < s.size() && n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+    if (n == 0) n = s.size();
+    out.push_back(s.substr(0, n));
+    s.remove_prefix(n);
+  }
+  return out;
 }
 
 void write_usage(JsonWriter& w, const Answer& a) {
@@ -411,8 +629,14 @@ class OpenAIFormat final : public ChatFormat {
     w.begin_object();
     head(w, "chat.completion");
     w.key("choices").begin_array().begin_object().member("index", 0);
-    w.key("message").begin_object().member("role", "assistant").member("content", a.text);
+    w.key("message").begin_object().member("role", "assistant");
+    if (a.text.empty() && !a.tool_calls.empty()) {
+      w.key("content").null();  // a turn that only calls tools
+    } else {
+      w.member("content", a.text);
+    }
     w.key("refusal").null();
+    if (!a.tool_calls.empty()) write_tool_calls(w, a.tool_calls);
     w.end_object();
     w.key("logprobs").null();
     w.member("finish_reason", a.finish_reason);
@@ -443,6 +667,7 @@ class OpenAIFormat final : public ChatFormat {
         content && content->is_string()) {
       a.text = std::string(content->as_string());
     }
+    if (text && text->is_object()) a.tool_calls = read_tool_calls(text->as_object());
     if (auto fr = c.as_object().if_contains("finish_reason"); fr && fr->is_string()) a.finish_reason = std::string(fr->as_string());
     auto num = [&](std::string_view name) {
       auto n = usage->as_object().if_contains(name);
@@ -497,9 +722,37 @@ class OpenAIFormat final : public ChatFormat {
     w.end_object();
     return sse_data(d);
   }
-  // The last chunks: the finish reason, the usage chunk (stream_options.include_usage), [DONE].
+  // A chunk whose delta is {"tool_calls": [one call's part]}: the first names the call (id, type, name,
+  // arguments ""), the next ones carry argument fragments.
+  std::string tool_chunk(std::size_t index, const bedrock::ContentBlock* call, std::string_view arguments) const {
+    std::string d;
+    d.reserve(arguments.size() + 320);
+    JsonWriter w(d);
+    w.begin_object();
+    head(w, "chat.completion.chunk");
+    w.key("choices").begin_array().begin_object().member("index", 0);
+    w.key("delta").begin_object().key("tool_calls").begin_array().begin_object();
+    w.member("index", static_cast<std::int64_t>(index));
+    if (call) w.member("id", call->tool_use_id).member("type", "function");
+    w.key("function").begin_object();
+    if (call) w.member("name", call->name);
+    w.member("arguments", arguments).end_object();
+    w.end_object().end_array().end_object();
+    w.key("logprobs").null().key("finish_reason").null();
+    w.end_object().end_array();
+    if (include_usage_) w.key("usage").null();
+    w.end_object();
+    return sse_data(d);
+  }
+  // The last chunks: the tool calls (they are sent once the model's reply is complete), the finish
+  // reason, the usage chunk (stream_options.include_usage), [DONE].
   std::string done(const Answer& a) const {
-    std::string events = chunk({}, {}, a.finish_reason);
+    std::string events;
+    for (std::size_t i = 0; i < a.tool_calls.size(); ++i) {
+      events += tool_chunk(i, &a.tool_calls[i], {});
+      for (auto piece : fragments(a.tool_calls[i].input, 64)) events += tool_chunk(i, nullptr, piece);
+    }
+    events += chunk({}, {}, a.finish_reason);
     if (include_usage_) {
       std::string d;
       JsonWriter w(d);

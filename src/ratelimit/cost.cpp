@@ -78,6 +78,11 @@ std::int64_t estimate_text_tokens(std::string_view text, double chars_per_token)
 
 std::int64_t estimate_input_tokens(const bedrock::ChatRequest& request, double chars_per_token) {
   std::int64_t total = estimate_text_tokens(request.system, chars_per_token);
+  // Tool definitions reach the model as text (the provider adds a tool-use system prompt on top).
+  for (const auto& t : request.tools) {
+    total += 8 + estimate_text_tokens(t.name, chars_per_token) + estimate_text_tokens(t.description, chars_per_token) +
+             estimate_text_tokens(t.input_schema, chars_per_token);
+  }
   for (const auto& m : request.messages) {
     total += 4;
     for (const auto& b : m.content) {
@@ -88,6 +93,14 @@ std::int64_t estimate_input_tokens(const bedrock::ChatRequest& request, double c
           total += binary_document(b.format) ? static_cast<std::int64_t>((b.bytes.size() + 7) / 8)
                                              : estimate_text_tokens(b.bytes, chars_per_token);
           total += estimate_text_tokens(b.name, chars_per_token);
+          break;
+        case bedrock::ContentBlock::Type::tool_use:
+          total += 4 + estimate_text_tokens(b.tool_use_id, chars_per_token) + estimate_text_tokens(b.name, chars_per_token) +
+                   estimate_text_tokens(b.input, chars_per_token);
+          break;
+        case bedrock::ContentBlock::Type::tool_result:
+          total += 4 + estimate_text_tokens(b.tool_use_id, chars_per_token);
+          for (const auto& part : b.content) total += estimate_text_tokens(part.text, chars_per_token);
           break;
       }
     }

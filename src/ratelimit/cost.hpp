@@ -32,7 +32,8 @@ std::int64_t estimate_text_tokens(std::string_view text, double chars_per_token 
 
 // Prompt + history + attachments: text by bytes; images a flat 1,600 (Claude's ~1.15 MP maximum);
 // documents ceil(bytes / chars_per_token) for text formats, bytes/8 for binary ones (pdf, doc*, xls*);
-// plus 4 tokens of framing per message.
+// tool definitions (name, description, schema) and tool_use/tool_result blocks (id, name, input, result
+// text) as text; plus 4 tokens of framing per message (and per tool block).
 std::int64_t estimate_input_tokens(const bedrock::ChatRequest& request, double chars_per_token = 3.0);
 
 // input + max_tokens × burndown, rounded up.

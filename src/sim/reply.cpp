@@ -4,7 +4,10 @@
 #include <array>
 #include <charconv>
 
+#include <boost/json.hpp>
+
 #include "util/clock.hpp"
+#include "util/encoding.hpp"
 
 namespace ba::sim {
 namespace {
@@ -46,7 +49,81 @@ std::vector<std::string> split_pieces(std::string_view s) {
   return out;
 }
 
+namespace json = boost::json;
+
+json::value sample_for(const json::value& schema, int depth);
+
+// The first type a schema names ("type": "x" or ["x", "null"]).
+std::string schema_type(const json::object& s) {
+  auto t = s.if_contains("type");
+  if (t && t->is_string()) return std::string(t->as_string());
+  if (t && t->is_array()) {
+    for (const auto& x : t->as_array())
+      if (x.is_string() && x.as_string() != "null") return std::string(x.as_string());
+    return "null";
+  }
+  if (s.contains("properties")) return "object";
+  return "string";
+}
+
+json::value sample_object(const json::object& s, int depth) {
+  json::object out;
+  auto props = s.if_contains("properties");
+  auto required = s.if_contains("required");
+  if (!props || !props->is_object() || !required || !required->is_array()) return out;
+  for (const auto& r : required->as_array()) {
+    if (!r.is_string()) continue;
+    auto p = props->as_object().if_contains(r.as_string());
+    out[r.as_string()] = p ? sample_for(*p, depth + 1) : json::value("sample");
+  }
+  return out;
+}
+
+json::value sample_for(const json::value& schema, int depth) {
+  if (!schema.is_object() || depth > 8) return "sample";
+  const auto& s = schema.as_object();
+  if (auto e = s.if_contains("enum"); e && e->is_array() && !e->as_array().empty()) return e->as_array()[0];
+  if (auto c = s.if_contains("const")) return *c;
+  const std::string type = schema_type(s);
+  auto minimum = s.if_contains("minimum");
+  if (type == "integer") return minimum && minimum->is_number() ? json::value(static_cast<std::int64_t>(minimum->to_number<double>())) : json::value(1);
+  if (type == "number") return minimum && minimum->is_number() ? *minimum : json::value(1);
+  if (type == "boolean") return true;
+  if (type == "null") return nullptr;
+  if (type == "object") return sample_object(s, depth);
+  if (type == "array") {
+    json::array out;
+    auto items = s.if_contains("items");
+    auto min_items = s.if_contains("minItems");
+    const std::int64_t n = min_items && min_items->is_int64() ? std::min<std::int64_t>(min_items->as_int64(), 16) : 0;
+    for (std::int64_t i = 0; i < n; ++i) out.push_back(items ? sample_for(*items, depth + 1) : json::value("sample"));
+    return out;
+  }
+  return "sample";
+}
+
 }  // namespace
+
+std::string tool_input_for(std::string_view schema_json) {
+  boost::system::error_code ec;
+  json::value schema = json::parse(schema_json, ec);
+  if (ec || !schema.is_object()) return "{}";
+  json::value v = sample_object(schema.as_object(), 0);
+  return json::serialize(v);
+}
+
+ToolCall make_tool_call(std::uint64_t seed, std::string_view fingerprint, std::string name, std::string_view schema_json) {
+  ToolCall t;
+  const std::string digest = hex_encode(sha256(std::to_string(seed) + '\n' + std::string(fingerprint)));
+  t.id = "tooluse_" + digest.substr(0, 22);
+  t.name = std::move(name);
+  t.input = tool_input_for(schema_json);
+  // Two or more pieces, cut between bytes that start UTF-8 sequences.
+  const std::size_t half = utf8_prefix(t.input, t.input.size() / 2).size();
+  t.input_pieces = {t.input.substr(0, half), t.input.substr(half)};
+  t.output_tokens = count_tokens(t.name) + count_tokens(t.input);
+  return t;
+}
 
 std::int64_t count_tokens(std::string_view text) { return static_cast<std::int64_t>((text.size() + 3) / 4); }
 

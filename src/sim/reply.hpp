@@ -36,4 +36,19 @@ struct ReplySpec {
 // max_tokens x 4 bytes (at a UTF-8 boundary) when longer.
 Reply make_reply(const ReplySpec& spec);
 
+// A tool call the simulator answers with (docs/simulator.md, "Tools").
+struct ToolCall {
+  std::string id;     // "tooluse_" + 22 characters from the request's fingerprint and the seed
+  std::string name;
+  std::string input;  // a JSON object
+  std::vector<std::string> input_pieces;  // the stream deltas (at least two); their concatenation is `input`
+  std::int64_t output_tokens = 0;         // ceil(bytes/4) of name + input
+};
+
+// An input object satisfying a simple JSON schema: the required properties (recursively), by type:
+// string "sample" (or the enum's first value), integer/number their minimum or 1, boolean true, array
+// [] (minItems: that many items), object {} with its own required properties, null null.
+std::string tool_input_for(std::string_view schema_json);
+ToolCall make_tool_call(std::uint64_t seed, std::string_view fingerprint, std::string name, std::string_view schema_json);
+
 }  // namespace ba::sim

@@ -92,6 +92,115 @@ constexpr std::array<std::string_view, 14> kBlockKeys = {
     "toolRemoval"};
 constexpr std::array<std::string_view, 4> kInferenceKeys = {"maxTokens", "temperature", "topP", "stopSequences"};
 
+// A Converse toolUse / toolResult block; empty when fine. Their text goes to `tool_text` (tokens) and a
+// result's text to `results` too.
+std::string converse_tool_block(std::string_view kind, const json::object& b, std::string_view role, const std::string& at,
+                                std::string& tool_text, std::string& results) {
+  auto id = b.if_contains("toolUseId");
+  if (!id || !id->is_string() || id->as_string().empty() || id->as_string().size() > 64)
+    return detail::format("{}.content.{}.toolUseId: expected a string of 1-64 characters", at, kind);
+  if (kind == "toolUse") {
+    if (role != "assistant") return detail::format("{}.content.toolUse: only assistant messages may hold toolUse", at);
+    auto name = b.if_contains("name");
+    auto input = b.if_contains("input");
+    if (!name || !name->is_string() || name->as_string().empty()) return detail::format("{}.content.toolUse.name: required key not found", at);
+    if (!input) return detail::format("{}.content.toolUse.input: required key not found", at);
+    tool_text += name->as_string();
+    tool_text += json::serialize(*input);
+    return {};
+  }
+  if (role != "user") return detail::format("{}.content.toolResult: only user messages may hold toolResult", at);
+  auto content = b.if_contains("content");
+  if (!content || !content->is_array()) return detail::format("{}.content.toolResult.content: expected type: JSONArray", at);
+  if (auto status = b.if_contains("status"); status && *status != "success" && *status != "error")
+    return detail::format("{}.content.toolResult.status: must be success or error", at);
+  for (const auto& part : content->as_array()) {
+    if (!part.is_object() || part.as_object().size() != 1)
+      return detail::format("{}.content.toolResult.content: each block must have exactly one member", at);
+    const auto& kv = *part.as_object().begin();
+    std::string piece;
+    if (kv.key() == "text" && kv.value().is_string()) piece = kv.value().as_string();
+    else if (kv.key() == "json") piece = json::serialize(kv.value());
+    else if (kv.key() != "image" && kv.key() != "document" && kv.key() != "video")
+      return detail::format("{}.content.toolResult.content: unknown block [{}]", at, std::string_view(kv.key()));
+    tool_text += piece;
+    if (!results.empty() && !piece.empty()) results += "; ";
+    results += piece;
+  }
+  return {};
+}
+
+// toolConfig: {"tools": [{"toolSpec": {name, description?, inputSchema: {json}}}], "toolChoice"?}.
+std::string converse_tool_config(const json::value& v, ParsedRequest& out, std::string& tool_text) {
+  if (!v.is_object()) return "toolConfig: expected type: JSONObject";
+  const auto& tc = v.as_object();
+  auto tools = tc.if_contains("tools");
+  if (!tools || !tools->is_array() || tools->as_array().empty()) return "toolConfig.tools: expected a non-empty JSONArray";
+  for (const auto& t : tools->as_array()) {
+    auto spec = t.is_object() ? t.as_object().if_contains("toolSpec") : nullptr;
+    if (!spec) continue;  // cachePoint, systemTool...
+    if (!spec->is_object()) return "toolConfig.tools.toolSpec: expected type: JSONObject";
+    const auto& so = spec->as_object();
+    auto name = so.if_contains("name");
+    auto schema = so.if_contains("inputSchema");
+    auto js = schema && schema->is_object() ? schema->as_object().if_contains("json") : nullptr;
+    if (!name || !name->is_string() || name->as_string().empty()) return "toolConfig.tools.toolSpec.name: required key not found";
+    if (!js || !js->is_object()) return "toolConfig.tools.toolSpec.inputSchema.json: expected type: JSONObject";
+    for (const auto& known : out.tools)
+      if (known.name == name->as_string()) return "toolConfig.tools: tool names must be unique";
+    out.tools.push_back({std::string(name->as_string()), json::serialize(*js)});
+    tool_text += out.tools.back().name + out.tools.back().schema;
+    if (auto d = so.if_contains("description"); d && d->is_string()) tool_text += d->as_string();
+  }
+  out.tool_choice = "auto";
+  if (auto choice = tc.if_contains("toolChoice")) {
+    if (!choice->is_object() || choice->as_object().size() != 1) return "toolConfig.toolChoice: exactly one of auto, any, tool";
+    const auto& kv = *choice->as_object().begin();
+    if (kv.key() != "auto" && kv.key() != "any" && kv.key() != "tool") return "toolConfig.toolChoice: exactly one of auto, any, tool";
+    out.tool_choice = std::string(kv.key());
+    if (kv.key() == "tool") {
+      auto name = kv.value().is_object() ? kv.value().as_object().if_contains("name") : nullptr;
+      if (!name || !name->is_string()) return "toolConfig.toolChoice.tool.name: required key not found";
+      out.tool_choice_name = std::string(name->as_string());
+      bool found = false;
+      for (const auto& t : out.tools) found = found || t.name == out.tool_choice_name;
+      if (!found) return "toolConfig.toolChoice.tool.name: no tool of that name in toolConfig.tools";
+    }
+  }
+  return {};
+}
+
+// Claude's tools [{name, description?, input_schema}] and tool_choice {type: auto|any|tool|none, name}.
+std::string claude_tools(const json::object& body, ParsedRequest& out, std::string& tool_text) {
+  auto tools = body.if_contains("tools");
+  if (!tools) return {};
+  if (!tools->is_array()) return "#/tools: expected type: JSONArray";
+  for (const auto& t : tools->as_array()) {
+    if (!t.is_object()) return "#/tools: expected type: JSONObject";
+    auto name = t.as_object().if_contains("name");
+    auto schema = t.as_object().if_contains("input_schema");
+    if (!name || !name->is_string()) return "#/tools: required key [name] not found";
+    if (!schema || !schema->is_object()) return "#/tools: required key [input_schema] not found";
+    out.tools.push_back({std::string(name->as_string()), json::serialize(*schema)});
+    tool_text += out.tools.back().name + out.tools.back().schema;
+    if (auto d = t.as_object().if_contains("description"); d && d->is_string()) tool_text += d->as_string();
+  }
+  out.tool_choice = "auto";
+  if (auto choice = body.if_contains("tool_choice")) {
+    auto type = choice->is_object() ? choice->as_object().if_contains("type") : nullptr;
+    if (!type || !type->is_string()) return "#/tool_choice: required key [type] not found";
+    out.tool_choice = std::string(type->as_string());
+    if (out.tool_choice != "auto" && out.tool_choice != "any" && out.tool_choice != "tool" && out.tool_choice != "none")
+      return "#/tool_choice/type: not a valid enum value";
+    if (out.tool_choice == "tool") {
+      auto name = choice->as_object().if_contains("name");
+      if (!name || !name->is_string()) return "#/tool_choice: required key [name] not found";
+      out.tool_choice_name = std::string(name->as_string());
+    }
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string base_model_id(std::string_view id) {
@@ -141,6 +250,8 @@ Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
   if (!mit->value().is_array()) return malformed("messages: expected type: JSONArray");
   std::vector<std::string_view> roles;
   std::size_t index = 0;
+  std::string tool_text, results;  // all tool input and result text; the current message's result text
+  bool tool_blocks = false;
   for (const auto& m : mit->value().as_array()) {
     const std::string at = detail::format("messages.{}", index++);
     if (!m.is_object()) return malformed(detail::format("{}: expected type: JSONObject", at));
@@ -173,12 +284,29 @@ Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
         return malformed(detail::format("{}.content.{}: expected type: JSONObject", at, std::string_view(kv.key())));
       } else {
         ++out.blocks[std::string(kv.key())];
+        if (kv.key() == "toolUse" || kv.key() == "toolResult") {
+          auto bad = converse_tool_block(kv.key(), kv.value().as_object(), r, at, tool_text, results);
+          if (!bad.empty()) return malformed(bad);
+          tool_blocks = true;
+        }
       }
     }
     all_text += text;
-    if (r == "user") out.last_user_text = std::move(text);
+    if (r == "user") {
+      out.last_user_text = std::move(text);
+      out.last_user_has_tool_results = !results.empty();
+      out.tool_results = std::move(results);
+    }
+    results.clear();
   }
   if (auto bad = check_roles(roles, true); !bad.empty()) return std::unexpected(bad);
+  if (auto it = obj->find("toolConfig"); it != obj->end()) {
+    if (auto bad = converse_tool_config(it->value(), out, tool_text); !bad.empty()) return malformed(bad);
+  } else if (tool_blocks) {
+    return std::unexpected(std::string(
+        "The toolConfig field must be defined when using toolUse and toolResult content blocks."));
+  }
+  all_text += tool_text;
 
   if (auto it = obj->find("inferenceConfig"); it != obj->end()) {
     if (!it->value().is_object()) return malformed("inferenceConfig: expected type: JSONObject");
@@ -240,6 +368,8 @@ Parsed parse_claude(std::string_view body) {
   if (!messages.is_array()) return malformed("#/messages: expected type: JSONArray");
   std::vector<std::string_view> roles;
   std::size_t index = 0;
+  std::string tool_text, results;
+  bool has_results = false;
   for (const auto& m : messages.as_array()) {
     const std::string at = detail::format("#/messages/{}", index++);
     if (!m.is_object()) return malformed(detail::format("{}: expected type: JSONObject", at));
@@ -266,15 +396,37 @@ Parsed parse_claude(std::string_view body) {
           auto t = bo.find("text");
           if (t == bo.end() || !t->value().is_string()) return malformed(detail::format("{}: required key [text] not found", bat));
           text += t->value().as_string();
+        } else if (type->value().as_string() == "tool_use") {
+          if (auto in = bo.if_contains("input")) tool_text += json::serialize(*in);
+        } else if (type->value().as_string() == "tool_result") {
+          std::string piece;
+          if (auto c = bo.if_contains("content"); c && c->is_string()) {
+            piece = c->as_string();
+          } else if (c && c->is_array()) {
+            for (const auto& part : c->as_array())
+              if (auto t = part.is_object() ? part.as_object().if_contains("text") : nullptr; t && t->is_string()) piece += t->as_string();
+          }
+          tool_text += piece;
+          if (!results.empty() && !piece.empty()) results += "; ";
+          results += piece;
+          has_results = true;
         }
       }
     } else {
       return malformed(detail::format("{}/content: expected type: JSONArray", at));
     }
     all_text += text;
-    if (r == "user") out.last_user_text = std::move(text);
+    if (r == "user") {
+      out.last_user_text = std::move(text);
+      out.last_user_has_tool_results = has_results;
+      out.tool_results = std::move(results);
+    }
+    results.clear();
+    has_results = false;
   }
   if (auto bad = check_roles(roles, false); !bad.empty()) return std::unexpected(bad);
+  if (auto bad = claude_tools(*obj, out, tool_text); !bad.empty()) return malformed(bad);
+  all_text += tool_text;
   if (auto bad = check_unit(*obj, "temperature", "#/temperature"); !bad.empty()) return malformed(bad);
   if (auto bad = check_unit(*obj, "top_p", "#/top_p"); !bad.empty()) return malformed(bad);
   if (auto ss = obj->find("stop_sequences"); ss != obj->end() && !string_list(ss->value()))

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ba::sim {
 
@@ -22,6 +23,16 @@ struct ParsedRequest {
   std::int64_t max_tokens = 0;    // the request's cap (or the default)
   std::string last_user_text;     // the text blocks of the last user message, concatenated
   std::map<std::string, std::uint64_t> blocks;  // Converse content blocks other than text, by kind ("document")
+  // Tools offered (Converse toolConfig.tools, Claude tools), in order, with their JSON schemas as text.
+  struct Tool {
+    std::string name;
+    std::string schema;
+  };
+  std::vector<Tool> tools;
+  std::string tool_choice;       // "auto" (also when absent), "any", "tool", "none" (Claude only)
+  std::string tool_choice_name;  // "tool": the tool's name
+  bool last_user_has_tool_results = false;
+  std::string tool_results;      // the last user message's tool results' text, joined with "; "
 };
 
 // On failure: the ValidationException message.

@@ -124,6 +124,38 @@ std::string exception_frame(std::string_view exception_type, std::string_view me
                                   json::serialize(payload));
 }
 
+// The tool call a request gets: tools offered and either a forced choice (any, a named tool) or a last
+// user message without tool results; none for Claude's tool_choice none.
+std::optional<ToolCall> tool_call_for(const ParsedRequest& p, std::uint64_t seed, const std::string& fingerprint) {
+  if (p.tools.empty() || p.tool_choice == "none") return std::nullopt;
+  const bool forced = p.tool_choice == "any" || p.tool_choice == "tool";
+  if (!forced && p.last_user_has_tool_results) return std::nullopt;
+  const ParsedRequest::Tool* chosen = &p.tools.front();
+  if (p.tool_choice == "tool")
+    for (const auto& t : p.tools)
+      if (t.name == p.tool_choice_name) chosen = &t;
+  return make_tool_call(seed, fingerprint, chosen->name, chosen->schema);
+}
+
+// The text before a tool call: a short sentence when the model chose to call (auto), none when forced.
+Reply tool_preface(const ParsedRequest& p, const ToolCall& tool) {
+  Reply r;
+  if (p.tool_choice == "any" || p.tool_choice == "tool") return r;
+  r.pieces = {"Calling", " " + tool.name + "."};
+  r.text = r.pieces[0] + r.pieces[1];
+  r.output_tokens = count_tokens(r.text);
+  return r;
+}
+
+// Claude's content blocks: the text (unless a tool call has none) and the tool call.
+json::array claude_content(const Reply& reply, const std::optional<ToolCall>& tool) {
+  json::array content;
+  if (!tool || !reply.text.empty()) content.push_back(json::object{{"type", "text"}, {"text", reply.text}});
+  if (tool)
+    content.push_back(json::object{{"type", "tool_use"}, {"id", tool->id}, {"name", tool->name}, {"input", json::parse(tool->input)}});
+  return content;
+}
+
 std::string chunk_frame(const json::value& native) {
   return event_frame("chunk", json::object{{"bytes", base64_encode(json::serialize(native))}});
 }
@@ -458,17 +490,14 @@ class SimulatorImpl final : public Simulator {
     charge->input = parsed->input_tokens;
 
     const std::string fingerprint = model_id + '\n' + req.body;
-    const Reply reply = make_reply(ReplySpec{.seed = opts_.seed,
-                                             .fingerprint = fingerprint,
-                                             .last_user_text = parsed->last_user_text,
-                                             .reply_tokens = opts_.reply_tokens,
-                                             .max_tokens = parsed->max_tokens,
-                                             .echo = opts_.echo});
-    const auto total = opts_.ttft + opts_.per_token * static_cast<std::int64_t>(reply.pieces.size());
+    const std::optional<ToolCall> tool = tool_call_for(*parsed, opts_.seed, fingerprint);
+    const Reply reply = tool ? tool_preface(*parsed, *tool) : text_reply(*parsed, fingerprint);
+    const std::size_t tool_pieces = tool ? tool->input_pieces.size() : 0;
+    const auto total = opts_.ttft + opts_.per_token * static_cast<std::int64_t>(reply.pieces.size() + tool_pieces);
     const std::int64_t latency_ms = total.count();
     const std::int64_t in = parsed->input_tokens;
-    const std::int64_t out = reply.output_tokens;
-    const char* stop = reply.truncated ? "max_tokens" : "end_turn";
+    const std::int64_t out = reply.output_tokens + (tool ? tool->output_tokens : 0);
+    const char* stop = tool ? "tool_use" : reply.truncated ? "max_tokens" : "end_turn";
 
     if (!is_stream(op)) {
       co_await pause(total);
@@ -476,8 +505,12 @@ class SimulatorImpl final : public Simulator {
       charge->settle();
       count([](SimStats& s) { ++s.succeeded; });
       if (op == Operation::converse) {
+        json::array content;
+        if (!tool || !reply.text.empty()) content.push_back(json::object{{"text", reply.text}});
+        if (tool)
+          content.push_back(json::object{{"toolUse", {{"toolUseId", tool->id}, {"name", tool->name}, {"input", json::parse(tool->input)}}}});
         json::object body{
-            {"output", {{"message", {{"role", "assistant"}, {"content", json::array{json::object{{"text", reply.text}}}}}}}},
+            {"output", {{"message", {{"role", "assistant"}, {"content", std::move(content)}}}}},
             {"stopReason", stop},
             {"usage", {{"inputTokens", in}, {"outputTokens", out}, {"totalTokens", in + out}}},
             {"metrics", {{"latencyMs", latency_ms}}}};
@@ -489,7 +522,7 @@ class SimulatorImpl final : public Simulator {
                             {"type", "message"},
                             {"role", "assistant"},
                             {"model", claude_model_name(model_id)},
-                            {"content", json::array{json::object{{"type", "text"}, {"text", reply.text}}}},
+                            {"content", claude_content(reply, tool)},
                             {"stop_reason", stop},
                             {"stop_sequence", nullptr},
                             {"usage", {{"input_tokens", in}, {"output_tokens", out}}}};
@@ -530,7 +563,20 @@ class SimulatorImpl final : public Simulator {
                          event_frame("contentBlockDelta", json::object{{"contentBlockIndex", 0}, {"delta", {{"text", reply.pieces[i]}}}}),
                          tokens_after(i + 1)});
       plan->fault_at = first_delta + n / 2;
-      steps.push_back({milliseconds{0}, event_frame("contentBlockStop", json::object{{"contentBlockIndex", 0}}), out});
+      // A forced tool call has no text block: the tool's block is then the first (index 0).
+      if (!tool || n > 0) steps.push_back({milliseconds{0}, event_frame("contentBlockStop", json::object{{"contentBlockIndex", 0}}), out});
+      if (tool) {
+        const std::int64_t at = n > 0 ? 1 : 0;
+        steps.push_back({milliseconds{0},
+                         event_frame("contentBlockStart", json::object{{"contentBlockIndex", at},
+                                                                       {"start", {{"toolUse", {{"toolUseId", tool->id}, {"name", tool->name}}}}}}),
+                         out});
+        for (const auto& piece : tool->input_pieces)
+          steps.push_back({opts_.per_token,
+                           event_frame("contentBlockDelta", json::object{{"contentBlockIndex", at}, {"delta", {{"toolUse", {{"input", piece}}}}}}),
+                           out});
+        steps.push_back({milliseconds{0}, event_frame("contentBlockStop", json::object{{"contentBlockIndex", at}}), out});
+      }
       steps.push_back({milliseconds{0}, event_frame("messageStop", json::object{{"stopReason", stop}}), out});
       steps.push_back({milliseconds{0},
                        event_frame("metadata", json::object{{"usage", {{"inputTokens", in}, {"outputTokens", out}, {"totalTokens", in + out}}},
@@ -547,10 +593,12 @@ class SimulatorImpl final : public Simulator {
                                       {"stop_sequence", nullptr},
                                       {"usage", {{"input_tokens", in}, {"output_tokens", 1}}}}}};
       steps.push_back({opts_.ttft, chunk_frame(start), 0});
-      steps.push_back({milliseconds{0},
-                       chunk_frame(json::object{{"type", "content_block_start"}, {"index", 0},
-                                                {"content_block", {{"type", "text"}, {"text", ""}}}}),
-                       0});
+      const bool text_block = !tool || n > 0;
+      if (text_block)
+        steps.push_back({milliseconds{0},
+                         chunk_frame(json::object{{"type", "content_block_start"}, {"index", 0},
+                                                  {"content_block", {{"type", "text"}, {"text", ""}}}}),
+                         0});
       first_delta = steps.size();
       for (std::size_t i = 0; i < n; ++i)
         steps.push_back({opts_.per_token,
@@ -558,7 +606,20 @@ class SimulatorImpl final : public Simulator {
                                                   {"delta", {{"type", "text_delta"}, {"text", reply.pieces[i]}}}}),
                          tokens_after(i + 1)});
       plan->fault_at = first_delta + n / 2;
-      steps.push_back({milliseconds{0}, chunk_frame(json::object{{"type", "content_block_stop"}, {"index", 0}}), out});
+      if (text_block) steps.push_back({milliseconds{0}, chunk_frame(json::object{{"type", "content_block_stop"}, {"index", 0}}), out});
+      if (tool) {
+        const std::int64_t at = text_block ? 1 : 0;
+        steps.push_back({milliseconds{0},
+                         chunk_frame(json::object{{"type", "content_block_start"}, {"index", at},
+                                                  {"content_block", {{"type", "tool_use"}, {"id", tool->id}, {"name", tool->name}, {"input", json::object{}}}}}),
+                         out});
+        for (const auto& piece : tool->input_pieces)
+          steps.push_back({opts_.per_token,
+                           chunk_frame(json::object{{"type", "content_block_delta"}, {"index", at},
+                                                    {"delta", {{"type", "input_json_delta"}, {"partial_json", piece}}}}),
+                           out});
+        steps.push_back({milliseconds{0}, chunk_frame(json::object{{"type", "content_block_stop"}, {"index", at}}), out});
+      }
       steps.push_back({milliseconds{0},
                        chunk_frame(json::object{{"type", "message_delta"},
                                                 {"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}},
@@ -636,6 +697,22 @@ class SimulatorImpl final : public Simulator {
       return validation(rid, "The provided model doesn't support counting tokens.");
     count([](SimStats& s) { ++s.succeeded; });
     return json_response(200, json::object{{"inputTokens", parsed->input_tokens}}, rid);
+  }
+
+  // The text answer: to tool results a sentence quoting them ("The tool returned: ..."); otherwise
+  // generated or echoed (make_reply).
+  Reply text_reply(const ParsedRequest& p, const std::string& fingerprint) const {
+    if (p.last_user_has_tool_results) {
+      const std::string echo = "echo:The tool returned: " + (p.tool_results.empty() ? std::string("(nothing)") : p.tool_results);
+      return make_reply(ReplySpec{.seed = opts_.seed, .fingerprint = fingerprint, .last_user_text = echo,
+                                  .reply_tokens = opts_.reply_tokens, .max_tokens = p.max_tokens, .echo = true});
+    }
+    return make_reply(ReplySpec{.seed = opts_.seed,
+                                .fingerprint = fingerprint,
+                                .last_user_text = p.last_user_text,
+                                .reply_tokens = opts_.reply_tokens,
+                                .max_tokens = p.max_tokens,
+                                .echo = opts_.echo});
   }
 
   template <class F>

@@ -64,6 +64,15 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
       if (b.type == ContentBlock::Type::document)
         content.push_back(json::object{{"document", json::object{{"format", b.format}, {"name", b.name},
                                                                  {"source", json::object{{"bytes", base64_encode(b.bytes)}}}}}});
+      if (b.type == ContentBlock::Type::tool_use)
+        content.push_back(json::object{{"toolUse", json::object{{"name", b.name}, {"toolUseId", b.tool_use_id}, {"input", json::parse(b.input)}}}});
+      if (b.type == ContentBlock::Type::tool_result) {
+        json::array parts;
+        for (const auto& p : b.content) parts.push_back(json::object{{"text", p.text}});
+        json::object result{{"toolUseId", b.tool_use_id}, {"content", parts}};
+        if (b.is_error) result["status"] = "error";
+        content.push_back(json::object{{"toolResult", result}});
+      }
     }
     messages.push_back(json::object{{"role", m.role}, {"content", content}});
   }
@@ -78,6 +87,19 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
     config["stopSequences"] = stops;
   }
   input["inferenceConfig"] = config;
+  if (!r.tools.empty() && r.tool_choice.mode != ToolChoice::Mode::none) {
+    json::array tools;
+    for (const auto& t : r.tools) {
+      json::object spec{{"inputSchema", json::object{{"json", json::parse(t.input_schema)}}}, {"name", t.name}};
+      if (!t.description.empty()) spec["description"] = t.description;
+      tools.push_back(json::object{{"toolSpec", spec}});
+    }
+    json::object choice;
+    if (r.tool_choice.mode == ToolChoice::Mode::auto_) choice["auto"] = json::object{};
+    if (r.tool_choice.mode == ToolChoice::Mode::any) choice["any"] = json::object{};
+    if (r.tool_choice.mode == ToolChoice::Mode::tool) choice["tool"] = json::object{{"name", r.tool_choice.name}};
+    input["toolConfig"] = json::object{{"toolChoice", choice}, {"tools", tools}};
+  }
   if (r.top_k) input["additionalModelRequestFields"] = json::object{{"top_k", *r.top_k}};
   return json::serialize(json::object{{"op", stream ? "converse-stream" : "converse"}, {"input", input}});
 }
@@ -137,6 +159,37 @@ std::vector<ChatRequest> cases() {
   text.temperature = 0.123456789;
   text.messages[0].content[0].text = "h\xc3\xa9llo \"quoted\" back\\slash / tab\t nl\n cr\r bell\x07 \xe2\x80\xa8 \xf0\x9f\x98\x80";
   out.push_back(text);
+
+  // Tools: a two-turn round trip (text and two tool calls, their results, one failed), every choice.
+  ChatRequest tools = minimal;
+  tools.model_id = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+  tools.system = "Use the tools.";
+  tools.messages[0].content[0].text = "Weather in Paris and the time?";
+  tools.messages.push_back(Message{.role = "assistant",
+                                   .content = {ContentBlock::make_text("Checking."),
+                                               ContentBlock::make_tool_use("tooluse_AbC-1", "get_weather",
+                                                                           R"({"city":"Paris","days":2,"unit":"celsius","lat":48.85,"nested":{"a":[1,2.5,true,null,"x"]}})"),
+                                               ContentBlock::make_tool_use("call:2.x", "now", "{}")}});
+  ContentBlock ok{.type = ContentBlock::Type::tool_result};
+  ok.tool_use_id = "tooluse_AbC-1";
+  ok.content = {ContentBlock::make_text("21 \u00b0C \"sunny\""), ContentBlock::make_text("light wind")};
+  ContentBlock failed{.type = ContentBlock::Type::tool_result};
+  failed.tool_use_id = "call:2.x";
+  failed.content = {ContentBlock::make_text("clock unavailable")};
+  failed.is_error = true;
+  tools.messages.push_back(Message{.role = "user", .content = {ok, failed, ContentBlock::make_text("And tomorrow?")}});
+  tools.tools = {ToolSpec{.name = "get_weather", .description = "Current weather for a city",
+                          .input_schema = R"({"type":"object","properties":{"city":{"type":"string","description":"City name"},"days":{"type":"integer","minimum":1,"maximum":7.5}},"required":["city"]})"},
+                 ToolSpec{.name = "now", .input_schema = R"({"type":"object","properties":{}})"}};
+  tools.top_k = 5;
+  for (auto mode : {ToolChoice::Mode::auto_, ToolChoice::Mode::any, ToolChoice::Mode::tool}) {
+    tools.tool_choice = ToolChoice{.mode = mode, .name = mode == ToolChoice::Mode::tool ? "get_weather" : ""};
+    out.push_back(tools);
+  }
+  ChatRequest none = minimal;  // tool_choice none without tool blocks: no toolConfig
+  none.tools = tools.tools;
+  none.tool_choice.mode = ToolChoice::Mode::none;
+  out.push_back(none);
   return out;
 }
 

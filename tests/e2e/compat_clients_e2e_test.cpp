@@ -134,6 +134,19 @@ TEST_F(CompatClients, ABedrockApiKeyFromTheEnvironmentIsSentAsBearerAndNeverLogg
   EXPECT_NE(output.find("/v1/messages/count_tokens"), std::string::npos);
 }
 
+// Tools with the agent on InvokeModel (Claude's native tools, tool_use and tool_result blocks); the
+// main scenario above runs the same round trips over Converse.
+TEST_F(CompatClients, ToolRoundTripsOverInvokeModel) {
+  if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
+  const std::string base = start({"--api", "invoke"});
+  ASSERT_FALSE(base.empty()) << agent->rest();
+  run_checks("tools", base);
+  int ok = 0;
+  for (const auto& l : stop_and_read_log())
+    if (l.at("route").as_string().starts_with("/v1/") && l.at("status") == 200) ++ok;
+  EXPECT_EQ(ok, 9);
+}
+
 TEST_F(CompatClients, OurLimitersRetryAfterIsHonouredByTheClientsOwnRetries) {
   if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
   const std::string base = start({"--max-rpm", "20"});  // a burst of 20, then one request every 3 s

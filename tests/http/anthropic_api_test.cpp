@@ -81,13 +81,21 @@ TEST_F(AnthropicApiTest, UnsupportedFieldsAndBlocksAre400NamingThem) {
   const std::string m = R"("messages": [{"role": "user", "content": "x"}])";
   const std::vector<Case> cases = {
       {R"({"model": "haiku", )" + m + "}", "max_tokens: Field required"},
-      {R"({"model": "haiku", "max_tokens": 5, "tools": [{"name": "f"}], )" + m + "}", "tools"},
+      {R"({"model": "haiku", "max_tokens": 5, "tools": [{"name": "f"}], )" + m + "}", "tools.0.input_schema: Field required"},
+      {R"({"model": "haiku", "max_tokens": 5, "tools": [{"type": "web_search_20250305", "name": "web_search"}], )" + m + "}",
+       "server tools"},
+      {R"({"model": "haiku", "max_tokens": 5, "tool_choice": {"type": "sometimes"}, )" + m + "}", "tool_choice.type"},
       {R"({"model": "haiku", "max_tokens": 5, "thinking": {"type": "enabled"}, )" + m + "}", "thinking"},
       {R"({"model": "haiku", "max_tokens": 5, "frob": 1, )" + m + "}", "frob: Extra inputs are not permitted"},
       {R"({"model": "haiku", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {"type": "ephemeral"}}]}]})",
        "cache_control"},
       {R"({"model": "haiku", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}]})", "document"},
-      {R"({"model": "haiku", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t"}]}]})", "tool_result"},
+      {R"({"model": "haiku", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t"}]}]})",
+       "no tools are given"},
+      {R"({"model": "haiku", "max_tokens": 5, "tools": [{"name": "f", "input_schema": {"type": "object"}}], "messages": [{"role": "user", "content": [{"type": "tool_use", "id": "t", "name": "f", "input": {}}]}]})",
+       "tool calls belong in assistant messages"},
+      {R"({"model": "haiku", "max_tokens": 5, "tools": [{"name": "f", "input_schema": {"type": "object"}}], "messages": [{"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": [{"type": "image", "source": {}}]}]}]})",
+       "only text blocks"},
       {R"({"model": "haiku", "max_tokens": 5, "messages": [{"role": "user", "content": [{"type": "image", "source": {"type": "url", "url": "https://x.test/a.png"}}]}]})",
        "does not fetch URLs"},
       {R"({"model": "titan", "max_tokens": 5, "top_k": 5, )" + m + "}", "top_k is supported for Anthropic Claude models only"},
@@ -169,6 +177,96 @@ TEST_F(AnthropicApiTest, AStreamedRepeatOfAnIdempotencyKeyIsTheSameEventSequence
   ASSERT_EQ(again.size(), first_events.size());
   for (std::size_t i = 0; i < again.size(); ++i) EXPECT_EQ(again[i].second, first_events[i].second) << i;
   EXPECT_EQ(model.stream_calls, 1);
+}
+
+// ---- Tools ----
+
+constexpr const char* kTools = R"("tools": [{"name": "get_weather", "description": "Weather",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
+    {"name": "now", "input_schema": {"type": "object"}, "type": "custom"}])";
+
+TEST_F(AnthropicApiTest, ToolsAndToolBlocksAreTranslated) {
+  model.reply_tools("Checking.", {bedrock::ContentBlock::make_tool_use("tooluse_1", "get_weather", R"({"city":"Rome"})")});
+  auto r = messages(R"({"model": "haiku", "max_tokens": 50, )" + std::string(kTools) + R"(, "tool_choice": {"type": "any"},
+    "messages": [{"role": "user", "content": "Weather in Paris?"},
+      {"role": "assistant", "content": [{"type": "text", "text": "Looking."}, {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Paris"}}]},
+      {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "21 C", "is_error": true},
+                                   {"type": "tool_result", "tool_use_id": "toolu_1", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                                   {"type": "text", "text": "And Rome?"}]}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto& req = model.requests.at(0);
+  ASSERT_EQ(req.tools.size(), 2u);
+  EXPECT_EQ(req.tools[0].input_schema, R"({"type":"object","properties":{"city":{"type":"string"}},"required":["city"]})");
+  EXPECT_EQ(req.tool_choice.mode, bedrock::ToolChoice::Mode::any);
+  const auto& call = req.messages[1].content.at(1);
+  EXPECT_EQ(call.type, bedrock::ContentBlock::Type::tool_use);
+  EXPECT_EQ(call.tool_use_id, "toolu_1");
+  EXPECT_EQ(call.input, R"({"city":"Paris"})");
+  const auto& res = req.messages[2].content;
+  ASSERT_EQ(res.size(), 3u);
+  EXPECT_TRUE(res[0].is_error);
+  EXPECT_EQ(res[0].content.at(0).text, "21 C");
+  EXPECT_FALSE(res[1].is_error);
+  EXPECT_EQ(res[1].content.size(), 2u);
+
+  const auto b = parse(r.body);
+  EXPECT_EQ(b.at("stop_reason"), "tool_use");
+  const auto& content = b.at("content").as_array();
+  ASSERT_EQ(content.size(), 2u);
+  EXPECT_EQ(content[0].at("text"), "Checking.");
+  EXPECT_EQ(content[1], parse(R"({"type":"tool_use","id":"tooluse_1","name":"get_weather","input":{"city":"Rome"}})"));
+}
+
+TEST_F(AnthropicApiTest, AStreamedToolUseIsItsOwnBlockWithInputJsonDeltas) {
+  const std::string input = R"({"city":"Paris","note":")" + std::string(100, 'x') + R"("})";
+  // Text then a tool: the text block is index 0, the tool's index 1.
+  model.reply_tools("Checking.", {bedrock::ContentBlock::make_tool_use("tooluse_1", "get_weather", input)}, {"Check", "ing."});
+  auto r = messages(R"({"model": "haiku", "max_tokens": 50, "stream": true, )" + std::string(kTools) +
+                    R"(, "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto ev = events(drain(r));
+  std::vector<std::string> names;
+  std::string partial;
+  for (const auto& [name, data] : ev) {
+    names.push_back(name);
+    if (name == "content_block_delta" && data.at("delta").at("type") == "input_json_delta") {
+      EXPECT_EQ(data.at("index"), 1);
+      partial += data.at("delta").at("partial_json").as_string();
+    }
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"message_start", "content_block_start", "ping", "content_block_delta",
+                                             "content_block_delta", "content_block_stop", "content_block_start",
+                                             "content_block_delta", "content_block_delta", "content_block_stop",
+                                             "message_delta", "message_stop"}));
+  EXPECT_EQ(ev[6].second.at("index"), 1);
+  EXPECT_EQ(ev[6].second.at("content_block"), parse(R"({"type":"tool_use","id":"tooluse_1","name":"get_weather","input":{}})"));
+  EXPECT_EQ(partial, input);
+  EXPECT_EQ(ev[10].second.at("delta").at("stop_reason"), "tool_use");
+
+  // Only a tool call: no text block at all, the tool is index 0.
+  model.reply_tools("", {bedrock::ContentBlock::make_tool_use("tooluse_2", "now", "{}")});
+  auto only = messages(R"({"model": "haiku", "max_tokens": 50, "stream": true, )" + std::string(kTools) +
+                       R"(, "messages": [{"role": "user", "content": "x"}]})");
+  auto ev2 = events(drain(only));
+  names.clear();
+  for (const auto& [name, data] : ev2) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"message_start", "ping", "content_block_start", "content_block_delta",
+                                             "content_block_stop", "message_delta", "message_stop"}));
+  EXPECT_EQ(ev2[2].second.at("index"), 0);
+  EXPECT_EQ(ev2[3].second.at("delta").at("partial_json"), "{}");
+}
+
+TEST_F(AnthropicApiTest, AStreamedRepeatReplaysTheToolUse) {
+  model.reply_tools("", {bedrock::ContentBlock::make_tool_use("tooluse_2", "now", R"({"tz":"UTC"})")});
+  const std::string body = R"({"model": "haiku", "max_tokens": 50, "stream": true, )" + std::string(kTools) +
+                           R"(, "messages": [{"role": "user", "content": "x"}]})";
+  auto once = messages(body, {{"Idempotency-Key", "t-1"}});
+  auto first = events(drain(once));
+  auto repeat = messages(body, {{"Idempotency-Key", "t-1"}});
+  EXPECT_EQ(repeat.headers.get("Idempotent-Replayed"), "true");
+  auto again = events(drain(repeat));
+  ASSERT_EQ(again.size(), first.size());
+  for (std::size_t i = 0; i < again.size(); ++i) EXPECT_EQ(again[i].second, first[i].second) << i;
 }
 
 }  // namespace

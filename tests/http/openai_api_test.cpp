@@ -80,7 +80,10 @@ TEST_F(OpenAIApiTest, UnsupportedAndUnknownFieldsAre400NamingTheParameter) {
   };
   const std::vector<Case> cases = {
       {R"("n": 2)", "n"},
-      {R"("tools": [{"type": "function", "function": {"name": "f"}}])", "tools"},
+      {R"("tools": [{"type": "custom", "custom": {"name": "f"}}])", "tools[0].type"},
+      {R"("tools": [{"type": "function", "function": {"name": "f", "strict": true}}])", "tools[0].function.strict"},
+      {R"("tool_choice": {"type": "allowed_tools"})", "tool_choice"},
+      {R"("functions": [{"name": "f"}])", "functions"},
       {R"("response_format": {"type": "json_object"})", "response_format"},
       {R"("logprobs": true)", "logprobs"},
       {R"("presence_penalty": 0.5)", "presence_penalty"},
@@ -112,8 +115,10 @@ TEST_F(OpenAIApiTest, MessagesTheModelCannotTakeAreRefusedBeforeTheModel) {
   const std::vector<Case> cases = {
       {R"([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.test/a.png"}}]}])", "does not fetch URLs"},
       {R"([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "data:image/bmp;base64,AAAA"}}]}])", "image/bmp"},
-      {R"([{"role": "user", "content": "x"}, {"role": "tool", "content": "r", "tool_call_id": "1"}])", "tools"},
-      {R"([{"role": "user", "content": "x"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "1"}]}])", "tool calls"},
+      {R"([{"role": "user", "content": "x"}, {"role": "function", "content": "r", "name": "f"}])", "legacy functions"},
+      {R"([{"role": "user", "content": "x"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "1"}]}])", "function.name"},
+      {R"([{"role": "user", "content": "x"}, {"role": "assistant", "content": null, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]}, {"role": "tool", "content": "r", "tool_call_id": "1"}])",
+       "no tools are given"},
       {R"([{"role": "user", "content": "x"}, {"role": "system", "content": "late"}])", "must come before"},
       {R"([{"role": "user", "content": ""}])", "must not be empty"},
       {R"([{"role": "user", "content": [{"type": "input_audio", "input_audio": {}}]}])", "input_audio"},
@@ -245,6 +250,151 @@ TEST_F(OpenAIApiTest, ConversationIdHeaderSavesTheTurn) {
   EXPECT_EQ((*turns)[0].assistant_reply, "saved answer");
   EXPECT_EQ((*turns)[0].model_id, kHaiku);
   EXPECT_EQ(chat(R"({"model": "haiku", "messages": [{"role": "user", "content": "x"}]})", {{"x-conversation-id", "bad id!"}}).status, 400);
+}
+
+// ---- Tools ----
+
+constexpr const char* kTools = R"("tools": [{"type": "function", "function": {"name": "get_weather", "description": "Weather",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}, "t": {"type": "number", "minimum": 0.5}}, "required": ["city"]}}},
+    {"type": "function", "function": {"name": "now"}}])";
+
+TEST_F(OpenAIApiTest, ToolsToolCallsAndToolMessagesAreTranslated) {
+  model.reply_tools("", {bedrock::ContentBlock::make_tool_use("tooluse_2", "now", "{}")});
+  auto r = chat(R"({"model": "haiku", )" + std::string(kTools) + R"(, "tool_choice": {"type": "function", "function": {"name": "now"}},
+    "parallel_tool_calls": false, "messages": [
+      {"role": "user", "content": "Weather in Paris?"},
+      {"role": "assistant", "content": "Let me look.", "tool_calls": [
+        {"id": "call_1", "type": "function", "function": {"name": "get_weather", "arguments": "{\"city\": \"Paris\", \"t\": 1.0}"}},
+        {"id": "call_2", "type": "function", "function": {"name": "now", "arguments": ""}}]},
+      {"role": "tool", "tool_call_id": "call_1", "content": "21 C"},
+      {"role": "tool", "tool_call_id": "call_2", "content": [{"type": "text", "text": "noon"}]}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto& req = model.requests.at(0);
+  ASSERT_EQ(req.tools.size(), 2u);
+  EXPECT_EQ(req.tools[0].name, "get_weather");
+  EXPECT_EQ(req.tools[0].description, "Weather");
+  EXPECT_EQ(req.tools[0].input_schema,
+            R"({"type":"object","properties":{"city":{"type":"string"},"t":{"type":"number","minimum":0.5}},"required":["city"]})");
+  EXPECT_EQ(req.tools[1].input_schema, R"({"type":"object","properties":{}})");  // no parameters: no arguments
+  EXPECT_EQ(req.tool_choice.mode, bedrock::ToolChoice::Mode::tool);
+  EXPECT_EQ(req.tool_choice.name, "now");
+  ASSERT_EQ(req.messages.size(), 3u);  // the two tool messages are one user turn
+  const auto& asked = req.messages[1].content;
+  ASSERT_EQ(asked.size(), 3u);
+  EXPECT_EQ(asked[0].text, "Let me look.");
+  EXPECT_EQ(asked[1].type, bedrock::ContentBlock::Type::tool_use);
+  EXPECT_EQ(asked[1].tool_use_id, "call_1");
+  EXPECT_EQ(asked[1].input, R"({"city":"Paris","t":1})");
+  EXPECT_EQ(asked[2].input, "{}");
+  const auto& results = req.messages[2];
+  EXPECT_EQ(results.role, "user");
+  ASSERT_EQ(results.content.size(), 2u);
+  EXPECT_EQ(results.content[0].type, bedrock::ContentBlock::Type::tool_result);
+  EXPECT_EQ(results.content[0].tool_use_id, "call_1");
+  EXPECT_EQ(results.content[0].content.at(0).text, "21 C");
+  EXPECT_EQ(results.content[1].content.at(0).text, "noon");
+
+  const auto b = parse(r.body);
+  const auto& choice = b.at("choices").at(0);
+  EXPECT_EQ(choice.at("finish_reason"), "tool_calls");
+  EXPECT_TRUE(choice.at("message").at("content").is_null());
+  const auto& call = choice.at("message").at("tool_calls").at(0);
+  EXPECT_EQ(call.at("id"), "tooluse_2");
+  EXPECT_EQ(call.at("type"), "function");
+  EXPECT_EQ(call.at("function").at("name"), "now");
+  EXPECT_EQ(call.at("function").at("arguments"), "{}");
+}
+
+TEST_F(OpenAIApiTest, BadToolInputIs400NamingTheField) {
+  struct Case {
+    std::string body;
+    std::string param;
+  };
+  const std::string t = kTools;
+  const std::vector<Case> cases = {
+      {t + R"(, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
+          "function": {"name": "now", "arguments": "{not json"}}]}])",
+       "messages[1].tool_calls[0].function.arguments"},
+      {t + R"(, "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [{"id": "c", "type": "function",
+          "function": {"name": "now", "arguments": "[1]"}}]}])",
+       "messages[1].tool_calls[0].function.arguments"},
+      {t + R"(, "messages": [{"role": "user", "content": "x"}, {"role": "tool", "content": "r"}])", "messages[1].tool_call_id"},
+      {t + R"(, "tool_choice": "sometimes", "messages": [{"role": "user", "content": "x"}])", "tool_choice"},
+      {R"("tools": [{"type": "function", "function": {"description": "no name"}}], "messages": [{"role": "user", "content": "x"}])",
+       "tools[0].function.name"},
+  };
+  for (const auto& c : cases) {
+    auto r = chat(R"({"model": "haiku", )" + c.body + "}");
+    ASSERT_EQ(r.status, 400) << c.body << " -> " << r.body;
+    EXPECT_EQ(error_of(r).at("param"), json::value(c.param)) << r.body;
+  }
+  // What Bedrock would refuse is refused before the model: a named tool that is not offered, tool
+  // results with tool_choice "none" (Converse has no "none"), a tool name Bedrock does not take.
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {t + R"(, "tool_choice": {"type": "function", "function": {"name": "nope"}}, "messages": [{"role": "user", "content": "x"}])", "not among the tools"},
+      {t + R"(, "tool_choice": "none", "messages": [{"role": "user", "content": "x"}, {"role": "assistant", "tool_calls": [{"id": "c",
+          "type": "function", "function": {"name": "now", "arguments": "{}"}}]}, {"role": "tool", "tool_call_id": "c", "content": "r"}])",
+       "tool_choice \"none\" cannot be honoured"},
+      {R"("tools": [{"type": "function", "function": {"name": "get weather"}}], "messages": [{"role": "user", "content": "x"}])", "a tool name must be"},
+      {R"("tool_choice": "required", "messages": [{"role": "user", "content": "x"}])", "no tools are given"},
+  };
+  for (const auto& [body, says] : refused) {
+    auto r = chat(R"({"model": "haiku", )" + body + "}");
+    ASSERT_EQ(r.status, 400) << body << " -> " << r.body;
+    EXPECT_NE(std::string(error_of(r).at("message").as_string()).find(says), std::string::npos) << r.body;
+  }
+  // Titan takes no tools; the saved history holds no tool turns.
+  auto titan = chat(R"({"model": "titan", )" + t + R"(, "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_EQ(titan.status, 400);
+  EXPECT_NE(std::string(error_of(titan).at("message").as_string()).find("does not support tools"), std::string::npos);
+  auto stateful = chat(R"({"model": "haiku", )" + t + R"(, "messages": [{"role": "user", "content": "x"}]})", {{"x-conversation-id", "c-1"}});
+  ASSERT_EQ(stateful.status, 400);
+  EXPECT_NE(std::string(error_of(stateful).at("message").as_string()).find("x-conversation-id"), std::string::npos);
+  EXPECT_TRUE(model.requests.empty());
+  // "none" without tool blocks: the tools are simply not offered.
+  model.reply("ok");
+  auto none = chat(R"({"model": "haiku", )" + t + R"(, "tool_choice": "none", "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_EQ(none.status, 200) << none.body;
+  EXPECT_EQ(model.requests.at(0).tool_choice.mode, bedrock::ToolChoice::Mode::none);
+}
+
+TEST_F(OpenAIApiTest, AStreamedToolCallIsTheCallsHeadThenArgumentFragments) {
+  const std::string args = R"({"city":"Paris","note":")" + std::string(100, 'x') + R"("})";
+  model.reply_tools("Checking.", {bedrock::ContentBlock::make_tool_use("tooluse_1", "get_weather", args)}, {"Check", "ing."});
+  auto r = chat(R"({"model": "haiku", "stream": true, )" + std::string(kTools) + R"(, "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto lines = data_lines(drain(r));
+  ASSERT_GE(lines.size(), 7u);
+  EXPECT_EQ(lines.back(), "[DONE]");
+  std::string text, arguments;
+  int heads = 0, fragments = 0;
+  std::string finish;
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+    const auto c = parse(lines[i]).at("choices").at(0);
+    const auto& delta = c.at("delta").as_object();
+    if (auto t = delta.if_contains("content"); t && t->is_string()) text += t->as_string();
+    if (auto calls = delta.if_contains("tool_calls")) {
+      const auto& call = calls->at(0).as_object();
+      EXPECT_EQ(call.at("index"), 0);
+      if (call.contains("id")) {
+        ++heads;
+        EXPECT_EQ(call.at("id"), "tooluse_1");
+        EXPECT_EQ(call.at("type"), "function");
+        EXPECT_EQ(call.at("function").at("name"), "get_weather");
+        EXPECT_EQ(call.at("function").at("arguments"), "");
+      } else {
+        ++fragments;
+        EXPECT_FALSE(call.at("function").as_object().contains("name"));
+      }
+      arguments += call.at("function").at("arguments").as_string();
+    }
+    if (c.at("finish_reason").is_string()) finish = std::string(c.at("finish_reason").as_string());
+  }
+  EXPECT_EQ(text, "Checking.");
+  EXPECT_EQ(heads, 1);
+  EXPECT_GE(fragments, 2);
+  EXPECT_EQ(arguments, args);
+  EXPECT_EQ(finish, "tool_calls");
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // The official `openai` and `@anthropic-ai/sdk` clients against the agent's compatible routes
 // (POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models), the agent running `serve --simulate` (started and
 // stopped by tests/e2e/compat_clients_e2e_test.cpp).
-// Usage: node tests/node/compat_clients_check.mjs <main|ratelimit> <base url> <api key> [model alias]
+// Usage: node tests/node/compat_clients_check.mjs <main|tools|ratelimit> <base url> <api key> [model alias]
+// (main includes tools; tools alone is run against an agent using InvokeModel too.)
 // Prints one JSON line per check, then {"passed": N, "failed": M}; exits 1 when a check failed.
 import OpenAI from "openai";
 import Anthropic from "@anthropic-ai/sdk";
@@ -35,6 +36,96 @@ const PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwA
 
 const openai = new OpenAI({ apiKey: key, baseURL: base + "/v1", maxRetries: 0 });
 const anthropic = new Anthropic({ apiKey: key, baseURL: base, maxRetries: 0 });
+
+// A tool whose required inputs the simulator fills by type: city "sample", days 1 (its minimum).
+const WEATHER_SCHEMA = { type: "object", properties: { city: { type: "string", description: "City" },
+  days: { type: "integer", minimum: 1 }, unit: { type: "string", enum: ["celsius", "fahrenheit"] } }, required: ["city", "days"] };
+const WEATHER_FN = { type: "function", function: { name: "get_weather", description: "Weather for a city", parameters: WEATHER_SCHEMA } };
+const CLOCK_FN = { type: "function", function: { name: "now", description: "The time" } };
+const WEATHER_TOOL = { name: "get_weather", description: "Weather for a city", input_schema: WEATHER_SCHEMA };
+const CLOCK_TOOL = { name: "now", description: "The time", input_schema: { type: "object", properties: {} } };
+
+// Two-turn tool round trips through both clients, plain and streamed (the clients' own stream helpers
+// assemble the tool calls).
+async function tools() {
+  const question = { role: "user", content: "What is the weather in Paris?" };
+  await check("openai: a tool call and its result, two turns", async () => {
+    const first = await openai.chat.completions.create({ model: alias, messages: [question], tools: [WEATHER_FN, CLOCK_FN],
+      tool_choice: "auto", parallel_tool_calls: true });
+    const c = first.choices[0];
+    expect(c.finish_reason === "tool_calls", "finish_reason tool_calls, got " + c.finish_reason);
+    expect(c.message.tool_calls.length === 1 && c.message.tool_calls[0].type === "function", "one tool call");
+    const call = c.message.tool_calls[0];
+    expect(call.function.name === "get_weather", "the first tool");
+    const input = JSON.parse(call.function.arguments);
+    expect(input.city === "sample" && input.days === 1, "arguments from the schema: " + call.function.arguments);
+    expect(/^tooluse_/.test(call.id), "Bedrock's id");
+    const second = await openai.chat.completions.create({ model: alias, tools: [WEATHER_FN, CLOCK_FN],
+      messages: [question, c.message, { role: "tool", tool_call_id: call.id, content: "21 C and sunny" }] });
+    expect(second.choices[0].finish_reason === "stop", "finish_reason stop");
+    expect(second.choices[0].message.content === "The tool returned: 21 C and sunny", "the answer: " + second.choices[0].message.content);
+    return { id: call.id, arguments: call.function.arguments };
+  });
+  await check("openai: a forced tool call streamed, assembled by the client's stream helper", async () => {
+    const stream = openai.chat.completions.stream({ model: alias, messages: [question], tools: [WEATHER_FN, CLOCK_FN],
+      tool_choice: { type: "function", function: { name: "get_weather" } } });
+    let argDeltas = 0, doneArgs = null;
+    stream.on("tool_calls.function.arguments.delta", () => { argDeltas++; });
+    stream.on("tool_calls.function.arguments.done", (e) => { doneArgs = e.parsed_arguments ?? JSON.parse(e.arguments); });
+    const final = await stream.finalChatCompletion();
+    const m = final.choices[0].message;
+    expect(final.choices[0].finish_reason === "tool_calls", "finish_reason tool_calls");
+    expect(m.tool_calls.length === 1 && m.tool_calls[0].function.name === "get_weather", "the named tool: " + JSON.stringify(m));
+    expect(!m.content, "no text before a forced call: " + JSON.stringify(m.content));
+    const input = JSON.parse(m.tool_calls[0].function.arguments);
+    expect(input.city === "sample" && input.days === 1, "the assembled arguments");
+    expect(argDeltas >= 1 && doneArgs && doneArgs.city === "sample", "argument events: " + argDeltas);
+    // The assistant turn as a caller would send it back (the helper's own fields, parsed/parsed_arguments, left out).
+    const turn = { role: "assistant", content: m.content ?? null, tool_calls: m.tool_calls.map((t) =>
+      ({ id: t.id, type: "function", function: { name: t.function.name, arguments: t.function.arguments } })) };
+    const second = openai.chat.completions.stream({ model: alias, tools: [WEATHER_FN, CLOCK_FN], messages: [question, turn,
+      { role: "tool", tool_call_id: m.tool_calls[0].id, content: "rain" }] });
+    const answer = await second.finalChatCompletion();
+    expect(answer.choices[0].message.content === "The tool returned: rain", "the streamed answer: " + answer.choices[0].message.content);
+    return { argDeltas };
+  });
+  await check("anthropic: a tool_use and its tool_result, two turns", async () => {
+    const q = { role: "user", content: "What is the weather in Paris?" };
+    const first = await anthropic.messages.create({ model: alias, max_tokens: 200, messages: [q], tools: [WEATHER_TOOL, CLOCK_TOOL] });
+    expect(first.stop_reason === "tool_use", "stop_reason tool_use, got " + first.stop_reason);
+    const use = first.content.find((b) => b.type === "tool_use");
+    expect(use && use.name === "get_weather" && use.input.city === "sample" && use.input.days === 1, "the tool_use: " + JSON.stringify(first.content));
+    expect(first.content[0].type === "text" && first.content[0].text === "Calling get_weather.", "text first");
+    const second = await anthropic.messages.create({ model: alias, max_tokens: 200, tools: [WEATHER_TOOL, CLOCK_TOOL], messages: [q,
+      { role: "assistant", content: first.content },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: [{ type: "text", text: "21 C" }] }] }] });
+    expect(second.stop_reason === "end_turn", "end_turn");
+    expect(second.content[0].text === "The tool returned: 21 C", "the answer: " + JSON.stringify(second.content));
+    return { id: use.id };
+  });
+  await check("anthropic: a tool_use streamed, assembled by messages.stream", async () => {
+    const q = { role: "user", content: "What is the weather in Paris?" };
+    const stream = anthropic.messages.stream({ model: alias, max_tokens: 200, messages: [q], tools: [WEATHER_TOOL, CLOCK_TOOL] });
+    let jsonDeltas = 0, text = "";
+    stream.on("inputJson", () => { jsonDeltas++; });
+    stream.on("text", (t) => { text += t; });
+    const final = await stream.finalMessage();
+    expect(final.stop_reason === "tool_use", "stop_reason tool_use");
+    expect(final.content.length === 2 && final.content[0].type === "text" && final.content[1].type === "tool_use", "text then tool_use: " + JSON.stringify(final.content));
+    expect(text === "Calling get_weather.", "the streamed text");
+    const use = final.content[1];
+    expect(use.input.city === "sample" && use.input.days === 1, "the assembled input: " + JSON.stringify(use.input));
+    expect(jsonDeltas >= 1, "input_json deltas");
+    const forced = await anthropic.messages.stream({ model: alias, max_tokens: 200, messages: [q], tools: [WEATHER_TOOL, CLOCK_TOOL],
+      tool_choice: { type: "tool", name: "now" } }).finalMessage();
+    expect(forced.content.length === 1 && forced.content[0].type === "tool_use" && forced.content[0].name === "now", "the forced tool only: " + JSON.stringify(forced.content));
+    const answer = await anthropic.messages.stream({ model: alias, max_tokens: 200, tools: [WEATHER_TOOL, CLOCK_TOOL], messages: [q,
+      { role: "assistant", content: final.content },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "sunny", is_error: false }] }] }).finalMessage();
+    expect(answer.content[0].text === "The tool returned: sunny", "the streamed answer: " + JSON.stringify(answer.content));
+    return { jsonDeltas };
+  });
+}
 
 async function main() {
   await check("openai: plain answer", async () => {
@@ -97,9 +188,11 @@ async function main() {
     const url = await expectError(openai.chat.completions.create({ model: alias, messages: [{ role: "user", content: [
       { type: "image_url", image_url: { url: "https://example.com/cat.png" } }] }] }), 400, "an https image");
     expect(/does not fetch URLs/.test(url.message), "says URLs are not fetched: " + url.message);
-    const tools = await expectError(openai.chat.completions.create({ model: alias, messages: [{ role: "user", content: "x" }],
-      tools: [{ type: "function", function: { name: "f", parameters: {} } }] }), 400, "tools");
-    expect(tools.param === "tools", "param tools");
+    const args = await expectError(openai.chat.completions.create({ model: alias, tools: [WEATHER_FN], messages: [
+      { role: "user", content: "x" },
+      { role: "assistant", content: null, tool_calls: [{ id: "c1", type: "function", function: { name: "get_weather", arguments: "{oops" } }] },
+      { role: "tool", tool_call_id: "c1", content: "r" }] }), 400, "arguments that are not JSON");
+    expect(args.param === "messages[1].tool_calls[0].function.arguments", "param names the arguments: " + args.param);
   });
   await check("openai: 401 without a valid key", async () => {
     const bad = new OpenAI({ apiKey: "not-a-key", baseURL: base + "/v1", maxRetries: 0 });
@@ -296,9 +389,12 @@ async function ratelimit() {
   });
 }
 
-if (scenario === "main") await main();
+if (scenario === "main") {
+  await main();
+  await tools();
+} else if (scenario === "tools") await tools();
 else if (scenario === "ratelimit") await ratelimit();
-else throw new Error("scenario must be main or ratelimit");
+else throw new Error("scenario must be main, tools or ratelimit");
 const failed = results.filter((r) => !r.ok).length;
 console.log(JSON.stringify({ passed: results.length - failed, failed }));
 process.exit(failed ? 1 : 0);

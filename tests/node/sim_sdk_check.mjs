@@ -255,6 +255,34 @@ await check("drop-mid-stream: the stream fails after some deltas", async () => {
 await expectError("wrong secret", () => client({ secret: "not-the-secret" }).send(new ConverseCommand(conv("hi"))), { type: "InvalidSignatureException", status: 403, message: "The request signature we calculated does not match" });
 await expectError("unknown access key", () => client({ key: "AKIDUNKNOWN" }).send(new ConverseCommand(conv("hi"))), { type: "UnrecognizedClientException", status: 403 });
 
+// --- Tools ------------------------------------------------------------------------------------------------
+const toolConfig = { tools: [{ toolSpec: { name: "get_weather", description: "Weather",
+  inputSchema: { json: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } } } }] };
+await check("Converse tool use and tool result", async () => {
+  const r = await ok.send(new ConverseCommand(conv("Weather in Paris?", { toolConfig })));
+  assert(r.stopReason === "tool_use", r.stopReason);
+  const use = r.output.message.content.find((b) => b.toolUse)?.toolUse;
+  assert(use && use.name === "get_weather" && use.input.city === "sample" && /^tooluse_/.test(use.toolUseId), JSON.stringify(r.output));
+  const answer = await ok.send(new ConverseCommand({ modelId: CLAUDE, toolConfig, messages: [
+    { role: "user", content: [{ text: "Weather in Paris?" }] },
+    { role: "assistant", content: r.output.message.content },
+    { role: "user", content: [{ toolResult: { toolUseId: use.toolUseId, content: [{ text: "21 C" }, { json: { wind: 3 } }] } }] }] }));
+  assert(answer.stopReason === "end_turn", answer.stopReason);
+  assert(answer.output.message.content[0].text === 'The tool returned: 21 C; {"wind":3}', answer.output.message.content[0].text);
+});
+await check("ConverseStream tool use", async () => {
+  const out = await ok.send(new ConverseStreamCommand(conv("Weather in Paris?", { toolConfig: { ...toolConfig, toolChoice: { any: {} } } })));
+  let start, input = "", deltas = 0, stop;
+  for await (const ev of out.stream) {
+    if (ev.contentBlockStart) start = ev.contentBlockStart;
+    if (ev.contentBlockDelta?.delta?.toolUse) { input += ev.contentBlockDelta.delta.toolUse.input; deltas++; }
+    if (ev.messageStop) stop = ev.messageStop.stopReason;
+  }
+  assert(start && start.contentBlockIndex === 0 && start.start.toolUse.name === "get_weather", JSON.stringify(start));
+  assert(deltas >= 2 && JSON.parse(input).city === "sample", input);
+  assert(stop === "tool_use", stop);
+});
+
 // --- Simulator endpoints ------------------------------------------------------------------------------------
 await check("GET /sim/stats", async () => {
   const r = await fetch(`${endpoint}/sim/stats`);

@@ -346,6 +346,18 @@ TEST(Cost, EstimatesAndCharges) {
   r.messages.push_back({"assistant", {img, pdf}});  // 4 + 1600 + 10 + 1
   EXPECT_EQ(estimate_input_tokens(r), 10 + 24 + 4 + 1600 + 10 + 1);
 
+  // Tools count as text: definitions (8 + name + description + schema), calls (4 + id + name + input),
+  // results (4 + id + text).
+  const std::int64_t before = estimate_input_tokens(r);
+  r.tools.push_back(bedrock::ToolSpec{.name = "fff", .description = std::string(30, 'd'), .input_schema = std::string(60, '{')});
+  EXPECT_EQ(estimate_input_tokens(r), before + 8 + 1 + 10 + 20);
+  r.messages.push_back({"assistant", {bedrock::ContentBlock::make_tool_use("iii", "nnn", std::string(90, 'j'))}});
+  bedrock::ContentBlock result{.type = bedrock::ContentBlock::Type::tool_result};
+  result.tool_use_id = "iii";
+  result.content.push_back(bedrock::ContentBlock::make_text(std::string(33, 'r')));
+  r.messages.push_back({"user", {result}});
+  EXPECT_EQ(estimate_input_tokens(r), before + 39 + (4 + 4 + 1 + 1 + 30) + (4 + 4 + 1 + 11));
+
   EXPECT_EQ(estimate_cost(500, 1000, 5.0), 5500);  // bedrock-protocol.md §6
   EXPECT_EQ(estimate_cost(500, 1000, 1.0), 1500);
   bedrock::Usage u{.input_tokens = 100, .output_tokens = 20, .cache_read_input_tokens = 7,

@@ -26,6 +26,12 @@ class FakeModel final : public bedrock::ModelClient {
     r.request_id = "upstream-req";
     script.push_back({r, std::move(deltas)});
   }
+  // A reply that calls tools (stop reason tool_use): text (may be empty) then the tool_use blocks.
+  void reply_tools(std::string text, std::vector<bedrock::ContentBlock> calls, std::vector<std::string> deltas = {}) {
+    reply(std::move(text), std::move(deltas));
+    script.back().result->tool_uses = std::move(calls);
+    script.back().result->stop_reason = "tool_use";
+  }
   void error(Error e, std::vector<std::string> deltas = {}) { script.push_back({std::unexpected(std::move(e)), std::move(deltas)}); }
 
   boost::asio::awaitable<Result<bedrock::ChatResponse>> chat(const bedrock::ChatRequest& request,
