@@ -218,10 +218,10 @@ TEST_F(ApiTest, UnknownRouteIs404AndWrongMethodIs405WithAllow) {
   EXPECT_EQ(error_type(m), "method_not_allowed");
   auto m2 = call("PUT", "/conversations/abc");
   EXPECT_EQ(m2.status, 405);
-  EXPECT_EQ(m2.headers.get("allow"), "GET, DELETE");
+  EXPECT_EQ(m2.headers.get("allow"), "GET, HEAD, DELETE");
   auto m3 = call("POST", "/health");
   EXPECT_EQ(m3.status, 405);
-  EXPECT_EQ(m3.headers.get("allow"), "GET");
+  EXPECT_EQ(m3.headers.get("allow"), "GET, HEAD");
 }
 
 struct UpstreamCase {
