@@ -73,13 +73,46 @@ const Route* find_route(std::string_view path, std::string& param) {
   return nullptr;
 }
 
+// ---- Methods (RFC 9110 section 9; docs/http-conformance.md) ----
+
+// The methods some route implements. Any other (PATCH, TRACE, CONNECT, an unknown token; methods are
+// case-sensitive) is not implemented for any resource: 501, not 405 (RFC 9110 section 9.1).
+bool method_implemented(std::string_view method) {
+  for (std::string_view m : {"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS"})
+    if (method == m) return true;
+  return false;
+}
+
+net::ServerResponse not_implemented(std::string_view method) {
+  return error_response(501, "not_implemented",
+                        "method " + std::string(method) + " is not implemented by this server (" +
+                            std::string(kRouteList) + ")");
+}
+
+// Whether `route` takes `method`; HEAD wherever GET is (RFC 9110 section 9.1: a general-purpose server
+// MUST support both; the handler answers HEAD as GET and the server drops the body).
+bool method_allowed(const Route& route, std::string_view method) {
+  if (method == "HEAD") method = "GET";
+  for (std::string_view m : {"POST", "GET", "PUT", "DELETE"}) {
+    if (method == m && route.methods.find(m) != std::string_view::npos) return true;
+  }
+  return false;
+}
+
+// The route's methods as an Allow value: HEAD after GET.
+std::string allow_header(const Route& route) {
+  std::string allow(route.methods);
+  if (auto get = allow.find("GET"); get != std::string::npos) allow.insert(get + 3, ", HEAD");
+  return allow;
+}
+
 net::ServerResponse method_not_allowed(std::string_view method, const Route& route) {
+  std::string allow = allow_header(route);
   auto r = error_response(405, "method_not_allowed",
                           "method " + std::string(method) + " is not allowed on " + std::string(route.pattern) +
-                              "; allowed: " + std::string(route.methods),
+                              "; allowed: " + allow,
                           route.errors);
-  std::string_view allow = route.methods;
-  r.headers.set("Allow", std::string(allow));
+  r.headers.set("Allow", std::move(allow));  // RFC 9110 section 15.5.6: a 405 MUST list them
   return r;
 }
 
@@ -131,7 +164,7 @@ bool header_list(std::string_view v) {
 net::ServerResponse preflight(const Route& route, const net::ServerRequest& req) {
   net::ServerResponse r;
   r.status = 204;
-  r.headers.set("Access-Control-Allow-Methods", std::string(route.methods));
+  r.headers.set("Access-Control-Allow-Methods", allow_header(route));
   if (auto asked = req.headers.get("Access-Control-Request-Headers"); asked && header_list(*asked)) {
     r.headers.set("Access-Control-Allow-Headers", std::string(*asked));
   }
@@ -143,6 +176,7 @@ net::ServerResponse preflight(const Route& route, const net::ServerRequest& req)
 // as a plain function (not in the coroutine's frame). An answer means the request is done.
 std::optional<net::ServerResponse> admit_request(ApiState& s, net::ServerRequest& req, RequestLog& log,
                                                  const Route*& route, std::string& param) {
+  if (!method_implemented(req.method)) return not_implemented(req.method);
   route = find_route(req.path, param);
   if (!route) {
     return error_response(404, "not_found", "no route for " + req.method + " " + req.path + "; " + std::string(kRouteList));
@@ -152,11 +186,7 @@ std::optional<net::ServerResponse> admit_request(ApiState& s, net::ServerRequest
   if (req.method == "OPTIONS" && req.headers.has("Access-Control-Request-Method") && cors_origin(s.ctx.config, req)) {
     return preflight(*route, req);
   }
-  bool allowed = false;
-  for (std::string_view m : {"POST", "GET", "PUT", "DELETE"}) {
-    if (req.method == m && route->methods.find(m) != std::string_view::npos) allowed = true;
-  }
-  if (!allowed) return method_not_allowed(req.method, *route);
+  if (!method_allowed(*route, req.method)) return method_not_allowed(req.method, *route);
   if (!route->authenticate) return std::nullopt;
 
   auto caller = s.ctx.keys.authenticate(req.headers);
@@ -229,6 +259,7 @@ boost::asio::awaitable<net::ServerResponse> handle(std::shared_ptr<ApiState> sta
   if (auto answer = admit_request(*state, req, log, route, param)) {
     co_return complete(state, log, Reply{std::move(*answer), nullptr}, cors);
   }
+  if (req.method == "HEAD") req.method = "GET";  // the log keeps HEAD; the server sends no body
   Reply reply = co_await route->handler(state, req, log, std::move(param));
   co_return complete(std::move(state), log, std::move(reply), cors);
 }

@@ -23,6 +23,7 @@
 #include <mutex>
 #include <optional>
 
+#include "net/field_syntax.hpp"
 #include "net/write_now.hpp"
 #include "net/url.hpp"
 #include "util/encoding.hpp"
@@ -432,6 +433,15 @@ asio::awaitable<Exchange> exchange(Stream& stream, Conn& conn, const http::reque
   }
 
   auto& msg = parser->get();
+  // We never ask to switch protocols, and never accept a transfer coding but chunked (we send no TE):
+  // either answer leaves the rest of the connection unreadable (RFC 9110 section 15.2.2, RFC 9112
+  // section 6.3). The connection is dropped with the error.
+  if (msg.result_int() == 101)
+    co_return failed(network_error("the server switched protocols (101) without being asked", false));
+  const auto codings = msg.count(http::field::transfer_encoding);
+  if (codings != 0 && (codings > 1 || !iequals(msg[http::field::transfer_encoding], "chunked")))
+    co_return failed(network_error("the response uses a transfer coding other than chunked: " +
+                                       std::string(msg[http::field::transfer_encoding]), false));
   HttpResponse response;
   response.status = msg.result_int();
   for (const auto& f : msg) response.headers.add(std::string(f.name_string()), std::string(f.value()));
@@ -509,6 +519,14 @@ Result<Wire> make_wire(Shared& sh, HttpRequest& request) {
   if (!route) return std::unexpected(std::move(route.error()));
   Wire w{std::move(*route), {}, idempotent(request.method)};
   http::request<http::string_body>& req = w.req;
+  // What goes on the wire must not split the request (RFC 9112 sections 3, 5; RFC 9110 section 5.5): a
+  // method that is a token, field names that are tokens, values without CR, LF or NUL.
+  if (!is_token(request.method)) return fail(ErrorKind::invalid_input, "the request method is not an HTTP token");
+  for (const auto& h : request.headers) {
+    if (!is_token(h.name) || !is_safe_field_value(h.value))
+      return fail(ErrorKind::invalid_input, "request header '" + (is_token(h.name) ? h.name : std::string("?")) +
+                                                "' has a name that is not a token or a CR, LF or NUL in its value");
+  }
   auto verb = http::string_to_verb(request.method);
   if (verb == http::verb::unknown)
     req.method_string(request.method);

@@ -4,7 +4,10 @@
 // chunked streaming, optional TLS, graceful stop.
 #include "net/http_server.hpp"
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstdint>
 #include <utility>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -33,6 +36,7 @@
 #include "util/encoding.hpp"
 #include "util/json_writer.hpp"
 
+#include "net/field_syntax.hpp"
 #include "net/write_now.hpp"
 
 namespace ba::net {
@@ -147,20 +151,130 @@ std::optional<std::string_view> host_problem(const http::request<http::string_bo
   return std::nullopt;
 }
 
+// Whether `target` starts with "http://" or "https://" in any case (RFC 9110 section 4.2.3: the scheme is
+// case-insensitive): the absolute form, which a server MUST accept (RFC 9112 section 3.2.2).
+bool absolute_form(std::string_view target) {
+  return (target.size() > 7 && iequals(target.substr(0, 7), "http://")) ||
+         (target.size() > 8 && iequals(target.substr(0, 8), "https://"));
+}
+
+// Why the request target is none of the forms a request to an origin server may use (RFC 9112 section
+// 3.2): origin-form ("/path?query"), absolute-form, "*" for OPTIONS; CONNECT's authority-form is left to
+// the handler (which does not implement CONNECT).
+std::optional<std::string_view> target_problem(const http::request<http::string_body>& msg) {
+  const std::string_view t = msg.target();
+  if (t.starts_with('/') || absolute_form(t)) return std::nullopt;
+  if (t == "*" && msg.method() == http::verb::options) return std::nullopt;
+  if (msg.method() == http::verb::connect) return std::nullopt;
+  return "the request target is not /path, an absolute URI or * (RFC 9112 section 3.2)";
+}
+
+// The answer to a request head whose target, Host or framing we must refuse, or nothing (RFC 9112
+// sections 3.2, 6.1, 6.3; the version is Beast's: HTTP/1.0 or HTTP/1.1, see read_error_response). Called once the head is parsed, before any of the body is read.
+std::optional<ServerResponse> head_problem(const State& st, const http::request_parser<http::string_body>& parser) {
+  const auto& msg = parser.get();
+  if (auto bad = target_problem(msg)) return error_for(st, 400, "bad_request", std::string(*bad));
+  // RFC 9112 section 3.2: no Host in HTTP/1.1, or more than one, or one that is not host[:port].
+  if (auto bad = host_problem(msg)) return error_for(st, 400, "bad_request", std::string(*bad));
+  // Transfer-Encoding (Beast already refused it next to a Content-Length, and a repeated chunked).
+  auto [first, last] = msg.equal_range(http::field::transfer_encoding);
+  if (first == last) return std::nullopt;
+  if (msg.version() < 11) {
+    return error_for(st, 400, "bad_request",
+                     "Transfer-Encoding in an HTTP/1.0 request: its framing cannot be trusted (RFC 9112 section 6.1)");
+  }
+  if (!parser.chunked()) {
+    return error_for(st, 400, "bad_request",
+                     "the request's Transfer-Encoding does not end in chunked, so its length cannot be determined "
+                     "(RFC 9112 section 6.3)");
+  }
+  std::size_t codings = 0;
+  for (auto it = first; it != last; ++it)
+    for ([[maybe_unused]] auto c : http::token_list(it->value())) ++codings;
+  if (codings > 1) {
+    return error_for(st, 501, "not_implemented",
+                     "the only transfer coding this server decodes is chunked (RFC 9112 section 6.1)");
+  }
+  return std::nullopt;
+}
+
 bool managed_header(std::string_view name) {
   return iequals(name, "content-length") || iequals(name, "transfer-encoding") || iequals(name, "connection");
 }
 
 template <class Fields>
 void copy_headers(const Headers& from, Fields& to) {
-  for (const auto& h : from)
-    if (!managed_header(h.name)) to.insert(h.name, h.value);
+  for (const auto& h : from) {
+    if (managed_header(h.name)) continue;
+    // A CR or LF in a field (a value built from input) would split the response: such a field is dropped.
+    if (!is_token(h.name) || !is_safe_field_value(h.value)) {
+      log_error("http_server: response header dropped", "a CR, LF or NUL in the field, or a name that is not a token");
+      continue;
+    }
+    to.insert(h.name, h.value);
+  }
+}
+
+// "Sun, 06 Nov 1994 08:49:37 GMT" (IMF-fixdate, RFC 9110 section 5.6.7), formatted once per second and
+// thread: the Date header every response carries (RFC 9110 section 6.6.1: an origin server with a clock
+// MUST send it).
+std::string_view http_date(WallTime t) {
+  using namespace std::chrono;
+  thread_local std::int64_t cached = INT64_MIN;
+  thread_local std::array<char, 29> text{};
+  const auto second = floor<seconds>(t);
+  if (second.time_since_epoch().count() != cached) {
+    cached = second.time_since_epoch().count();
+    const auto day = floor<days>(second);
+    const year_month_day ymd{day};
+    const hh_mm_ss hms{second - day};
+    static constexpr std::string_view kDays = "SunMonTueWedThuFriSat";
+    static constexpr std::string_view kMonths = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char* p = text.data();
+    auto put = [&p](std::string_view s) { p = std::copy(s.begin(), s.end(), p); };
+    auto digits = [&p](unsigned v, int n) {
+      for (int i = n - 1; i >= 0; --i, v /= 10) p[i] = static_cast<char>('0' + v % 10);
+      p += n;
+    };
+    put(kDays.substr(3 * weekday{day}.c_encoding(), 3));
+    put(", ");
+    digits(static_cast<unsigned>(ymd.day()), 2);
+    put(" ");
+    put(kMonths.substr(3 * (static_cast<unsigned>(ymd.month()) - 1), 3));
+    put(" ");
+    digits(static_cast<unsigned>(static_cast<int>(ymd.year())) % 10000, 4);
+    put(" ");
+    digits(static_cast<unsigned>(hms.hours().count()), 2);
+    put(":");
+    digits(static_cast<unsigned>(hms.minutes().count()), 2);
+    put(":");
+    digits(static_cast<unsigned>(hms.seconds().count()), 2);
+    put(" GMT");
+  }
+  return {text.data(), text.size()};
+}
+
+// The status line, the handler's headers, Date and Connection. The status line says HTTP/1.1 whatever
+// the request's version (RFC 9110 section 6.2: the highest minor version we conform to); an HTTP/1.0
+// client, whose default is to close, is told keep-alive explicitly.
+template <class Body>
+void start_response(http::response<Body>& res, const ServerResponse& resp, unsigned request_version,
+                    bool keep_alive) {
+  res.version(11);
+  res.result(static_cast<unsigned>(resp.status));
+  if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
+  copy_headers(resp.headers, res);
+  if (res.find(http::field::date) == res.end()) res.set(http::field::date, http_date(system_clock().wall()));
+  if (!keep_alive)
+    res.set(http::field::connection, "close");
+  else if (request_version < 11)
+    res.set(http::field::connection, "keep-alive");
 }
 
 void split_target(std::string_view target, ServerRequest& req) {
   std::string_view t = target;
   // Absolute form (requests to a proxy): keep only the path and query.
-  if (t.starts_with("http://") || t.starts_with("https://")) {
+  if (absolute_form(t)) {
     auto scheme_end = t.find("://") + 3;
     auto slash = t.find_first_of("/?", scheme_end);
     t = slash == std::string_view::npos ? std::string_view("/") : t.substr(slash);
@@ -213,15 +327,15 @@ template <class Stream>
 asio::awaitable<bool> write_buffered(Stream& stream, const State& st, ServerResponse& resp, unsigned version,
                                      bool keep_alive, bool head) {
   http::response<http::string_body> res;
-  res.version(version);
-  res.result(static_cast<unsigned>(resp.status));
-  if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
-  copy_headers(resp.headers, res);
-  res.keep_alive(keep_alive);
-  std::size_t length = resp.body.size();
-  if (!head) res.body() = std::move(resp.body);
-  res.content_length(length);
-  if (resp.status < 200 || resp.status == 204 || resp.status == 304) res.erase(http::field::content_length);
+  start_response(res, resp, version, keep_alive);
+  // 1xx, 204 and 304 have no content, and no Content-Length (RFC 9110 sections 8.6, 15.3.5, 15.4.5; a 304
+  // may repeat the 200's length, which we do not know); a HEAD answer has the GET one's headers, Content-
+  // Length included, without its content (section 9.3.2).
+  const bool no_content = resp.status < 200 || resp.status == 204 || resp.status == 304;
+  if (!no_content) {
+    res.content_length(resp.body.size());
+    if (!head) res.body() = std::move(resp.body);
+  }
   http::response_serializer<http::string_body> sr(res);
   std::size_t written = 0;
   const error_code ec = co_await detail::write_all(stream, sr, st.opts.read_timeout, written);
@@ -247,13 +361,33 @@ asio::awaitable<void> linger(ssl::stream<beast::tcp_stream>&, std::size_t) { co_
 
 enum class Next { keep_going, close, abort };
 
+// Whether the request line Beast refused (bad_version: it takes HTTP/1.0 and HTTP/1.1 only) is well
+// formed but names another version, "GET / HTTP/2.0": 505 rather than 400 (RFC 9110 section 15.6.6).
+bool other_http_version(const beast::flat_buffer& buffer) {
+  const auto data = buffer.data();
+  std::string_view line(static_cast<const char*>(data.data()), data.size());
+  const auto eol = line.find("\r\n");
+  if (eol == std::string_view::npos || eol < 9) return false;
+  line = line.substr(0, eol);
+  if (std::count(line.begin(), line.end(), ' ') != 2) return false;  // method SP target SP version
+  line = line.substr(eol - 9);  // " HTTP/d.d"
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  return line.starts_with(" HTTP/") && digit(line[6]) && line[7] == '.' && digit(line[8]);
+}
+
 // The answer to a request that could not be read; nullopt when there is nobody to answer (a timeout,
-// a reset, EOF mid-request).
-std::optional<ServerResponse> read_error_response(const State& st, error_code ec) {
+// a reset, EOF mid-request). `request_line_read`: the parser got past the request line.
+std::optional<ServerResponse> read_error_response(const State& st, error_code ec, const beast::flat_buffer& buffer,
+                                                  bool request_line_read) {
   if (ec == http::error::body_limit) {
     return error_for(st, 413, "payload_too_large",
                      "request body exceeds the limit of " + std::to_string(st.opts.body_limit) + " bytes");
   }
+  // RFC 9112 section 3: a request-target longer than the server parses gets 414.
+  if (ec == http::error::header_limit && !request_line_read)
+    return error_for(st, 414, "uri_too_long", "the request line exceeds the limit of the request head");
+  if (ec == http::error::bad_version && other_http_version(buffer))
+    return error_for(st, 505, "http_version_not_supported", "this server speaks HTTP/1.0 and HTTP/1.1");
   if (ec == http::error::header_limit) return error_for(st, 431, "header_too_large", "request header exceeds the limit");
   if (ec.category() == http::make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
       ec != http::error::partial_message) {
@@ -262,20 +396,23 @@ std::optional<ServerResponse> read_error_response(const State& st, error_code ec
   return std::nullopt;
 }
 
-// Sends a streamed response (chunked on HTTP/1.1); false when the connection must end. Its own
+// The writer a streamed answer to HEAD gets: the producer stops at its first write, as when a client goes.
+class DiscardWriter final : public BodyWriter {
+ public:
+  asio::awaitable<bool> write(std::string_view) override { co_return false; }
+};
+
+// Sends a streamed response (chunked to HTTP/1.1 clients: RFC 9112 section 6.1 forbids Transfer-Encoding
+// to HTTP/1.0 ones, whose body ends with the connection); false when the connection must end. Its own
 // coroutine, so the serializer and the writer take frame space only for streamed responses.
 template <class Stream>
 asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResponse& resp, unsigned version,
-                                     bool keep_alive) {
+                                     bool keep_alive, bool head) {
   auto& lowest = beast::get_lowest_layer(stream);
   const bool chunked = version >= 11;
   http::response<http::empty_body> res;
-  res.version(version);
-  res.result(static_cast<unsigned>(resp.status));
-  if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
-  copy_headers(resp.headers, res);
+  start_response(res, resp, version, keep_alive);
   if (chunked) res.chunked(true);
-  res.keep_alive(keep_alive);
   http::response_serializer<http::empty_body> sr(res);
   sr.split(true);
   bool head_written = false;
@@ -290,6 +427,15 @@ asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResp
     lowest.expires_after(st.opts.read_timeout);
     auto [e, n] = co_await http::async_write_header(stream, sr, kTuple);
     if (e) co_return false;
+  }
+  if (head) {
+    DiscardWriter discard;
+    try {
+      co_await resp.stream(discard);
+    } catch (const std::exception& ex) {
+      log_error("http_server: stream writer threw", ex.what());
+    }
+    co_return true;  // no body follows the head: the connection stays usable
   }
   ChunkWriter<Stream> writer(stream, st, chunked);
   bool threw = false;
@@ -314,13 +460,21 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
   for (;;) {
     conn.busy = false;
     if (st.stopping) co_return;
-    if (buffer.size() == 0) {
-      // Idle between requests: wait for the first byte of the next one.
-      // 1 KiB holds a typical request; a larger one grows the buffer as the parser asks.
-      lowest.expires_after(st.opts.idle_timeout);
-      auto [ec, n] = co_await stream.async_read_some(buffer.prepare(1024), kTuple);
-      if (ec) co_return;
-      buffer.commit(n);
+    for (int empty_lines = 0;; ++empty_lines) {
+      if (buffer.size() == 0) {
+        // Idle between requests: wait for the first byte of the next one.
+        // 1 KiB holds a typical request; a larger one grows the buffer as the parser asks.
+        lowest.expires_after(st.opts.idle_timeout);
+        auto [ec, n] = co_await stream.async_read_some(buffer.prepare(1024), kTuple);
+        if (ec) co_return;
+        buffer.commit(n);
+      }
+      // RFC 9112 section 2.2: a few empty lines before a request line are ignored (a client may end a
+      // body with an extra CRLF).
+      const auto data = buffer.data();
+      if (empty_lines == 4 || data.size() < 2 || std::string_view(static_cast<const char*>(data.data()), 2) != "\r\n")
+        break;
+      buffer.consume(2);
     }
     conn.busy = true;
 
@@ -328,10 +482,12 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(st.opts.header_limit, UINT32_MAX)));
     parser.body_limit(st.opts.body_limit);
     error_code ec;
-    bool continue_sent = false;
+    bool head_checked = false;
+    std::optional<ServerResponse> reject;
     while (!parser.is_done()) {
-      if (parser.is_header_done() && !continue_sent) {
-        continue_sent = true;
+      if (parser.is_header_done() && !head_checked) {
+        head_checked = true;
+        if ((reject = head_problem(st, parser))) break;  // before a 100 Continue and before the body
         auto expect = parser.get()[http::field::expect];
         if (iequals(expect, "100-continue") && parser.get().version() >= 11) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -351,24 +507,17 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
         break;
       }
     }
-    if (ec) {
-      auto err = read_error_response(st, ec);
-      if (!err) co_return;  // timeout, reset, EOF mid-request: nobody to answer
-      unsigned version = parser.is_header_done() ? parser.get().version() : 11;
-      if (co_await write_buffered(stream, st, *err, version == 10 ? 10 : 11, false, false))
-        co_await linger(stream, 1024 * 1024);
+    if (!ec && !head_checked) reject = head_problem(st, parser);  // head and body came in one read
+    if (ec && !reject) reject = read_error_response(st, ec, buffer, !parser.get().method_string().empty());
+    if (ec || reject) {
+      // Refused (the connection is closed: what follows may be misframed), or nobody to answer: a
+      // timeout, a reset, EOF mid-request.
+      if (!reject) co_return;
+      if (co_await write_buffered(stream, st, *reject, 11, false, false)) co_await linger(stream, 1024 * 1024);
       co_return;
     }
 
     auto& msg = parser.get();
-    // RFC 9112 §3.2: a request of HTTP/1.1 without Host, or with more than one, or with a Host that is
-    // not a host[:port], is answered 400 (and the connection closed: what follows may be misframed).
-    if (auto bad = host_problem(msg)) {
-      auto err = error_for(st, 400, "bad_request", std::string(*bad));
-      if (co_await write_buffered(stream, st, err, msg.version() == 10 ? 10 : 11, false, false))
-        co_await linger(stream, 1024 * 1024);
-      co_return;
-    }
     ServerRequest req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
@@ -405,8 +554,8 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
     if (!resp.stream) {
       if (!co_await write_buffered(stream, st, resp, version, keep_alive, head)) co_return;
     } else {
-      if (version < 11) keep_alive = false;  // HTTP/1.0: the body ends when the connection closes
-      if (!co_await write_streamed(stream, st, resp, version, keep_alive)) co_return;
+      if (version < 11 && !head) keep_alive = false;  // HTTP/1.0: the body ends when the connection closes
+      if (!co_await write_streamed(stream, st, resp, version, keep_alive, head)) co_return;
     }
     if (!keep_alive) co_return;
   }

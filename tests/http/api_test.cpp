@@ -218,10 +218,10 @@ TEST_F(ApiTest, UnknownRouteIs404AndWrongMethodIs405WithAllow) {
   EXPECT_EQ(error_type(m), "method_not_allowed");
   auto m2 = call("PUT", "/conversations/abc");
   EXPECT_EQ(m2.status, 405);
-  EXPECT_EQ(m2.headers.get("allow"), "GET, DELETE");
+  EXPECT_EQ(m2.headers.get("allow"), "GET, HEAD, DELETE");
   auto m3 = call("POST", "/health");
   EXPECT_EQ(m3.status, 405);
-  EXPECT_EQ(m3.headers.get("allow"), "GET");
+  EXPECT_EQ(m3.headers.get("allow"), "GET, HEAD");
 }
 
 struct UpstreamCase {
@@ -779,7 +779,7 @@ TEST_F(ApiTest, AConfiguredOriginGetsPreflightAndReadableAnswersOthersDoNot) {
                    {"Access-Control-Request-Headers", "authorization, content-type, x-stainless-os"}});
   EXPECT_EQ(pre.status, 204);
   EXPECT_EQ(pre.headers.get("Access-Control-Allow-Origin"), "http://localhost:5173");
-  EXPECT_EQ(pre.headers.get("Access-Control-Allow-Methods"), "GET, DELETE");
+  EXPECT_EQ(pre.headers.get("Access-Control-Allow-Methods"), "GET, HEAD, DELETE");
   EXPECT_EQ(pre.headers.get("Access-Control-Allow-Headers"), "authorization, content-type, x-stainless-os");
   EXPECT_EQ(pre.headers.get("Access-Control-Max-Age"), "600");
   EXPECT_EQ(pre.headers.get("Vary"), "Origin");

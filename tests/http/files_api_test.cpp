@@ -297,9 +297,10 @@ TEST_F(FilesApiTest, PresignOnTheLocalStoreIs400WithTheReason) {
 }
 
 TEST_F(FilesApiTest, MethodsAreChecked) {
-  auto r = call("PATCH", "/files");
+  auto r = call("DELETE", "/files");
   EXPECT_EQ(r.status, 405);
-  EXPECT_EQ(r.headers.get("Allow"), "GET, POST");
+  EXPECT_EQ(r.headers.get("Allow"), "GET, HEAD, POST");
+  EXPECT_EQ(call("PATCH", "/files").status, 501);  // implemented nowhere (RFC 9110 section 9.1)
   EXPECT_EQ(call("POST", "/files/abc").status, 405);
   EXPECT_EQ(call("DELETE", "/files").status, 405);
   EXPECT_EQ(call("GET", "/files/presign/x").status, 400);
