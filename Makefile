@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan clean bench-quota bench-quota-fleet package check-package bench
+.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan clean bench-quota bench-quota-regions bench-quota-fleet package check-package bench
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -49,6 +49,12 @@ bench-quota: deps
 	@cmake --preset default -DBA_BENCH=ON --log-level=WARNING
 	@cmake --build --preset default -j $(JOBS) --target bench_quota
 	./build/bench_quota $(ARGS)
+
+# Routing over two regions against one, same callers: about 3 minutes (docs/performance.md, "Two regions").
+bench-quota-regions: deps
+	@cmake --preset default -DBA_BENCH=ON --log-level=WARNING
+	@cmake --build --preset default -j $(JOBS) --target bench_quota_regions
+	./build/bench_quota_regions $(ARGS)
 
 # Fleet quota benchmark: 4 and 20 agent processes on one simulated quota, sharing a budget through dynalite
 # vs per-process budgets, request- and token-bound: about 10 minutes (14 with the original design:

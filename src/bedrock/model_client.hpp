@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -26,6 +27,10 @@ struct CallReport {
   std::chrono::milliseconds queued{0};    // time waited for local rate-limit budget
   std::chrono::milliseconds backoff{0};   // time slept between retries
   int max_tokens = 0;                     // max_tokens sent (after default and clamp); 0: not known
+  // The target that served (or last tried) the call, set by a router over several targets
+  // (ratelimit::Router); empty otherwise.
+  std::string model_id;
+  std::string region;
 };
 
 struct CallOptions {

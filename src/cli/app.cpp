@@ -178,6 +178,30 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
       ->capture_default_str();
   app.add_flag("--no-adaptive", o.no_adaptive, "Turn off the adaptive budget (lower the rates after Bedrock throttles, recover on success)")
       ->envname("BEDROCK_AGENT_NO_ADAPTIVE");
+
+  // Targets: quota-aware routing over regions, inference profiles and provisioned throughput.
+  app.add_option("--target", o.targets,
+                 "A target, 'model=ID region=R rpm=N tpm=N' (repeatable, in order of preference); see "
+                 "docs/configuration.md")
+      ->envname("BEDROCK_AGENT_TARGETS")
+      ->delimiter(';');
+  app.add_option("--targets-file", o.targets_file, "A file of targets, one per line (same format as --target)")
+      ->envname("BEDROCK_AGENT_TARGETS_FILE");
+  app.add_option("--spill-after-ms", o.spill_after_ms,
+                 "With targets: a target that cannot send a request within this passes it to the next")
+      ->envname("BEDROCK_AGENT_SPILL_AFTER_MS")
+      ->check(CLI::Range(0, 600'000))
+      ->capture_default_str();
+  app.add_option("--circuit-failures", o.circuit_failures,
+                 "With targets: consecutive throttles or 5xx that open a target's circuit")
+      ->envname("BEDROCK_AGENT_CIRCUIT_FAILURES")
+      ->check(CLI::Range(1, 1000))
+      ->capture_default_str();
+  app.add_option("--circuit-cool-down-ms", o.circuit_cool_down_ms,
+                 "With targets: time an open circuit waits before a probe, ms")
+      ->envname("BEDROCK_AGENT_CIRCUIT_COOL_DOWN_MS")
+      ->check(CLI::Range(1, 3'600'000))
+      ->capture_default_str();
 }
 
 struct SimFlags {

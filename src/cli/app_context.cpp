@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <set>
 #include <stdexcept>
 
 #include "agent/chat_service.hpp"
@@ -28,6 +29,8 @@
 #include "ratelimit/limiter.hpp"
 #include "ratelimit/retry.hpp"
 #include "ratelimit/retrying_client.hpp"
+#include "ratelimit/router.hpp"
+#include "ratelimit/targets.hpp"
 #include "sim/simulator.hpp"
 #include "store/dynamodb_budget.hpp"
 #include "store/dynamodb_history.hpp"
@@ -235,10 +238,24 @@ std::string shared_budget_table(const std::string& spec) {
   return *table;
 }
 
+// A budget store with `config`'s limits: per process, or on the shared table open_budget checked.
+std::unique_ptr<ratelimit::BudgetStore> make_budget_store(App& app, const ratelimit::RateLimitConfig& config) {
+  if (!app.budget_dynamodb) return std::make_unique<ratelimit::InProcessBudgetStore>(config, system_clock());
+  store::DynamoBudgetOptions bo;
+  bo.table_checked = app.budget_table_checked;
+  bo.table = shared_budget_table(app.shared_budget_spec);
+  bo.config = config;
+  bo.metrics = &app.registry;
+  bo.log = [](std::string_view level, std::string_view message) {
+    log_line(std::string(level).c_str(), std::string(message).c_str());
+  };
+  return store::make_dynamodb_budget(*app.budget_dynamodb, std::move(bo));
+}
+
 void open_budget(boost::asio::io_context& io, App& app, aws::CredentialsProvider& credentials) {
   const ServeOptions& o = app.options;
   if (app.shared_budget_spec.empty()) {
-    app.budget_store = std::make_unique<ratelimit::InProcessBudgetStore>(app.rate_limit, system_clock());
+    app.budget_store = make_budget_store(app, app.rate_limit);
     return;
   }
   const std::string table = shared_budget_table(app.shared_budget_spec);
@@ -269,15 +286,93 @@ void open_budget(boost::asio::io_context& io, App& app, aws::CredentialsProvider
     log_warning("shared budget table '" + table + "' cannot be checked now (" + e.message +
                 "); serving from this instance's share until it answers");
   }
-  store::DynamoBudgetOptions bo;
-  bo.table_checked = ready.has_value();
-  bo.table = table;
-  bo.config = app.rate_limit;
-  bo.metrics = &app.registry;
-  bo.log = [](std::string_view level, std::string_view message) {
-    log_line(std::string(level).c_str(), std::string(message).c_str());
-  };
-  app.budget_store = store::make_dynamodb_budget(*app.budget_dynamodb, std::move(bo));
+  app.budget_table_checked = ready.has_value();
+  app.budget_store = make_budget_store(app, app.rate_limit);
+}
+
+// Routing over targets (--target / --targets-file): each target gets its own Bedrock client (its region
+// and endpoint), budget store (its limits; with --shared-budget the same table, a key per model+region),
+// admission and RetryingClient with one attempt (the router retries across targets); the router is the
+// chat service's model client.
+std::vector<ratelimit::TargetSpec> read_targets(const ServeOptions& o) {
+  std::vector<ratelimit::TargetSpec> out;
+  if (!o.targets.empty() && !o.targets_file.empty()) {
+    throw ConfigError("give targets with --target or with --targets-file, not both");
+  }
+  for (const auto& spec : o.targets) {
+    auto t = ratelimit::parse_target(spec);
+    if (!t) throw ConfigError("--target '" + spec + "': " + t.error().message);
+    out.push_back(std::move(*t));
+  }
+  if (!o.targets_file.empty()) {
+    auto file = ratelimit::load_targets_file(o.targets_file);
+    if (!file) throw ConfigError("--targets-file: " + file.error().message);
+    out = std::move(*file);
+  }
+  return out;
+}
+
+void build_router(boost::asio::io_context& io, App& app, bedrock::Api api) {
+  const ServeOptions& o = app.options;
+  std::map<std::string, std::string> simulated;  // region -> simulator endpoint (--simulate)
+  if (o.simulate) simulated[app.region] = app.endpoint;
+  for (std::size_t i = 0; i < app.target_specs.size(); ++i) {
+    const ratelimit::TargetSpec& spec = app.target_specs[i];
+    auto stack = std::make_unique<App::TargetStack>();
+    std::string endpoint = spec.endpoint;
+    if (endpoint.empty() && o.simulate) {
+      // One simulator per region, each with quotas of its own, as Bedrock's are per region.
+      auto it = simulated.find(spec.region);
+      if (it == simulated.end()) {
+        sim::SimulatorOptions so;
+        so.host = "127.0.0.1";
+        so.port = 0;
+        so.region = spec.region;
+        so.access_key_id = "AKIDSIMULATOR00000000";
+        so.secret_access_key = "simulator-secret-key-not-a-real-secret";
+        auto simulator = sim::make_simulator(io, so);
+        auto port = simulator->start();
+        if (!port) throw std::runtime_error("cannot start the simulator for " + spec.region + ": " + port.error().message);
+        app.region_simulators.push_back(std::move(simulator));
+        it = simulated.emplace(spec.region, "http://127.0.0.1:" + std::to_string(*port)).first;
+      }
+      endpoint = it->second;
+    }
+    if (endpoint.empty()) endpoint = aws::resolve_endpoint("Bedrock Runtime", "bedrock-runtime", spec.region);
+    try {
+      stack->model = bedrock::make_bedrock_client(
+          *app.http_client, *app.credentials,
+          bedrock::BedrockConfig{.region = spec.region, .endpoint = endpoint, .api = api});
+    } catch (const std::invalid_argument& e) {
+      throw ConfigError("target " + spec.name() + ": Bedrock client: " + e.what());
+    }
+    stack->endpoint = endpoint;
+    ratelimit::RateLimitConfig config = app.rate_limit;
+    config.limits.rpm = spec.effective_rpm(o.max_rpm);
+    config.limits.tpm = spec.effective_tpm(o.max_tpm);
+    config.retry.max_attempts = 1;  // the router retries, on another target when it can
+    stack->store = make_budget_store(app, config);
+    stack->admission = std::make_unique<ratelimit::LimiterAdmission>(*stack->store, system_clock());
+    stack->retry_budget = std::make_unique<ratelimit::RetryBudget>(config.retry);  // unused: one attempt
+    stack->client = std::make_unique<ratelimit::RetryingClient>(
+        *stack->model, *stack->admission, *stack->retry_budget, app.registry, system_clock(), system_random(),
+        ratelimit::RetryingClient::Options{.region = spec.region, .config = config});
+    app.targets.push_back(std::move(stack));
+  }
+  std::vector<ratelimit::RouterTarget> targets;
+  for (std::size_t i = 0; i < app.target_specs.size(); ++i) {
+    targets.push_back({app.target_specs[i].model_id, app.target_specs[i].region, app.targets[i]->client.get()});
+  }
+  ratelimit::RouterConfig rc;
+  rc.spill_after = std::chrono::milliseconds(o.spill_after_ms);
+  rc.circuit.failures_to_open = o.circuit_failures;
+  rc.circuit.cool_down = std::chrono::milliseconds(o.circuit_cool_down_ms);
+  rc.retry = app.rate_limit.retry;
+  app.router = std::make_unique<ratelimit::Router>(
+      std::move(targets), *app.retry_budget, app.registry, system_clock(), system_random(), rc,
+      [](std::string_view level, std::string_view message) {
+        log_line(std::string(level).c_str(), std::string(message).c_str());
+      });
 }
 
 }  // namespace
@@ -316,6 +411,14 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
     }
   } else {
     throw ConfigError("--api must be converse or invoke, got '" + o.api + "'");
+  }
+  app->target_specs = read_targets(o);
+  for (auto& t : app->target_specs) {
+    if (t.model_id.empty()) t.model_id = o.model_id;
+    if (api == bedrock::Api::invoke && bedrock::model_family(t.model_id) == bedrock::ModelFamily::other) {
+      throw ConfigError("target " + t.name() + ": --api invoke supports Anthropic Claude and Amazon Titan Text "
+                        "models only");
+    }
   }
   app->history_spec = resolve_history(o.history, mode);
   check_history_spec(app->history_spec);
@@ -405,12 +508,27 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
       *app->model, *app->admission, *app->retry_budget, app->registry, system_clock(), system_random(),
       ratelimit::RetryingClient::Options{.region = app->region, .config = app->rate_limit});
 
-  app->chat_config.model_id = o.model_id;
+  if (!app->target_specs.empty()) {
+    std::set<std::pair<std::string, std::string>> seen;
+    for (auto& t : app->target_specs) {
+      if (t.region.empty()) t.region = app->region;
+      if (!seen.emplace(t.model_id, t.region).second) {
+        throw ConfigError("target " + t.name() + " is given twice (one budget per model and region)");
+      }
+    }
+    build_router(io, *app, api);
+  }
+  bedrock::ModelClient& model_client =
+      app->router ? static_cast<bedrock::ModelClient&>(*app->router) : static_cast<bedrock::ModelClient&>(*app->limited);
+  const std::string model_id = app->router ? app->target_specs.front().model_id : o.model_id;
+  if (app->router) app->profile = ratelimit::model_profile(model_id, app->rate_limit);
+
+  app->chat_config.model_id = model_id;
   app->chat_config.model_aliases = std::move(aliases);
   app->chat_config.limits.max_input_chars = o.max_input_chars;
   app->chat_config.limits.history_turns = o.history_turns;
   app->chat_config.rate_limit = app->rate_limit;
-  app->chat = std::make_unique<agent::ChatService>(*app->limited, *app->history, app->chat_config, app->files.get(),
+  app->chat = std::make_unique<agent::ChatService>(model_client, *app->history, app->chat_config, app->files.get(),
                                                    app->idempotency.get(), system_clock());
 
   app->context = std::make_unique<http::ApiContext>(http::ApiContext{
@@ -420,7 +538,7 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
       .config = {.body_limit = o.max_body_bytes,
                  .request_timeout = std::chrono::seconds(o.request_timeout_s),
                  .version = BA_VERSION,
-                 .model_id = o.model_id,
+                 .model_id = model_id,
                  .region = app->region,
                  .api = o.api,
                  .history = app->history_spec,
@@ -441,13 +559,29 @@ std::string startup_fields(const App& app) {
   const ServeOptions& o = app.options;
   json::object info;
   info["version"] = BA_VERSION;
-  info["model"] = o.model_id;
+  info["model"] = app.chat_config.model_id;
   if (!app.chat_config.model_aliases.empty()) {
     json::object aliases;
     for (const auto& [name, target] : app.chat_config.model_aliases) aliases[name] = target;
     info["model_aliases"] = std::move(aliases);
   }
   info["region"] = app.region;
+  if (!app.target_specs.empty()) {
+    json::array targets;
+    for (std::size_t i = 0; i < app.target_specs.size(); ++i) {
+      const auto& t = app.target_specs[i];
+      json::object to;
+      to["model"] = t.model_id;
+      to["region"] = t.region;
+      to["rpm"] = t.effective_rpm(o.max_rpm);
+      to["tpm"] = t.effective_tpm(o.max_tpm);
+      if (t.units) to["units"] = *t.units;
+      if (i < app.targets.size()) to["endpoint"] = app.targets[i]->endpoint;
+      targets.push_back(std::move(to));
+    }
+    info["targets"] = std::move(targets);
+    info["spill_after_ms"] = o.spill_after_ms;
+  }
   info["api"] = o.api;
   info["history"] = app.history_spec;
   info["files"] = app.files_spec;

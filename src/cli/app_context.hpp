@@ -8,6 +8,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "agent/chat_service.hpp"
 #include "aws/credentials.hpp"
@@ -24,6 +25,8 @@
 #include "ratelimit/limiter.hpp"
 #include "ratelimit/retry.hpp"
 #include "ratelimit/retrying_client.hpp"
+#include "ratelimit/router.hpp"
+#include "ratelimit/targets.hpp"
 #include "sim/simulator.hpp"
 #include "store/files.hpp"
 #include "store/history.hpp"
@@ -89,6 +92,20 @@ struct App {
   std::unique_ptr<ratelimit::LimiterAdmission> admission;
   std::unique_ptr<ratelimit::RetryBudget> retry_budget;
   std::unique_ptr<ratelimit::RetryingClient> limited;
+  bool budget_table_checked = false;                             // --shared-budget: the table answered at start-up
+  // Targets (--target / --targets-file): a stack each and the router over them; empty: `limited` serves.
+  struct TargetStack {
+    std::string endpoint;
+    std::unique_ptr<bedrock::ModelClient> model;
+    std::unique_ptr<ratelimit::BudgetStore> store;
+    std::unique_ptr<ratelimit::LimiterAdmission> admission;
+    std::unique_ptr<ratelimit::RetryBudget> retry_budget;
+    std::unique_ptr<ratelimit::RetryingClient> client;
+  };
+  std::vector<ratelimit::TargetSpec> target_specs;               // defaults filled (model, region)
+  std::vector<std::unique_ptr<sim::Simulator>> region_simulators;  // --simulate: one per other target region
+  std::vector<std::unique_ptr<TargetStack>> targets;
+  std::unique_ptr<ratelimit::Router> router;
   agent::ChatConfig chat_config;
   std::unique_ptr<agent::ChatService> chat;
   std::unique_ptr<http::ApiContext> context;

@@ -64,6 +64,15 @@ struct ServeOptions {
   int retry_throttle_base_ms = 1000;
   int retry_cap_ms = 20'000;
   bool no_adaptive = false;
+
+  // Targets (docs/configuration.md, "Targets"): --target SPEC (repeatable) or --targets-file PATH, one
+  // target per line, in the format of ratelimit/targets.hpp. None: one target, --model-id in the region
+  // with --max-rpm/--max-tpm (the single-target path, no router).
+  std::vector<std::string> targets;
+  std::string targets_file;
+  int spill_after_ms = 250;             // a target that cannot send within this passes the call on
+  int circuit_failures = 5;             // consecutive throttles/5xx that open a target's circuit
+  int circuit_cool_down_ms = 30'000;    // open -> a half-open probe after this
 };
 
 // The rate-limit configuration the flags describe (overrides keyed by the model id).

@@ -59,6 +59,7 @@ int run_as_server(boost::asio::io_context& io, App& app) {
           });
         });
         if (app.simulator) app.simulator->stop(drain);
+        for (auto& simulator : app.region_simulators) simulator->stop(drain);
       },
       drain);
   log_line("info", "stopped");

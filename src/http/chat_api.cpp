@@ -101,6 +101,11 @@ std::string chat_body(const agent::ChatOutput& out, const std::string& request_i
   w.member("input_tokens", out.usage.input_tokens).member("output_tokens", out.usage.output_tokens);
   w.end_object();
   w.member("max_tokens", out.max_tokens);
+  if (!out.call.region.empty()) {  // routed over targets: the one that served
+    w.key("served_by").begin_object();
+    w.member("model_id", out.call.model_id).member("region", out.call.region);
+    w.end_object();
+  }
   w.member("request_id", request_id);
   w.end_object();
   return body;

@@ -46,6 +46,10 @@ void write_request_log(ApiState& s, const RequestLog& log) {
     w.member("queued_ms", static_cast<std::int64_t>(log.call->queued.count()));
     w.member("backoff_ms", static_cast<std::int64_t>(log.call->backoff.count()));
     w.member("max_tokens", log.call->max_tokens);
+    if (!log.call->region.empty()) {  // routed over targets: the one that served (or was tried last)
+      w.member("target_model", log.call->model_id);
+      w.member("target_region", log.call->region);
+    }
   }
   w.end_object();
   if (s.ctx.log) {

@@ -59,8 +59,10 @@ Feedback feedback_for(const Error& e) {
 // One call: the state its attempts share lives here (on the heap), not in a coroutine frame.
 class RetryingCall final : public bedrock::ModelCall {
  public:
-  RetryingCall(RetryingClient& client, ChatRequest request, bedrock::CallOptions options)
+  RetryingCall(RetryingClient& client, ChatRequest request, bedrock::CallOptions options,
+               std::optional<SteadyTime> admit_limit = std::nullopt)
       : c_(client),
+        admit_limit_(admit_limit),
         profile_(model_profile(request.model_id, client.options_.config)),
         request_(std::move(request)),
         key_{request_.model_id, client.options_.region},
@@ -96,6 +98,7 @@ class RetryingCall final : public bedrock::ModelCall {
   asio::awaitable<Status> admit_attempt();
 
   RetryingClient& c_;
+  std::optional<SteadyTime> admit_limit_;  // the first admission's limit (start_within)
   ModelProfile profile_;
   ChatRequest request_;
   Key key_;
@@ -118,6 +121,7 @@ bool RetryingCall::fits_deadline(Error& refusal) {
   const CallKind kind = options_.stream ? CallKind::stream : CallKind::unary;
   expected_ = c_.latency_.expected(request_.model_id, kind);
   admit_by_ = deadline_;
+  if (admit_limit_ && attempt_ == 1) admit_by_ = std::min(admit_by_, *admit_limit_);
   if (expected_ <= std::chrono::nanoseconds::zero()) return true;
   const SteadyTime now = c_.clock_.now();
   if (now + expected_ > deadline_) {
@@ -133,6 +137,7 @@ bool RetryingCall::fits_deadline(Error& refusal) {
     return false;
   }
   admit_by_ = deadline_ - expected_;
+  if (admit_limit_ && attempt_ == 1) admit_by_ = std::min(admit_by_, *admit_limit_);
   return true;
 }
 
@@ -145,7 +150,7 @@ asio::awaitable<Status> RetryingCall::admit_attempt() {
   auto permit = co_await c_.admission_.acquire(key_, cost_, admit_by_);
   if (!permit) {
     Error e = std::move(permit.error());
-    if (e.kind == ErrorKind::rate_limited || e.kind == ErrorKind::quota_exceeded)
+    if ((e.kind == ErrorKind::rate_limited && !admit_limit_) || e.kind == ErrorKind::quota_exceeded)
       c_.metrics_.rate_limited.labels(labels_).inc();
     if (e.kind == ErrorKind::rate_limited && expected_ > std::chrono::nanoseconds::zero())
       e.message += " (the send must leave " + latency_note(c_.latency_, expected_) + ")";
@@ -241,6 +246,11 @@ asio::awaitable<Result<ChatResponse>> RetryingCall::send(bedrock::DeltaHandler o
 
 std::unique_ptr<bedrock::ModelCall> RetryingClient::start(ChatRequest request, bedrock::CallOptions options) {
   return std::make_unique<RetryingCall>(*this, std::move(request), options);
+}
+
+std::unique_ptr<bedrock::ModelCall> RetryingClient::start_within(ChatRequest request, bedrock::CallOptions options,
+                                                                 SteadyTime admit_limit) {
+  return std::make_unique<RetryingCall>(*this, std::move(request), options, admit_limit);
 }
 
 asio::awaitable<Result<ChatResponse>> RetryingClient::run(std::unique_ptr<RetryingCall> call,

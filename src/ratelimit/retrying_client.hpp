@@ -80,6 +80,12 @@ class RetryingClient final : public bedrock::ModelClient {
                                                             bedrock::CallOptions options) override {
     return inner_.count_tokens(request, options);
   }
+  // start() whose first admission must be granted by `admit_limit` (else rate_limited at once, with
+  // retry_after = when it could go; not counted in ba_rate_limited_total): a router asking a target
+  // whether it can send the request by then.
+  std::unique_ptr<bedrock::ModelCall> start_within(bedrock::ChatRequest request, bedrock::CallOptions options,
+                                                   SteadyTime admit_limit);
+  const Options& options() const { return options_; }
 
   boost::asio::awaitable<Result<bedrock::ChatResponse>> chat(const bedrock::ChatRequest& request,
                                                              bedrock::CallOptions options, CallStats* stats);

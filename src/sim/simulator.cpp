@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <stdexcept>
@@ -423,6 +424,8 @@ class SimulatorImpl final : public Simulator {
     if (model_id.empty() || model_id.size() > 2048)
       co_return validation(rid, "1 validation error detected: Value at 'modelId' failed to satisfy constraint: Member "
                                 "must have length between 1 and 2048");
+    if (!opts_.models.empty() && std::find(opts_.models.begin(), opts_.models.end(), model_id) == opts_.models.end())
+      co_return validation(rid, "The provided model identifier is invalid.");
     const Family family = family_of(model_id);
     std::expected<ParsedRequest, std::string> parsed;
     if (op == Operation::converse || op == Operation::converse_stream) {

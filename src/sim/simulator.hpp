@@ -71,6 +71,11 @@ struct SimulatorOptions {
   std::chrono::milliseconds per_token{0};
   std::chrono::milliseconds timeout_fault_delay{0};  // wait before a ModelTimeoutException fault
 
+  // When not empty, the only model ids this simulator (this "region") serves; any other gets Bedrock's
+  // 400 ValidationException "The provided model identifier is invalid.", as a model not offered in a
+  // region does.
+  std::vector<std::string> models;
+
   // Quotas per model id (0: none); see sim/quota.hpp for the charging rule.
   std::int64_t rpm = 0;
   std::int64_t tpm = 0;

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -333,6 +334,67 @@ TEST(BinaryE2E, AChatPastTheDrainTimeoutIsCutOffWithNothingSaved) {
   client.reset();
   again.signal(SIGTERM);
   EXPECT_EQ(again.wait_exit(), 0);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// serve --simulate with two targets in two regions: a simulator per region (in the start-up line), and
+// the answer names the target that served.
+TEST(BinaryE2E, TargetsInTwoRegionsAreWiredIntoServe) {
+  Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "none", "--target",
+               "model=anthropic.claude-3-haiku-20240307-v1:0 region=us-east-1 rpm=1", "--target",
+               "model=anthropic.claude-3-haiku-20240307-v1:0,region=eu-west-1,rpm=100"});
+  auto listening = first_line(child, "listening");
+  ASSERT_TRUE(listening) << child.rest();
+  EXPECT_EQ(listening->at("model").as_string(), "anthropic.claude-3-haiku-20240307-v1:0");
+  const auto& targets = listening->at("targets").as_array();
+  ASSERT_EQ(targets.size(), 2u);
+  EXPECT_EQ(targets[1].at("region").as_string(), "eu-west-1");
+  EXPECT_NE(targets[0].at("endpoint").as_string(), targets[1].at("endpoint").as_string());
+
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  const std::string url = "http://127.0.0.1:" + std::to_string(listening->at("port").to_number<int>()) + "/chat";
+  std::vector<std::string> regions;
+  for (int i = 0; i < 2; ++i) {  // us-east-1 has 1 request per minute: the second goes to eu-west-1
+    auto c = call(io, *client,
+                  net::HttpRequest{.method = "POST",
+                                   .url = url,
+                                   .headers = {{"Content-Type", "application/json"}},
+                                   .body = R"({"input": "echo:hi"})"});
+    ASSERT_EQ(c.status, 200) << c.body;
+    regions.emplace_back(json::parse(c.body).at("served_by").at("region").as_string());
+  }
+  EXPECT_EQ(regions, (std::vector<std::string>{"us-east-1", "eu-west-1"}));
+  client.reset();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+}
+
+TEST(BinaryE2E, BadTargetsExitWith2NamingTheFlagOrTheLine) {
+  {
+    Child child({binary(), "serve", "--history", "none", "--target", "region=us-east-1 rmp=5"});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+    EXPECT_NE(err.find("--target 'region=us-east-1 rmp=5': unknown key 'rmp'"), std::string::npos) << err;
+  }
+  auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
+  std::filesystem::create_directories(dir);
+  const std::string file = (dir / "targets.conf").string();
+  {
+    std::ofstream(file) << "# regions\nregion=us-east-1 rpm=600\nregion=us-west-2 tpm=lots\n";
+    Child child({binary(), "serve", "--history", "none", "--targets-file", file});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+    EXPECT_NE(err.find(file + ":3: tpm=lots is not a number"), std::string::npos) << err;
+  }
+  {
+    std::ofstream(file) << "region=us-east-1\nregion=us-east-1 rpm=5\n";
+    Child child({binary(), "serve", "--history", "none", "--targets-file", file});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+    EXPECT_NE(err.find("given twice"), std::string::npos) << err;
+  }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
 }
