@@ -178,14 +178,20 @@ std::chrono::milliseconds Client::backoff(int attempt) {
 
 awaitable<Result<json::object>> Client::call(std::string_view operation, json::object request) {
   const std::string body = json::serialize(request);
+  // The net layer's deadlines are on the steady clock (not the injected one, which tests may freeze).
+  std::optional<SteadyTime> deadline;
+  if (config_.call_timeout.count() > 0) deadline = std::chrono::steady_clock::now() + config_.call_timeout;
   for (int attempt = 1;; ++attempt) {
-    auto out = co_await this->attempt(operation, body);
+    auto out = co_await this->attempt(operation, body, deadline);
     if (out || !out.error().retryable || attempt >= config_.max_attempts) co_return out;
-    co_await wait_for(backoff(attempt));
+    const auto pause = backoff(attempt);
+    if (deadline && std::chrono::steady_clock::now() + pause >= *deadline) co_return out;
+    co_await wait_for(pause);
   }
 }
 
-awaitable<Result<json::object>> Client::attempt(std::string_view operation, const std::string& body) {
+awaitable<Result<json::object>> Client::attempt(std::string_view operation, const std::string& body,
+                                                std::optional<SteadyTime> deadline) {
   auto creds = co_await credentials_.get();
   if (!creds) co_return std::unexpected(std::move(creds.error()));
   net::HttpRequest req;
@@ -204,6 +210,7 @@ awaitable<Result<json::object>> Client::attempt(std::string_view operation, cons
   net::RequestOptions options;
   options.connect_timeout = config_.connect_timeout;
   options.read_timeout = config_.read_timeout;
+  options.deadline = deadline;
   auto sent = co_await http_.send(std::move(req), options);
   if (!sent) co_return std::unexpected(std::move(sent.error()));
   const net::HttpResponse& response = *sent;

@@ -65,6 +65,10 @@ struct ClientConfig {
   std::chrono::milliseconds connect_timeout{3'000};
   std::chrono::milliseconds read_timeout{10'000};
   int max_attempts = 4;  // per call, including the first; retryable errors only
+  // The whole call, retries and backoff included (0: no limit beyond the timeouts above). Past it the
+  // call ends with ErrorKind::timeout, so a frozen endpoint costs a request this long, not
+  // max_attempts x read_timeout.
+  std::chrono::milliseconds call_timeout{0};
   std::chrono::milliseconds base_backoff{25};
   std::chrono::milliseconds max_backoff{1'000};
 };
@@ -137,7 +141,8 @@ class Client {
   const ClientConfig& config() const { return config_; }
 
  private:
-  boost::asio::awaitable<Result<boost::json::object>> attempt(std::string_view operation, const std::string& body);
+  boost::asio::awaitable<Result<boost::json::object>> attempt(std::string_view operation, const std::string& body,
+                                                              std::optional<SteadyTime> deadline);
   std::chrono::milliseconds backoff(int attempt);
 
   net::HttpClient& http_;

@@ -42,6 +42,7 @@
 #include "store/s3_files.hpp"
 #include "store/sqlite_history.hpp"
 #include "store/sqlite_idempotency.hpp"
+#include "store/store_errors.hpp"
 #include "util/json_number.hpp"
 #include "util/metrics.hpp"
 
@@ -133,6 +134,25 @@ T run_startup(boost::asio::io_context& io, boost::asio::awaitable<T> step) {
 
 void log_warning(std::string_view message) { log_line("warn", std::string(message).c_str()); }
 
+// A store's failure, once per failed call, in the operator's terms: which store, what it uses (table,
+// bucket, file), the backend's words, code and request id. The caller got only "<store> unavailable" or
+// "<store> misconfigured" (store/store_errors.hpp).
+void log_store_failure(const store::StoreFailure& f) {
+  namespace json = boost::json;
+  const char* fault = f.fault == store::StoreFault::unavailable     ? "unavailable"
+                      : f.fault == store::StoreFault::misconfigured ? "misconfigured"
+                                                                    : "failed";
+  std::string fields = "\"store\":" + json::serialize(json::value(f.store)) + ",\"fault\":\"" + fault +
+                       "\",\"resource\":" + json::serialize(json::value(f.resource)) +
+                       ",\"error\":" + json::serialize(json::value(store::describe(f)));
+  if (f.error && !f.error->code.empty()) fields += ",\"error_code\":" + json::serialize(json::value(f.error->code));
+  if (f.error && f.error->http_status) fields += ",\"http_status\":" + std::to_string(f.error->http_status);
+  if (f.error && !f.error->request_id.empty()) {
+    fields += ",\"upstream_request_id\":" + json::serialize(json::value(f.error->request_id));
+  }
+  log_line("error", "store failure", fields);
+}
+
 // The file store (before the history: DynamoDB spills large turns into it).
 void open_files(boost::asio::io_context& io, App& app, aws::CredentialsProvider& credentials) {
   const ServeOptions& o = app.options;
@@ -150,12 +170,12 @@ void open_files(boost::asio::io_context& io, App& app, aws::CredentialsProvider&
                                                                                  .max_file_bytes = o.max_file_bytes},
                                                             o.create_missing));
     if (!opened) throw std::runtime_error("file store " + app.files_spec + ": " + opened.error().message);
-    app.files = std::move(*opened);
+    app.files = store::guard_files(std::move(*opened), log_store_failure);  // failures in the caller's terms
     return;
   }
   auto local = store::make_local_file_store(app.files_spec, store::LocalFileOptions{.max_file_bytes = o.max_file_bytes});
   if (!local) throw ConfigError("--files '" + app.files_spec + "': " + local.error().message);
-  app.files = std::move(*local);
+  app.files = store::guard_files(std::move(*local), log_store_failure);
 }
 
 // The history store and, on the same backend, the Idempotency-Key store.
@@ -167,7 +187,12 @@ void open_history(boost::asio::io_context& io, App& app, aws::CredentialsProvide
       app.dynamodb = std::make_unique<aws::dynamodb::Client>(
           *app.http_client, credentials,
           aws::dynamodb::ClientConfig{.region = app.region,
-                                      .endpoint = aws::dynamodb::resolve_dynamodb_endpoint(app.region)});
+                                      .endpoint = aws::dynamodb::resolve_dynamodb_endpoint(app.region),
+                                      // A request waits on the history at most this long per call (a
+                                      // turn is one conditional write): then 503, not a hung chat.
+                                      .connect_timeout = std::chrono::milliseconds(1000),
+                                      .read_timeout = std::chrono::milliseconds(3000),
+                                      .call_timeout = std::chrono::milliseconds(5000)});
     } catch (const std::invalid_argument& e) {
       throw ConfigError(std::string("DynamoDB client: ") + e.what());
     }
@@ -175,11 +200,17 @@ void open_history(boost::asio::io_context& io, App& app, aws::CredentialsProvide
                                                               store::EnsureTableOptions{.create_missing = o.create_missing},
                                                               log_warning));
     if (!ready) throw std::runtime_error("DynamoDB table '" + table + "': " + ready.error().message);
-    app.history = store::make_dynamodb_history(
-        *app.dynamodb, store::DynamoHistoryOptions{.table = table,
-                                                   .retention = std::chrono::hours(24) * o.retention_days,
-                                                   .files = app.files.get()});
-    app.idempotency = store::make_dynamodb_idempotency(*app.dynamodb, store::DynamoIdempotencyOptions{.table = table});
+    // Failures in the caller's terms (store_errors.hpp); the table's name goes to the log only.
+    const std::string resource = "DynamoDB table '" + table + "'";
+    app.history = store::guard_history(
+        store::make_dynamodb_history(*app.dynamodb,
+                                     store::DynamoHistoryOptions{.table = table,
+                                                                 .retention = std::chrono::hours(24) * o.retention_days,
+                                                                 .files = app.files.get()}),
+        resource, log_store_failure);
+    app.idempotency = store::guard_idempotency(
+        store::make_dynamodb_idempotency(*app.dynamodb, store::DynamoIdempotencyOptions{.table = table}), resource,
+        log_store_failure);
     return;
   }
   // No history: Idempotency-Key still works, within this process.
@@ -193,11 +224,11 @@ void open_history(boost::asio::io_context& io, App& app, aws::CredentialsProvide
   } else {
     auto history = store::make_sqlite_history(path, store::SqliteOptions{.sync_to_disk = sync_to_disk});
     if (!history) throw ConfigError(history.error().message);
-    app.history = std::move(*history);
+    app.history = store::guard_history(std::move(*history), app.history_spec, log_store_failure);
   }
   auto idempotency = store::make_sqlite_idempotency(path, store::SqliteIdempotencyOptions{.sync_to_disk = sync_to_disk});
   if (!idempotency) throw ConfigError(idempotency.error().message);
-  app.idempotency = std::move(*idempotency);
+  app.idempotency = store::guard_idempotency(std::move(*idempotency), app.history_spec, log_store_failure);
 }
 
 }  // namespace

@@ -53,9 +53,30 @@ Result<SteadyTime> chat_deadline(ApiState& s, const net::ServerRequest& req) {
   return deadline;
 }
 
+// Our own failures to reach the model endpoint (net::HttpClient's "net.*" codes) name internal hosts and
+// ports in the resolver's, socket's or OpenSSL's words: the log keeps those (note_error), the caller
+// learns which step failed.
+Error for_caller(Error e) {
+  const bool timed_out = e.kind == ErrorKind::timeout;
+  std::string_view what;
+  if (e.code == "net.resolve") {
+    what = timed_out ? "model endpoint unreachable: resolving its host name timed out"
+                     : "model endpoint unreachable: its host name does not resolve";
+  } else if (e.code == "net.connect") {
+    what = timed_out ? "model endpoint unreachable: connecting timed out"
+                     : "model endpoint unreachable: the connection failed";
+  } else if (e.code == "net.tls_certificate") {
+    what = "model endpoint not trusted: its TLS certificate failed verification, nothing was sent";
+  } else if (e.code == "net.tls") {
+    what = "model endpoint unreachable: the TLS handshake failed";
+  }
+  if (!what.empty()) e.message = std::string(what) + " (the server log has the details)";
+  return e;
+}
+
 // The error response in the front door's format, noted in the log.
 Reply failed_as(RequestLog& log, const ChatFormat& format, const Error& e) {
-  net::ServerResponse r = format.error(e);
+  net::ServerResponse r = format.error(for_caller(e));
   note_error(log, e, r.status);
   return Reply{std::move(r), nullptr};
 }
@@ -81,9 +102,13 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<ApiState> state, agent:
     log.upstream_request_id = out->upstream_request_id;
     co_await writer.write(format->stream_done(*out));
   } else {
-    log.error_type = client_gone ? "client_disconnected" : std::string(to_string(out.error().kind));
     log.upstream_request_id = out.error().request_id;
-    if (!client_gone) co_await writer.write(format->stream_error(out.error()));
+    if (client_gone) {
+      log.error_type = "client_disconnected";
+    } else {
+      note_error(log, out.error(), status_for(out.error()));  // a 5xx's message, as for a buffered chat
+      co_await writer.write(format->stream_error(for_caller(out.error())));
+    }
   }
 }
 
@@ -176,7 +201,7 @@ net::ServerResponse chat_answer(RequestLog& log, const ChatFormat& format, const
   log.call = report;
   if (!out) {
     log.upstream_request_id = out.error().request_id;
-    net::ServerResponse r = format.error(out.error());
+    net::ServerResponse r = format.error(for_caller(out.error()));
     note_error(log, out.error(), r.status);
     return r;
   }

@@ -72,6 +72,10 @@ bool idempotent(std::string_view method) {
          method == "TRACE";
 }
 
+// Failures to reach a peer carry an Error::code saying which step failed (the message names the host and
+// port, for the log): "net.resolve" (the name did not resolve), "net.connect" (the TCP connect failed or
+// timed out), "net.tls_certificate" (the peer's certificate is not trusted: not retryable, nothing was
+// sent), "net.tls" (the TLS handshake failed otherwise). The chat driver words them for callers.
 Error network_error(std::string message, bool retryable = true) {
   Error e = Error::make(ErrorKind::network, std::move(message));
   e.retryable = retryable;
@@ -272,8 +276,16 @@ asio::awaitable<Result<tcp::resolver::results_type>> resolve(Shared& sh, const U
   });
   auto [ec, results] = co_await resolver->async_resolve(target.host, std::to_string(target.port), kTuple);
   timer->cancel();
-  if (ec == asio::error::operation_aborted) co_return std::unexpected(timeout_error("resolving " + target.host + " timed out"));
-  if (ec) co_return std::unexpected(network_error("cannot resolve " + target.host + ": " + ec.message()));
+  if (ec == asio::error::operation_aborted) {
+    Error e = timeout_error("resolving " + target.host + " timed out");
+    e.code = std::string("net.resolve");
+    co_return std::unexpected(std::move(e));
+  }
+  if (ec) {
+    Error e = network_error("cannot resolve " + target.host + ": " + ec.message());
+    e.code = std::string("net.resolve");
+    co_return std::unexpected(std::move(e));
+  }
   co_return results;
 }
 
@@ -338,7 +350,11 @@ asio::awaitable<Result<std::unique_ptr<Conn>>> connect(Shared& sh, const Route& 
     cec = e;
     if (!cec || cec == beast::error::timeout) break;
   }
-  if (cec) co_return std::unexpected(budget.io_error(cec, "connect to " + host_port(dial)));
+  if (cec) {
+    Error e = budget.io_error(cec, "connect to " + host_port(dial));
+    e.code = std::string("net.connect");
+    co_return std::unexpected(std::move(e));
+  }
   error_code ignored;
   tcp_stream->socket().set_option(tcp::no_delay(true), ignored);
 
@@ -375,7 +391,11 @@ asio::awaitable<Result<std::unique_ptr<Conn>>> connect(Shared& sh, const Route& 
     std::string why = hec.message();
     long verify = SSL_get_verify_result(tls.native_handle());
     if (verify != X509_V_OK) why += std::string(" (") + X509_verify_cert_error_string(verify) + ")";
-    co_return std::unexpected(network_error("TLS handshake with " + host_port(route.origin) + " failed: " + why));
+    // A certificate we do not trust will not become trusted on a retry: not retryable, and nothing was sent.
+    const bool untrusted = verify != X509_V_OK;
+    Error e = network_error("TLS handshake with " + host_port(route.origin) + " failed: " + why, !untrusted);
+    e.code = std::string(untrusted ? "net.tls_certificate" : "net.tls");
+    co_return std::unexpected(std::move(e));
   }
   co_return conn;
 }

@@ -56,6 +56,7 @@ bool is_health_failure(const Error& e) {
     case ErrorKind::unauthorized:
     case ErrorKind::forbidden:
     case ErrorKind::throttled: return true;
+    case ErrorKind::not_found: return e.code == "ResourceNotFoundException";  // the table, not an item
     default: return false;
   }
 }

@@ -59,7 +59,10 @@ class S3FileStore final : public FileStore {
     if (!valid_file_id(id)) co_return fail(ErrorKind::invalid_input, invalid_id_message());
     const std::string key = file_key(owner, id);
     auto obj = co_await client_.head_object(options_.bucket, key);
-    if (!obj) co_return std::unexpected(not_found_for_file(std::move(obj.error()), id));
+    if (!obj) {
+      Error miss = co_await head_miss(std::move(obj.error()));
+      co_return std::unexpected(not_found_for_file(std::move(miss), id));
+    }
     co_return to_info(id, *obj);
   }
 
@@ -76,7 +79,10 @@ class S3FileStore final : public FileStore {
     if (!valid_file_id(id)) co_return fail(ErrorKind::invalid_input, invalid_id_message());
     const std::string key = file_key(owner, id);
     auto obj = co_await client_.head_object(options_.bucket, key);
-    if (!obj) co_return std::unexpected(not_found_for_file(std::move(obj.error()), id));
+    if (!obj) {
+      Error miss = co_await head_miss(std::move(obj.error()));
+      co_return std::unexpected(not_found_for_file(std::move(miss), id));
+    }
     FileInfo info = to_info(id, *obj);
     if (on_info) on_info(info);
     aws::S3GetOptions go;
@@ -119,7 +125,10 @@ class S3FileStore final : public FileStore {
     const std::string key = file_key(owner, id);
     // S3 deletes absent keys without complaint; the API says not_found for files that are not there.
     auto obj = co_await client_.head_object(options_.bucket, key);
-    if (!obj) co_return std::unexpected(not_found_for_file(std::move(obj.error()), id));
+    if (!obj) {
+      Error miss = co_await head_miss(std::move(obj.error()));
+      co_return std::unexpected(not_found_for_file(std::move(miss), id));
+    }
     Status deleted = co_await client_.delete_object(options_.bucket, key);
     co_return deleted;
   }
@@ -225,8 +234,22 @@ class S3FileStore final : public FileStore {
                                                  std::to_string(options_.max_file_bytes) + " bytes");
   }
 
+  // A HEAD answers 404 without a body both for a missing object and a missing bucket: after a miss, the
+  // bucket is asked for (HeadBucket), so a bucket that went away is NoSuchBucket (a misconfigured store,
+  // store_errors.hpp), not "no file". Only misses pay for the second request.
+  awaitable<Error> head_miss(Error e) {
+    if (e.kind != ErrorKind::not_found || e.code == "NoSuchBucket") co_return e;
+    auto bucket = co_await client_.head_bucket(options_.bucket);
+    if (!bucket && bucket.error().code == "NoSuchBucket") {
+      Error gone = std::move(bucket.error());
+      gone.message = "S3 bucket " + options_.bucket + " does not exist (" + gone.message + ")";
+      co_return gone;
+    }
+    co_return e;
+  }
+
   static Error not_found_for_file(Error e, const std::string& id) {
-    if (e.kind == ErrorKind::not_found) {
+    if (e.kind == ErrorKind::not_found && e.code != "NoSuchBucket") {
       e.message = "no file " + id;
     }
     return e;
