@@ -3,6 +3,7 @@
 // called from any thread), keep-alive, a timeout on every read and write, body and header limits,
 // chunked streaming, optional TLS, graceful stop.
 #include "net/http_server.hpp"
+#include "net/request_reader.hpp"
 
 #include <atomic>
 #include <utility>
@@ -25,6 +26,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -119,9 +121,9 @@ ServerResponse default_error(int status, std::string_view type, std::string_view
   return r;
 }
 
-ServerResponse error_for(const State& st, int status, std::string_view type, std::string_view message) {
-  ServerResponse r = st.opts.error_response ? st.opts.error_response(status, type, message)
-                                            : default_error(status, type, message);
+ServerResponse error_for(const ServerOptions& opts, int status, std::string_view type, std::string_view message) {
+  ServerResponse r = opts.error_response ? opts.error_response(status, type, message)
+                                         : default_error(status, type, message);
   r.close_connection = true;
   r.stream = nullptr;
   r.abort_connection = false;
@@ -173,6 +175,25 @@ void split_target(std::string_view target, ServerRequest& req) {
     req.query = std::string(t.substr(q + 1));
   }
   if (req.path.empty()) req.path = "/";
+}
+
+void limit(http::request_parser<http::string_body>& parser, const ServerOptions& opts) {
+  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.header_limit, UINT32_MAX)));
+  parser.body_limit(opts.body_limit);
+}
+
+// A parsed request as the handler gets it (its body moved out of `msg`), or the 400 for a bad Host
+// (RFC 9112 §3.2: a request of HTTP/1.1 without Host, or with more than one, or with a Host that is not a
+// host[:port], is answered 400, and the connection closed: what follows may be misframed).
+std::optional<ServerResponse> take_request(const ServerOptions& opts, http::request<http::string_body>& msg,
+                                           ServerRequest& req) {
+  if (auto bad = host_problem(msg)) return error_for(opts, 400, "bad_request", std::string(*bad));
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  split_target(req.target, req);
+  for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+  req.body = std::move(msg.body());
+  return std::nullopt;
 }
 
 // Writes all of `buffers` (write_now.hpp), with read_timeout of silence allowed.
@@ -249,15 +270,15 @@ enum class Next { keep_going, close, abort };
 
 // The answer to a request that could not be read; nullopt when there is nobody to answer (a timeout,
 // a reset, EOF mid-request).
-std::optional<ServerResponse> read_error_response(const State& st, error_code ec) {
+std::optional<ServerResponse> read_error_response(const ServerOptions& opts, error_code ec) {
   if (ec == http::error::body_limit) {
-    return error_for(st, 413, "payload_too_large",
-                     "request body exceeds the limit of " + std::to_string(st.opts.body_limit) + " bytes");
+    return error_for(opts, 413, "payload_too_large",
+                     "request body exceeds the limit of " + std::to_string(opts.body_limit) + " bytes");
   }
-  if (ec == http::error::header_limit) return error_for(st, 431, "header_too_large", "request header exceeds the limit");
+  if (ec == http::error::header_limit) return error_for(opts, 431, "header_too_large", "request header exceeds the limit");
   if (ec.category() == http::make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
       ec != http::error::partial_message) {
-    return error_for(st, 400, "bad_request", "malformed HTTP request: " + ec.message());
+    return error_for(opts, 400, "bad_request", "malformed HTTP request: " + ec.message());
   }
   return std::nullopt;
 }
@@ -325,8 +346,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
     conn.busy = true;
 
     http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(st.opts.header_limit, UINT32_MAX)));
-    parser.body_limit(st.opts.body_limit);
+    limit(parser, st.opts);
     error_code ec;
     bool continue_sent = false;
     while (!parser.is_done()) {
@@ -352,7 +372,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
       }
     }
     if (ec) {
-      auto err = read_error_response(st, ec);
+      auto err = read_error_response(st.opts, ec);
       if (!err) co_return;  // timeout, reset, EOF mid-request: nobody to answer
       unsigned version = parser.is_header_done() ? parser.get().version() : 11;
       if (co_await write_buffered(stream, st, *err, version == 10 ? 10 : 11, false, false))
@@ -361,20 +381,12 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
     }
 
     auto& msg = parser.get();
-    // RFC 9112 §3.2: a request of HTTP/1.1 without Host, or with more than one, or with a Host that is
-    // not a host[:port], is answered 400 (and the connection closed: what follows may be misframed).
-    if (auto bad = host_problem(msg)) {
-      auto err = error_for(st, 400, "bad_request", std::string(*bad));
-      if (co_await write_buffered(stream, st, err, msg.version() == 10 ? 10 : 11, false, false))
+    ServerRequest req;
+    if (auto err = take_request(st.opts, msg, req)) {
+      if (co_await write_buffered(stream, st, *err, msg.version() == 10 ? 10 : 11, false, false))
         co_await linger(stream, 1024 * 1024);
       co_return;
     }
-    ServerRequest req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    split_target(req.target, req);
-    for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
-    req.body = std::move(msg.body());
     req.remote_address = remote;
     req.connection_id = conn_id;
     const unsigned version = msg.version();
@@ -393,7 +405,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
       log_error("http_server: handler threw", e.what());
       failed = true;
     }
-    if (failed) resp = error_for(st, 500, "internal", "internal error");
+    if (failed) resp = error_for(st.opts, 500, "internal", "internal error");
 
     if (resp.abort_connection) {
       lowest.close();
@@ -582,6 +594,51 @@ class ServerImpl final : public HttpServer {
 
 std::unique_ptr<HttpServer> make_http_server(asio::io_context& io, ServerOptions options, Handler handler) {
   return std::make_unique<ServerImpl>(io, std::move(options), std::move(handler));
+}
+
+ReadRequests read_requests(std::string_view bytes, const ServerOptions& options, std::size_t piece) {
+  ReadRequests out;
+  beast::flat_buffer buffer;
+  std::size_t fed = 0;
+  auto feed = [&] {  // the next piece "arrives"; false at the end of the bytes (the peer closed)
+    if (fed == bytes.size()) return false;
+    const std::size_t n = piece ? std::min(piece, bytes.size() - fed) : bytes.size() - fed;
+    auto into = buffer.prepare(n);
+    std::memcpy(into.data(), bytes.data() + fed, n);
+    buffer.commit(n);
+    fed += n;
+    return true;
+  };
+  for (;;) {
+    if (buffer.size() == 0 && !feed()) return out;
+    http::request_parser<http::string_body> parser;
+    limit(parser, options);
+    error_code ec;
+    while (!parser.is_done()) {
+      if (detail::parse_buffered(buffer, parser, ec)) {
+        if (ec) break;
+        continue;
+      }
+      if (!feed()) {
+        out.incomplete = true;  // the server answers nothing to a request cut short
+        return out;
+      }
+    }
+    if (ec) {
+      out.error = read_error_response(options, ec);
+      out.incomplete = !out.error;
+      return out;
+    }
+    auto& msg = parser.get();
+    ServerRequest req;
+    if (auto err = take_request(options, msg, req)) {
+      out.error = std::move(err);
+      return out;
+    }
+    const bool keep_alive = msg.keep_alive();
+    out.requests.push_back(std::move(req));
+    if (!keep_alive) return out;
+  }
 }
 
 }  // namespace ba::net
