@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan clean bench-quota bench-quota-regions bench-quota-fleet package check-package bench
+.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan fuzz clean bench-quota bench-quota-regions bench-quota-fleet package check-package bench
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -41,8 +41,17 @@ test-tsan: deps-test
 	@cmake --build --preset tsan -j $(JOBS)
 	@ctest --preset tsan -j $(JOBS)
 
+# The fuzzers (fuzz/, docs/testing.md "Fuzzing"), built with clang 16 under ASan+UBSan, then each run for
+# FUZZ_SECONDS (default 20) one after the other: about 4 minutes for the twelve, plus the build.
+FUZZ_SECONDS ?= 20
+fuzz:
+	@./scripts/install-deps.sh --with-fuzz
+	@cmake --preset fuzz --log-level=WARNING
+	@cmake --build --preset fuzz -j $(JOBS)
+	@./scripts/run-fuzzers.sh $(FUZZ_SECONDS)
+
 clean:
-	rm -rf build build-sanitize build-tsan build-lambda-pkg
+	rm -rf build build-sanitize build-tsan build-fuzz build-lambda-pkg
 
 # Quota-efficiency benchmark: three runs side by side, about 6 minutes (docs/performance.md).
 bench-quota: deps

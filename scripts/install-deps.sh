@@ -11,13 +11,16 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 # --no-npm: apt only. --with-browser: also Debian's Chromium for the chat page's browser test (make test;
-# `make run` does not need a browser).
+# `make run` does not need a browser). --with-fuzz: also clang 16, libFuzzer and the sanitizer runtimes,
+# and llvm-symbolizer for readable crash reports (make fuzz; docs/testing.md, "Fuzzing").
 NO_NPM=0
 WITH_BROWSER=0
+WITH_FUZZ=0
 for arg in "$@"; do
   case "$arg" in
     --no-npm) NO_NPM=1 ;;
     --with-browser) WITH_BROWSER=1 ;;
+    --with-fuzz) WITH_FUZZ=1 ;;
     *) echo "install-deps: unknown option $arg" >&2; exit 2 ;;
   esac
 done
@@ -27,6 +30,8 @@ APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config
   libssl-dev libsqlite3-dev libgtest-dev libgmock-dev libbenchmark-dev libcli11-dev
   wrk zip unzip ca-certificates openssl)
 if [ "$WITH_BROWSER" = 1 ]; then APT_PACKAGES+=(chromium fonts-dejavu-core); fi
+# Debian 12's clang 14 cannot compile std::expected from libstdc++ 12; clang 16 can (CMakeLists.txt, BA_FUZZ).
+if [ "$WITH_FUZZ" = 1 ]; then APT_PACKAGES+=(clang-16 libclang-rt-16-dev llvm-16); fi
 # Node.js and npm run the test oracles; Debian's packages unless a Node.js is already installed
 # (e.g. a NodeSource build, which bundles npm and conflicts with Debian's npm package).
 if ! command -v node >/dev/null 2>&1; then APT_PACKAGES+=(nodejs); fi

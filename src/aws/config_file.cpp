@@ -1,7 +1,7 @@
 #include "aws/config_file.hpp"
 
 #include <chrono>
-#include <cstdio>
+#include <cstdint>
 #include <ctime>
 #include <fstream>
 #include <sstream>
@@ -101,10 +101,22 @@ std::optional<IniSection> credentials_profile(const IniFile& credentials, std::s
 
 std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text) {
   text = trim(text);
-  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0, consumed = 0;
-  std::string buf(text);
-  if (std::sscanf(buf.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &s, &consumed) != 6) return std::nullopt;
-  std::string_view rest = text.substr(static_cast<std::size_t>(consumed));
+  // Fixed-width decimal fields only (sscanf's %d would take signs, spaces and "+026" as a year).
+  auto number = [&](std::size_t at, std::size_t width, int& out) {
+    if (at + width > text.size()) return false;
+    out = 0;
+    for (std::size_t i = at; i < at + width; ++i) {
+      if (text[i] < '0' || text[i] > '9') return false;
+      out = out * 10 + (text[i] - '0');
+    }
+    return true;
+  };
+  int y = 0, mo = 0, d = 0, h = 0, mi = 0, s = 0;
+  if (!(number(0, 4, y) && text.size() > 4 && text[4] == '-' && number(5, 2, mo) && text.size() > 7 && text[7] == '-' &&
+        number(8, 2, d) && text.size() > 10 && text[10] == 'T' && number(11, 2, h) && text.size() > 13 &&
+        text[13] == ':' && number(14, 2, mi) && text.size() > 16 && text[16] == ':' && number(17, 2, s)))
+    return std::nullopt;
+  std::string_view rest = text.substr(19);
   if (!rest.empty() && rest.front() == '.') {  // fractional seconds: ignored
     rest.remove_prefix(1);
     while (!rest.empty() && rest.front() >= '0' && rest.front() <= '9') rest.remove_prefix(1);
@@ -114,7 +126,7 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_v
     offset = 0;
   } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
     int oh = 0, om = 0;
-    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &oh, &om) != 2) return std::nullopt;
+    if (!number(text.size() - 5, 2, oh) || !number(text.size() - 2, 2, om)) return std::nullopt;
     offset = (oh * 3600L + om * 60L) * (rest[0] == '+' ? 1 : -1);
   } else {
     return std::nullopt;
@@ -127,8 +139,14 @@ std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_v
   tm.tm_hour = h;
   tm.tm_min = mi;
   tm.tm_sec = s;
-  std::time_t t = timegm(&tm);
-  return std::chrono::system_clock::from_time_t(t - offset);
+  const std::int64_t t = static_cast<std::int64_t>(timegm(&tm)) - offset;
+  // The clock counts nanoseconds in 64 bits: 1677-09-21 to 2262-04-11. Later times ("never expires",
+  // 9999-12-31) are the latest it can hold; earlier ones are refused.
+  using std::chrono::system_clock;
+  constexpr std::int64_t kMax = std::chrono::duration_cast<std::chrono::seconds>(system_clock::duration::max()).count();
+  if (t >= kMax) return system_clock::time_point::max();
+  if (t <= -kMax) return std::nullopt;
+  return system_clock::time_point{std::chrono::seconds{t}};
 }
 
 }  // namespace ba::aws

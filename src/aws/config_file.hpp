@@ -36,7 +36,9 @@ std::optional<IniSection> config_profile(const IniFile& config, std::string_view
 std::optional<IniSection> credentials_profile(const IniFile& credentials, std::string_view profile);
 
 // Parses an ISO-8601 / RFC 3339 UTC time ("2026-11-25T13:00:00Z", fractional seconds and +hh:mm offsets
-// allowed), as found in credential responses.
+// allowed), as found in credential responses: YYYY-MM-DDTHH:MM:SS, digits only. A time after 2262-04-11
+// (the clock's range; "9999-12-31T23:59:59Z" for credentials that never expire) is the clock's latest;
+// one before 1677-09-21 is nullopt.
 std::optional<std::chrono::system_clock::time_point> parse_iso8601(std::string_view text);
 
 }  // namespace ba::aws

@@ -145,7 +145,7 @@ class Parser {
     if (++elements_ > limits_.max_elements)
       return error("more than " + std::to_string(limits_.max_elements) + " elements");
     const std::string_view qname = name();
-    if (qname.empty()) return error("expected an element name");
+    if (local_name(qname).empty()) return error("expected an element name");
     node = XmlNode(std::string(local_name(qname)));
     // Attributes.
     while (true) {
@@ -162,7 +162,7 @@ class Parser {
       }
       if (pos_ == before) return error("expected whitespace before an attribute");
       const std::string_view attr = name();
-      if (attr.empty()) return error("expected an attribute name");
+      if (local_name(attr).empty()) return error("expected an attribute name");
       skip_space();
       if (eof() || s_[pos_] != '=') return error("expected '=' after attribute " + std::string(attr));
       ++pos_;

@@ -16,6 +16,7 @@
 #include "agent/attachments.hpp"
 #include "bedrock/codec_common.hpp"
 #include "http/api_internal.hpp"
+#include "http/chat_bodies.hpp"
 #include "http/sse.hpp"
 #include "util/encoding.hpp"
 #include "util/json_writer.hpp"
@@ -619,6 +620,13 @@ class AnthropicFormat final : public ChatFormat {
 
 std::string anthropic_error_body(int status, std::string_view /*type*/, std::string_view message) {
   return anthropic_json(status, message);
+}
+
+std::expected<agent::ChatInput, net::ServerResponse> parse_anthropic_body(std::string_view body,
+                                                                        const agent::ChatService& chat) {
+  auto parsed = parse_request(body, chat);
+  if (!parsed) return std::unexpected(json_response(parsed.error().status, anthropic_json(parsed.error().status, parsed.error().message)));
+  return std::move(*parsed);
 }
 
 // POST /v1/messages: the body translated (errors in Anthropic's shape), then the chat driver in

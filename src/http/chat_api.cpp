@@ -10,6 +10,7 @@
 
 #include "agent/idempotency.hpp"
 #include "http/api_internal.hpp"
+#include "http/chat_bodies.hpp"
 #include "http/errors.hpp"
 #include "http/sse.hpp"
 #include "util/encoding.hpp"
@@ -21,6 +22,8 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::string_view kChatRoute = "/chat";
+
+}  // namespace
 
 Result<agent::ChatInput> parse_chat(std::string_view body) {
   boost::system::error_code ec;
@@ -85,6 +88,8 @@ Result<agent::ChatInput> parse_chat(std::string_view body) {
   if (!have_input) return fail(ErrorKind::invalid_input, "field 'input' is required (a non-empty string)");
   return in;
 }
+
+namespace {
 
 // The JSON answer of a buffered /chat (also the answer an Idempotency-Key stores, streamed or not);
 // without the text, the "done" event of a stream (the deltas carried it).

@@ -18,6 +18,7 @@
 #include "agent/attachments.hpp"
 #include "bedrock/codec_common.hpp"
 #include "http/api_internal.hpp"
+#include "http/chat_bodies.hpp"
 #include "http/sse.hpp"
 #include "util/encoding.hpp"
 #include "util/json_writer.hpp"
@@ -777,6 +778,16 @@ class OpenAIFormat final : public ChatFormat {
 
 std::string openai_error_body(int status, std::string_view type, std::string_view message) {
   return openai_json(openai_type(status, type), message, {}, type);
+}
+
+std::expected<agent::ChatInput, net::ServerResponse> parse_openai_body(std::string_view body,
+                                                                     const agent::ChatService& chat) {
+  auto parsed = parse_request(body, chat);
+  if (!parsed) {
+    const WireError& e = parsed.error();
+    return std::unexpected(json_response(e.status, openai_json(openai_type(e.status, {}), e.message, e.param, e.code)));
+  }
+  return std::move(parsed->input);
 }
 
 // POST /v1/chat/completions: the body translated (errors in OpenAI's shape, naming the parameter),

@@ -3,6 +3,7 @@
 // called from any thread), keep-alive, a timeout on every read and write, body and header limits,
 // chunked streaming, optional TLS, graceful stop.
 #include "net/http_server.hpp"
+#include "net/request_reader.hpp"
 
 #include <algorithm>
 #include <array>
@@ -28,6 +29,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 #include <cstdio>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -123,9 +125,9 @@ ServerResponse default_error(int status, std::string_view type, std::string_view
   return r;
 }
 
-ServerResponse error_for(const State& st, int status, std::string_view type, std::string_view message) {
-  ServerResponse r = st.opts.error_response ? st.opts.error_response(status, type, message)
-                                            : default_error(status, type, message);
+ServerResponse error_for(const ServerOptions& opts, int status, std::string_view type, std::string_view message) {
+  ServerResponse r = opts.error_response ? opts.error_response(status, type, message)
+                                         : default_error(status, type, message);
   r.close_connection = true;
   r.stream = nullptr;
   r.abort_connection = false;
@@ -171,20 +173,20 @@ std::optional<std::string_view> target_problem(const http::request<http::string_
 
 // The answer to a request head whose target, Host or framing we must refuse, or nothing (RFC 9112
 // sections 3.2, 6.1, 6.3; the version is Beast's: HTTP/1.0 or HTTP/1.1, see read_error_response). Called once the head is parsed, before any of the body is read.
-std::optional<ServerResponse> head_problem(const State& st, const http::request_parser<http::string_body>& parser) {
+std::optional<ServerResponse> head_problem(const ServerOptions& opts, const http::request_parser<http::string_body>& parser) {
   const auto& msg = parser.get();
-  if (auto bad = target_problem(msg)) return error_for(st, 400, "bad_request", std::string(*bad));
+  if (auto bad = target_problem(msg)) return error_for(opts, 400, "bad_request", std::string(*bad));
   // RFC 9112 section 3.2: no Host in HTTP/1.1, or more than one, or one that is not host[:port].
-  if (auto bad = host_problem(msg)) return error_for(st, 400, "bad_request", std::string(*bad));
+  if (auto bad = host_problem(msg)) return error_for(opts, 400, "bad_request", std::string(*bad));
   // Transfer-Encoding (Beast already refused it next to a Content-Length, and a repeated chunked).
   auto [first, last] = msg.equal_range(http::field::transfer_encoding);
   if (first == last) return std::nullopt;
   if (msg.version() < 11) {
-    return error_for(st, 400, "bad_request",
+    return error_for(opts, 400, "bad_request",
                      "Transfer-Encoding in an HTTP/1.0 request: its framing cannot be trusted (RFC 9112 section 6.1)");
   }
   if (!parser.chunked()) {
-    return error_for(st, 400, "bad_request",
+    return error_for(opts, 400, "bad_request",
                      "the request's Transfer-Encoding does not end in chunked, so its length cannot be determined "
                      "(RFC 9112 section 6.3)");
   }
@@ -192,7 +194,7 @@ std::optional<ServerResponse> head_problem(const State& st, const http::request_
   for (auto it = first; it != last; ++it)
     for ([[maybe_unused]] auto c : http::token_list(it->value())) ++codings;
   if (codings > 1) {
-    return error_for(st, 501, "not_implemented",
+    return error_for(opts, 501, "not_implemented",
                      "the only transfer coding this server decodes is chunked (RFC 9112 section 6.1)");
   }
   return std::nullopt;
@@ -289,6 +291,20 @@ void split_target(std::string_view target, ServerRequest& req) {
   if (req.path.empty()) req.path = "/";
 }
 
+void limit(http::request_parser<http::string_body>& parser, const ServerOptions& opts) {
+  parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.header_limit, UINT32_MAX)));
+  parser.body_limit(opts.body_limit);
+}
+
+// A parsed request as the handler gets it (its body moved out of `msg`); head_problem() passed.
+void take_request(http::request<http::string_body>& msg, ServerRequest& req) {
+  req.method = std::string(msg.method_string());
+  req.target = std::string(msg.target());
+  split_target(req.target, req);
+  for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
+  req.body = std::move(msg.body());
+}
+
 // Writes all of `buffers` (write_now.hpp), with read_timeout of silence allowed.
 template <class Stream, class Buffers>
 asio::awaitable<error_code> write_all(Stream& stream, const State& st, const Buffers& buffers) {
@@ -377,21 +393,21 @@ bool other_http_version(const beast::flat_buffer& buffer) {
 
 // The answer to a request that could not be read; nullopt when there is nobody to answer (a timeout,
 // a reset, EOF mid-request). `request_line_read`: the parser got past the request line.
-std::optional<ServerResponse> read_error_response(const State& st, error_code ec, const beast::flat_buffer& buffer,
+std::optional<ServerResponse> read_error_response(const ServerOptions& opts, error_code ec, const beast::flat_buffer& buffer,
                                                   bool request_line_read) {
   if (ec == http::error::body_limit) {
-    return error_for(st, 413, "payload_too_large",
-                     "request body exceeds the limit of " + std::to_string(st.opts.body_limit) + " bytes");
+    return error_for(opts, 413, "payload_too_large",
+                     "request body exceeds the limit of " + std::to_string(opts.body_limit) + " bytes");
   }
   // RFC 9112 section 3: a request-target longer than the server parses gets 414.
   if (ec == http::error::header_limit && !request_line_read)
-    return error_for(st, 414, "uri_too_long", "the request line exceeds the limit of the request head");
+    return error_for(opts, 414, "uri_too_long", "the request line exceeds the limit of the request head");
   if (ec == http::error::bad_version && other_http_version(buffer))
-    return error_for(st, 505, "http_version_not_supported", "this server speaks HTTP/1.0 and HTTP/1.1");
-  if (ec == http::error::header_limit) return error_for(st, 431, "header_too_large", "request header exceeds the limit");
+    return error_for(opts, 505, "http_version_not_supported", "this server speaks HTTP/1.0 and HTTP/1.1");
+  if (ec == http::error::header_limit) return error_for(opts, 431, "header_too_large", "request header exceeds the limit");
   if (ec.category() == http::make_error_code(http::error::bad_method).category() && ec != http::error::end_of_stream &&
       ec != http::error::partial_message) {
-    return error_for(st, 400, "bad_request", "malformed HTTP request: " + ec.message());
+    return error_for(opts, 400, "bad_request", "malformed HTTP request: " + ec.message());
   }
   return std::nullopt;
 }
@@ -479,15 +495,14 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
     conn.busy = true;
 
     http::request_parser<http::string_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(st.opts.header_limit, UINT32_MAX)));
-    parser.body_limit(st.opts.body_limit);
+    limit(parser, st.opts);
     error_code ec;
     bool head_checked = false;
     std::optional<ServerResponse> reject;
     while (!parser.is_done()) {
       if (parser.is_header_done() && !head_checked) {
         head_checked = true;
-        if ((reject = head_problem(st, parser))) break;  // before a 100 Continue and before the body
+        if ((reject = head_problem(st.opts, parser))) break;  // before a 100 Continue and before the body
         auto expect = parser.get()[http::field::expect];
         if (iequals(expect, "100-continue") && parser.get().version() >= 11) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -507,8 +522,8 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
         break;
       }
     }
-    if (!ec && !head_checked) reject = head_problem(st, parser);  // head and body came in one read
-    if (ec && !reject) reject = read_error_response(st, ec, buffer, !parser.get().method_string().empty());
+    if (!ec && !head_checked) reject = head_problem(st.opts, parser);  // head and body came in one read
+    if (ec && !reject) reject = read_error_response(st.opts, ec, buffer, !parser.get().method_string().empty());
     if (ec || reject) {
       // Refused (the connection is closed: what follows may be misframed), or nobody to answer: a
       // timeout, a reset, EOF mid-request.
@@ -519,11 +534,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
 
     auto& msg = parser.get();
     ServerRequest req;
-    req.method = std::string(msg.method_string());
-    req.target = std::string(msg.target());
-    split_target(req.target, req);
-    for (const auto& f : msg) req.headers.add(std::string(f.name_string()), std::string(f.value()));
-    req.body = std::move(msg.body());
+    take_request(msg, req);
     req.remote_address = remote;
     req.connection_id = conn_id;
     const unsigned version = msg.version();
@@ -542,7 +553,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
       log_error("http_server: handler threw", e.what());
       failed = true;
     }
-    if (failed) resp = error_for(st, 500, "internal", "internal error");
+    if (failed) resp = error_for(st.opts, 500, "internal", "internal error");
 
     if (resp.abort_connection) {
       lowest.close();
@@ -731,6 +742,54 @@ class ServerImpl final : public HttpServer {
 
 std::unique_ptr<HttpServer> make_http_server(asio::io_context& io, ServerOptions options, Handler handler) {
   return std::make_unique<ServerImpl>(io, std::move(options), std::move(handler));
+}
+
+ReadRequests read_requests(std::string_view bytes, const ServerOptions& options, std::size_t piece) {
+  ReadRequests out;
+  beast::flat_buffer buffer;
+  std::size_t fed = 0;
+  auto feed = [&] {  // the next piece "arrives"; false at the end of the bytes (the peer closed)
+    if (fed == bytes.size()) return false;
+    const std::size_t n = piece ? std::min(piece, bytes.size() - fed) : bytes.size() - fed;
+    auto into = buffer.prepare(n);
+    std::memcpy(into.data(), bytes.data() + fed, n);
+    buffer.commit(n);
+    fed += n;
+    return true;
+  };
+  for (;;) {
+    if (buffer.size() == 0 && !feed()) return out;
+    http::request_parser<http::string_body> parser;
+    limit(parser, options);
+    error_code ec;
+    bool head_checked = false;
+    while (!parser.is_done()) {
+      if (parser.is_header_done() && !head_checked) {  // as the session: before the body
+        head_checked = true;
+        if ((out.error = head_problem(options, parser))) return out;
+      }
+      if (detail::parse_buffered(buffer, parser, ec)) {
+        if (ec) break;
+        continue;
+      }
+      if (!feed()) {
+        out.incomplete = true;  // the server answers nothing to a request cut short
+        return out;
+      }
+    }
+    if (!ec && !head_checked && (out.error = head_problem(options, parser))) return out;
+    if (ec) {
+      out.error = read_error_response(options, ec, buffer, !parser.get().method_string().empty());
+      out.incomplete = !out.error;
+      return out;
+    }
+    auto& msg = parser.get();
+    ServerRequest req;
+    take_request(msg, req);
+    const bool keep_alive = msg.keep_alive();
+    out.requests.push_back(std::move(req));
+    if (!keep_alive) return out;
+  }
 }
 
 }  // namespace ba::net

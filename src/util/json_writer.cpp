@@ -103,6 +103,8 @@ JsonWriter& JsonWriter::value(std::int64_t v) {
 
 JsonWriter& JsonWriter::value(double v) {
   if (!std::isfinite(v)) return null();
+  // to_chars writes -0.0 as "-0", which JSON readers (Boost.JSON among them) read as the integer 0.
+  if (v == 0 && std::signbit(v)) return raw("-0.0");
   separate();
   std::array<char, 64> buf;
   auto [end, ec] = std::to_chars(buf.data(), buf.data() + buf.size(), v);

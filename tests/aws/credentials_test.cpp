@@ -382,6 +382,20 @@ TEST(SharedConfig, Iso8601) {
   EXPECT_FALSE(parse_iso8601("2027-13-15T09:00:00Z").has_value());
 }
 
+// Found by fuzz/aws/config_file_fuzz.cpp: years the clock cannot hold overflowed (undefined behaviour in
+// from_time_t: "+026-..." read as year 26, and "9999-12-31", which credential processes send for
+// credentials that never expire), and sscanf's %d took signs and spaces.
+TEST(SharedConfig, Iso8601OutsideTheClockAndNonDigits) {
+  EXPECT_EQ(parse_iso8601("9999-12-31T23:59:59Z"), WallTime::max());
+  EXPECT_EQ(parse_iso8601("2263-01-01T00:00:00Z"), WallTime::max());
+  EXPECT_FALSE(parse_iso8601("0026-11-25T13:00:00Z").has_value());
+  EXPECT_FALSE(parse_iso8601("+026-11-25T13:00:00Z").has_value());
+  EXPECT_FALSE(parse_iso8601("2027-01-15T-1:00:00Z").has_value());
+  EXPECT_FALSE(parse_iso8601("2027- 1-15T09:00:00Z").has_value());
+  EXPECT_FALSE(parse_iso8601("2027-01-15T09:00:00+1:000").has_value());
+  EXPECT_EQ(parse_iso8601("1970-01-01T00:00:00Z"), WallTime{});
+}
+
 TEST(Endpoints, ServiceSpecificThenGlobalThenDefault) {
   Env env;
   EXPECT_EQ(resolve_endpoint("Bedrock Runtime", "bedrock-runtime", "us-east-1", env_of(env)),

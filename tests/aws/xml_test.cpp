@@ -140,5 +140,13 @@ TEST(Xml, EscapeRoundTrips) {
   EXPECT_EQ(root->attribute("a").value_or(""), nasty);
 }
 
+// Found by fuzz/aws/xml_fuzz.cpp: a prefix with no local name ("x:") gave an element or attribute an
+// empty name.
+TEST(Xml, RejectsNamesWithoutALocalPart) {
+  EXPECT_FALSE(parse_xml("<a:/>").has_value());
+  EXPECT_FALSE(parse_xml("<a x:=\"1\"/>").has_value());
+  EXPECT_TRUE(parse_xml("<s3:a s3:x=\"1\"/>").has_value());
+}
+
 }  // namespace
 }  // namespace ba::aws

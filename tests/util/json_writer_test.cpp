@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <cmath>
 #include <limits>
 
 namespace ba {
@@ -48,6 +49,17 @@ TEST(JsonWriter, DoublesAreShortestDecimalsAndNonFiniteIsNull) {
       .value(std::numeric_limits<double>::infinity()).end_array();
   EXPECT_EQ(out, "[0.5,1,0.1,null,null]");
   EXPECT_EQ(boost::json::parse(out).as_array().size(), 5u);
+}
+
+// Found by fuzz/util/json_writer_fuzz.cpp: to_chars writes -0.0 as "-0", which Boost.JSON reads back as
+// the integer 0 (the sign lost). Written "-0.0", it reads back as the double -0.0.
+TEST(JsonWriter, NegativeZeroReadsBackAsNegativeZero) {
+  std::string out;
+  JsonWriter(out).begin_array().value(-0.0).value(0.0).end_array();
+  EXPECT_EQ(out, "[-0.0,0]");
+  const auto back = boost::json::parse(out).as_array();
+  ASSERT_TRUE(back[0].is_double());
+  EXPECT_TRUE(std::signbit(back[0].as_double()));
 }
 
 }  // namespace
