@@ -7,7 +7,7 @@
 //
 // Usage: node bench/run.mjs [--build=build-bench] [--only=overhead,streaming,concurrency,coldstart]
 //        [--rates=500,2000] [--seconds=10] [--pin=LOADCPUS/SERVERCPUS e.g. 0/1] [--no-portkey]
-//        [--concurrent=10000] [--invocations=1000] [--rounds=1]
+//        [--concurrent=10000] [--concurrency-history=none|sqlite] [--invocations=1000] [--rounds=1]
 //        [--baseline-build=DIR [--concurrency-rounds=1]]
 //
 // Before/after: --baseline-build=DIR names a second build (e.g. a worktree of the parent commit, built the
@@ -43,6 +43,7 @@ const ROUNDS = Number(args.rounds ?? 1);
 const BASELINE = args['baseline-build'] ? path.resolve(ROOT, args['baseline-build']) : null;
 const BASE_AGENT = BASELINE ? path.join(BASELINE, 'bedrock-agent') : null;
 const CONC_ROUNDS = Number(args['concurrency-rounds'] ?? 1);
+const CONC_HISTORY = args['concurrency-history'] ?? 'none';  // none | sqlite: the concurrency benchmark's agent
 const SUFFIX = BASELINE ? '-vs-baseline' : '';
 const MODEL = 'anthropic.claude-3-sonnet-20240229-v1:0';
 const RESULTS = path.join(ROOT, 'bench/results');
@@ -428,7 +429,8 @@ async function concurrencyOnce(agentBin, tag) {
   const simPort = await freePort();
   const sim = await startServer(`simulator-2s${tag}`, AGENT, ['simulate-bedrock', '--port', String(simPort), '--no-fault-header', '--ttft-ms', '2000'], { port: simPort, nofile: null });
   const port = await freePort();
-  const agent = await startServer(`agent-concurrency${tag}`, agentBin, ['serve', '--port', String(port), '--history', 'none',
+  const history = CONC_HISTORY === 'sqlite' ? `sqlite:${path.join(TMP, `concurrency${tag}.db`)}` : 'none';
+  const agent = await startServer(`agent-concurrency${tag}`, agentBin, ['serve', '--port', String(port), '--history', history,
     '--max-rpm', '1e9', '--max-tpm', '0', '--model-id', MODEL], {
     env: { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${simPort}`, AWS_ACCESS_KEY_ID: 'AKIDBENCH000000000000',
       AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-secret', AWS_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
@@ -445,7 +447,7 @@ async function concurrencyOnce(agentBin, tag) {
   const simStats = (await httpJson(simPort, 'GET', '/sim/stats')).body;
   await agent.stop();
   await sim.stop();
-  return { agent: agentBin, concurrent: CONCURRENT, model_latency_ms: 2000, loadavg: load, ...r,
+  return { agent: agentBin, history: CONC_HISTORY, concurrent: CONCURRENT, model_latency_ms: 2000, loadavg: load, ...r,
     agent_rss_idle_kb: idle.rss_kb, agent_rss_peak_sampled_kb: peakRss, agent_vmhwm_kb: st.hwm_kb, agent_rss_after_kb: st.rss_kb,
     simulator_peak_in_flight: simStats.peak_in_flight, simulator_requests: simStats.requests_total };
 }
@@ -460,8 +462,8 @@ async function concurrency() {
     const r = await concurrencyOnce(AGENT, '');
     delete r.agent;
     const result = { machine: machine(), ...r };
-    save('concurrency', result);
-    table(`Concurrency: ${CONCURRENT} chats at once, 2 s model latency`, CONC_HEADER, [concRow('-', r)]);
+    save(CONC_HISTORY === 'none' ? 'concurrency' : `concurrency-${CONC_HISTORY}`, result);
+    table(`Concurrency: ${CONCURRENT} chats at once, 2 s model latency, --history ${CONC_HISTORY}`, CONC_HEADER, [concRow('-', r)]);
     return result;
   }
   // Before and after, alternating (the first of each pair changes every round), a pause between runs for

@@ -2,11 +2,10 @@
 
 #include <sqlite3.h>
 
-#include "store/sqlite_open.hpp"
+#include "store/sqlite_worker.hpp"
 
 #include <algorithm>
 #include <charconv>
-#include <mutex>
 #include <utility>
 
 namespace ba::store {
@@ -80,127 +79,139 @@ struct ResetGuard {
 
 class SqliteHistory final : public HistoryStore {
  public:
-  SqliteHistory(sqlite3* db, SqliteOptions options) : db_(db), options_(options) {}
+  SqliteHistory(std::shared_ptr<SqliteDatabase> db, SqliteOptions options) : db_(std::move(db)), options_(options) {}
   ~SqliteHistory() override {
-    // Statements must be finalized before the connection closes.
+    // Every job of this store has run (the jobs point at it), then its statements go before the
+    // connections can close.
+    db_->barrier();
     for (Stmt* s : all_statements()) s->finalize();
-    sqlite3_close_v2(db_);
-  }
-
-  void checkpoint_in_background(const std::string& path) {
-    checkpointer_ = WalCheckpointer::take_over(db_, path, options_.sync_to_disk);
   }
 
   Status init() {
-    if (auto st = exec("PRAGMA foreign_keys=ON;"); !st) return st;
-    sqlite3_busy_timeout(db_, static_cast<int>(options_.busy_timeout.count()));
-    // WAL is not available for in-memory databases; the pragma then reports "memory", which is fine.
-    // synchronous first: switching a new file to WAL then costs no fsync.
-    if (auto st = exec(options_.sync_to_disk ? "PRAGMA synchronous=NORMAL;" : "PRAGMA synchronous=OFF;"); !st) return st;
-    if (auto st = exec("PRAGMA journal_mode=WAL;"); !st) return st;
-
-    int version = 0;
-    {
-      Stmt v;
-      if (v.prepare(db_, "PRAGMA user_version;") != SQLITE_OK) return db_error("read schema version");
-      if (v.step() == SQLITE_ROW) version = static_cast<int>(v.integer(0));
-    }
-    if (version > kSchemaVersion) {
-      return fail(ErrorKind::internal, "history database schema version " + std::to_string(version) +
-                                           " is newer than this build supports (" + std::to_string(kSchemaVersion) +
-                                           "); upgrade bedrock-agent or use another --history path");
-    }
-    if (version < kSchemaVersion) {
-      if (auto st = exec("BEGIN IMMEDIATE;"); !st) return st;
-      if (auto st = exec(kSchema); !st) {
-        exec("ROLLBACK;");
-        return st;
+    auto schema = db_->write_sync([this]() -> Status {
+      sqlite3* w = db_->writer_db();
+      int version = 0;
+      {
+        Stmt v;
+        if (v.prepare(w, "PRAGMA user_version;") != SQLITE_OK) return db_error(w, "read schema version");
+        if (v.step() == SQLITE_ROW) version = static_cast<int>(v.integer(0));
       }
-      if (auto st = exec("PRAGMA user_version=" + std::to_string(kSchemaVersion) + ";"); !st) {
-        exec("ROLLBACK;");
-        return st;
+      if (version > kSchemaVersion) {
+        return fail(ErrorKind::internal, "history database schema version " + std::to_string(version) +
+                                             " is newer than this build supports (" + std::to_string(kSchemaVersion) +
+                                             "); upgrade bedrock-agent or use another --history path");
       }
-      if (auto st = exec("COMMIT;"); !st) return st;
-    }
+      if (version < kSchemaVersion) {
+        if (auto st = exec(w, kSchema); !st) return st;
+        if (auto st = exec(w, "PRAGMA user_version=" + std::to_string(kSchemaVersion) + ";"); !st) return st;
+      }
+      return {};
+    });
+    if (!schema) return schema;
 
     struct {
       Stmt* s;
+      sqlite3* db;
       const char* sql;
     } const statements[] = {
-        {&owner_of_, "SELECT owner FROM conversations WHERE id = ?1;"},
-        {&insert_conversation_,
+        // The writer's connection.
+        {&w_owner_of_, db_->writer_db(), "SELECT owner FROM conversations WHERE id = ?1;"},
+        {&insert_conversation_, db_->writer_db(),
          "INSERT INTO conversations (id, owner, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?3);"},
-        {&touch_conversation_, "UPDATE conversations SET updated_at_ms = ?2 WHERE id = ?1;"},
-        {&next_seq_, "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE conversation_id = ?1;"},
-        {&insert_turn_,
+        {&touch_conversation_, db_->writer_db(), "UPDATE conversations SET updated_at_ms = ?2 WHERE id = ?1;"},
+        {&next_seq_, db_->writer_db(), "SELECT COALESCE(MAX(seq), 0) + 1 FROM turns WHERE conversation_id = ?1;"},
+        {&insert_turn_, db_->writer_db(),
          "INSERT INTO turns (conversation_id, seq, user_input, assistant_reply, model_id, input_tokens, "
          "output_tokens, stop_reason, created_at_ms, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10);"},
-        {&load_turns_,
+        {&delete_turns_, db_->writer_db(), "DELETE FROM turns WHERE conversation_id = ?1;"},
+        {&delete_conversation_, db_->writer_db(), "DELETE FROM conversations WHERE id = ?1;"},
+        // The reader's.
+        {&r_owner_of_, db_->reader_db(), "SELECT owner FROM conversations WHERE id = ?1;"},
+        {&load_turns_, db_->reader_db(),
          "SELECT seq, user_input, assistant_reply, model_id, input_tokens, output_tokens, stop_reason, "
          "created_at_ms, request_id FROM turns WHERE conversation_id = ?1 ORDER BY seq DESC LIMIT ?2;"},
-        {&delete_turns_, "DELETE FROM turns WHERE conversation_id = ?1;"},
-        {&delete_conversation_, "DELETE FROM conversations WHERE id = ?1;"},
-        {&list_,
+        {&list_, db_->reader_db(),
          "SELECT c.id, c.created_at_ms, c.updated_at_ms, "
          "(SELECT user_input FROM turns t WHERE t.conversation_id = c.id ORDER BY seq LIMIT 1), "
          "(SELECT COALESCE(MAX(seq), 0) FROM turns t WHERE t.conversation_id = c.id) "
          "FROM conversations c WHERE c.owner = ?1 AND "
          "(?2 = 0 OR c.created_at_ms < ?3 OR (c.created_at_ms = ?3 AND c.id < ?4)) "
          "ORDER BY c.created_at_ms DESC, c.id DESC LIMIT ?5;"},
-        {&begin_, "BEGIN IMMEDIATE;"},
-        {&commit_, "COMMIT;"},
-        {&rollback_, "ROLLBACK;"},
-        {&ping_, "SELECT 1;"},
     };
-    for (const auto& [s, sql] : statements) {
-      if (s->prepare(db_, sql) != SQLITE_OK) return db_error("prepare statement");
+    for (const auto& [s, db, sql] : statements) {
+      if (s->prepare(db, sql) != SQLITE_OK) return db_error(db, "prepare statement");
     }
     return {};
   }
 
+  // Reads run on the reader's thread, writes on the writer's (sqlite_worker.hpp); the io thread only waits.
   boost::asio::awaitable<Result<std::vector<Turn>>> load(std::string owner, std::string conversation_id,
                                                          std::size_t limit) override {
-    co_return load_sync(owner, conversation_id, limit);
+    return db_->read<Result<std::vector<Turn>>>(
+        [this, owner = std::move(owner), id = std::move(conversation_id), limit] { return load_sync(owner, id, limit); });
   }
 
   boost::asio::awaitable<Result<Turn>> append(std::string owner, Turn turn) override {
-    co_return append_sync(owner, std::move(turn));
+    if (turn.created_at_ms == 0) turn.created_at_ms = now_ms();  // the clock is read on the caller's thread
+    return db_->write<Result<Turn>>(
+        [this, owner = std::move(owner), turn = std::move(turn)]() mutable { return append_sync(owner, std::move(turn)); });
   }
 
   boost::asio::awaitable<Result<std::optional<std::string>>> owner_of(std::string conversation_id) override {
-    co_return owner_locked(conversation_id);
+    return db_->read<Result<std::optional<std::string>>>(
+        [this, id = std::move(conversation_id)] { return owner_sync(db_->reader_db(), r_owner_of_, id); });
   }
 
   boost::asio::awaitable<Status> remove(std::string owner, std::string conversation_id) override {
-    co_return remove_sync(owner, conversation_id);
+    return db_->write<Status>(
+        [this, owner = std::move(owner), id = std::move(conversation_id)] { return remove_sync(owner, id); });
   }
 
   boost::asio::awaitable<Result<ConversationPage>> list(std::string owner, std::size_t limit,
                                                        std::string cursor) override {
-    co_return list_sync(owner, limit, cursor);
+    // Cursor position: "<created_at_ms> <id>" of the page's last conversation.
+    std::int64_t after_ms = 0;
+    std::string after_id;
+    if (!cursor.empty()) {
+      auto pos = decode_cursor(cursor);
+      const auto space = pos ? pos->find(' ') : std::string::npos;
+      if (space == std::string::npos) co_return fail(ErrorKind::invalid_input, "cursor is not one this server handed out");
+      const char* end = pos->data() + space;
+      if (auto [p, ec] = std::from_chars(pos->data(), end, after_ms); ec != std::errc() || p != end) {
+        co_return fail(ErrorKind::invalid_input, "cursor is not one this server handed out");
+      }
+      after_id = pos->substr(space + 1);
+    }
+    limit = std::clamp<std::size_t>(limit, 1, 1000);
+    // Named, not temporaries in the co_await expression (g++ 12 mishandles those in coroutines).
+    auto job = [this, owner = std::move(owner), limit, first = cursor.empty(), after_ms,
+                after_id = std::move(after_id)] { return list_sync(owner, limit, first, after_ms, after_id); };
+    auto read = db_->read<Result<ConversationPage>>(std::move(job));
+    co_return co_await std::move(read);
   }
 
+  // The writer's state (its last transaction failed to begin or commit: unavailable); never blocks.
   Status check() override {
-    std::lock_guard lock(mutex_);
-    ResetGuard g{ping_};
-    if (ping_.step() != SQLITE_ROW) return db_error("health check");
+    if (auto st = db_->health(); !st) {
+      return fail(ErrorKind::unavailable, "history store: " + st.error().message);
+    }
     return {};
   }
 
  private:
   std::vector<Stmt*> all_statements() {
-    return {&list_, &owner_of_, &insert_conversation_, &touch_conversation_, &next_seq_, &insert_turn_, &load_turns_,
-            &delete_turns_, &delete_conversation_, &begin_, &commit_, &rollback_, &ping_};
+    return {&list_,         &w_owner_of_,   &r_owner_of_,  &insert_conversation_, &touch_conversation_,
+            &next_seq_,     &insert_turn_,  &load_turns_,  &delete_turns_,        &delete_conversation_};
   }
 
-  std::unexpected<Error> db_error(std::string_view what) const {
-    return fail(ErrorKind::unavailable, "history store: " + std::string(what) + " failed: " + sqlite3_errmsg(db_));
+  static std::unexpected<Error> db_error(sqlite3* db, std::string_view what) {
+    return fail(ErrorKind::unavailable, "history store: " + std::string(what) + " failed: " + sqlite3_errmsg(db));
   }
 
-  Status exec(const std::string& sql) {
+  static Status exec(sqlite3* db, const std::string& sql) {
     char* msg = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
-      std::string text = msg ? msg : sqlite3_errmsg(db_);
+    if (sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &msg) != SQLITE_OK) {
+      std::string text = msg ? msg : sqlite3_errmsg(db);
       sqlite3_free(msg);
       return fail(ErrorKind::unavailable, "history store: " + text);
     }
@@ -212,19 +223,14 @@ class SqliteHistory final : public HistoryStore {
     return std::chrono::duration_cast<std::chrono::milliseconds>(clock.wall().time_since_epoch()).count();
   }
 
-  Result<std::optional<std::string>> owner_locked(std::string_view id) {
-    std::lock_guard lock(mutex_);
-    return owner_sync(id);
-  }
-
-  // The conversation's owner; nullopt if absent. Caller holds the mutex.
-  Result<std::optional<std::string>> owner_sync(std::string_view id) {
-    ResetGuard g{owner_of_};
-    owner_of_.bind(1, id);
-    int rc = owner_of_.step();
-    if (rc == SQLITE_ROW) return std::optional<std::string>(owner_of_.text(0));
+  // The conversation's owner; nullopt if absent. On the thread of `s`'s connection.
+  static Result<std::optional<std::string>> owner_sync(sqlite3* db, Stmt& s, std::string_view id) {
+    ResetGuard g{s};
+    s.bind(1, id);
+    int rc = s.step();
+    if (rc == SQLITE_ROW) return std::optional<std::string>(s.text(0));
     if (rc == SQLITE_DONE) return std::optional<std::string>();
-    return db_error("look up conversation");
+    return db_error(db, "look up conversation");
   }
 
   static std::unexpected<Error> not_found(std::string_view id) {
@@ -233,13 +239,14 @@ class SqliteHistory final : public HistoryStore {
 
   Status step_done(Stmt& s, std::string_view what) {
     ResetGuard g{s};
-    if (s.step() != SQLITE_DONE) return db_error(what);
+    if (s.step() != SQLITE_DONE) return db_error(db_->writer_db(), what);
     return {};
   }
 
+  // On the reader's thread, inside its group's read transaction (one snapshot for both statements).
   Result<std::vector<Turn>> load_sync(const std::string& owner, const std::string& id, std::size_t limit) {
-    std::lock_guard lock(mutex_);
-    auto who = owner_sync(id);
+    sqlite3* r = db_->reader_db();
+    auto who = owner_sync(r, r_owner_of_, id);
     if (!who) return fail(who.error());
     if (!*who || **who != owner) return not_found(id);
     std::vector<Turn> turns;
@@ -262,88 +269,56 @@ class SqliteHistory final : public HistoryStore {
       t.request_id = load_turns_.text(8);
       turns.push_back(std::move(t));
     }
-    if (rc != SQLITE_DONE) return db_error("load turns");
+    if (rc != SQLITE_DONE) return db_error(r, "load turns");
     std::reverse(turns.begin(), turns.end());
     return turns;
   }
 
-  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT, rolling back on failure. Caller holds the mutex.
-  template <class F>
-  auto transaction(F&& body) -> decltype(body()) {
-    if (auto st = step_done(begin_, "begin transaction"); !st) return fail(st.error());
-    auto result = body();
-    if (!result) {
-      (void)step_done(rollback_, "rollback");
-      return result;
-    }
-    if (auto st = step_done(commit_, "commit"); !st) {
-      (void)step_done(rollback_, "rollback");
-      return fail(st.error());
-    }
-    return result;
-  }
-
+  // On the writer's thread, inside its group's transaction (a savepoint of its own).
   Result<Turn> append_sync(const std::string& owner, Turn turn) {
-    std::lock_guard lock(mutex_);
-    return transaction([&]() -> Result<Turn> {
-      const std::int64_t now = now_ms();
-      if (turn.created_at_ms == 0) turn.created_at_ms = now;
-      auto who = owner_sync(turn.conversation_id);
-      if (!who) return fail(who.error());
-      if (*who && **who != owner) return not_found(turn.conversation_id);
-      if (!*who) {
-        ResetGuard g{insert_conversation_};
-        insert_conversation_.bind(1, turn.conversation_id);
-        insert_conversation_.bind(2, owner);
-        insert_conversation_.bind(3, turn.created_at_ms);
-        if (insert_conversation_.step() != SQLITE_DONE) return db_error("create conversation");
-      } else {
-        ResetGuard g{touch_conversation_};
-        touch_conversation_.bind(1, turn.conversation_id);
-        touch_conversation_.bind(2, turn.created_at_ms);
-        if (touch_conversation_.step() != SQLITE_DONE) return db_error("update conversation");
-      }
-      {
-        ResetGuard g{next_seq_};
-        next_seq_.bind(1, turn.conversation_id);
-        if (next_seq_.step() != SQLITE_ROW) return db_error("next sequence number");
-        turn.seq = next_seq_.integer(0);
-      }
-      ResetGuard g{insert_turn_};
-      insert_turn_.bind(1, turn.conversation_id);
-      insert_turn_.bind(2, turn.seq);
-      insert_turn_.bind(3, turn.user_input);
-      insert_turn_.bind(4, turn.assistant_reply);
-      insert_turn_.bind(5, turn.model_id);
-      insert_turn_.bind(6, turn.input_tokens);
-      insert_turn_.bind(7, turn.output_tokens);
-      insert_turn_.bind(8, turn.stop_reason);
-      insert_turn_.bind(9, turn.created_at_ms);
-      insert_turn_.bind(10, turn.request_id);
-      if (insert_turn_.step() != SQLITE_DONE) return db_error("insert turn");
-      return turn;
-    });
+    sqlite3* w = db_->writer_db();
+    auto who = owner_sync(w, w_owner_of_, turn.conversation_id);
+    if (!who) return fail(who.error());
+    if (*who && **who != owner) return not_found(turn.conversation_id);
+    if (!*who) {
+      ResetGuard g{insert_conversation_};
+      insert_conversation_.bind(1, turn.conversation_id);
+      insert_conversation_.bind(2, owner);
+      insert_conversation_.bind(3, turn.created_at_ms);
+      if (insert_conversation_.step() != SQLITE_DONE) return db_error(w, "create conversation");
+    } else {
+      ResetGuard g{touch_conversation_};
+      touch_conversation_.bind(1, turn.conversation_id);
+      touch_conversation_.bind(2, turn.created_at_ms);
+      if (touch_conversation_.step() != SQLITE_DONE) return db_error(w, "update conversation");
+    }
+    {
+      ResetGuard g{next_seq_};
+      next_seq_.bind(1, turn.conversation_id);
+      if (next_seq_.step() != SQLITE_ROW) return db_error(w, "next sequence number");
+      turn.seq = next_seq_.integer(0);
+    }
+    ResetGuard g{insert_turn_};
+    insert_turn_.bind(1, turn.conversation_id);
+    insert_turn_.bind(2, turn.seq);
+    insert_turn_.bind(3, turn.user_input);
+    insert_turn_.bind(4, turn.assistant_reply);
+    insert_turn_.bind(5, turn.model_id);
+    insert_turn_.bind(6, turn.input_tokens);
+    insert_turn_.bind(7, turn.output_tokens);
+    insert_turn_.bind(8, turn.stop_reason);
+    insert_turn_.bind(9, turn.created_at_ms);
+    insert_turn_.bind(10, turn.request_id);
+    if (insert_turn_.step() != SQLITE_DONE) return db_error(w, "insert turn");
+    return turn;
   }
 
-  // Cursor position: "<created_at_ms> <id>" of the page's last conversation.
-  Result<ConversationPage> list_sync(const std::string& owner, std::size_t limit, const std::string& cursor) {
-    std::int64_t after_ms = 0;
-    std::string after_id;
-    if (!cursor.empty()) {
-      auto pos = decode_cursor(cursor);
-      const auto space = pos ? pos->find(' ') : std::string::npos;
-      if (space == std::string::npos) return fail(ErrorKind::invalid_input, "cursor is not one this server handed out");
-      const char* end = pos->data() + space;
-      if (auto [p, ec] = std::from_chars(pos->data(), end, after_ms); ec != std::errc() || p != end) {
-        return fail(ErrorKind::invalid_input, "cursor is not one this server handed out");
-      }
-      after_id = pos->substr(space + 1);
-    }
-    limit = std::clamp<std::size_t>(limit, 1, 1000);
-    std::lock_guard lock(mutex_);
+  // On the reader's thread.
+  Result<ConversationPage> list_sync(const std::string& owner, std::size_t limit, bool first_page,
+                                     std::int64_t after_ms, const std::string& after_id) {
     ResetGuard g{list_};
     list_.bind(1, owner);
-    list_.bind(2, std::int64_t{cursor.empty() ? 0 : 1});
+    list_.bind(2, std::int64_t{first_page ? 0 : 1});
     list_.bind(3, after_ms);
     list_.bind(4, after_id);
     list_.bind(5, static_cast<std::int64_t>(limit + 1));
@@ -363,44 +338,41 @@ class SqliteHistory final : public HistoryStore {
       c.turns = list_.integer(4);
       page.conversations.push_back(std::move(c));
     }
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error("list conversations");
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return db_error(db_->reader_db(), "list conversations");
     return page;
   }
 
+  // On the writer's thread.
   Status remove_sync(const std::string& owner, const std::string& id) {
-    std::lock_guard lock(mutex_);
-    return transaction([&]() -> Status {
-      auto who = owner_sync(id);
-      if (!who) return fail(who.error());
-      if (!*who || **who != owner) return not_found(id);
-      delete_turns_.bind(1, id);
-      if (auto st = step_done(delete_turns_, "delete turns"); !st) return st;
-      delete_conversation_.bind(1, id);
-      return step_done(delete_conversation_, "delete conversation");
-    });
+    auto who = owner_sync(db_->writer_db(), w_owner_of_, id);
+    if (!who) return fail(who.error());
+    if (!*who || **who != owner) return not_found(id);
+    delete_turns_.bind(1, id);
+    if (auto st = step_done(delete_turns_, "delete turns"); !st) return st;
+    delete_conversation_.bind(1, id);
+    return step_done(delete_conversation_, "delete conversation");
   }
 
-  sqlite3* db_;
+  std::shared_ptr<SqliteDatabase> db_;
   SqliteOptions options_;
-  std::shared_ptr<WalCheckpointer> checkpointer_;  // outlives db_: its hook is called by db_'s commits
-  std::mutex mutex_;
-  Stmt owner_of_, insert_conversation_, touch_conversation_, next_seq_, insert_turn_, load_turns_, delete_turns_,
-      delete_conversation_, list_, begin_, commit_, rollback_, ping_;
+  // Each statement belongs to one connection, used by one thread: no lock.
+  Stmt w_owner_of_, r_owner_of_, insert_conversation_, touch_conversation_, next_seq_, insert_turn_, load_turns_,
+      delete_turns_, delete_conversation_, list_;
 };
 
 }  // namespace
 
 Result<std::unique_ptr<HistoryStore>> make_sqlite_history(const std::string& path, SqliteOptions options) {
   if (path.empty()) return fail(ErrorKind::invalid_input, "history path is empty (expected --history sqlite:PATH)");
-  auto db = open_sqlite(path, "history");
+  auto db = SqliteDatabase::open(
+      path, SqliteDatabaseOptions{.busy_timeout = options.busy_timeout, .sync_to_disk = options.sync_to_disk, .what = "history"});
   if (!db) return fail(std::move(db.error()));
-  auto store = std::make_unique<SqliteHistory>(*db, options);
+  auto store = std::make_unique<SqliteHistory>(std::move(*db), options);
   if (auto st = store->init(); !st) {
     Error e = st.error();
     e.message = "history database '" + path + "': " + e.message;
     return fail(std::move(e));
   }
-  store->checkpoint_in_background(path);
   return std::unique_ptr<HistoryStore>(std::move(store));
 }
 

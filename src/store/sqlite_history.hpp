@@ -1,9 +1,11 @@
 #pragma once
 // SQLite-backed HistoryStore (the embedded default: `--history sqlite:PATH`).
 //
-// One connection in WAL mode with a busy timeout; every call takes a mutex, so the store is safe to
-// share between coroutines and threads. Calls are synchronous inside the returned awaitable: they are
-// short local-disk operations on prepared statements and run on the caller's io thread.
+// WAL mode. The io thread never runs SQLite: appends and removes go to the file's writer thread, which
+// commits everything queued in one transaction (group commit), loads and lists to a reader thread with a
+// connection of its own; the awaiting coroutine resumes on its executor once the transaction committed
+// (store/sqlite_worker.hpp). An append's result (and so a 200) means its turn is committed: with
+// sync_to_disk it survives the process being killed, not a power loss (docs/storage.md, "Durability").
 #include <chrono>
 #include <memory>
 #include <string>

@@ -1,7 +1,7 @@
 #pragma once
-// SQLite-backed IdempotencyStore: table `idempotency_keys` in the history database file (its own
-// connection, WAL, busy timeout; every call takes a mutex and runs one short transaction on the caller's
-// thread). Expired rows are replaced on claim and purged now and then.
+// SQLite-backed IdempotencyStore: table `idempotency_keys` in the history database file. Its calls go to
+// the file's writer thread, shared with the history store of the same file (store/sqlite_worker.hpp): the
+// io thread never runs SQLite. Expired rows are replaced on claim and purged now and then.
 #include <chrono>
 #include <memory>
 #include <string>

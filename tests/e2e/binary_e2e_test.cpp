@@ -399,5 +399,51 @@ TEST(BinaryE2E, BadTargetsExitWith2NamingTheFlagOrTheLine) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// Durability (docs/storage.md): a 200 means the turn's transaction committed (synchronous=NORMAL in WAL
+// mode), so the turn survives the process being killed right after the answer: SIGKILL, no drain, no
+// checkpoint; restarted on the same file, every answered turn is there.
+TEST(BinaryE2E, AnAnsweredTurnSurvivesKillMinus9) {
+  auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
+  const std::string db = "sqlite:" + (dir / "h.db").string();
+  constexpr int kTurns = 12;
+  {
+    Child agent({binary(), "serve", "--simulate", "--port", "0", "--history", db});
+    auto port = listening_port(agent, "listening");
+    ASSERT_TRUE(port) << agent.rest();
+    boost::asio::io_context io;
+    auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+    for (int i = 0; i < kTurns; ++i) {
+      auto c = call(io, *client,
+                    net::HttpRequest{.method = "POST",
+                                     .url = "http://127.0.0.1:" + std::to_string(*port) + "/chat",
+                                     .headers = {{"Content-Type", "application/json"}},
+                                     .body = R"({"input": "echo:turn )" + std::to_string(i) +
+                                             R"(", "conversation_id": "kept-1"})"});
+      ASSERT_EQ(c.status, 200) << c.body;
+    }
+    agent.signal(SIGKILL);  // straight after the last answer
+    EXPECT_EQ(agent.wait_exit(), 128 + SIGKILL);
+    client.reset();
+  }
+  Child again({binary(), "serve", "--simulate", "--port", "0", "--history", db});
+  auto port = listening_port(again, "listening");
+  ASSERT_TRUE(port) << again.rest();
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  auto got = call(io, *client,
+                  net::HttpRequest{.method = "GET",
+                                   .url = "http://127.0.0.1:" + std::to_string(*port) + "/conversations/kept-1"});
+  ASSERT_EQ(got.status, 200) << got.body;
+  const json::value answer = json::parse(got.body);
+  const auto& turns = answer.at("turns").as_array();
+  ASSERT_EQ(turns.size(), static_cast<std::size_t>(kTurns)) << got.body;
+  EXPECT_EQ(turns.back().at("input").as_string(), "echo:turn " + std::to_string(kTurns - 1));
+  client.reset();
+  again.signal(SIGTERM);
+  EXPECT_EQ(again.wait_exit(), 0);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace ba::test
