@@ -264,6 +264,9 @@ function targets(stack, stream = false) {
     t.push({ id: 'b0', name: `bedrock-agent baseline build (${rev}), no history (--history none)`, port: stack.nohist0.port, pid: stack.nohist0.pid, path: '/chat', bodyFile: chatBody, headers: [], marker: 'event: delta' },
       { id: 'c0', name: `bedrock-agent baseline build (${rev}), SQLite history (file)`, port: stack.sqlite0.port, pid: stack.sqlite0.pid, path: '/chat', bodyFile: histBody, headers: [], marker: 'event: delta' });
   }
+  // (e) The agent's OpenAI-compatible route with the body (d) gets: the same route side by side with Portkey's.
+  t.push({ id: 'e', name: 'bedrock-agent, POST /v1/chat/completions, no history', port: stack.nohist.port, pid: stack.nohist.pid,
+    path: '/v1/chat/completions', bodyFile: pkBody, headers: [], marker: '"delta":{"content"' });  // not the role chunk
   if (stack.portkey) {
     t.push({ id: 'd', name: 'Portkey gateway 1.15.2', port: stack.portkey.port, pid: stack.portkey.pid, path: '/v1/chat/completions', bodyFile: pkBody,
       headers: ['x-portkey-provider: bedrock', `x-portkey-custom-host: http://127.0.0.1:${stack.simPort}`,
@@ -273,12 +276,12 @@ function targets(stack, stream = false) {
   return t;
 }
 
-// The order of the targets at one load point in round `round`: (a) and (r) first, then (b) (c) (d); with a
+// The order of the targets at one load point in round `round`: (a) and (r) first, then (b) (c) (e) (d); with a
 // baseline, each before/after pair side by side, the pair's order alternating between rounds.
 function order(ts, round) {
   const by = Object.fromEntries(ts.map((t) => [t.id, t]));
   const pair = (x, x0) => (!by[x0] ? [by[x]] : round % 2 === 0 ? [by[x0], by[x]] : [by[x], by[x0]]);
-  return [by.a, by.r, ...pair('b', 'b0'), ...pair('c', 'c0'), by.d].filter(Boolean);
+  return [by.a, by.r, ...pair('b', 'b0'), ...pair('c', 'c0'), by.e, by.d].filter(Boolean);
 }
 
 const lpName = (lp) => (lp.kind === 'closed' ? `wrk -c${lp.connections}` : `${lp.rate} req/s open`);
@@ -372,7 +375,7 @@ async function overhead(stack) {
       Math.round(p.throughput_rps), us(p.latency_us.p50), us(p.latency_us.p99), us(p.latency_us.p999), bad,
       us(p.cpu.server_us_per_req), p.cpu.simulator_us_per_req == null ? '-' : us(p.cpu.simulator_us_per_req), p.loadavg];
   });
-  table(`Overhead: throughput and latency ((a) simulator, (r) do-nothing relay, (b) agent no history, (c) agent SQLite, (d) Portkey${BASELINE ? '; (b0), (c0) the baseline build' : ''})`,
+  table(`Overhead: throughput and latency ((a) simulator, (r) do-nothing relay, (b) agent no history, (c) agent SQLite, (e) agent /v1/chat/completions, (d) Portkey /v1/chat/completions${BASELINE ? '; (b0), (c0) the baseline build' : ''})`,
     [...(ROUNDS > 1 ? ['round'] : []), 'load', 'target', 'req/s', 'p50', 'p99', 'p99.9', 'errors', 'CPU/req', 'sim CPU/req', 'loadavg'], rows);
   table('Added latency vs (a) at the same load',
     [...(ROUNDS > 1 ? ['round'] : []), 'load', 'target', '+p50', '+p99', '+p99.9'],

@@ -38,6 +38,14 @@ std::string last_user_text(const std::vector<bedrock::Message>& messages) {
   return {};
 }
 
+// /chat with prompt caching (ChatConfig::prompt_cache), before the new user message is added: a cache
+// point after the system prompt and one after the history (its last block), so the next turn of the
+// conversation reads both prefixes from the cache.
+void mark_prompt_cache(bedrock::ChatRequest& req) {
+  req.system_cache_point = !req.system.empty();
+  if (!req.messages.empty() && !req.messages.back().content.empty()) req.messages.back().content.back().cache_point = true;
+}
+
 }  // namespace
 
 void append_message(std::vector<bedrock::Message>& messages, bedrock::Message message) {
@@ -277,6 +285,8 @@ boost::asio::awaitable<Result<std::int64_t>> ChatService::count_tokens(ChatInput
   request.messages = std::move(*input.messages);
   request.system = std::move(input.system);
   request.top_k = input.top_k;
+  request.system_cache_point = input.system_cache_point;
+  bedrock::drop_unsupported_cache_points(request);
   const std::string model_id = request.model_id;
   auto n = co_await model_.count_tokens(request, bedrock::CallOptions{.deadline = input.deadline});
   if (n) co_return n;
@@ -539,6 +549,7 @@ PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, C
   req.stop_sequences = std::move(in.stop_sequences);
   req.tools = std::move(in.tools);
   req.tool_choice = std::move(in.tool_choice);
+  req.system_cache_point = in.system_cache_point;
   if (in.messages) {
     state->turn_input = last_user_text(*in.messages);
     req.messages = std::move(*in.messages);
@@ -554,6 +565,7 @@ PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, C
     for (auto& a : *in.attachments) user.content.push_back(std::move(a.block));
   }
   user.content.push_back(bedrock::ContentBlock::make_text(state->turn_input));
+  if (config_.prompt_cache) mark_prompt_cache(req);
   req.messages.push_back(std::move(user));
   if (in.attachments && !in.attachments->empty()) {
     state->turn_input += "\n\n[attached files: ";
@@ -572,6 +584,8 @@ PendingChat ChatService::finish_start(std::unique_ptr<PendingChat::State> state,
   state->owner = std::move(in.owner);
   state->request_id = std::move(in.request_id);
   state->max_tokens = req.max_tokens;
+  bedrock::drop_unsupported_cache_points(req);
+  req.guardrail = config_.guardrail;
   state->call = model_.start(std::move(req), bedrock::CallOptions{.deadline = in.deadline, .stream = in.stream});
   return PendingChat(std::move(state));
 }
@@ -593,9 +607,10 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat
     co_return fail(map_model_error(std::move(reply.error()), p.out.model_id));
   }
 
-  // A stateless chat without a conversation id saves nothing (out.conversation_id is empty).
+  // A stateless chat without a conversation id saves nothing (out.conversation_id is empty), nor does a
+  // turn a guardrail blocked (ChatConfig::guardrail).
   std::optional<store::Turn> saved;
-  if (!p.out.conversation_id.empty()) {
+  if (!p.out.conversation_id.empty() && reply->stop_reason != "guardrail_intervened") {
     store::Turn turn;
     turn.conversation_id = p.out.conversation_id;
     turn.user_input = std::move(p.turn_input);

@@ -68,6 +68,16 @@ struct ChatConfig {
   // Other names callers may give a model (--model-alias name=model-id). The models this agent calls are
   // model_id and the aliases' targets, nothing else (ChatService::resolve_model).
   std::map<std::string, std::string, std::less<>> model_aliases;
+  // Prompt caching on /chat (--prompt-cache): a cache point after the system prompt and one after the
+  // history sent with the turn, for models that cache (bedrock::prompt_cache_support); the stateless
+  // front doors place theirs as the caller marks them (ChatInput::system_cache_point, the blocks' and
+  // tools' cache_point).
+  bool prompt_cache = false;
+  // A Bedrock guardrail on every model call (--guardrail ID:VERSION), /chat and the compatible routes
+  // alike. A turn it blocked (stop reason guardrail_intervened) is answered as Bedrock returned it (the
+  // guardrail's message) and not saved in the history: Bedrock's guardrail assesses the whole
+  // conversation it is sent, so a stored blocked input would block every later turn too.
+  std::optional<bedrock::GuardrailConfig> guardrail;
 };
 
 struct ChatInput {
@@ -92,6 +102,9 @@ struct ChatInput {
   // Stateless mode only (with messages, without conversation_id): the tools the model may call and how.
   std::vector<bedrock::ToolSpec> tools;
   bedrock::ToolChoice tool_choice;
+  // Stateless mode: a prompt-cache point after the system prompt (Anthropic's cache_control on a system
+  // block). Cache points a model does not take are dropped (bedrock::drop_unsupported_cache_points).
+  bool system_cache_point = false;
   bool stream = false;  // streaming is chosen by passing a DeltaHandler; this tells admission to expect it
   std::optional<SteadyTime> deadline;
   std::string request_id;                      // ours, saved with the turn

@@ -1,6 +1,9 @@
 #include "bedrock/client.hpp"
 
+#include <cctype>
 #include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "aws/credentials.hpp"
 #include "aws/errors.hpp"
@@ -26,7 +29,21 @@ struct Prepared {
   ModelFamily family = ModelFamily::other;
   std::string path;
   std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  // InvokeModel: the guardrail's
 };
+
+// InvokeModel takes the guardrail as headers (Converse: guardrailConfig in the body); the trace in
+// InvokeModel's spelling (ENABLED, DISABLED, ENABLED_FULL).
+std::vector<std::pair<std::string, std::string>> guardrail_headers(const GuardrailConfig& g) {
+  std::vector<std::pair<std::string, std::string>> h{{"X-Amzn-Bedrock-GuardrailIdentifier", g.identifier},
+                                                     {"X-Amzn-Bedrock-GuardrailVersion", g.version}};
+  if (!g.trace.empty()) {
+    std::string trace = g.trace;
+    for (char& c : trace) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    h.emplace_back("X-Amzn-Bedrock-Trace", std::move(trace));
+  }
+  return h;
+}
 
 // Everything one streamed call needs while body bytes arrive.
 struct StreamState {
@@ -224,6 +241,7 @@ class BedrockClient final : public ModelClient {
       auto body = invoke::encode_request(request, p.family);
       if (!body) return std::unexpected(std::move(body.error()));
       p.body = std::move(*body);
+      if (request.guardrail) p.headers = guardrail_headers(*request.guardrail);
     }
     p.path = model_path(request.model_id, p.op);
     return p;
@@ -258,6 +276,7 @@ class BedrockClient final : public ModelClient {
         req.headers.set("X-Amzn-Bedrock-Accept", std::string(kJson));
         break;
     }
+    for (const auto& [name, value] : p.headers) req.headers.set(name, value);
     req.body = p.body;
     if (!config_.bearer_token.empty()) req.headers.set("Authorization", "Bearer " + config_.bearer_token);
     return req;

@@ -48,6 +48,11 @@ void write_block(JsonWriter& w, const ContentBlock& b) {
   w.end_object();
 }
 
+// Prompt caching: {"cachePoint": {"type": "default"}}, after the block, tool or system prompt it marks.
+void write_cache_point(JsonWriter& w) {
+  w.begin_object().key("cachePoint").begin_object().member("type", "default").end_object().end_object();
+}
+
 // toolConfig (after inferenceConfig, as the official JS SDK writes it). Tool choice none: no toolConfig
 // at all (validate_request refuses none when the messages hold tool blocks, which need it).
 void write_tool_config(JsonWriter& w, const ChatRequest& request) {
@@ -60,6 +65,7 @@ void write_tool_config(JsonWriter& w, const ChatRequest& request) {
     w.key("inputSchema").begin_object().key("json").raw(t.input_schema).end_object();
     if (!t.description.empty()) w.member("description", t.description);
     w.end_object().end_object();
+    if (t.cache_point) write_cache_point(w);
   }
   w.end_array();
   switch (request.tool_choice.mode) {
@@ -70,6 +76,17 @@ void write_tool_config(JsonWriter& w, const ChatRequest& request) {
       break;
     case ToolChoice::Mode::none: break;
   }
+  w.end_object();
+}
+
+// guardrailConfig (after toolConfig, as the official JS SDK writes it); the same body for ConverseStream
+// (its streamProcessingMode is left to Bedrock's default, sync).
+void write_guardrail_config(JsonWriter& w, const ChatRequest& request) {
+  if (!request.guardrail) return;
+  const GuardrailConfig& g = *request.guardrail;
+  w.key("guardrailConfig").begin_object();
+  w.member("guardrailIdentifier", g.identifier).member("guardrailVersion", g.version);
+  if (!g.trace.empty()) w.member("trace", g.trace);
   w.end_object();
 }
 
@@ -94,11 +111,18 @@ void write_messages_and_system(JsonWriter& w, const ChatRequest& request) {
   for (const auto& m : request.messages) {
     w.begin_object().member("role", m.role);
     w.key("content").begin_array();
-    for (const auto& b : m.content) write_block(w, b);
+    for (const auto& b : m.content) {
+      write_block(w, b);
+      if (b.cache_point) write_cache_point(w);
+    }
     w.end_array().end_object();
   }
   w.end_array();
-  if (!request.system.empty()) w.key("system").begin_array().begin_object().member("text", request.system).end_object().end_array();
+  if (!request.system.empty()) {
+    w.key("system").begin_array().begin_object().member("text", request.system).end_object();
+    if (request.system_cache_point) write_cache_point(w);
+    w.end_array();
+  }
 }
 
 std::size_t encoded_size_hint(const ChatRequest& request) {
@@ -149,6 +173,7 @@ std::string encode_request(const ChatRequest& request) {
   }
   w.end_object();
   write_tool_config(w, request);
+  write_guardrail_config(w, request);
   // The model's own parameters, where the official client writes them (after inferenceConfig).
   if (request.top_k) w.key("additionalModelRequestFields").begin_object().member("top_k", *request.top_k).end_object();
   w.end_object();

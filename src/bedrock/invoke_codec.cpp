@@ -340,18 +340,31 @@ Result<std::string> encode_request(const ChatRequest& request, ModelFamily famil
   return std::unexpected(no_family("model \"" + request.model_id + "\""));
 }
 
+// A guardrail given in the X-Amzn-Bedrock-Guardrail* headers that blocked the input or the answer marks
+// the native body (or the stream chunk) with "amazon-bedrock-guardrailAction": "INTERVENED"; the text is
+// then the guardrail's blocked message. Its stop reason is Converse's: guardrail_intervened.
+namespace {
+constexpr std::string_view kGuardrailIntervened = "guardrail_intervened";
+bool guardrail_intervened(const json::object& o) { return string_field(o, "amazon-bedrock-guardrailAction") == "INTERVENED"; }
+}  // namespace
+
 Result<ChatResponse> decode_response(std::string_view body, ModelFamily family) {
   if (family == ModelFamily::other) return std::unexpected(no_family("InvokeModel response"));
   auto parsed = parse_object(body, family == ModelFamily::anthropic_claude ? "Claude response" : "Titan response");
   if (!parsed) return std::unexpected(parsed.error());
-  return family == ModelFamily::anthropic_claude ? claude_response(*parsed) : titan_response(*parsed);
+  auto r = family == ModelFamily::anthropic_claude ? claude_response(*parsed) : titan_response(*parsed);
+  if (r && guardrail_intervened(*parsed)) r->stop_reason = kGuardrailIntervened;
+  return r;
 }
 
 Result<std::string> apply_model_chunk(StreamAccumulator& acc, std::string_view model_json, ModelFamily family) {
   if (family == ModelFamily::other) return std::unexpected(no_family("InvokeModel stream"));
   auto parsed = parse_object(model_json, family == ModelFamily::anthropic_claude ? "Claude stream chunk" : "Titan stream chunk");
   if (!parsed) return std::unexpected(parsed.error());
-  return family == ModelFamily::anthropic_claude ? claude_chunk(acc, *parsed) : titan_chunk(acc, *parsed);
+  const bool intervened = acc.stop_reason == kGuardrailIntervened || guardrail_intervened(*parsed);
+  auto delta = family == ModelFamily::anthropic_claude ? claude_chunk(acc, *parsed) : titan_chunk(acc, *parsed);
+  if (intervened) acc.stop_reason = kGuardrailIntervened;  // later chunks' stop reasons do not undo it
+  return delta;
 }
 
 Result<std::string> apply_stream_chunk(StreamAccumulator& acc, std::string_view chunk_payload, ModelFamily family) {

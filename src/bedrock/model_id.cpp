@@ -140,3 +140,48 @@ std::string model_path(std::string_view model_id, Operation op) {
 }
 
 }  // namespace ba::bedrock
+
+namespace ba::bedrock {
+
+PromptCacheSupport prompt_cache_support(std::string_view model_id) {
+  const std::string base = describe_model_id(model_id).base_model_id;
+  std::string_view b = base;
+  if (b.starts_with("anthropic.claude-")) {
+    b.remove_prefix(std::string_view("anthropic.claude-").size());
+    bool caches = b.starts_with("3-5-haiku") || b.starts_with("3-7-sonnet");
+    // claude-{opus,sonnet,haiku}-N... with N >= 4 (Claude 4 and later).
+    for (std::string_view tier : {"opus-", "sonnet-", "haiku-"}) {
+      if (b.starts_with(tier) && b.size() > tier.size()) {
+        const char major = b[tier.size()];
+        const bool two_digits = b.size() > tier.size() + 1 && b[tier.size() + 1] >= '0' && b[tier.size() + 1] <= '9';
+        caches = caches || (major >= '4' && major <= '9') || (major >= '1' && major <= '9' && two_digits);
+      }
+    }
+    return caches ? PromptCacheSupport{.system = true, .messages = true, .tools = true} : PromptCacheSupport{};
+  }
+  if (b.starts_with("amazon.nova-") && !b.starts_with("amazon.nova-canvas") && !b.starts_with("amazon.nova-reel") &&
+      !b.starts_with("amazon.nova-sonic")) {
+    return PromptCacheSupport{.system = true, .messages = true, .tools = false};
+  }
+  return {};
+}
+
+std::size_t count_cache_points(const ChatRequest& request) {
+  std::size_t n = request.system_cache_point ? 1 : 0;
+  for (const auto& m : request.messages)
+    for (const auto& b : m.content) n += b.cache_point ? 1 : 0;
+  for (const auto& t : request.tools) n += t.cache_point ? 1 : 0;
+  return n;
+}
+
+void drop_unsupported_cache_points(ChatRequest& request) {
+  const PromptCacheSupport support = prompt_cache_support(request.model_id);
+  if (!support.system) request.system_cache_point = false;
+  if (!support.messages)
+    for (auto& m : request.messages)
+      for (auto& b : m.content) b.cache_point = false;
+  if (!support.tools)
+    for (auto& t : request.tools) t.cache_point = false;
+}
+
+}  // namespace ba::bedrock

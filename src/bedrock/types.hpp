@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ba::bedrock {
@@ -22,6 +23,9 @@ struct ContentBlock {
   // whether it failed (status "error").
   std::vector<ContentBlock> content;
   bool is_error = false;
+  // Prompt caching: a cache point follows this block (Converse: a {"cachePoint": {"type": "default"}}
+  // block after it in the message). Sent only to models that cache (prompt_cache_support).
+  bool cache_point = false;
 
   static ContentBlock make_text(std::string t) { return ContentBlock{.type = Type::text, .text = std::move(t)}; }
   static ContentBlock make_tool_use(std::string id, std::string name, std::string input_json) {
@@ -37,6 +41,7 @@ struct ToolSpec {
   std::string name;          // 1-64 of [a-zA-Z0-9_-]
   std::string description;   // empty: none
   std::string input_schema;  // a JSON Schema object as compact JSON text
+  bool cache_point = false;  // prompt caching: a cache point follows this tool (toolConfig.tools)
 };
 
 // Converse toolChoice; `none` has no Converse form: the tools are not sent (see converse::encode_request).
@@ -44,6 +49,15 @@ struct ToolChoice {
   enum class Mode { auto_, any, tool, none };
   Mode mode = Mode::auto_;
   std::string name;  // Mode::tool
+};
+
+// A Bedrock guardrail applied to a call (--guardrail ID:VERSION): Converse's guardrailConfig, InvokeModel's
+// X-Amzn-Bedrock-GuardrailIdentifier / -GuardrailVersion / -Trace headers. When it intervenes, the reply
+// is the guardrail's blocked message with stop reason guardrail_intervened.
+struct GuardrailConfig {
+  std::string identifier;  // the guardrail's id or ARN
+  std::string version;     // "DRAFT" or a version number
+  std::string trace;       // "" (not sent), "enabled", "disabled" or "enabled_full" (Converse's spelling)
 };
 
 struct Message {
@@ -62,7 +76,27 @@ struct ChatRequest {
   std::vector<std::string> stop_sequences;
   std::vector<ToolSpec> tools;  // empty: no tools offered
   ToolChoice tool_choice;
+  bool system_cache_point = false;  // prompt caching: a cache point after the system prompt
+  std::optional<GuardrailConfig> guardrail;  // none: no guardrail
 };
+
+// Where a model takes prompt-cache points (Bedrock's prompt caching: Claude 3.5 Haiku, Claude 3.7 Sonnet
+// and Claude 4 and later in system, messages and tools; Amazon Nova in system and messages). Decided
+// from the base model id (region prefixes and foundation-model / inference-profile ARNs are fine); an id
+// that hides its base model (application inference profile, provisioned or custom model) caches nothing.
+struct PromptCacheSupport {
+  bool system = false;
+  bool messages = false;
+  bool tools = false;
+  bool any() const { return system || messages || tools; }
+};
+PromptCacheSupport prompt_cache_support(std::string_view model_id);
+
+// The request's cache points (system, message blocks, tools).
+std::size_t count_cache_points(const ChatRequest& request);
+// Clears the cache points the model does not take (prompt_cache_support): the answer is the same
+// without them, only its cost and latency differ.
+void drop_unsupported_cache_points(ChatRequest& request);
 
 // Whether any message holds a tool_use or tool_result block.
 bool has_tool_blocks(const std::vector<Message>& messages);

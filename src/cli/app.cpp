@@ -90,6 +90,16 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
       ->envname("BEDROCK_AGENT_API")
       ->check(CLI::IsMember({"converse", "invoke"}))
       ->capture_default_str();
+  app.add_flag("--prompt-cache", o.prompt_cache,
+               "/chat: prompt-cache points after the system prompt and the history (models that cache; --api "
+               "converse)")
+      ->envname("BEDROCK_AGENT_PROMPT_CACHE");
+  app.add_option("--guardrail", o.guardrail,
+                 "ID:VERSION of a Bedrock guardrail applied to every model call (ID or ARN; VERSION: DRAFT or a number)")
+      ->envname("BEDROCK_AGENT_GUARDRAIL");
+  app.add_option("--guardrail-trace", o.guardrail_trace, "The guardrail's trace: enabled, disabled or enabled_full")
+      ->envname("BEDROCK_AGENT_GUARDRAIL_TRACE")
+      ->check(CLI::IsMember({"enabled", "disabled", "enabled_full"}));
   if (!lambda) {
     app.add_option("--api-keys-file", o.api_keys_file,
                    "File of API keys, one per line ('#' comments); callers then need Authorization: Bearer <key>")
@@ -224,6 +234,13 @@ void add_simulate(CLI::App& app, SimFlags& f) {
       ->envname("BEDROCK_SIM_DEFAULT_MAX_TOKENS")
       ->capture_default_str();
   app.add_flag("--no-echo", f.no_echo, "Disable echo mode (\"echo:<text>\" replies <text>)")->envname("BEDROCK_SIM_NO_ECHO");
+  app.add_option("--guardrail-trigger", o.guardrail_trigger,
+                 "A word that makes a request naming a guardrail blocked (guardrail_intervened); empty: never")
+      ->envname("BEDROCK_SIM_GUARDRAIL_TRIGGER")
+      ->capture_default_str();
+  app.add_option("--guardrail-message", o.guardrail_message, "The blocked answer's text")
+      ->envname("BEDROCK_SIM_GUARDRAIL_MESSAGE")
+      ->capture_default_str();
   app.add_option("--ttft-ms", f.ttft_ms, "Time to first token, ms")->envname("BEDROCK_SIM_TTFT_MS")->capture_default_str();
   app.add_option("--per-token-ms,--token-ms", f.token_ms, "Time per output token, ms")->envname("BEDROCK_SIM_PER_TOKEN_MS")->capture_default_str();
   app.add_option("--timeout-fault-ms", f.timeout_fault_delay_ms, "Wait before a 'timeout' fault answers, ms")

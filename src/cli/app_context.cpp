@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <optional>
@@ -408,6 +409,29 @@ void build_router(boost::asio::io_context& io, App& app, bedrock::Api api) {
 
 }  // namespace
 
+std::optional<bedrock::GuardrailConfig> parse_guardrail(const std::string& spec, const std::string& trace) {
+  if (spec.empty()) {
+    if (!trace.empty()) throw ConfigError("--guardrail-trace needs --guardrail ID:VERSION");
+    return std::nullopt;
+  }
+  const auto colon = spec.rfind(':');  // an ARN has colons of its own: the version follows the last one
+  const std::string id = colon == std::string::npos ? std::string() : spec.substr(0, colon);
+  const std::string version = colon == std::string::npos ? std::string() : spec.substr(colon + 1);
+  const bool plain_id = !id.empty() && id.size() <= 64 &&
+                        std::all_of(id.begin(), id.end(), [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); });
+  const bool arn = id.starts_with("arn:aws") && id.find(":guardrail/") != std::string::npos && id.size() <= 2048;
+  const bool numbered = !version.empty() && version.size() <= 8 && version[0] != '0' &&
+                        std::all_of(version.begin(), version.end(), [](char c) { return c >= '0' && c <= '9'; });
+  if (!(plain_id || arn) || !(version == "DRAFT" || numbered)) {
+    throw ConfigError("--guardrail '" + spec + "' must be ID:VERSION (ID: the guardrail's id, 1-64 of a-z 0-9, or its ARN; "
+                      "VERSION: DRAFT or a version number)");
+  }
+  if (!trace.empty() && trace != "enabled" && trace != "disabled" && trace != "enabled_full") {
+    throw ConfigError("--guardrail-trace must be enabled, disabled or enabled_full, got '" + trace + "'");
+  }
+  return bedrock::GuardrailConfig{.identifier = id, .version = version, .trace = trace};
+}
+
 std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& o, Mode mode) {
   auto app = std::make_unique<App>();
   app->options = o;
@@ -442,6 +466,9 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
     }
   } else {
     throw ConfigError("--api must be converse or invoke, got '" + o.api + "'");
+  }
+  if (o.prompt_cache && api != bedrock::Api::converse) {
+    throw ConfigError("--prompt-cache needs --api converse (cache points are Converse blocks)");
   }
   app->target_specs = read_targets(o);
   for (auto& t : app->target_specs) {
@@ -556,6 +583,8 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
 
   app->chat_config.model_id = model_id;
   app->chat_config.model_aliases = std::move(aliases);
+  app->chat_config.prompt_cache = o.prompt_cache;
+  app->chat_config.guardrail = parse_guardrail(o.guardrail, o.guardrail_trace);
   app->chat_config.limits.max_input_chars = o.max_input_chars;
   app->chat_config.limits.history_turns = o.history_turns;
   app->chat_config.rate_limit = app->rate_limit;
@@ -614,6 +643,12 @@ std::string startup_fields(const App& app) {
     info["spill_after_ms"] = o.spill_after_ms;
   }
   info["api"] = o.api;
+  if (app.chat_config.guardrail) {
+    info["guardrail"] = app.chat_config.guardrail->identifier + ":" + app.chat_config.guardrail->version;
+  }
+  if (o.prompt_cache) {  // on, or asked for with a model that takes no cache points (then /chat sends none)
+    info["prompt_cache"] = bedrock::prompt_cache_support(app.chat_config.model_id).any() ? "on" : "unsupported_by_model";
+  }
   info["history"] = app.history_spec;
   info["files"] = app.files_spec;
   info["credentials"] = app.credentials_source.empty() ? "none" : app.credentials_source;

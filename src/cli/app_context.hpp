@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -114,6 +115,10 @@ struct App {
 // Validates the options and builds the app on `io` (which must outlive it). Throws ConfigError for
 // invalid configuration, std::runtime_error for other start-up failures. Lambda mode: the API trusts
 // the adapter's x-ba-* headers and API keys are not used (API Gateway authenticates).
+// --guardrail ID:VERSION and --guardrail-trace: none when `spec` is empty; a ConfigError unless ID is a
+// guardrail id (1-64 of a-z 0-9) or a guardrail ARN and VERSION is DRAFT or 1-99999999.
+std::optional<bedrock::GuardrailConfig> parse_guardrail(const std::string& spec, const std::string& trace);
+
 std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& options, Mode mode);
 
 // The start-up log line's fields (JSON members without braces), for both modes.

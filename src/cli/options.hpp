@@ -38,6 +38,14 @@ struct ServeOptions {
   std::string shared_budget;
   bool create_missing = false;  // create the DynamoDB table / S3 bucket when absent (dynalite, s3rver, LocalStack)
   std::string api = "converse";
+  // --prompt-cache (BEDROCK_AGENT_PROMPT_CACHE): /chat puts prompt-cache points after the system prompt and
+  // the history, for models that cache (agent::ChatConfig::prompt_cache). Needs --api converse.
+  bool prompt_cache = false;
+  // --guardrail ID:VERSION (BEDROCK_AGENT_GUARDRAIL): a Bedrock guardrail on every model call; ID may be an
+  // ARN, VERSION is DRAFT or a number. --guardrail-trace (BEDROCK_AGENT_GUARDRAIL_TRACE): enabled,
+  // disabled or enabled_full (empty: not sent).
+  std::string guardrail;
+  std::string guardrail_trace;
   std::string api_keys_file;
   bool allow_anonymous = false;
   bool simulate = false;

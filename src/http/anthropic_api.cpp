@@ -3,7 +3,7 @@
 // admission, streaming). Only a translator: no chat logic here.
 //
 // Unsupported fields: a field that would change the answer and that we cannot honour yet is a 400
-// naming it (server tools, thinking, cache_control, documents...); metadata and
+// naming it (server tools, thinking, ...); metadata and
 // service_tier are accepted and ignored; anything the Messages API does not define is a 400 ("Extra
 // inputs are not permitted", as Anthropic answers it). See docs/api.md.
 #include <boost/json.hpp>
@@ -61,6 +61,42 @@ WireError bad(std::string message) { return WireError{400, std::move(message)}; 
 // A field this agent does not offer yet.
 WireError unsupported(const std::string& at) {
   return bad(at + ": not supported by this agent yet; remove it (see docs/api.md)");
+}
+
+// ---- Prompt caching ----
+
+// A block's or tool's `cache_control`: {"type": "ephemeral", "ttl"?: "5m"}. true: a cache point follows
+// it (Converse cachePoint; dropped for models that do not cache, see docs/api.md); null: none.
+std::expected<bool, WireError> cache_control(const json::value& v, const std::string& at) {
+  if (v.is_null()) return false;
+  const auto* o = v.if_object();
+  if (!o) return std::unexpected(bad(at + ": Input should be an object"));
+  for (const auto& [key, val] : *o) {
+    if (key == "type") {
+      if (val != "ephemeral") return std::unexpected(bad(at + ".type: Input should be 'ephemeral'"));
+    } else if (key == "ttl") {
+      if (val != "5m" && !val.is_null()) {
+        return std::unexpected(bad(at + ".ttl: only '5m' is supported by this agent (Bedrock's default cache point)"));
+      }
+    } else {
+      return std::unexpected(bad(at + "." + std::string(key) + ": Extra inputs are not permitted"));
+    }
+  }
+  if (!o->if_contains("type")) return std::unexpected(bad(at + ".type: Field required"));
+  return true;
+}
+
+// Bedrock takes at most 4 cache points a request, as Anthropic's API takes 4 cache_control blocks.
+std::expected<void, WireError> check_cache_points(const agent::ChatInput& in) {
+  std::size_t n = in.system_cache_point ? 1 : 0;
+  if (in.messages)
+    for (const auto& m : *in.messages)
+      for (const auto& b : m.content) n += b.cache_point ? 1 : 0;
+  for (const auto& t : in.tools) n += t.cache_point ? 1 : 0;
+  if (n > 4) {
+    return std::unexpected(bad("A maximum of 4 blocks with cache_control may be provided. Found " + std::to_string(n) + "."));
+  }
+  return {};
 }
 
 std::expected<bedrock::ContentBlock, WireError> image_block(const json::object& b, const std::string& at) {
@@ -178,7 +214,11 @@ std::expected<bedrock::ContentBlock, WireError> tool_result_block(const json::ob
       return std::unexpected(bad(pat + ": only text blocks are supported in a tool_result by this agent"));
     }
     for (const auto& [key, val] : *p) {
-      if (key == "cache_control" && !val.is_null()) return std::unexpected(unsupported(pat + ".cache_control"));
+      if (key == "cache_control") {  // Converse has no cache point inside a toolResult: one after it
+        auto marked = cache_control(val, pat + ".cache_control");
+        if (!marked) return std::unexpected(marked.error());
+        out.cache_point = out.cache_point || *marked;
+      }
       if (key != "type" && key != "text" && key != "cache_control") return std::unexpected(bad(pat + "." + std::string(key) + ": Extra inputs are not permitted"));
     }
     auto text = p->if_contains("text");
@@ -211,7 +251,9 @@ std::expected<void, WireError> parse_tools(const json::value& v, agent::ChatInpu
                                      "') are not supported by this agent; define custom tools (name, input_schema)"));
         }
       } else if (key == "cache_control") {
-        if (!val.is_null()) return std::unexpected(unsupported(at + ".cache_control"));
+        auto marked = cache_control(val, at + ".cache_control");
+        if (!marked) return std::unexpected(marked.error());
+        spec.cache_point = *marked;
       } else if (key == "name" || key == "description" || key == "input_schema") {
         return std::unexpected(bad(at + "." + std::string(key) + ": Input should be a valid " +
                                    (key == "input_schema" ? "dictionary" : "string")));
@@ -270,8 +312,13 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const 
     auto type = b.if_contains("type");
     if (!type || !type->is_string()) return std::unexpected(bad(bat + ".type: Field required"));
     const std::string_view t = type->as_string();
+    bool cache_point = false;
     for (const auto& [key, val] : b) {
-      if (key == "cache_control" && !val.is_null()) return std::unexpected(unsupported(bat + ".cache_control"));
+      if (key == "cache_control") {
+        auto marked = cache_control(val, bat + ".cache_control");
+        if (!marked) return std::unexpected(marked.error());
+        cache_point = *marked;
+      }
       const bool citations_off = val.is_object() && val.as_object().size() == 1 &&
                                  val.as_object().if_contains("enabled") && *val.as_object().if_contains("enabled") == false;
       if (key == "citations" && !val.is_null() && !citations_off) return std::unexpected(unsupported(bat + ".citations"));
@@ -308,6 +355,7 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const 
                                  "' are not supported by this agent yet (supported: text" +
                                  (images ? ", image, document, tool_use, tool_result)" : ")")));
     }
+    if (cache_point) out.back().cache_point = true;
   }
   return out;
 }
@@ -378,6 +426,8 @@ std::expected<agent::ChatInput, WireError> parse_request(std::string_view body, 
       for (const auto& b : *blocks) {
         if (!in.system.empty()) in.system += "\n\n";
         in.system += b.text;
+        // One system prompt for Converse: a cache_control on any of its blocks puts the point after it all.
+        in.system_cache_point = in.system_cache_point || b.cache_point;
       }
     } else if (key == "temperature" || key == "top_p") {
       if (!val.is_number()) return std::unexpected(bad(key + ": Input should be a valid number"));
@@ -411,6 +461,7 @@ std::expected<agent::ChatInput, WireError> parse_request(std::string_view body, 
   if (!have_model) return std::unexpected(bad("model: Field required"));
   if (!have_messages) return std::unexpected(bad("messages: Field required"));
   if (!in.max_tokens && !count_tokens) return std::unexpected(bad("max_tokens: Field required"));
+  if (auto st = check_cache_points(in); !st) return std::unexpected(st.error());
   return in;
 }
 

@@ -104,6 +104,9 @@ std::string chat_body(const agent::ChatOutput& out, const std::string& request_i
   w.member("stop_reason", out.stop_reason);
   w.key("usage").begin_object();
   w.member("input_tokens", out.usage.input_tokens).member("output_tokens", out.usage.output_tokens);
+  // Prompt caching (--prompt-cache): tokens read from and written to Bedrock's cache, not in input_tokens.
+  w.member("cache_read_input_tokens", out.usage.cache_read_input_tokens);
+  w.member("cache_write_input_tokens", out.usage.cache_write_input_tokens);
   w.end_object();
   w.member("max_tokens", out.max_tokens);
   if (!out.call.region.empty()) {  // routed over targets: the one that served

@@ -170,6 +170,34 @@ std::string converse_tool_config(const json::value& v, ParsedRequest& out, std::
   return {};
 }
 
+// guardrailConfig: {guardrailIdentifier, guardrailVersion, trace?, streamProcessingMode? (ConverseStream)}.
+std::string converse_guardrail(const json::value& v, ParsedRequest& out) {
+  const auto* g = v.if_object();
+  if (!g) return "Malformed input request: guardrailConfig: expected type: JSONObject, please reformat your input and try again.";
+  for (const auto& kv : *g) {
+    const std::string_view k = kv.key();
+    if (k != "guardrailIdentifier" && k != "guardrailVersion" && k != "trace" && k != "streamProcessingMode")
+      return detail::format("Malformed input request: guardrailConfig: extraneous key [{}] is not permitted, please reformat your input and try again.", k);
+  }
+  auto id = g->if_contains("guardrailIdentifier");
+  auto version = g->if_contains("guardrailVersion");
+  if (!id || !id->is_string() || id->as_string().empty() || !version || !version->is_string() || version->as_string().empty())
+    return "1 validation error detected: Value null at 'guardrailConfig.guardrailIdentifier' or 'guardrailConfig.guardrailVersion' "
+           "failed to satisfy constraint: Member must not be null";
+  out.guardrail_id = std::string(id->as_string());
+  out.guardrail_version = std::string(version->as_string());
+  if (auto t = g->if_contains("trace")) {
+    if (*t != "enabled" && *t != "disabled" && *t != "enabled_full")
+      return "1 validation error detected: Value at 'guardrailConfig.trace' failed to satisfy constraint: Member must "
+             "satisfy enum value set: [enabled, disabled, enabled_full]";
+    out.guardrail_trace = std::string(t->as_string());
+  }
+  if (auto m = g->if_contains("streamProcessingMode"); m && *m != "sync" && *m != "async")
+    return "1 validation error detected: Value at 'guardrailConfig.streamProcessingMode' failed to satisfy constraint: "
+           "Member must satisfy enum value set: [sync, async]";
+  return {};
+}
+
 // Claude's tools [{name, description?, input_schema}] and tool_choice {type: auto|any|tool|none, name}.
 std::string claude_tools(const json::object& body, ParsedRequest& out, std::string& tool_text) {
   auto tools = body.if_contains("tools");
@@ -327,6 +355,10 @@ Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
       return malformed("inferenceConfig.stopSequences: expected a list of strings");
   }
   out.input_tokens = count_tokens(all_text);
+  out.cache_points = converse_cache_points(*obj);
+  if (auto it = obj->find("guardrailConfig"); it != obj->end()) {
+    if (auto bad = converse_guardrail(it->value(), out); !bad.empty()) return std::unexpected(bad);
+  }
   return out;
 }
 

@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "sim/prompt_cache.hpp"
+
 namespace ba::sim {
 
 enum class Family { claude, titan, other };
@@ -33,6 +35,11 @@ struct ParsedRequest {
   std::string tool_choice_name;  // "tool": the tool's name
   bool last_user_has_tool_results = false;
   std::string tool_results;      // the last user message's tool results' text, joined with "; "
+  std::vector<CachePoint> cache_points;  // Converse cachePoint blocks, in prefix order (sim/prompt_cache.hpp)
+  // Converse guardrailConfig (InvokeModel: the X-Amzn-Bedrock-Guardrail* headers, read by the simulator).
+  std::string guardrail_id;     // empty: no guardrail
+  std::string guardrail_version;
+  std::string guardrail_trace;  // "", enabled, disabled, enabled_full
 };
 
 // On failure: the ValidationException message.

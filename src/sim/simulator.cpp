@@ -111,6 +111,17 @@ net::ServerResponse error_response(int status, std::string_view type, std::strin
   return r;
 }
 
+// Converse's usage; with cache points (caching) also cacheReadInputTokens and cacheWriteInputTokens
+// (totalTokens counts them: inputTokens does not).
+json::object converse_usage(std::int64_t in, std::int64_t out, const CacheUse& cached, bool caching) {
+  json::object u{{"inputTokens", in}, {"outputTokens", out}, {"totalTokens", in + out + cached.read + cached.write}};
+  if (caching) {
+    u["cacheReadInputTokens"] = cached.read;
+    u["cacheWriteInputTokens"] = cached.write;
+  }
+  return u;
+}
+
 std::string event_frame(std::string_view event_type, const json::value& payload) {
   return aws::eventstream::encode(
       {{":event-type", std::string(event_type)}, {":content-type", "application/json"}, {":message-type", "event"}},
@@ -146,6 +157,35 @@ Reply tool_preface(const ParsedRequest& p, const ToolCall& tool) {
   r.text = r.pieces[0] + r.pieces[1];
   r.output_tokens = count_tokens(r.text);
   return r;
+}
+
+// ---- Guardrails (SimulatorOptions::guardrail_trigger) ----
+
+struct Guardrail {
+  std::string id, version;
+  bool traced = false;      // trace enabled or enabled_full
+  bool intervenes = false;  // the trigger word is in the last user message
+  std::string word;         // the trigger, as configured
+};
+
+// A trace.guardrail in Converse's shape: the input assessment of the guardrail, by its id.
+json::object guardrail_trace(const Guardrail& g) {
+  json::object words{{"customWords", json::array{json::object{{"match", g.word}, {"action", "BLOCKED"}, {"detected", true}}}}};
+  return json::object{{"guardrail", {{"inputAssessment", {{g.id, {{"wordPolicy", std::move(words)}}}}}}}};
+}
+
+json::object converse_metadata(std::int64_t in, std::int64_t out, const CacheUse& cached, bool caching, std::int64_t latency_ms,
+                               bool blocked, const Guardrail& g) {
+  json::object m{{"usage", converse_usage(in, out, cached, caching)}, {"metrics", {{"latencyMs", latency_ms}}}};
+  if (blocked && g.traced) m["trace"] = guardrail_trace(g);
+  return m;
+}
+
+// Claude's message_delta; a blocked answer carries the guardrail's action, as on Bedrock.
+json::object claude_message_delta(std::string_view stop, std::int64_t out, bool blocked) {
+  json::object d{{"type", "message_delta"}, {"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}}, {"usage", {{"output_tokens", out}}}};
+  if (blocked) d["amazon-bedrock-guardrailAction"] = "INTERVENED";
+  return d;
 }
 
 // Claude's content blocks: the text (unless a tool call has none) and the tool call.
@@ -266,6 +306,7 @@ std::string to_json(const SimStats& s) {
   json::object blocks;
   for (const auto& [k, v] : s.content_blocks) blocks[k] = v;
   o["content_blocks"] = std::move(blocks);
+  o["guardrail_interventions"] = s.guardrail_interventions;
   json::object schemes;
   for (const auto& [k, v] : s.auth_schemes) schemes[k] = v;
   o["auth_schemes"] = std::move(schemes);
@@ -317,6 +358,7 @@ class SimulatorImpl final : public Simulator {
         opts_(std::move(options)),
         clock_(opts_.clock ? *opts_.clock : system_clock()),
         quota_(QuotaLimits{opts_.rpm, opts_.tpm, opts_.tokens_per_day, opts_.burndown, opts_.burst_seconds}, clock_),
+        prompt_cache_(clock_),
         rng_(opts_.seed) {
     auth_.access_key_id = opts_.access_key_id;
     auth_.secret_access_key = opts_.secret_access_key;
@@ -366,6 +408,7 @@ class SimulatorImpl final : public Simulator {
       script_.clear();
     }
     quota_.reset();
+    prompt_cache_.clear();
   }
 
   void script_fault(Fault fault, int count) override {
@@ -490,17 +533,26 @@ class SimulatorImpl final : public Simulator {
     charge->sim = this;
     charge->model = model_id;
     charge->reserved = admission.reserved;
-    charge->input = parsed->input_tokens;
+    // Prompt caching: read and written tokens are reported apart from inputTokens; a write is charged
+    // against the quota, a read is not (bedrock-protocol.md §6).
+    const CacheUse cached = prompt_cache_.use(model_id, parsed->cache_points, parsed->input_tokens);
+    const bool caching = !parsed->cache_points.empty();
+    charge->input = parsed->input_tokens - cached.read;
 
     const std::string fingerprint = model_id + '\n' + req.body;
-    const std::optional<ToolCall> tool = tool_call_for(*parsed, opts_.seed, fingerprint);
-    const Reply reply = tool ? tool_preface(*parsed, *tool) : text_reply(*parsed, fingerprint);
+    const Guardrail guardrail = guardrail_of(req, *parsed);
+    const bool blocked = guardrail.intervenes;
+    const std::optional<ToolCall> tool = blocked ? std::nullopt : tool_call_for(*parsed, opts_.seed, fingerprint);
+    const Reply reply = blocked ? blocked_reply() : tool ? tool_preface(*parsed, *tool) : text_reply(*parsed, fingerprint);
     const std::size_t tool_pieces = tool ? tool->input_pieces.size() : 0;
     const auto total = opts_.ttft + opts_.per_token * static_cast<std::int64_t>(reply.pieces.size() + tool_pieces);
     const std::int64_t latency_ms = total.count();
-    const std::int64_t in = parsed->input_tokens;
+    const std::int64_t in = parsed->input_tokens - cached.read - cached.write;
     const std::int64_t out = reply.output_tokens + (tool ? tool->output_tokens : 0);
-    const char* stop = tool ? "tool_use" : reply.truncated ? "max_tokens" : "end_turn";
+    const char* stop = blocked && (op == Operation::converse || op == Operation::converse_stream) ? "guardrail_intervened"
+                       : tool                                                                    ? "tool_use"
+                       : reply.truncated                                                         ? "max_tokens"
+                                                                                                 : "end_turn";
 
     if (!is_stream(op)) {
       co_await pause(total);
@@ -515,8 +567,9 @@ class SimulatorImpl final : public Simulator {
         json::object body{
             {"output", {{"message", {{"role", "assistant"}, {"content", std::move(content)}}}}},
             {"stopReason", stop},
-            {"usage", {{"inputTokens", in}, {"outputTokens", out}, {"totalTokens", in + out}}},
+            {"usage", converse_usage(in, out, cached, caching)},
             {"metrics", {{"latencyMs", latency_ms}}}};
+        if (blocked && guardrail.traced) body["trace"] = guardrail_trace(guardrail);
         co_return json_response(200, body, rid);
       }
       json::object body;
@@ -535,6 +588,7 @@ class SimulatorImpl final : public Simulator {
                                                                  {"outputText", reply.text},
                                                                  {"completionReason", reply.truncated ? "LENGTH" : "FINISH"}}}}};
       }
+      if (blocked) body["amazon-bedrock-guardrailAction"] = "INTERVENED";
       auto r = json_response(200, body, rid);
       r.headers.set("X-Amzn-Bedrock-Input-Token-Count", std::to_string(in));
       r.headers.set("X-Amzn-Bedrock-Output-Token-Count", std::to_string(out));
@@ -582,8 +636,7 @@ class SimulatorImpl final : public Simulator {
       }
       steps.push_back({milliseconds{0}, event_frame("messageStop", json::object{{"stopReason", stop}}), out});
       steps.push_back({milliseconds{0},
-                       event_frame("metadata", json::object{{"usage", {{"inputTokens", in}, {"outputTokens", out}, {"totalTokens", in + out}}},
-                                                            {"metrics", {{"latencyMs", latency_ms}}}}),
+                       event_frame("metadata", converse_metadata(in, out, cached, caching, latency_ms, blocked, guardrail)),
                        out});
     } else if (family == Family::claude) {
       json::object start{{"type", "message_start"},
@@ -624,9 +677,7 @@ class SimulatorImpl final : public Simulator {
         steps.push_back({milliseconds{0}, chunk_frame(json::object{{"type", "content_block_stop"}, {"index", at}}), out});
       }
       steps.push_back({milliseconds{0},
-                       chunk_frame(json::object{{"type", "message_delta"},
-                                                {"delta", {{"stop_reason", stop}, {"stop_sequence", nullptr}}},
-                                                {"usage", {{"output_tokens", out}}}}),
+                       chunk_frame(claude_message_delta(stop, out, blocked)),
                        out});
       steps.push_back({milliseconds{0},
                        chunk_frame(json::object{{"type", "message_stop"}, {"amazon-bedrock-invocationMetrics", metrics}}),
@@ -700,6 +751,30 @@ class SimulatorImpl final : public Simulator {
       return validation(rid, "The provided model doesn't support counting tokens.");
     count([](SimStats& s) { ++s.succeeded; });
     return json_response(200, json::object{{"inputTokens", parsed->input_tokens}}, rid);
+  }
+
+  // The request's guardrail (Converse: guardrailConfig; InvokeModel: its headers) and whether it blocks.
+  Guardrail guardrail_of(const net::ServerRequest& req, const ParsedRequest& p) const {
+    Guardrail g{.id = p.guardrail_id, .version = p.guardrail_version, .word = opts_.guardrail_trigger};
+    std::string trace = p.guardrail_trace;
+    if (g.id.empty()) {
+      g.id = std::string(req.headers.get("X-Amzn-Bedrock-GuardrailIdentifier").value_or(""));
+      g.version = std::string(req.headers.get("X-Amzn-Bedrock-GuardrailVersion").value_or(""));
+      trace = to_lower(req.headers.get("X-Amzn-Bedrock-Trace").value_or(""));
+    }
+    g.traced = trace == "enabled" || trace == "enabled_full";
+    g.intervenes = !g.id.empty() && !opts_.guardrail_trigger.empty() &&
+                   to_lower(p.last_user_text).find(to_lower(opts_.guardrail_trigger)) != std::string::npos;
+    if (g.intervenes) count([](SimStats& s) { ++s.guardrail_interventions; });
+    return g;
+  }
+
+  // A blocked answer: the guardrail's message, no output tokens (the model's output is withheld).
+  Reply blocked_reply() const {
+    Reply r;
+    r.text = opts_.guardrail_message;
+    r.pieces = {r.text};
+    return r;
   }
 
   // The text answer: to tool results a sentence quoting them ("The tool returned: ..."); otherwise
@@ -792,6 +867,7 @@ class SimulatorImpl final : public Simulator {
   SimulatorOptions opts_;
   const Clock& clock_;
   QuotaModel quota_;
+  PromptCache prompt_cache_;
   AuthConfig auth_;
   mutable std::mutex mu_;
   SimStats stats_;

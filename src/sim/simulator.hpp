@@ -95,6 +95,14 @@ struct SimulatorOptions {
   std::string api_key;  // when set, the accepted Bedrock API key (Authorization: Bearer ...)
   std::string region;   // when set, the credential scope must name it
 
+  // Guardrails: a request that names one (Converse guardrailConfig, InvokeModel's
+  // X-Amzn-Bedrock-GuardrailIdentifier/-GuardrailVersion headers) and whose last user message contains
+  // guardrail_trigger (case-insensitive) is blocked as Bedrock blocks it: the text is guardrail_message,
+  // no output tokens, Converse stopReason guardrail_intervened (InvokeModel: "amazon-bedrock-guardrailAction":
+  // "INTERVENED"), and with trace enabled a trace.guardrail assessment naming the word.
+  std::string guardrail_trigger = "forbidden";
+  std::string guardrail_message = "Sorry, the model cannot answer this question.";
+
   // Time for quotas and signature expiry; nullptr: the system clock. Must outlive the simulator.
   const Clock* clock = nullptr;
 };
@@ -112,6 +120,7 @@ struct SimStats {
   std::int64_t in_flight = 0;
   std::int64_t peak_in_flight = 0;
   std::map<std::string, std::uint64_t> content_blocks;  // Converse blocks other than text received, by kind
+  std::uint64_t guardrail_interventions = 0;           // requests a guardrail blocked
   // Authenticated requests by scheme: "sigv4" or "bearer" (a Bedrock API key).
   std::map<std::string, std::uint64_t> auth_schemes;
   // Bearer requests that also carried a SigV4 header (X-Amz-Date, X-Amz-Security-Token, X-Amz-Content-Sha256):

@@ -1,6 +1,7 @@
 // Differential test: the official @aws-sdk/client-bedrock-runtime serializes the same Converse input;
 // our path and body must match it byte for byte (tests/node/bedrock_request_oracle.mjs).
 #include <boost/json.hpp>
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -73,11 +74,14 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
         if (b.is_error) result["status"] = "error";
         content.push_back(json::object{{"toolResult", result}});
       }
+      if (b.cache_point) content.push_back(json::object{{"cachePoint", json::object{{"type", "default"}}}});
     }
     messages.push_back(json::object{{"role", m.role}, {"content", content}});
   }
   input["messages"] = messages;
   if (!r.system.empty()) input["system"] = json::array{json::object{{"text", r.system}}};
+  if (!r.system.empty() && r.system_cache_point)
+    input["system"].as_array().push_back(json::object{{"cachePoint", json::object{{"type", "default"}}}});
   json::object config{{"maxTokens", r.max_tokens}};
   if (r.temperature) config["temperature"] = *r.temperature;
   if (r.top_p) config["topP"] = *r.top_p;
@@ -93,6 +97,7 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
       json::object spec{{"inputSchema", json::object{{"json", json::parse(t.input_schema)}}}, {"name", t.name}};
       if (!t.description.empty()) spec["description"] = t.description;
       tools.push_back(json::object{{"toolSpec", spec}});
+      if (t.cache_point) tools.push_back(json::object{{"cachePoint", json::object{{"type", "default"}}}});
     }
     json::object choice;
     if (r.tool_choice.mode == ToolChoice::Mode::auto_) choice["auto"] = json::object{};
@@ -101,6 +106,11 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
     input["toolConfig"] = json::object{{"toolChoice", choice}, {"tools", tools}};
   }
   if (r.top_k) input["additionalModelRequestFields"] = json::object{{"top_k", *r.top_k}};
+  if (r.guardrail) {
+    json::object g{{"guardrailIdentifier", r.guardrail->identifier}, {"guardrailVersion", r.guardrail->version}};
+    if (!r.guardrail->trace.empty()) g["trace"] = r.guardrail->trace;
+    input["guardrailConfig"] = g;
+  }
   return json::serialize(json::object{{"op", stream ? "converse-stream" : "converse"}, {"input", input}});
 }
 
@@ -216,6 +226,42 @@ TEST(SdkOracle, ConverseRequestsMatchTheOfficialClient) {
   }
 }
 
+// Prompt caching: cache points after the system prompt, message blocks of every kind and tools.
+std::vector<ChatRequest> cache_cases() {
+  std::vector<ChatRequest> out;
+  for (const auto& base : cases()) {
+    ChatRequest r = base;
+    r.model_id = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+    r.system_cache_point = true;
+    for (auto& m : r.messages) m.content.back().cache_point = true;
+    if (!r.messages.front().content.empty()) r.messages.front().content.front().cache_point = true;
+    if (!r.tools.empty()) r.tools.front().cache_point = true;
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+TEST(SdkOracle, CachePointsMatchTheOfficialClient) {
+  if (!node_available()) GTEST_SKIP() << "node or node_modules/@aws-sdk/client-bedrock-runtime not available";
+  const auto requests = cache_cases();
+  std::vector<std::string> lines;
+  for (const auto& r : requests) {
+    lines.push_back(sdk_input(r, false));
+    lines.push_back(sdk_input(r, true));
+  }
+  const auto out = run_oracle(lines);
+  ASSERT_EQ(out.size(), lines.size()) << "the oracle failed";
+  std::size_t with_points = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const json::object o = json::parse(out[i]).as_object();
+    ASSERT_FALSE(o.contains("error")) << json::serialize(o);
+    const std::string body = converse::encode_request(requests[i / 2]);
+    EXPECT_EQ(std::string(o.at("body").as_string()), body) << "case " << i;
+    with_points += body.find(R"({"cachePoint":{"type":"default"}})") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_EQ(with_points, out.size());
+}
+
 // CountTokens (POST /v1/messages/count_tokens upstream): the same conversation in the SDK's
 // CountTokensCommand input, written from the API reference ({"input": {"converse": {...}}}).
 std::string sdk_count_input(const ChatRequest& r) {
@@ -292,6 +338,80 @@ TEST(SdkOracle, ABedrockApiKeyIsSentAsTheOfficialClientSendsIt) {
   }
   EXPECT_EQ(std::string(sdk.at("body").as_string()), ours.body);
   EXPECT_TRUE(ours.url.ends_with(std::string(sdk.at("path").as_string()))) << ours.url;
+}
+
+// Guardrails: Converse's guardrailConfig in the body (after toolConfig), byte for byte.
+TEST(SdkOracle, GuardrailConfigMatchesTheOfficialClient) {
+  if (!node_available()) GTEST_SKIP() << "node or node_modules/@aws-sdk/client-bedrock-runtime not available";
+  std::vector<ChatRequest> requests;
+  for (auto r : cases()) {
+    r.guardrail = GuardrailConfig{.identifier = "gr1abc", .version = "DRAFT"};
+    requests.push_back(r);
+    r.guardrail = GuardrailConfig{.identifier = "arn:aws:bedrock:us-east-1:123456789012:guardrail/gr1abc", .version = "12",
+                                  .trace = "enabled_full"};
+    requests.push_back(r);
+  }
+  std::vector<std::string> lines;
+  for (const auto& r : requests) {
+    lines.push_back(sdk_input(r, false));
+    lines.push_back(sdk_input(r, true));
+  }
+  const auto out = run_oracle(lines);
+  ASSERT_EQ(out.size(), lines.size()) << "the oracle failed";
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const json::object o = json::parse(out[i]).as_object();
+    ASSERT_FALSE(o.contains("error")) << json::serialize(o);
+    const std::string body = converse::encode_request(requests[i / 2]);
+    EXPECT_EQ(std::string(o.at("body").as_string()), body) << "case " << i;
+    EXPECT_NE(body.find("\"guardrailConfig\":{\"guardrailIdentifier\""), std::string::npos);
+  }
+}
+
+// Guardrails over InvokeModel: the X-Amzn-Bedrock-GuardrailIdentifier / -GuardrailVersion / -Trace headers
+// our client sends equal the official client's for the same input (names compared case-insensitively, as
+// HTTP does), and the body is untouched.
+TEST(SdkOracle, InvokeModelGuardrailHeadersMatchTheOfficialClient) {
+  if (!node_available()) GTEST_SKIP() << "node or node_modules/@aws-sdk/client-bedrock-runtime not available";
+  for (const std::string trace : {"", "enabled", "disabled", "enabled_full"}) {
+    for (const bool stream : {false, true}) {
+      ChatRequest req = cases().at(4);  // Claude 3 Haiku, one user message
+      req.guardrail = GuardrailConfig{.identifier = "gr1abc", .version = "3", .trace = trace};
+      CapturingHttp http;
+      auto creds = aws::make_static_provider({.access_key_id = "AKIDEXAMPLE", .secret_access_key = "secret"});
+      auto client = make_bedrock_client(http, *creds,
+                                        BedrockConfig{.region = "us-east-1", .endpoint = "http://127.0.0.1:9", .api = Api::invoke});
+      boost::asio::io_context io;
+      if (stream) {
+        boost::asio::co_spawn(io, client->chat_stream(req, [](std::string_view) -> boost::asio::awaitable<bool> { co_return true; }, {}),
+                              [](std::exception_ptr, Result<ChatResponse>) {});
+      } else {
+        boost::asio::co_spawn(io, client->chat(req, {}), [](std::exception_ptr, Result<ChatResponse>) {});
+      }
+      io.run();
+      ASSERT_EQ(http.sent.size(), 1u);
+      const auto& ours = http.sent[0];
+
+      json::object input{{"modelId", req.model_id}, {"body", ours.body}, {"contentType", "application/json"},
+                         {"guardrailIdentifier", "gr1abc"}, {"guardrailVersion", "3"}};
+      if (!stream) input["accept"] = "application/json";
+      if (!trace.empty()) {
+        std::string upper = trace;
+        for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+        input["trace"] = upper;
+      }
+      const auto out = run_oracle({json::serialize(json::object{{"op", stream ? "invoke-stream" : "invoke"}, {"input", input}})});
+      ASSERT_EQ(out.size(), 1u) << "the oracle failed";
+      const json::object sdk = json::parse(out[0]).as_object();
+      ASSERT_FALSE(sdk.contains("error")) << out[0];
+      const auto& h = sdk.at("headers").as_object();
+      for (std::string_view name : {"x-amzn-bedrock-guardrailidentifier", "x-amzn-bedrock-guardrailversion", "x-amzn-bedrock-trace"}) {
+        const std::string theirs = h.contains(name) ? std::string(h.at(name).as_string()) : std::string("(absent)");
+        EXPECT_EQ(std::string(ours.headers.get(name).value_or("(absent)")), theirs) << name << " trace=" << trace;
+      }
+      EXPECT_EQ(std::string(sdk.at("body").as_string()), ours.body);
+      EXPECT_TRUE(ours.url.ends_with(std::string(sdk.at("path").as_string()))) << ours.url;
+    }
+  }
 }
 
 }  // namespace

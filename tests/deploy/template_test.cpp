@@ -160,9 +160,22 @@ TEST_F(TemplateContent, BudgetTableSharesTheHistorySchemaAndIsEphemeral) {
 
 TEST_F(TemplateContent, IamIsLeastPrivilege) {
   const auto& statements = props("FunctionRole").at("Policies").at(0).at("PolicyDocument").at("Statement").as_array();
-  bool bedrock = false;
+  bool bedrock = false, guardrail = false;
   std::size_t budget = 0;
-  for (const auto& st : statements) {
+  for (const auto& entry : statements) {
+    // A conditional statement ({"Fn::If": [condition, statement, AWS::NoValue]}): its statement.
+    const bool conditional = entry.as_object().contains("Fn::If");
+    const auto& st = conditional ? entry.at("Fn::If").at(1) : entry;
+    if (conditional) {
+      // Only the guardrail's, and only when one is configured.
+      EXPECT_EQ(entry.at("Fn::If").at(0).as_string(), "HasGuardrail");
+      EXPECT_EQ(s(entry.at("Fn::If").at(2)), R"({"Ref":"AWS::NoValue"})");
+      EXPECT_EQ(s(st.at("Action")), R"("bedrock:ApplyGuardrail")");
+      EXPECT_EQ(s(st.at("Resource")),
+                R"({"Fn::Sub":"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:guardrail/${GuardrailId}"})");
+      guardrail = true;
+      continue;
+    }
     const std::string actions = s(st.at("Action"));
     const std::string resource = s(st.at("Resource"));
     EXPECT_EQ(actions.find('*'), std::string::npos) << actions;    // no wildcard actions
@@ -185,7 +198,13 @@ TEST_F(TemplateContent, IamIsLeastPrivilege) {
     }
   }
   EXPECT_TRUE(bedrock);
+  EXPECT_TRUE(guardrail);
   EXPECT_EQ(budget, 1u);
+  // The guardrail reaches the function as the option it reads, only when configured.
+  const auto& vars = props("AgentFunction").at("Environment").at("Variables").as_object();
+  EXPECT_EQ(s(vars.at("BEDROCK_AGENT_GUARDRAIL")),
+            R"({"Fn::If":["HasGuardrail",{"Fn::Sub":"${GuardrailId}:${GuardrailVersion}"},{"Ref":"AWS::NoValue"}]})");
+  EXPECT_EQ(s(t_.at("Parameters").at("GuardrailId").at("Default")), R"("")");
 }
 
 TEST_F(TemplateContent, AlarmsWatchThrottlesAndErrors) {

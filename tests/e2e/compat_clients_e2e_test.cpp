@@ -147,6 +147,24 @@ TEST_F(CompatClients, ToolRoundTripsOverInvokeModel) {
   EXPECT_EQ(ok, 9);
 }
 
+// Prompt caching: the simulator keeps the prefixes before cache points; the Anthropic client sees the
+// cache write, then the read on the second identical call; /chat with --prompt-cache too.
+TEST_F(CompatClients, PromptCacheTokensReachTheClients) {
+  if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
+  json::object listening;
+  const std::string base = start({"--prompt-cache", "--model-alias", "sonnet4=us.anthropic.claude-sonnet-4-20250514-v1:0"}, {},
+                                 &listening);
+  ASSERT_FALSE(base.empty()) << agent->rest();
+  EXPECT_EQ(listening["prompt_cache"], "unsupported_by_model");  // --model-id is Claude 3 Sonnet: /chat caches nothing
+  agent.reset();
+  const std::string cached = start({"--prompt-cache", "--model-id", "us.anthropic.claude-sonnet-4-20250514-v1:0", "--model-alias",
+                                    "sonnet4=us.anthropic.claude-sonnet-4-20250514-v1:0"},
+                                   {}, &listening);
+  ASSERT_FALSE(cached.empty()) << agent->rest();
+  EXPECT_EQ(listening["prompt_cache"], "on");
+  run_checks("caching", cached);
+}
+
 TEST_F(CompatClients, OurLimitersRetryAfterIsHonouredByTheClientsOwnRetries) {
   if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
   const std::string base = start({"--max-rpm", "20"});  // a burst of 20, then one request every 3 s

@@ -1,12 +1,13 @@
 // Differential oracle for src/bedrock/converse_codec.cpp and model_id.cpp, using the official
 // @aws-sdk/client-bedrock-runtime serializer (no network: a capturing request handler answers).
-// Reads JSON lines on stdin: {"op":"converse"|"converse-stream"|"count-tokens","input":{the command's input},
+// Reads JSON lines on stdin: {"op":"converse"|"converse-stream"|"count-tokens"|"invoke"|"invoke-stream","input":{the command's input},
 // "bearer":"<token>"?}, where image/document "source":{"bytes":"<base64>"} is given as base64. With
 // "bearer", the request is made by a client created while AWS_BEARER_TOKEN_BEDROCK=<token> is set (the
 // SDK then prefers its httpBearerAuth scheme). Writes one line per input:
 // {"method":"POST","path":"/model/.../converse","content_type":"...","body":"<request body>",
 //  "headers":{lower-case name: value}} or {"error":"..."}.
-import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, CountTokensCommand } from "@aws-sdk/client-bedrock-runtime";
+import { BedrockRuntimeClient, ConverseCommand, ConverseStreamCommand, CountTokensCommand, InvokeModelCommand,
+         InvokeModelWithResponseStreamCommand } from "@aws-sdk/client-bedrock-runtime";
 import { Readable } from "node:stream";
 import { createInterface } from "node:readline";
 
@@ -63,7 +64,8 @@ for await (const line of rl) {
   const { op, input, bearer } = JSON.parse(line);
   captured = null;
   try {
-    const Command = op === "converse-stream" ? ConverseStreamCommand : op === "count-tokens" ? CountTokensCommand : ConverseCommand;
+    const Command = { "converse-stream": ConverseStreamCommand, "count-tokens": CountTokensCommand, "invoke": InvokeModelCommand,
+                      "invoke-stream": InvokeModelWithResponseStreamCommand }[op] ?? ConverseCommand;
     const cmd = new Command(bytesToUint8(input));
     const c = bearer ? bearerClient(bearer) : client;
     if (bearer) process.env.AWS_BEARER_TOKEN_BEDROCK = bearer;  // the token provider reads it at call time

@@ -1,7 +1,7 @@
 // The official `openai` and `@anthropic-ai/sdk` clients against the agent's compatible routes
 // (POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models), the agent running `serve --simulate` (started and
 // stopped by tests/e2e/compat_clients_e2e_test.cpp).
-// Usage: node tests/node/compat_clients_check.mjs <main|tools|ratelimit> <base url> <api key> [model alias]
+// Usage: node tests/node/compat_clients_check.mjs <main|tools|ratelimit|caching> <base url> <api key> [model alias]
 // (main includes tools; tools alone is run against an agent using InvokeModel too.)
 // Prints one JSON line per check, then {"passed": N, "failed": M}; exits 1 when a check failed.
 import OpenAI from "openai";
@@ -389,12 +389,70 @@ async function ratelimit() {
   });
 }
 
+// Prompt caching (the agent started with --prompt-cache and the alias "sonnet4" for a model that caches):
+// Anthropic's cache_control, the cache tokens in usage on the second identical call, /chat's cache points.
+async function caching() {
+  const system = [{ type: "text", text: "You answer questions about the attached handbook. " + "Handbook text. ".repeat(300),
+                    cache_control: { type: "ephemeral" } }];
+  const ask = { model: "sonnet4", max_tokens: 32, system, messages: [{ role: "user", content: "echo:cached answer" }] };
+  await check("anthropic: the second identical call reads what the first wrote", async () => {
+    const first = await anthropic.messages.create(ask);
+    expect(first.usage.cache_creation_input_tokens > 1000 && first.usage.cache_read_input_tokens === 0,
+           "a cache write first: " + JSON.stringify(first.usage));
+    const second = await anthropic.messages.create(ask);
+    expect(second.usage.cache_read_input_tokens === first.usage.cache_creation_input_tokens &&
+           second.usage.cache_creation_input_tokens === 0, "a cache read second: " + JSON.stringify(second.usage));
+    expect(second.usage.input_tokens === first.usage.input_tokens && second.usage.input_tokens < 20,
+           "input_tokens without the cached prefix: " + JSON.stringify(second.usage));
+    expect(second.content[0].text === "cached answer", "the same answer");
+    return { first: first.usage, second: second.usage };
+  });
+  await check("anthropic: streamed, the final message's usage has the cache read", async () => {
+    const m = await anthropic.messages.stream(ask).finalMessage();
+    expect(m.usage.cache_read_input_tokens > 1000, "cache read in the streamed usage: " + JSON.stringify(m.usage));
+    return m.usage;
+  });
+  await check("anthropic: a model that does not cache answers the same, without cache tokens", async () => {
+    const m = await anthropic.messages.create({ ...ask, model: alias });
+    expect(m.content[0].text === "cached answer", "the answer");
+    expect(!m.usage.cache_read_input_tokens && !m.usage.cache_creation_input_tokens, "no cache tokens: " + JSON.stringify(m.usage));
+    return m.usage;
+  });
+  await check("anthropic: five cache_control blocks are a 400", async () => {
+    const content = [1, 2, 3, 4, 5].map((i) => ({ type: "text", text: "part " + i, cache_control: { type: "ephemeral" } }));
+    const e = await expectError(anthropic.messages.create({ model: "sonnet4", max_tokens: 5, messages: [{ role: "user", content }] }),
+                                400, "five cache points");
+    expect(e.error?.error?.message?.includes("A maximum of 4 blocks with cache_control"), "the message: " + e.message);
+  });
+  await check("/chat --prompt-cache: the system prompt is read from the cache on the second call", async () => {
+    const chat = async () => {
+      const r = await fetch(base + "/chat", { method: "POST", headers: { authorization: "Bearer " + key, "content-type": "application/json" },
+                                              body: JSON.stringify({ input: "echo:hi", system: system[0].text }) });
+      expect(r.status === 200, "200, got " + r.status);
+      return (await r.json()).usage;
+    };
+    const first = await chat();
+    const second = await chat();
+    expect(first.cache_write_input_tokens > 1000, "a write first: " + JSON.stringify(first));
+    expect(second.cache_read_input_tokens === first.cache_write_input_tokens, "a read second: " + JSON.stringify(second));
+    return { first, second };
+  });
+  await check("openai: the cached tokens in prompt_tokens_details (after /chat cached the same system prompt)", async () => {
+    // OpenAI's API has no cache marks: a plain request sends no cache point, and reports 0 cached tokens.
+    const c = await openai.chat.completions.create({ model: "sonnet4", messages: [{ role: "system", content: system[0].text },
+                                                                                { role: "user", content: "echo:x" }] });
+    expect(c.usage.prompt_tokens_details.cached_tokens === 0, "0 cached tokens: " + JSON.stringify(c.usage));
+    return c.usage;
+  });
+}
+
 if (scenario === "main") {
   await main();
   await tools();
 } else if (scenario === "tools") await tools();
 else if (scenario === "ratelimit") await ratelimit();
-else throw new Error("scenario must be main, tools or ratelimit");
+else if (scenario === "caching") await caching();
+else throw new Error("scenario must be main, tools, ratelimit or caching");
 const failed = results.filter((r) => !r.ok).length;
 console.log(JSON.stringify({ passed: results.length - failed, failed }));
 process.exit(failed ? 1 : 0);

@@ -520,6 +520,26 @@ TEST_F(RetryingClientTest, ThrottleSwitchesTheAdaptiveRateOn) {
   EXPECT_TRUE(store->snapshot(key()).adaptive_enabled);
 }
 
+// Prompt caching: Bedrock's quota counts cache writes as input and cache reads not at all
+// (InputTokenCount + CacheWriteInputTokens + OutputTokenCount x burndown); the settlement does the same.
+TEST_F(RetryingClientTest, CacheWritesAreChargedAndCacheReadsAreNot) {
+  make();
+  auto written = ok(10, 20);
+  written->usage.cache_write_input_tokens = 3000;
+  auto read = ok(10, 20);
+  read->usage.cache_read_input_tokens = 3000;
+  inner.script = {{written}, {read}};
+  CallStats first;
+  ASSERT_TRUE(run_sync(io, client->chat(request(), {}, &first)));
+  EXPECT_EQ(first.charged_tokens, 10 + 3000 + 20 * 5);
+  CallStats second;
+  ASSERT_TRUE(run_sync(io, client->chat(request(), {}, &second)));
+  EXPECT_EQ(second.charged_tokens, 10 + 20 * 5);  // the 3,000 cached tokens cost the quota nothing
+  EXPECT_EQ(store->outstanding(), 0u);
+  // Frozen clock: the TPM bucket lost exactly the two settled charges (the reservations were settled).
+  EXPECT_NEAR(store->snapshot(key()).tokens_available, 100'000 - (3110 + 110), 1e-9);
+}
+
 // ---- Deadline-aware admission (the RetryingClient's LatencyTracker) ----
 
 struct DeadlineAdmissionTest : Fixture {
