@@ -754,7 +754,7 @@ class SimulatorImpl final : public Simulator {
   }
 
   // The request's guardrail (Converse: guardrailConfig; InvokeModel: its headers) and whether it blocks.
-  Guardrail guardrail_of(const net::ServerRequest& req, const ParsedRequest& p) const {
+  Guardrail guardrail_of(const net::ServerRequest& req, const ParsedRequest& p) {
     Guardrail g{.id = p.guardrail_id, .version = p.guardrail_version, .word = opts_.guardrail_trigger};
     std::string trace = p.guardrail_trace;
     if (g.id.empty()) {

@@ -372,7 +372,8 @@ TEST(SdkOracle, GuardrailConfigMatchesTheOfficialClient) {
 // HTTP does), and the body is untouched.
 TEST(SdkOracle, InvokeModelGuardrailHeadersMatchTheOfficialClient) {
   if (!node_available()) GTEST_SKIP() << "node or node_modules/@aws-sdk/client-bedrock-runtime not available";
-  for (const std::string trace : {"", "enabled", "disabled", "enabled_full"}) {
+  for (const char* trace_name : {"", "enabled", "disabled", "enabled_full"}) {
+    const std::string trace = trace_name;
     for (const bool stream : {false, true}) {
       ChatRequest req = cases().at(4);  // Claude 3 Haiku, one user message
       req.guardrail = GuardrailConfig{.identifier = "gr1abc", .version = "3", .trace = trace};

@@ -165,6 +165,17 @@ TEST_F(CompatClients, PromptCacheTokensReachTheClients) {
   run_checks("caching", cached);
 }
 
+// A guardrail configured on the agent: Converse guardrailConfig to the simulator, which blocks on its
+// trigger word; the official clients see content_filter / refusal.
+TEST_F(CompatClients, AGuardrailInterventionInEachApisWords) {
+  if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
+  json::object listening;
+  const std::string base = start({"--guardrail", "gr1abc:DRAFT", "--guardrail-trace", "enabled"}, {}, &listening);
+  ASSERT_FALSE(base.empty()) << agent->rest();
+  EXPECT_EQ(listening["guardrail"], "gr1abc:DRAFT");
+  run_checks("guardrail", base);
+}
+
 TEST_F(CompatClients, OurLimitersRetryAfterIsHonouredByTheClientsOwnRetries) {
   if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
   const std::string base = start({"--max-rpm", "20"});  // a burst of 20, then one request every 3 s

@@ -1,7 +1,7 @@
 // The official `openai` and `@anthropic-ai/sdk` clients against the agent's compatible routes
 // (POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models), the agent running `serve --simulate` (started and
 // stopped by tests/e2e/compat_clients_e2e_test.cpp).
-// Usage: node tests/node/compat_clients_check.mjs <main|tools|ratelimit|caching> <base url> <api key> [model alias]
+// Usage: node tests/node/compat_clients_check.mjs <main|tools|ratelimit|caching|guardrail> <base url> <api key> [model alias]
 // (main includes tools; tools alone is run against an agent using InvokeModel too.)
 // Prints one JSON line per check, then {"passed": N, "failed": M}; exits 1 when a check failed.
 import OpenAI from "openai";
@@ -427,7 +427,7 @@ async function caching() {
   await check("/chat --prompt-cache: the system prompt is read from the cache on the second call", async () => {
     const chat = async () => {
       const r = await fetch(base + "/chat", { method: "POST", headers: { authorization: "Bearer " + key, "content-type": "application/json" },
-                                              body: JSON.stringify({ input: "echo:hi", system: system[0].text }) });
+                                              body: JSON.stringify({ input: "echo:hi", system: "/chat: " + system[0].text }) });
       expect(r.status === 200, "200, got " + r.status);
       return (await r.json()).usage;
     };
@@ -446,13 +446,46 @@ async function caching() {
   });
 }
 
+// A guardrail (the agent started with --guardrail; the simulator blocks on the word "forbidden"): each API
+// says it in its own words, streamed too, and /chat does not save the blocked turn.
+async function guardrail() {
+  const blocked = "Sorry, the model cannot answer this question.";
+  await check("openai: a blocked answer ends with finish_reason content_filter", async () => {
+    const c = await openai.chat.completions.create({ model: alias, messages: [{ role: "user", content: "Something forbidden" }] });
+    expect(c.choices[0].finish_reason === "content_filter", "content_filter, got " + c.choices[0].finish_reason);
+    expect(c.choices[0].message.content === blocked, "the guardrail's message: " + c.choices[0].message.content);
+    const s = await openai.chat.completions.create({ model: alias, stream: true, messages: [{ role: "user", content: "forbidden" }] });
+    let finish = null;
+    for await (const chunk of s) finish = chunk.choices[0]?.finish_reason ?? finish;
+    expect(finish === "content_filter", "streamed content_filter, got " + finish);
+  });
+  await check("anthropic: a blocked answer's stop_reason is refusal", async () => {
+    const m = await anthropic.messages.create({ model: alias, max_tokens: 50, messages: [{ role: "user", content: "forbidden" }] });
+    expect(m.stop_reason === "refusal", "refusal, got " + m.stop_reason);
+    expect(m.content[0].text === blocked, "the guardrail's message");
+    const f = await anthropic.messages.stream({ model: alias, max_tokens: 50, messages: [{ role: "user", content: "forbidden" }] }).finalMessage();
+    expect(f.stop_reason === "refusal", "streamed refusal, got " + f.stop_reason);
+  });
+  await check("anthropic: an allowed answer is untouched", async () => {
+    const m = await anthropic.messages.create({ model: alias, max_tokens: 50, messages: [{ role: "user", content: "echo:fine" }] });
+    expect(m.stop_reason === "end_turn" && m.content[0].text === "fine", "end_turn: " + JSON.stringify(m));
+  });
+  await check("/chat: stop_reason guardrail_intervened", async () => {
+    const r = await fetch(base + "/chat", { method: "POST", headers: { authorization: "Bearer " + key, "content-type": "application/json" },
+                                            body: JSON.stringify({ input: "forbidden" }) });
+    const b = await r.json();
+    expect(r.status === 200 && b.stop_reason === "guardrail_intervened" && b.response === blocked, JSON.stringify(b));
+  });
+}
+
 if (scenario === "main") {
   await main();
   await tools();
 } else if (scenario === "tools") await tools();
 else if (scenario === "ratelimit") await ratelimit();
 else if (scenario === "caching") await caching();
-else throw new Error("scenario must be main, tools, ratelimit or caching");
+else if (scenario === "guardrail") await guardrail();
+else throw new Error("scenario must be main, tools, ratelimit, caching or guardrail");
 const failed = results.filter((r) => !r.ok).length;
 console.log(JSON.stringify({ passed: results.length - failed, failed }));
 process.exit(failed ? 1 : 0);
