@@ -174,6 +174,11 @@ TEST_F(CompatClients, AGuardrailInterventionInEachApisWords) {
   ASSERT_FALSE(base.empty()) << agent->rest();
   EXPECT_EQ(listening["guardrail"], "gr1abc:DRAFT");
   run_checks("guardrail", base);
+  agent.reset();
+  // Over InvokeModel: the X-Amzn-Bedrock-Guardrail* headers, "amazon-bedrock-guardrailAction": "INTERVENED".
+  const std::string invoke = start({"--api", "invoke", "--guardrail", "gr1abc:3"});
+  ASSERT_FALSE(invoke.empty()) << agent->rest();
+  run_checks("guardrail", invoke);
 }
 
 TEST_F(CompatClients, OurLimitersRetryAfterIsHonouredByTheClientsOwnRetries) {

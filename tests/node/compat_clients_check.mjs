@@ -437,7 +437,7 @@ async function caching() {
     expect(second.cache_read_input_tokens === first.cache_write_input_tokens, "a read second: " + JSON.stringify(second));
     return { first, second };
   });
-  await check("openai: the cached tokens in prompt_tokens_details (after /chat cached the same system prompt)", async () => {
+  await check("openai: usage.prompt_tokens_details.cached_tokens is 0 without cache marks", async () => {
     // OpenAI's API has no cache marks: a plain request sends no cache point, and reports 0 cached tokens.
     const c = await openai.chat.completions.create({ model: "sonnet4", messages: [{ role: "system", content: system[0].text },
                                                                                 { role: "user", content: "echo:x" }] });
