@@ -19,6 +19,8 @@ class PromptCacheTest : public ::testing::Test {
     agent::ChatConfig cfg;
     cfg.model_id = std::move(model_id);
     cfg.prompt_cache = prompt_cache;
+    // The stateless test names these models (the agent calls its model and the aliases' targets only).
+    cfg.model_aliases = {{"sonnet37", "us.anthropic.claude-3-7-sonnet-20250219-v1:0"}, {"nova", "amazon.nova-lite-v1:0"}};
     service = std::make_unique<agent::ChatService>(model, *history, cfg);
   }
   agent::ChatInput input(std::string text, std::string conversation) {
@@ -94,7 +96,8 @@ TEST_F(PromptCacheTest, StatelessMarksReachTheModelForModelsThatCache) {
     return in;
   };
   model.reply("a");
-  ASSERT_TRUE(run_sync(service->chat(stateless("us.anthropic.claude-3-7-sonnet-20250219-v1:0"))));
+  auto out = run_sync(service->chat(stateless("us.anthropic.claude-3-7-sonnet-20250219-v1:0")));
+  ASSERT_TRUE(out) << out.error().message;
   EXPECT_EQ(points(model.requests.back()), 3u);
   EXPECT_TRUE(model.requests.back().messages[0].content[0].cache_point);
   model.reply("a");
