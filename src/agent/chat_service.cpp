@@ -14,6 +14,21 @@
 namespace ba::agent {
 namespace {
 
+// Structured output (a JSON schema for the reply): models known to take it (bedrock::supports_structured_output),
+// a schema that is a JSON object.
+Status validate_output_format(const ChatInput& in, const std::string& model) {
+  if (!in.output_format) return {};
+  if (in.output_format->schema.empty() || in.output_format->schema.front() != '{') {
+    return fail(ErrorKind::invalid_input, "the JSON schema for the reply must be a JSON object");
+  }
+  if (!bedrock::supports_structured_output(model)) {
+    return fail(ErrorKind::invalid_input,
+                "model '" + model + "' does not support structured output (a JSON schema for the reply) on Bedrock; "
+                "use Claude 4.5 or later or another model that does (see docs/api.md, response_format)");
+  }
+  return {};
+}
+
 bool icontains(std::string_view hay, std::string_view needle) {
   return to_lower(hay).find(to_lower(needle)) != std::string::npos;
 }
@@ -239,6 +254,7 @@ Status ChatService::validate(const ChatInput& in) const {
                                                 model + "'");
     }
   }
+  if (auto st = validate_output_format(in, model); !st) return st;
   if (in.stop_sequences.size() > lim.max_stop_sequences) {
     return fail(ErrorKind::invalid_input, "at most " + std::to_string(lim.max_stop_sequences) + " stop sequences");
   }
@@ -539,6 +555,7 @@ PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, C
   req.stop_sequences = std::move(in.stop_sequences);
   req.tools = std::move(in.tools);
   req.tool_choice = std::move(in.tool_choice);
+  req.output_format = std::move(in.output_format);
   if (in.messages) {
     state->turn_input = last_user_text(*in.messages);
     req.messages = std::move(*in.messages);

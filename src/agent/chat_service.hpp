@@ -92,6 +92,8 @@ struct ChatInput {
   // Stateless mode only (with messages, without conversation_id): the tools the model may call and how.
   std::vector<bedrock::ToolSpec> tools;
   bedrock::ToolChoice tool_choice;
+  // The reply as JSON satisfying this schema (Converse structured output); models that support it only.
+  std::optional<bedrock::OutputFormat> output_format;
   bool stream = false;  // streaming is chosen by passing a DeltaHandler; this tells admission to expect it
   std::optional<SteadyTime> deadline;
   std::string request_id;                      // ours, saved with the turn

@@ -73,6 +73,20 @@ void write_tool_config(JsonWriter& w, const ChatRequest& request) {
   w.end_object();
 }
 
+// outputConfig (last, as the official JS SDK writes it): structured output, the schema as a string.
+void write_output_config(JsonWriter& w, const ChatRequest& request) {
+  if (!request.output_format) return;
+  const OutputFormat& f = *request.output_format;
+  w.key("outputConfig").begin_object().key("textFormat").begin_object();
+  w.member("type", "json_schema");
+  w.key("structure").begin_object().key("jsonSchema").begin_object();
+  w.member("schema", f.schema);
+  if (!f.name.empty()) w.member("name", f.name);
+  if (!f.description.empty()) w.member("description", f.description);
+  w.end_object().end_object();
+  w.end_object().end_object();
+}
+
 // A reply's toolUse block: {toolUseId, name, input (a JSON document)}.
 ContentBlock tool_use_of(const json::object& tu) {
   auto input = tu.find("input");
@@ -151,6 +165,7 @@ std::string encode_request(const ChatRequest& request) {
   write_tool_config(w, request);
   // The model's own parameters, where the official client writes them (after inferenceConfig).
   if (request.top_k) w.key("additionalModelRequestFields").begin_object().member("top_k", *request.top_k).end_object();
+  write_output_config(w, request);
   w.end_object();
   return out;
 }

@@ -332,6 +332,10 @@ std::string titan_transcript(const ChatRequest& r) {
 }
 
 Result<std::string> encode_request(const ChatRequest& request, ModelFamily family) {
+  if (request.output_format) {
+    return fail(ErrorKind::invalid_input, "structured output (a JSON schema for the reply) is sent through the Converse "
+                                          "API only; this agent calls InvokeModel (--api invoke)");
+  }
   switch (family) {
     case ModelFamily::anthropic_claude: return claude_request(request);
     case ModelFamily::amazon_titan_text: return titan_request(request);

@@ -46,6 +46,14 @@ struct ToolChoice {
   std::string name;  // Mode::tool
 };
 
+// Structured output (Converse outputConfig.textFormat of type json_schema): the reply's text is a JSON
+// document satisfying `schema`. Only some models take it (supports_structured_output).
+struct OutputFormat {
+  std::string schema;       // a JSON Schema object as compact JSON text (sent as a string, as Converse wants)
+  std::string name;         // empty: none
+  std::string description;  // empty: none
+};
+
 struct Message {
   std::string role;  // "user" | "assistant"
   std::vector<ContentBlock> content;
@@ -62,6 +70,7 @@ struct ChatRequest {
   std::vector<std::string> stop_sequences;
   std::vector<ToolSpec> tools;  // empty: no tools offered
   ToolChoice tool_choice;
+  std::optional<OutputFormat> output_format;  // unset: free text
 };
 
 // Whether any message holds a tool_use or tool_result block.
@@ -88,5 +97,12 @@ enum class Api { converse, invoke };
 // Which native body InvokeModel uses for a model id (after any region prefix or ARN).
 enum class ModelFamily { anthropic_claude, amazon_titan_text, other };
 ModelFamily model_family(std::string_view model_id);
+
+// Whether Bedrock's structured output (outputConfig.textFormat) is known to work with a model: Anthropic
+// Claude 4.5 and later (claude-haiku-4-5, claude-sonnet-4-5, claude-opus-4-5, claude-opus-4-6, ...) and
+// the open-weight families AWS lists for it (qwen, deepseek, mistral, google gemma, nvidia nemotron,
+// minimax, moonshot). Ids that hide their base model (application inference profile ARNs, provisioned
+// or custom models) count as supported: Bedrock itself then decides. docs/api.md, "response_format".
+bool supports_structured_output(std::string_view model_id);
 
 }  // namespace ba::bedrock

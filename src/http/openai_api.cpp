@@ -422,6 +422,68 @@ std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatI
   return {};
 }
 
+// ---- Structured output ----
+
+// response_format: {"type": "text"} (the default), or {"type": "json_schema", "json_schema": {name, description?,
+// schema, strict?}} -> Converse outputConfig.textFormat (json_schema). Bedrock constrains the reply to the
+// schema whether or not `strict` is set. json_object has no honest mapping (Bedrock's structured output
+// needs a schema, and "any JSON" is not one every model takes): a 400 saying so.
+std::expected<void, WireError> parse_response_format(const json::value& v, agent::ChatInput& in) {
+  constexpr std::string_view kAt = "response_format";
+  if (v.is_null()) return {};
+  const auto* o = v.if_object();
+  auto type = o ? o->if_contains("type") : nullptr;
+  if (!type || !type->is_string()) {
+    return std::unexpected(bad(std::string(kAt), "response_format must be an object with a type (text or json_schema)"));
+  }
+  const std::string_view t = type->as_string();
+  if (t == "text") return {};
+  if (t == "json_object") {
+    return std::unexpected(bad("response_format.type",
+                               "response_format json_object is not supported: Bedrock's structured output needs a JSON "
+                               "schema; send {\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., \"schema\": {...}}}"));
+  }
+  if (t != "json_schema") {
+    return std::unexpected(bad("response_format.type", "response_format.type must be text or json_schema"));
+  }
+  for (const auto& [key, val] : *o) {
+    if (key != "type" && key != "json_schema") {
+      return std::unexpected(bad("response_format." + std::string(key), "response_format: field '" + std::string(key) + "' is not supported"));
+    }
+  }
+  auto js = o->if_contains("json_schema");
+  const auto* j = js ? js->if_object() : nullptr;
+  if (!j) return std::unexpected(bad("response_format.json_schema", "response_format.json_schema must be an object"));
+  bedrock::OutputFormat format;
+  for (const auto& [key, val] : *j) {
+    const std::string at = "response_format.json_schema." + std::string(key);
+    if (key == "name") {
+      if (!val.is_string() || val.as_string().empty() || val.as_string().size() > 64) {
+        return std::unexpected(bad(at, at + " must be a string of 1-64 characters"));
+      }
+      format.name = std::string(val.as_string());
+    } else if (key == "description") {
+      if (!val.is_string() && !val.is_null()) return std::unexpected(bad(at, at + " must be a string"));
+      if (val.is_string()) format.description = std::string(val.as_string());
+    } else if (key == "schema") {
+      if (!val.is_object()) return std::unexpected(bad(at, at + " must be a JSON Schema object"));
+      format.schema = bedrock::detail::to_json(val);
+    } else if (key == "strict") {
+      // Bedrock's structured output holds the reply to the schema in either case.
+      if (!val.is_bool() && !val.is_null()) return std::unexpected(bad(at, at + " must be true or false"));
+    } else {
+      return std::unexpected(bad(at, "response_format.json_schema: field '" + std::string(key) + "' is not supported"));
+    }
+  }
+  if (format.name.empty()) return std::unexpected(bad("response_format.json_schema.name", "response_format.json_schema.name is required"));
+  if (format.schema.empty()) {
+    return std::unexpected(bad("response_format.json_schema.schema",
+                               "response_format.json_schema.schema is required: Bedrock's structured output needs a schema"));
+  }
+  in.output_format = std::move(format);
+  return {};
+}
+
 // Fields accepted only with a value that asks for nothing (null, false, 0, "none", an empty list...).
 bool asks_nothing(std::string_view key, const json::value& v) {
   if (v.is_null()) return true;
@@ -519,9 +581,11 @@ ParseResult parse_request(std::string_view body, const agent::ChatService& chat)
     } else if (key == "parallel_tool_calls") {
       // Accepted: Bedrock has no switch for it (a model may still call several tools in one turn).
       if (!val.is_null() && !val.is_bool()) return std::unexpected(bad(key, "parallel_tool_calls must be true or false"));
+    } else if (key == "response_format") {
+      if (auto st = parse_response_format(val, in); !st) return std::unexpected(st.error());
     } else if (key == "logprobs" || key == "top_logprobs" || key == "frequency_penalty" || key == "presence_penalty" ||
                key == "logit_bias" || key == "functions" ||
-               key == "function_call" || key == "response_format" ||
+               key == "function_call" ||
                key == "modalities" || key == "reasoning_effort" || key == "audio" || key == "prediction" ||
                key == "web_search_options" || key == "verbosity") {
       if (asks_nothing(key, val)) continue;

@@ -33,6 +33,8 @@ struct ParsedRequest {
   std::string tool_choice_name;  // "tool": the tool's name
   bool last_user_has_tool_results = false;
   std::string tool_results;      // the last user message's tool results' text, joined with "; "
+  // Converse outputConfig.textFormat (json_schema): the schema the reply's text must satisfy, as JSON text.
+  std::string output_schema;
 };
 
 // On failure: the ValidationException message.

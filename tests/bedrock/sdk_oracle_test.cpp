@@ -101,6 +101,13 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
     input["toolConfig"] = json::object{{"toolChoice", choice}, {"tools", tools}};
   }
   if (r.top_k) input["additionalModelRequestFields"] = json::object{{"top_k", *r.top_k}};
+  if (r.output_format) {  // structured output: the schema as a string (JsonSchemaDefinition.schema)
+    json::object schema{{"schema", r.output_format->schema}};
+    if (!r.output_format->name.empty()) schema["name"] = r.output_format->name;
+    if (!r.output_format->description.empty()) schema["description"] = r.output_format->description;
+    input["outputConfig"] = json::object{
+        {"textFormat", json::object{{"structure", json::object{{"jsonSchema", schema}}}, {"type", "json_schema"}}}};
+  }
   return json::serialize(json::object{{"op", stream ? "converse-stream" : "converse"}, {"input", input}});
 }
 
@@ -190,6 +197,19 @@ std::vector<ChatRequest> cases() {
   none.tools = tools.tools;
   none.tool_choice.mode = ToolChoice::Mode::none;
   out.push_back(none);
+
+  // Structured output (response_format json_schema): with tools and top_k, and with a schema alone.
+  ChatRequest structured = tools;
+  structured.model_id = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+  structured.output_format = OutputFormat{
+      .schema = R"({"type":"object","properties":{"city":{"type":"string"},"temp":{"type":"number","minimum":-90.5}},"required":["city"],"additionalProperties":false})",
+      .name = "weather_report",
+      .description = "The \"report\" \u00e9"};
+  out.push_back(structured);
+  ChatRequest schema_only = minimal;
+  schema_only.model_id = "anthropic.claude-haiku-4-5-20251001-v1:0";
+  schema_only.output_format = OutputFormat{.schema = R"({"type":"object"})"};
+  out.push_back(schema_only);
   return out;
 }
 

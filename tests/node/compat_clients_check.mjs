@@ -1,7 +1,7 @@
 // The official `openai` and `@anthropic-ai/sdk` clients against the agent's compatible routes
 // (POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models), the agent running `serve --simulate` (started and
 // stopped by tests/e2e/compat_clients_e2e_test.cpp).
-// Usage: node tests/node/compat_clients_check.mjs <main|tools|ratelimit> <base url> <api key> [model alias]
+// Usage: node tests/node/compat_clients_check.mjs <main|tools|shapes|ratelimit> <base url> <api key> [model alias]
 // (main includes tools; tools alone is run against an agent using InvokeModel too.)
 // Prints one JSON line per check, then {"passed": N, "failed": M}; exits 1 when a check failed.
 import OpenAI from "openai";
@@ -389,12 +389,49 @@ async function ratelimit() {
   });
 }
 
-if (scenario === "main") {
+// Request shapes beyond text and tools, against an alias of a model that takes them ("sonnet45", Claude
+// Sonnet 4.5): structured output through the openai client's parse() and stream helpers.
+const SHAPES_MODEL = "sonnet45";
+async function shapes() {
+  const PERSON = { type: "object", properties: { name: { type: "string" }, age: { type: "integer", minimum: 3 },
+    tags: { type: "array", items: { type: "string" }, minItems: 1 } }, required: ["name", "age", "tags"], additionalProperties: false };
+  const format = { type: "json_schema", json_schema: { name: "person", description: "A person", schema: PERSON, strict: true } };
+  await check("openai: parse() with a json_schema response_format gets parsed JSON satisfying the schema", async () => {
+    const r = await openai.chat.completions.parse({ model: SHAPES_MODEL, messages: [{ role: "user", content: "Describe a person" }],
+      response_format: format });
+    const m = r.choices[0].message;
+    expect(r.choices[0].finish_reason === "stop", "finish_reason stop");
+    expect(m.parsed && m.parsed.name === "sample" && m.parsed.age === 3 && m.parsed.tags.length === 1, "parsed: " + JSON.stringify(m));
+    return m.parsed;
+  });
+  await check("openai: a streamed json_schema answer, assembled and parsed by the stream helper", async () => {
+    const stream = openai.chat.completions.stream({ model: SHAPES_MODEL, messages: [{ role: "user", content: "Describe a person" }],
+      response_format: format });
+    let deltas = 0;
+    stream.on("content.delta", () => { deltas++; });
+    const final = await stream.finalChatCompletion();
+    const m = final.choices[0].message;
+    expect(deltas >= 2, "several content deltas: " + deltas);
+    expect(m.parsed && m.parsed.name === "sample" && m.parsed.age === 3, "parsed: " + JSON.stringify(m));
+    return { deltas };
+  });
+  await check("openai: response_format for a model without structured output is a 400 saying so", async () => {
+    const e = await expectError(openai.chat.completions.create({ model: alias, messages: [{ role: "user", content: "x" }],
+      response_format: format }), 400, "claude 3 haiku");
+    expect(e instanceof OpenAI.BadRequestError && /structured output/.test(e.message), "says so: " + e.message);
+    const obj = await expectError(openai.chat.completions.create({ model: SHAPES_MODEL, messages: [{ role: "user", content: "x" }],
+      response_format: { type: "json_object" } }), 400, "json_object");
+    expect(obj.param === "response_format.type" && /json_schema/.test(obj.message), "json_object refused: " + obj.message);
+  });
+}
+
+if (scenario === "shapes") await shapes();
+else if (scenario === "main") {
   await main();
   await tools();
 } else if (scenario === "tools") await tools();
 else if (scenario === "ratelimit") await ratelimit();
-else throw new Error("scenario must be main, tools or ratelimit");
+else if (scenario !== "shapes") throw new Error("scenario must be main, tools, shapes or ratelimit");
 const failed = results.filter((r) => !r.ok).length;
 console.log(JSON.stringify({ passed: results.length - failed, failed }));
 process.exit(failed ? 1 : 0);
