@@ -175,7 +175,22 @@ Status ChatService::validate_messages(const ChatInput& in) const {
           break;
         case bedrock::ContentBlock::Type::tool_result:
           if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": tool results belong in user messages");
-          for (const auto& part : b.content) chars += part.text.size();
+          for (const auto& part : b.content) {
+            chars += part.text.size();
+            // Images and documents in a tool result: the same limits as in a user message.
+            const bool image = part.type == bedrock::ContentBlock::Type::image;
+            if (image && (++images > lim.max_images || part.bytes.empty() || part.bytes.size() > lim.max_image_bytes)) {
+              return fail(ErrorKind::invalid_input, at + ": a tool result's image must hold 1 to " +
+                                                        std::to_string(lim.max_image_bytes) + " bytes, at most " +
+                                                        std::to_string(lim.max_images) + " images per request");
+            }
+            const bool document = part.type == bedrock::ContentBlock::Type::document;
+            if (document && (++documents > lim.max_documents || part.bytes.empty() || part.bytes.size() > lim.max_document_bytes)) {
+              return fail(ErrorKind::invalid_input, at + ": a tool result's document must hold 1 to " +
+                                                        std::to_string(lim.max_document_bytes) + " bytes, at most " +
+                                                        std::to_string(lim.max_documents) + " documents per request");
+            }
+          }
           break;
       }
     }

@@ -39,7 +39,13 @@ void write_block(JsonWriter& w, const ContentBlock& b) {
       w.key("toolResult").begin_object();
       w.member("toolUseId", b.tool_use_id);
       w.key("content").begin_array();
-      for (const auto& part : b.content) w.begin_object().member("text", part.text).end_object();
+      for (const auto& part : b.content) {
+        if (part.is_json()) {
+          w.begin_object().key("json").raw(part.text).end_object();
+        } else {
+          write_block(w, part);  // text, image, document: the same members in ToolResultContentBlock
+        }
+      }
       w.end_array();
       if (b.is_error) w.member("status", "error");
       w.end_object();

@@ -18,12 +18,16 @@ struct ContentBlock {
   std::string tool_use_id;
   // tool_use: the tool's input, a JSON object as compact JSON text (written to the wire as it is).
   std::string input;
-  // tool_result: what the tool returned, as text blocks (Converse: toolResult.content[].text), and
+  // tool_result: what the tool returned, as text, image and document blocks (Converse: toolResult.content[]
+  // text / image / document; a text block with format "json" holds a JSON document, toolResult json), and
   // whether it failed (status "error").
   std::vector<ContentBlock> content;
   bool is_error = false;
 
   static ContentBlock make_text(std::string t) { return ContentBlock{.type = Type::text, .text = std::move(t)}; }
+  // A tool result's JSON document (compact JSON text).
+  static ContentBlock make_json(std::string json) { return ContentBlock{.type = Type::text, .text = std::move(json), .format = "json"}; }
+  bool is_json() const { return type == Type::text && format == "json"; }
   static ContentBlock make_tool_use(std::string id, std::string name, std::string input_json) {
     ContentBlock b{.type = Type::tool_use, .name = std::move(name)};
     b.tool_use_id = std::move(id);

@@ -218,6 +218,26 @@ std::expected<std::string, WireError> tool_text(const json::value& v, const std:
   return out;
 }
 
+// A tool message's content beyond text (nullopt: text only, read by tool_text): a JSON object (an extension
+// OpenAI does not define) -> toolResult json; parts with an image_url (data: URL) or a file (file_data) ->
+// text, image and document blocks, in order.
+std::optional<std::expected<std::vector<bedrock::ContentBlock>, WireError>> rich_tool_content(const json::value& v,
+                                                                                            const std::string& at) {
+  using Out = std::expected<std::vector<bedrock::ContentBlock>, WireError>;
+  if (v.is_object()) return Out{std::vector<bedrock::ContentBlock>{bedrock::ContentBlock::make_json(bedrock::detail::to_json(v))}};
+  if (!v.is_array()) return std::nullopt;
+  bool rich = false;
+  for (const auto& part : v.as_array()) {
+    const auto* p = part.if_object();
+    auto type = p ? p->if_contains("type") : nullptr;
+    rich = rich || (type && (*type == "image_url" || *type == "file"));
+  }
+  if (!rich) return std::nullopt;
+  auto blocks = parse_content(v, at, true);
+  if (!blocks) return Out{std::unexpected(blocks.error())};
+  return Out{std::move(*blocks)};
+}
+
 // {"role": "tool", "tool_call_id", "content"} -> a toolResult block (consecutive ones merge into one user
 // message, as Bedrock wants the results of one assistant turn together).
 std::expected<bedrock::ContentBlock, WireError> tool_message(const json::object& m, const std::string& at) {
@@ -232,10 +252,15 @@ std::expected<bedrock::ContentBlock, WireError> tool_message(const json::object&
   }
   auto content = m.if_contains("content");
   if (!content || content->is_null()) return std::unexpected(bad(at + ".content", at + ".content is required"));
-  auto text = tool_text(*content, at + ".content");
-  if (!text) return std::unexpected(text.error());
   bedrock::ContentBlock b{.type = bedrock::ContentBlock::Type::tool_result};
   b.tool_use_id = std::string(id->as_string());
+  if (auto rich = rich_tool_content(*content, at + ".content")) {
+    if (!*rich) return std::unexpected(rich->error());
+    b.content = std::move(**rich);
+    return b;
+  }
+  auto text = tool_text(*content, at + ".content");
+  if (!text) return std::unexpected(text.error());
   if (!text->empty()) b.content.push_back(bedrock::ContentBlock::make_text(std::move(*text)));
   return b;
 }

@@ -121,7 +121,8 @@ std::string converse_tool_block(std::string_view kind, const json::object& b, st
     std::string piece;
     if (kv.key() == "text" && kv.value().is_string()) piece = kv.value().as_string();
     else if (kv.key() == "json") piece = json::serialize(kv.value());
-    else if (kv.key() != "image" && kv.key() != "document" && kv.key() != "video")
+    else if (kv.key() == "image" || kv.key() == "document") results += results.empty() ? "[" + std::string(kv.key()) + "]" : "; [" + std::string(kv.key()) + "]";
+    else if (kv.key() != "video")
       return detail::format("{}.content.toolResult.content: unknown block [{}]", at, std::string_view(kv.key()));
     tool_text += piece;
     if (!results.empty() && !piece.empty()) results += "; ";

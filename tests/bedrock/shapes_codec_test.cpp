@@ -1,7 +1,8 @@
 // Request shapes beyond text and tools: structured output (Converse outputConfig.textFormat) and which
-// models take it.
+// models take it; tool results holding JSON, images and documents.
 #include <gtest/gtest.h>
 
+#include "bedrock/codec_common.hpp"
 #include "bedrock/converse_codec.hpp"
 #include "bedrock/invoke_codec.hpp"
 #include "bedrock/model_id.hpp"
@@ -55,6 +56,61 @@ TEST(StructuredOutput, InvokeModelRefusesItNamingConverse) {
   ASSERT_FALSE(body);
   EXPECT_EQ(body.error().kind, ErrorKind::invalid_input);
   EXPECT_NE(body.error().message.find("Converse"), std::string::npos);
+}
+
+// A tool result holding JSON, an image, a document and text (what the front doors make of Anthropic
+// tool_result blocks and OpenAI tool message parts).
+ChatRequest rich_tool_result() {
+  ChatRequest r;
+  r.model_id = "anthropic.claude-3-5-sonnet-20240620-v1:0";
+  r.messages.push_back(Message{.role = "user", .content = {ContentBlock::make_text("Chart?")}});
+  r.messages.push_back(Message{.role = "assistant", .content = {ContentBlock::make_tool_use("t1", "chart", "{}")}});
+  ContentBlock result{.type = ContentBlock::Type::tool_result};
+  result.tool_use_id = "t1";
+  result.content = {ContentBlock::make_json(R"({"rows":[1,2.5],"ok":true})"),
+                    ContentBlock{.type = ContentBlock::Type::image, .format = "png", .bytes = "PNG"},
+                    ContentBlock{.type = ContentBlock::Type::document, .format = "pdf", .name = "report", .bytes = "%PDF"},
+                    ContentBlock::make_text("caption")};
+  r.messages.push_back(Message{.role = "user", .content = {result}});
+  r.tools = {ToolSpec{.name = "chart", .input_schema = R"({"type":"object"})"}};
+  return r;
+}
+
+TEST(ToolResultContent, ConverseSendsJsonImagesAndDocumentsAsToolResultContent) {
+  const auto r = rich_tool_result();
+  ASSERT_TRUE(validate_request(r));
+  const std::string body = converse::encode_request(r);
+  EXPECT_NE(body.find(R"({"toolResult":{"toolUseId":"t1","content":[{"json":{"rows":[1,2.5],"ok":true}},)"
+                      R"({"image":{"format":"png","source":{"bytes":"UE5H"}}},)"
+                      R"({"document":{"name":"report","source":{"bytes":"JVBERg=="},"format":"pdf"}},{"text":"caption"}]}})"),
+            std::string::npos)
+      << body;
+}
+
+TEST(ToolResultContent, ClaudesNativeBodyCarriesImagesAndDocumentsAndJsonAsText) {
+  auto body = invoke::encode_request(rich_tool_result(), ModelFamily::anthropic_claude);
+  ASSERT_TRUE(body) << body.error().message;
+  EXPECT_NE(body->find(R"("content":[{"type":"text","text":"{\"rows\":[1,2.5],\"ok\":true}"},)"
+                       R"({"type":"image","source":{"type":"base64","media_type":"image/png","data":"UE5H"}},)"
+                       R"({"type":"document","source":{"type":"base64","media_type":"application/pdf","data":"JVBERg=="},"title":"report"},)"
+                       R"({"type":"text","text":"caption"}])"),
+            std::string::npos)
+      << *body;
+}
+
+TEST(ToolResultContent, ValidationRefusesEmptyPartsBadFormatsAndNestedToolBlocks) {
+  auto r = rich_tool_result();
+  r.messages[2].content[0].content[1].format = "bmp";
+  EXPECT_FALSE(validate_request(r));
+  r = rich_tool_result();
+  r.messages[2].content[0].content[2].name.clear();
+  EXPECT_FALSE(validate_request(r));
+  r = rich_tool_result();
+  r.messages[2].content[0].content.push_back(ContentBlock::make_tool_use("t2", "x", "{}"));
+  EXPECT_FALSE(validate_request(r));
+  r = rich_tool_result();
+  r.messages[2].content[0].content.push_back(ContentBlock::make_text(""));
+  EXPECT_FALSE(validate_request(r));
 }
 
 }  // namespace

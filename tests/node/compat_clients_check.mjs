@@ -423,6 +423,29 @@ async function shapes() {
       response_format: { type: "json_object" } }), 400, "json_object");
     expect(obj.param === "response_format.type" && /json_schema/.test(obj.message), "json_object refused: " + obj.message);
   });
+  // Tool results beyond text: the simulator's answer quotes them ("[image]", "[document]", the JSON).
+  const q = { role: "user", content: "Draw the weather chart" };
+  await check("anthropic: a tool_result with an image, a document and text", async () => {
+    const first = await anthropic.messages.create({ model: alias, max_tokens: 200, messages: [q], tools: [WEATHER_TOOL] });
+    const use = first.content.find((b) => b.type === "tool_use");
+    const second = await anthropic.messages.create({ model: alias, max_tokens: 200, tools: [WEATHER_TOOL], messages: [q,
+      { role: "assistant", content: first.content },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: [
+        { type: "image", source: { type: "base64", media_type: "image/png", data: PNG } },
+        { type: "document", source: { type: "base64", media_type: "application/pdf", data: PDF }, title: "chart.pdf" },
+        { type: "text", text: "the chart" }] }] }] });
+    expect(second.content[0].text === "The tool returned: [image]; [document]; the chart", "the answer: " + JSON.stringify(second.content));
+  });
+  await check("openai: tool messages with an image part and with a JSON object", async () => {
+    const first = await openai.chat.completions.create({ model: alias, messages: [q], tools: [WEATHER_FN], tool_choice: "required" });
+    const call = first.choices[0].message.tool_calls[0];
+    const turn = (content) => openai.chat.completions.create({ model: alias, tools: [WEATHER_FN], messages: [q, first.choices[0].message,
+      { role: "tool", tool_call_id: call.id, content }] });
+    const image = await turn([{ type: "text", text: "the chart" }, { type: "image_url", image_url: { url: "data:image/png;base64," + PNG } }]);
+    expect(image.choices[0].message.content === "The tool returned: the chart; [image]", "the answer: " + image.choices[0].message.content);
+    const json = await turn({ temp: 21, sky: "clear" });
+    expect(json.choices[0].message.content === 'The tool returned: {"temp":21,"sky":"clear"}', "the answer: " + json.choices[0].message.content);
+  });
 }
 
 if (scenario === "shapes") await shapes();
