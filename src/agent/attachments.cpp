@@ -109,16 +109,21 @@ std::optional<bedrock::ContentBlock> inline_document(std::string_view media_type
 void name_documents(std::vector<bedrock::Message>& messages) {
   std::set<std::string> names;
   std::size_t n = 0;
+  auto name_one = [&](bedrock::ContentBlock& b) {
+    const std::string fallback = "document " + std::to_string(++n);
+    std::string base = document_block_name(b.name, fallback);
+    if (base.size() > 190) base.resize(190);  // room for a " (N)" suffix within Converse's 200
+    while (!base.empty() && base.back() == ' ') base.pop_back();
+    std::string name = base;
+    for (int k = 2; !names.insert(name).second; ++k) name = base + " (" + std::to_string(k) + ")";
+    b.name = std::move(name);
+  };
   for (auto& m : messages) {
     for (auto& b : m.content) {
-      if (b.type != Type::document) continue;
-      const std::string fallback = "document " + std::to_string(++n);
-      std::string base = document_block_name(b.name, fallback);
-      if (base.size() > 190) base.resize(190);  // room for a " (N)" suffix within Converse's 200
-      while (!base.empty() && base.back() == ' ') base.pop_back();
-      std::string name = base;
-      for (int k = 2; !names.insert(name).second; ++k) name = base + " (" + std::to_string(k) + ")";
-      b.name = std::move(name);
+      if (b.type == Type::document) name_one(b);
+      if (b.type != Type::tool_result) continue;
+      for (auto& part : b.content)  // documents a tool returned
+        if (part.type == Type::document) name_one(part);
     }
   }
 }

@@ -14,6 +14,21 @@
 namespace ba::agent {
 namespace {
 
+// Structured output (a JSON schema for the reply): models known to take it (bedrock::supports_structured_output),
+// a schema that is a JSON object.
+Status validate_output_format(const ChatInput& in, const std::string& model) {
+  if (!in.output_format) return {};
+  if (in.output_format->schema.empty() || in.output_format->schema.front() != '{') {
+    return fail(ErrorKind::invalid_input, "the JSON schema for the reply must be a JSON object");
+  }
+  if (!bedrock::supports_structured_output(model)) {
+    return fail(ErrorKind::invalid_input,
+                "model '" + model + "' does not support structured output (a JSON schema for the reply) on Bedrock; "
+                "use Claude 4.5 or later or another model that does (see docs/api.md, response_format)");
+  }
+  return {};
+}
+
 bool icontains(std::string_view hay, std::string_view needle) {
   return to_lower(hay).find(to_lower(needle)) != std::string::npos;
 }
@@ -168,7 +183,22 @@ Status ChatService::validate_messages(const ChatInput& in) const {
           break;
         case bedrock::ContentBlock::Type::tool_result:
           if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": tool results belong in user messages");
-          for (const auto& part : b.content) chars += part.text.size();
+          for (const auto& part : b.content) {
+            chars += part.text.size();
+            // Images and documents in a tool result: the same limits as in a user message.
+            const bool image = part.type == bedrock::ContentBlock::Type::image;
+            if (image && (++images > lim.max_images || part.bytes.empty() || part.bytes.size() > lim.max_image_bytes)) {
+              return fail(ErrorKind::invalid_input, at + ": a tool result's image must hold 1 to " +
+                                                        std::to_string(lim.max_image_bytes) + " bytes, at most " +
+                                                        std::to_string(lim.max_images) + " images per request");
+            }
+            const bool document = part.type == bedrock::ContentBlock::Type::document;
+            if (document && (++documents > lim.max_documents || part.bytes.empty() || part.bytes.size() > lim.max_document_bytes)) {
+              return fail(ErrorKind::invalid_input, at + ": a tool result's document must hold 1 to " +
+                                                        std::to_string(lim.max_document_bytes) + " bytes, at most " +
+                                                        std::to_string(lim.max_documents) + " documents per request");
+            }
+          }
           break;
       }
     }
@@ -247,6 +277,7 @@ Status ChatService::validate(const ChatInput& in) const {
                                                 model + "'");
     }
   }
+  if (auto st = validate_output_format(in, model); !st) return st;
   if (in.stop_sequences.size() > lim.max_stop_sequences) {
     return fail(ErrorKind::invalid_input, "at most " + std::to_string(lim.max_stop_sequences) + " stop sequences");
   }
@@ -550,6 +581,7 @@ PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, C
   req.tools = std::move(in.tools);
   req.tool_choice = std::move(in.tool_choice);
   req.system_cache_point = in.system_cache_point;
+  req.output_format = std::move(in.output_format);
   if (in.messages) {
     state->turn_input = last_user_text(*in.messages);
     req.messages = std::move(*in.messages);

@@ -105,6 +105,8 @@ struct ChatInput {
   // Stateless mode: a prompt-cache point after the system prompt (Anthropic's cache_control on a system
   // block). Cache points a model does not take are dropped (bedrock::drop_unsupported_cache_points).
   bool system_cache_point = false;
+  // The reply as JSON satisfying this schema (Converse structured output); models that support it only.
+  std::optional<bedrock::OutputFormat> output_format;
   bool stream = false;  // streaming is chosen by passing a DeltaHandler; this tells admission to expect it
   std::optional<SteadyTime> deadline;
   std::string request_id;                      // ours, saved with the turn

@@ -114,6 +114,31 @@ void write(std::string& out, const boost::json::value& v) {
 
 }  // namespace
 
+namespace {
+// A tool result's content: non-empty text or JSON, images and documents as in a user message.
+Status validate_tool_result_content(const ContentBlock& b, const std::string& at) {
+  for (const auto& part : b.content) {
+    switch (part.type) {
+      case ContentBlock::Type::text:
+        if (part.text.empty()) return fail(ErrorKind::invalid_input, at + ": a tool result's text must be non-empty text");
+        break;
+      case ContentBlock::Type::image:
+        if (!one_of(part.format, kImageFormats) || part.bytes.empty())
+          return fail(ErrorKind::invalid_input, at + ": a tool result's image must be png, jpeg, gif or webp with bytes");
+        break;
+      case ContentBlock::Type::document:
+        if (!one_of(part.format, kDocumentFormats) || part.bytes.empty() || part.name.empty() || part.name.size() > 200)
+          return fail(ErrorKind::invalid_input, at + ": a tool result's document needs a known format, bytes and a 1-200 character name");
+        break;
+      case ContentBlock::Type::tool_use:
+      case ContentBlock::Type::tool_result:
+        return fail(ErrorKind::invalid_input, at + ": a tool result holds text, JSON, images and documents only");
+    }
+  }
+  return {};
+}
+}  // namespace
+
 Status validate_request(const ChatRequest& request) {
   if (auto ok = validate_model_id(request.model_id); !ok) return ok;
   if (request.messages.empty()) return fail(ErrorKind::invalid_input, "messages must not be empty");
@@ -154,9 +179,7 @@ Status validate_request(const ChatRequest& request) {
           if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": tool results are only allowed in user messages");
           if (!valid_tool_use_id(b.tool_use_id))
             return fail(ErrorKind::invalid_input, at + ": a tool call id must be 1-64 characters of a-z A-Z 0-9 _ . : - (got \"" + b.tool_use_id + "\")");
-          for (const auto& part : b.content)
-            if (part.type != ContentBlock::Type::text || part.text.empty())
-              return fail(ErrorKind::invalid_input, at + ": a tool result's content must be non-empty text");
+          if (auto ok = validate_tool_result_content(b, at); !ok) return ok;
           break;
         case ContentBlock::Type::image:
           if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": images are only allowed in user messages");

@@ -39,7 +39,13 @@ void write_block(JsonWriter& w, const ContentBlock& b) {
       w.key("toolResult").begin_object();
       w.member("toolUseId", b.tool_use_id);
       w.key("content").begin_array();
-      for (const auto& part : b.content) w.begin_object().member("text", part.text).end_object();
+      for (const auto& part : b.content) {
+        if (part.is_json()) {
+          w.begin_object().key("json").raw(part.text).end_object();
+        } else {
+          write_block(w, part);  // text, image, document: the same members in ToolResultContentBlock
+        }
+      }
       w.end_array();
       if (b.is_error) w.member("status", "error");
       w.end_object();
@@ -88,6 +94,20 @@ void write_guardrail_config(JsonWriter& w, const ChatRequest& request) {
   w.member("guardrailIdentifier", g.identifier).member("guardrailVersion", g.version);
   if (!g.trace.empty()) w.member("trace", g.trace);
   w.end_object();
+}
+
+// outputConfig (last, as the official JS SDK writes it): structured output, the schema as a string.
+void write_output_config(JsonWriter& w, const ChatRequest& request) {
+  if (!request.output_format) return;
+  const OutputFormat& f = *request.output_format;
+  w.key("outputConfig").begin_object().key("textFormat").begin_object();
+  w.member("type", "json_schema");
+  w.key("structure").begin_object().key("jsonSchema").begin_object();
+  w.member("schema", f.schema);
+  if (!f.name.empty()) w.member("name", f.name);
+  if (!f.description.empty()) w.member("description", f.description);
+  w.end_object().end_object();
+  w.end_object().end_object();
 }
 
 // A reply's toolUse block: {toolUseId, name, input (a JSON document)}.
@@ -176,6 +196,7 @@ std::string encode_request(const ChatRequest& request) {
   write_guardrail_config(w, request);
   // The model's own parameters, where the official client writes them (after inferenceConfig).
   if (request.top_k) w.key("additionalModelRequestFields").begin_object().member("top_k", *request.top_k).end_object();
+  write_output_config(w, request);
   w.end_object();
   return out;
 }

@@ -87,7 +87,15 @@ Result<json::object> claude_block(const ContentBlock& b) {
     }
     case ContentBlock::Type::tool_result: {
       json::array content;
-      for (const auto& part : b.content) content.push_back(json::object{{"type", "text"}, {"text", part.text}});
+      for (const auto& part : b.content) {
+        if (part.type == ContentBlock::Type::text) {  // a JSON document too: Claude's tool_result has no JSON block
+          content.push_back(json::object{{"type", "text"}, {"text", part.text}});
+          continue;
+        }
+        auto block = claude_block(part);  // image, document
+        if (!block) return std::unexpected(block.error());
+        content.push_back(std::move(*block));
+      }
       json::object out{{"type", "tool_result"}, {"tool_use_id", b.tool_use_id}, {"content", std::move(content)}};
       if (b.is_error) out["is_error"] = true;
       return out;
@@ -332,6 +340,10 @@ std::string titan_transcript(const ChatRequest& r) {
 }
 
 Result<std::string> encode_request(const ChatRequest& request, ModelFamily family) {
+  if (request.output_format) {
+    return fail(ErrorKind::invalid_input, "structured output (a JSON schema for the reply) is sent through the Converse "
+                                          "API only; this agent calls InvokeModel (--api invoke)");
+  }
   switch (family) {
     case ModelFamily::anthropic_claude: return claude_request(request);
     case ModelFamily::amazon_titan_text: return titan_request(request);

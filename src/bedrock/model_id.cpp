@@ -1,6 +1,8 @@
 #include "bedrock/model_id.hpp"
 
+#include <algorithm>
 #include <array>
+#include <utility>
 #include <vector>
 
 #include "net/url.hpp"
@@ -125,6 +127,44 @@ ModelFamily model_family(std::string_view model_id) {
   if (base.starts_with("anthropic.claude")) return ModelFamily::anthropic_claude;
   if (base.starts_with("amazon.titan-text-") || base.starts_with("amazon.titan-tg1-")) return ModelFamily::amazon_titan_text;
   return ModelFamily::other;
+}
+
+namespace {
+// "4-5-20250929-v1:0" -> {4, 5}; a date or version after the major number is no minor (-> {4, 0}).
+std::pair<int, int> claude_version(std::string_view rest) {
+  auto number = [&rest](std::size_t max_digits) -> int {
+    std::size_t n = 0;
+    while (n < rest.size() && n <= max_digits && rest[n] >= '0' && rest[n] <= '9') ++n;
+    if (n == 0 || n > max_digits || (n < rest.size() && rest[n] != '-')) return -1;
+    int v = 0;
+    for (std::size_t i = 0; i < n; ++i) v = v * 10 + (rest[i] - '0');
+    rest.remove_prefix(std::min(n + 1, rest.size()));
+    return v;
+  };
+  const int major = number(2);
+  if (major < 0) return {-1, 0};
+  const int minor = number(2);
+  return {major, minor < 0 ? 0 : minor};
+}
+}  // namespace
+
+bool supports_structured_output(std::string_view model_id) {
+  auto info = describe_model_id(model_id);
+  std::string_view base = info.base_model_id;
+  if (base.empty()) return true;  // the id hides the model: Bedrock decides
+  constexpr std::string_view kClaude = "anthropic.claude-";
+  if (base.starts_with(kClaude)) {
+    std::string_view rest = base.substr(kClaude.size());
+    for (std::string_view tier : {"haiku-", "sonnet-", "opus-"}) {
+      if (!rest.starts_with(tier)) continue;
+      auto [major, minor] = claude_version(rest.substr(tier.size()));
+      return major > 4 || (major == 4 && minor >= 5);
+    }
+    return false;  // claude-3-..., claude-instant, claude-v2: older than 4.5
+  }
+  for (std::string_view family : {"qwen.", "deepseek.", "mistral.", "google.gemma", "nvidia.nemotron", "minimax.", "moonshot"})
+    if (base.starts_with(family)) return true;
+  return false;
 }
 
 std::string model_path(std::string_view model_id, Operation op) {

@@ -19,7 +19,8 @@ struct ContentBlock {
   std::string tool_use_id;
   // tool_use: the tool's input, a JSON object as compact JSON text (written to the wire as it is).
   std::string input;
-  // tool_result: what the tool returned, as text blocks (Converse: toolResult.content[].text), and
+  // tool_result: what the tool returned, as text, image and document blocks (Converse: toolResult.content[]
+  // text / image / document; a text block with format "json" holds a JSON document, toolResult json), and
   // whether it failed (status "error").
   std::vector<ContentBlock> content;
   bool is_error = false;
@@ -28,6 +29,9 @@ struct ContentBlock {
   bool cache_point = false;
 
   static ContentBlock make_text(std::string t) { return ContentBlock{.type = Type::text, .text = std::move(t)}; }
+  // A tool result's JSON document (compact JSON text).
+  static ContentBlock make_json(std::string json) { return ContentBlock{.type = Type::text, .text = std::move(json), .format = "json"}; }
+  bool is_json() const { return type == Type::text && format == "json"; }
   static ContentBlock make_tool_use(std::string id, std::string name, std::string input_json) {
     ContentBlock b{.type = Type::tool_use, .name = std::move(name)};
     b.tool_use_id = std::move(id);
@@ -60,6 +64,14 @@ struct GuardrailConfig {
   std::string trace;       // "" (not sent), "enabled", "disabled" or "enabled_full" (Converse's spelling)
 };
 
+// Structured output (Converse outputConfig.textFormat of type json_schema): the reply's text is a JSON
+// document satisfying `schema`. Only some models take it (supports_structured_output).
+struct OutputFormat {
+  std::string schema;       // a JSON Schema object as compact JSON text (sent as a string, as Converse wants)
+  std::string name;         // empty: none
+  std::string description;  // empty: none
+};
+
 struct Message {
   std::string role;  // "user" | "assistant"
   std::vector<ContentBlock> content;
@@ -78,6 +90,7 @@ struct ChatRequest {
   ToolChoice tool_choice;
   bool system_cache_point = false;  // prompt caching: a cache point after the system prompt
   std::optional<GuardrailConfig> guardrail;  // none: no guardrail
+  std::optional<OutputFormat> output_format;  // unset: free text
 };
 
 // Where a model takes prompt-cache points (Bedrock's prompt caching: Claude 3.5 Haiku, Claude 3.7 Sonnet
@@ -122,5 +135,12 @@ enum class Api { converse, invoke };
 // Which native body InvokeModel uses for a model id (after any region prefix or ARN).
 enum class ModelFamily { anthropic_claude, amazon_titan_text, other };
 ModelFamily model_family(std::string_view model_id);
+
+// Whether Bedrock's structured output (outputConfig.textFormat) is known to work with a model: Anthropic
+// Claude 4.5 and later (claude-haiku-4-5, claude-sonnet-4-5, claude-opus-4-5, claude-opus-4-6, ...) and
+// the open-weight families AWS lists for it (qwen, deepseek, mistral, google gemma, nvidia nemotron,
+// minimax, moonshot). Ids that hide their base model (application inference profile ARNs, provisioned
+// or custom models) count as supported: Bedrock itself then decides. docs/api.md, "response_format".
+bool supports_structured_output(std::string_view model_id);
 
 }  // namespace ba::bedrock

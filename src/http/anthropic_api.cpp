@@ -188,7 +188,9 @@ std::expected<bedrock::ContentBlock, WireError> tool_use_block(const json::objec
                                               bedrock::detail::to_json(*input));
 }
 
-// {"type": "tool_result", "tool_use_id", "content"?: string | [text blocks], "is_error"?} -> a toolResult block.
+// {"type": "tool_result", "tool_use_id", "content"?: string | [text, image, document blocks] | {JSON object}, "is_error"?}
+// -> a toolResult block (images and documents as Converse toolResult image/document; a JSON object, an
+// extension Anthropic does not define, as toolResult json).
 std::expected<bedrock::ContentBlock, WireError> tool_result_block(const json::object& b, const std::string& at) {
   auto id = b.if_contains("tool_use_id");
   if (!id || !id->is_string()) return std::unexpected(bad(at + ".tool_use_id: Field required"));
@@ -204,14 +206,24 @@ std::expected<bedrock::ContentBlock, WireError> tool_result_block(const json::ob
     if (!content->as_string().empty()) out.content.push_back(bedrock::ContentBlock::make_text(std::string(content->as_string())));
     return out;
   }
+  if (content->is_object()) {
+    out.content.push_back(bedrock::ContentBlock::make_json(bedrock::detail::to_json(*content)));
+    return out;
+  }
   if (!content->is_array()) return std::unexpected(bad(at + ".content: Input should be a valid string or list of content blocks"));
   std::size_t j = 0;
   for (const auto& pv : content->as_array()) {
     const std::string pat = at + ".content." + std::to_string(j++);
     const auto* p = pv.if_object();
     auto type = p ? p->if_contains("type") : nullptr;
+    if (type && (*type == "image" || *type == "document")) {  // what the tool returned: Converse toolResult content
+      auto block = *type == "image" ? image_block(*p, pat) : document_block(*p, pat);
+      if (!block) return std::unexpected(block.error());
+      out.content.push_back(std::move(*block));
+      continue;
+    }
     if (!type || *type != "text") {
-      return std::unexpected(bad(pat + ": only text blocks are supported in a tool_result by this agent"));
+      return std::unexpected(bad(pat + ": only text, image and document blocks are supported in a tool_result"));
     }
     for (const auto& [key, val] : *p) {
       if (key == "cache_control") {  // Converse has no cache point inside a toolResult: one after it

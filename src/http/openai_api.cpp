@@ -218,6 +218,26 @@ std::expected<std::string, WireError> tool_text(const json::value& v, const std:
   return out;
 }
 
+// A tool message's content beyond text (nullopt: text only, read by tool_text): a JSON object (an extension
+// OpenAI does not define) -> toolResult json; parts with an image_url (data: URL) or a file (file_data) ->
+// text, image and document blocks, in order.
+std::optional<std::expected<std::vector<bedrock::ContentBlock>, WireError>> rich_tool_content(const json::value& v,
+                                                                                            const std::string& at) {
+  using Out = std::expected<std::vector<bedrock::ContentBlock>, WireError>;
+  if (v.is_object()) return Out{std::vector<bedrock::ContentBlock>{bedrock::ContentBlock::make_json(bedrock::detail::to_json(v))}};
+  if (!v.is_array()) return std::nullopt;
+  bool rich = false;
+  for (const auto& part : v.as_array()) {
+    const auto* p = part.if_object();
+    auto type = p ? p->if_contains("type") : nullptr;
+    rich = rich || (type && (*type == "image_url" || *type == "file"));
+  }
+  if (!rich) return std::nullopt;
+  auto blocks = parse_content(v, at, true);
+  if (!blocks) return Out{std::unexpected(blocks.error())};
+  return Out{std::move(*blocks)};
+}
+
 // {"role": "tool", "tool_call_id", "content"} -> a toolResult block (consecutive ones merge into one user
 // message, as Bedrock wants the results of one assistant turn together).
 std::expected<bedrock::ContentBlock, WireError> tool_message(const json::object& m, const std::string& at) {
@@ -232,10 +252,15 @@ std::expected<bedrock::ContentBlock, WireError> tool_message(const json::object&
   }
   auto content = m.if_contains("content");
   if (!content || content->is_null()) return std::unexpected(bad(at + ".content", at + ".content is required"));
-  auto text = tool_text(*content, at + ".content");
-  if (!text) return std::unexpected(text.error());
   bedrock::ContentBlock b{.type = bedrock::ContentBlock::Type::tool_result};
   b.tool_use_id = std::string(id->as_string());
+  if (auto rich = rich_tool_content(*content, at + ".content")) {
+    if (!*rich) return std::unexpected(rich->error());
+    b.content = std::move(**rich);
+    return b;
+  }
+  auto text = tool_text(*content, at + ".content");
+  if (!text) return std::unexpected(text.error());
   if (!text->empty()) b.content.push_back(bedrock::ContentBlock::make_text(std::move(*text)));
   return b;
 }
@@ -422,6 +447,68 @@ std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatI
   return {};
 }
 
+// ---- Structured output ----
+
+// response_format: {"type": "text"} (the default), or {"type": "json_schema", "json_schema": {name, description?,
+// schema, strict?}} -> Converse outputConfig.textFormat (json_schema). Bedrock constrains the reply to the
+// schema whether or not `strict` is set. json_object has no honest mapping (Bedrock's structured output
+// needs a schema, and "any JSON" is not one every model takes): a 400 saying so.
+std::expected<void, WireError> parse_response_format(const json::value& v, agent::ChatInput& in) {
+  constexpr std::string_view kAt = "response_format";
+  if (v.is_null()) return {};
+  const auto* o = v.if_object();
+  auto type = o ? o->if_contains("type") : nullptr;
+  if (!type || !type->is_string()) {
+    return std::unexpected(bad(std::string(kAt), "response_format must be an object with a type (text or json_schema)"));
+  }
+  const std::string_view t = type->as_string();
+  if (t == "text") return {};
+  if (t == "json_object") {
+    return std::unexpected(bad("response_format.type",
+                               "response_format json_object is not supported: Bedrock's structured output needs a JSON "
+                               "schema; send {\"type\": \"json_schema\", \"json_schema\": {\"name\": ..., \"schema\": {...}}}"));
+  }
+  if (t != "json_schema") {
+    return std::unexpected(bad("response_format.type", "response_format.type must be text or json_schema"));
+  }
+  for (const auto& [key, val] : *o) {
+    if (key != "type" && key != "json_schema") {
+      return std::unexpected(bad("response_format." + std::string(key), "response_format: field '" + std::string(key) + "' is not supported"));
+    }
+  }
+  auto js = o->if_contains("json_schema");
+  const auto* j = js ? js->if_object() : nullptr;
+  if (!j) return std::unexpected(bad("response_format.json_schema", "response_format.json_schema must be an object"));
+  bedrock::OutputFormat format;
+  for (const auto& [key, val] : *j) {
+    const std::string at = "response_format.json_schema." + std::string(key);
+    if (key == "name") {
+      if (!val.is_string() || val.as_string().empty() || val.as_string().size() > 64) {
+        return std::unexpected(bad(at, at + " must be a string of 1-64 characters"));
+      }
+      format.name = std::string(val.as_string());
+    } else if (key == "description") {
+      if (!val.is_string() && !val.is_null()) return std::unexpected(bad(at, at + " must be a string"));
+      if (val.is_string()) format.description = std::string(val.as_string());
+    } else if (key == "schema") {
+      if (!val.is_object()) return std::unexpected(bad(at, at + " must be a JSON Schema object"));
+      format.schema = bedrock::detail::to_json(val);
+    } else if (key == "strict") {
+      // Bedrock's structured output holds the reply to the schema in either case.
+      if (!val.is_bool() && !val.is_null()) return std::unexpected(bad(at, at + " must be true or false"));
+    } else {
+      return std::unexpected(bad(at, "response_format.json_schema: field '" + std::string(key) + "' is not supported"));
+    }
+  }
+  if (format.name.empty()) return std::unexpected(bad("response_format.json_schema.name", "response_format.json_schema.name is required"));
+  if (format.schema.empty()) {
+    return std::unexpected(bad("response_format.json_schema.schema",
+                               "response_format.json_schema.schema is required: Bedrock's structured output needs a schema"));
+  }
+  in.output_format = std::move(format);
+  return {};
+}
+
 // Fields accepted only with a value that asks for nothing (null, false, 0, "none", an empty list...).
 bool asks_nothing(std::string_view key, const json::value& v) {
   if (v.is_null()) return true;
@@ -519,9 +606,11 @@ ParseResult parse_request(std::string_view body, const agent::ChatService& chat)
     } else if (key == "parallel_tool_calls") {
       // Accepted: Bedrock has no switch for it (a model may still call several tools in one turn).
       if (!val.is_null() && !val.is_bool()) return std::unexpected(bad(key, "parallel_tool_calls must be true or false"));
+    } else if (key == "response_format") {
+      if (auto st = parse_response_format(val, in); !st) return std::unexpected(st.error());
     } else if (key == "logprobs" || key == "top_logprobs" || key == "frequency_penalty" || key == "presence_penalty" ||
                key == "logit_bias" || key == "functions" ||
-               key == "function_call" || key == "response_format" ||
+               key == "function_call" ||
                key == "modalities" || key == "reasoning_effort" || key == "audio" || key == "prediction" ||
                key == "web_search_options" || key == "verbosity") {
       if (asks_nothing(key, val)) continue;

@@ -83,6 +83,7 @@ std::int64_t estimate_input_tokens(const bedrock::ChatRequest& request, double c
     total += 8 + estimate_text_tokens(t.name, chars_per_token) + estimate_text_tokens(t.description, chars_per_token) +
              estimate_text_tokens(t.input_schema, chars_per_token);
   }
+  if (request.output_format) total += 8 + estimate_text_tokens(request.output_format->schema, chars_per_token);
   for (const auto& m : request.messages) {
     total += 4;
     for (const auto& b : m.content) {
@@ -100,7 +101,14 @@ std::int64_t estimate_input_tokens(const bedrock::ChatRequest& request, double c
           break;
         case bedrock::ContentBlock::Type::tool_result:
           total += 4 + estimate_text_tokens(b.tool_use_id, chars_per_token);
-          for (const auto& part : b.content) total += estimate_text_tokens(part.text, chars_per_token);
+          for (const auto& part : b.content) {
+            total += estimate_text_tokens(part.text, chars_per_token);
+            if (part.type == bedrock::ContentBlock::Type::image) total += 1600;
+            if (part.type == bedrock::ContentBlock::Type::document) {
+              total += binary_document(part.format) ? static_cast<std::int64_t>((part.bytes.size() + 7) / 8)
+                                                    : estimate_text_tokens(part.bytes, chars_per_token);
+            }
+          }
           break;
       }
     }

@@ -121,7 +121,8 @@ std::string converse_tool_block(std::string_view kind, const json::object& b, st
     std::string piece;
     if (kv.key() == "text" && kv.value().is_string()) piece = kv.value().as_string();
     else if (kv.key() == "json") piece = json::serialize(kv.value());
-    else if (kv.key() != "image" && kv.key() != "document" && kv.key() != "video")
+    else if (kv.key() == "image" || kv.key() == "document") results += results.empty() ? "[" + std::string(kv.key()) + "]" : "; [" + std::string(kv.key()) + "]";
+    else if (kv.key() != "video")
       return detail::format("{}.content.toolResult.content: unknown block [{}]", at, std::string_view(kv.key()));
     tool_text += piece;
     if (!results.empty() && !piece.empty()) results += "; ";
@@ -195,6 +196,30 @@ std::string converse_guardrail(const json::value& v, ParsedRequest& out) {
   if (auto m = g->if_contains("streamProcessingMode"); m && *m != "sync" && *m != "async")
     return "1 validation error detected: Value at 'guardrailConfig.streamProcessingMode' failed to satisfy constraint: "
            "Member must satisfy enum value set: [sync, async]";
+  return {};
+}
+
+// outputConfig: {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": {"schema": "<JSON text>",
+// name?, description?}}}, "effort"?}. The schema is a string holding a JSON object.
+std::string converse_output_config(const json::value& v, ParsedRequest& out) {
+  if (!v.is_object()) return "outputConfig: expected type: JSONObject";
+  for (const auto& kv : v.as_object())
+    if (kv.key() != "textFormat" && kv.key() != "effort")
+      return detail::format("outputConfig: extraneous key [{}] is not permitted", std::string_view(kv.key()));
+  auto tf = v.as_object().if_contains("textFormat");
+  if (!tf) return {};
+  if (!tf->is_object()) return "outputConfig.textFormat: expected type: JSONObject";
+  auto type = tf->as_object().if_contains("type");
+  if (!type || *type != "json_schema") return "outputConfig.textFormat.type: must be json_schema";
+  auto structure = tf->as_object().if_contains("structure");
+  auto js = structure && structure->is_object() ? structure->as_object().if_contains("jsonSchema") : nullptr;
+  if (!js || !js->is_object()) return "outputConfig.textFormat.structure.jsonSchema: required key not found";
+  auto schema = js->as_object().if_contains("schema");
+  if (!schema || !schema->is_string()) return "outputConfig.textFormat.structure.jsonSchema.schema: expected type: String";
+  boost::system::error_code ec;
+  json::value parsed = json::parse(schema->as_string(), ec);
+  if (ec || !parsed.is_object()) return "outputConfig.textFormat.structure.jsonSchema.schema: not a JSON schema object";
+  out.output_schema = std::string(schema->as_string());
   return {};
 }
 
@@ -335,6 +360,10 @@ Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
         "The toolConfig field must be defined when using toolUse and toolResult content blocks."));
   }
   all_text += tool_text;
+  if (auto it = obj->find("outputConfig"); it != obj->end()) {
+    if (auto bad = converse_output_config(it->value(), out); !bad.empty()) return malformed(bad);
+    all_text += out.output_schema;
+  }
 
   if (auto it = obj->find("inferenceConfig"); it != obj->end()) {
     if (!it->value().is_object()) return malformed("inferenceConfig: expected type: JSONObject");

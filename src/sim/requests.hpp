@@ -40,6 +40,8 @@ struct ParsedRequest {
   std::string guardrail_id;     // empty: no guardrail
   std::string guardrail_version;
   std::string guardrail_trace;  // "", enabled, disabled, enabled_full
+  // Converse outputConfig.textFormat (json_schema): the schema the reply's text must satisfy, as JSON text.
+  std::string output_schema;
 };
 
 // On failure: the ValidationException message.

@@ -481,6 +481,12 @@ class SimulatorImpl final : public Simulator {
       co_return validation(rid, "The provided model identifier is invalid.");
     }
     if (!parsed) co_return validation(rid, parsed.error());
+    if (!parsed->output_schema.empty()) {
+      const std::string base = base_model_id(model_id);
+      if (family == Family::titan || base.starts_with("anthropic.claude-3") || base.starts_with("anthropic.claude-v") ||
+          base.starts_with("anthropic.claude-instant"))
+        co_return validation(rid, "This model doesn't support the outputConfig.textFormat field. Remove it and try again.");
+    }
     if (!parsed->blocks.empty()) {
       count([&](SimStats& s) {
         for (const auto& [kind, n] : parsed->blocks) s.content_blocks[kind] += n;
@@ -780,6 +786,7 @@ class SimulatorImpl final : public Simulator {
   // The text answer: to tool results a sentence quoting them ("The tool returned: ..."); otherwise
   // generated or echoed (make_reply).
   Reply text_reply(const ParsedRequest& p, const std::string& fingerprint) const {
+    if (!p.output_schema.empty()) return structured_reply(p);
     if (p.last_user_has_tool_results) {
       const std::string echo = "echo:The tool returned: " + (p.tool_results.empty() ? std::string("(nothing)") : p.tool_results);
       return make_reply(ReplySpec{.seed = opts_.seed, .fingerprint = fingerprint, .last_user_text = echo,
@@ -791,6 +798,17 @@ class SimulatorImpl final : public Simulator {
                                 .reply_tokens = opts_.reply_tokens,
                                 .max_tokens = p.max_tokens,
                                 .echo = opts_.echo});
+  }
+
+  // Structured output: a JSON document satisfying the schema (filled as a tool's input is), in two deltas.
+  static Reply structured_reply(const ParsedRequest& p) {
+    Reply r;
+    r.text = tool_input_for(p.output_schema);
+    std::size_t cut = r.text.size() / 2;  // at the start of a UTF-8 sequence
+    while (cut > 0 && (static_cast<unsigned char>(r.text[cut]) & 0xC0) == 0x80) --cut;
+    r.pieces = {r.text.substr(0, cut), r.text.substr(cut)};
+    r.output_tokens = sim::count_tokens(r.text);
+    return r;
   }
 
   template <class F>

@@ -69,7 +69,15 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
         content.push_back(json::object{{"toolUse", json::object{{"name", b.name}, {"toolUseId", b.tool_use_id}, {"input", json::parse(b.input)}}}});
       if (b.type == ContentBlock::Type::tool_result) {
         json::array parts;
-        for (const auto& p : b.content) parts.push_back(json::object{{"text", p.text}});
+        for (const auto& p : b.content) {
+          if (p.is_json()) parts.push_back(json::object{{"json", json::parse(p.text)}});
+          else if (p.type == ContentBlock::Type::image)
+            parts.push_back(json::object{{"image", json::object{{"format", p.format}, {"source", json::object{{"bytes", base64_encode(p.bytes)}}}}}});
+          else if (p.type == ContentBlock::Type::document)
+            parts.push_back(json::object{{"document", json::object{{"format", p.format}, {"name", p.name},
+                                                                    {"source", json::object{{"bytes", base64_encode(p.bytes)}}}}}});
+          else parts.push_back(json::object{{"text", p.text}});
+        }
         json::object result{{"toolUseId", b.tool_use_id}, {"content", parts}};
         if (b.is_error) result["status"] = "error";
         content.push_back(json::object{{"toolResult", result}});
@@ -110,6 +118,13 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
     json::object g{{"guardrailIdentifier", r.guardrail->identifier}, {"guardrailVersion", r.guardrail->version}};
     if (!r.guardrail->trace.empty()) g["trace"] = r.guardrail->trace;
     input["guardrailConfig"] = g;
+  }
+  if (r.output_format) {  // structured output: the schema as a string (JsonSchemaDefinition.schema)
+    json::object schema{{"schema", r.output_format->schema}};
+    if (!r.output_format->name.empty()) schema["name"] = r.output_format->name;
+    if (!r.output_format->description.empty()) schema["description"] = r.output_format->description;
+    input["outputConfig"] = json::object{
+        {"textFormat", json::object{{"structure", json::object{{"jsonSchema", schema}}}, {"type", "json_schema"}}}};
   }
   return json::serialize(json::object{{"op", stream ? "converse-stream" : "converse"}, {"input", input}});
 }
@@ -200,6 +215,33 @@ std::vector<ChatRequest> cases() {
   none.tools = tools.tools;
   none.tool_choice.mode = ToolChoice::Mode::none;
   out.push_back(none);
+
+  // Structured output (response_format json_schema): with tools and top_k, and with a schema alone.
+  ChatRequest structured = tools;
+  structured.model_id = "us.anthropic.claude-sonnet-4-5-20250929-v1:0";
+  structured.output_format = OutputFormat{
+      .schema = R"({"type":"object","properties":{"city":{"type":"string"},"temp":{"type":"number","minimum":-90.5}},"required":["city"],"additionalProperties":false})",
+      .name = "weather_report",
+      .description = "The \"report\" \u00e9"};
+  out.push_back(structured);
+  ChatRequest schema_only = minimal;
+  schema_only.model_id = "anthropic.claude-haiku-4-5-20251001-v1:0";
+  schema_only.output_format = OutputFormat{.schema = R"({"type":"object"})"};
+  out.push_back(schema_only);
+
+  // Tool results holding JSON, an image, a document and text.
+  ChatRequest rich = tools;
+  ContentBlock shown{.type = ContentBlock::Type::tool_result};
+  shown.tool_use_id = "tooluse_AbC-1";
+  shown.content = {ContentBlock::make_json(R"({"temp":21.5,"tags":["a",null,true],"nested":{"x":[]}})"),
+                   ContentBlock{.type = ContentBlock::Type::image, .format = "png", .bytes = all_bytes},
+                   ContentBlock{.type = ContentBlock::Type::document, .format = "csv", .name = "readings", .bytes = "t,v\n1,2\n"},
+                   ContentBlock::make_text("see the chart")};
+  ContentBlock listed{.type = ContentBlock::Type::tool_result};
+  listed.tool_use_id = "call:2.x";
+  listed.content = {ContentBlock::make_json("[1,2,3]")};
+  rich.messages[2] = Message{.role = "user", .content = {shown, listed}};
+  out.push_back(rich);
   return out;
 }
 

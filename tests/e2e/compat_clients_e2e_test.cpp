@@ -181,6 +181,19 @@ TEST_F(CompatClients, AGuardrailInterventionInEachApisWords) {
   run_checks("guardrail", invoke);
 }
 
+// Request shapes beyond text and tools (structured output...), against an alias of a model that takes
+// them (`sonnet45`, Claude Sonnet 4.5 in the simulator).
+TEST_F(CompatClients, StructuredOutputThroughTheOfficialClientsHelpers) {
+  if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
+  const std::string base = start({"--model-alias", "sonnet45=anthropic.claude-sonnet-4-5-20250929-v1:0"});
+  ASSERT_FALSE(base.empty()) << agent->rest();
+  run_checks("shapes", base);
+  int structured = 0;
+  for (const auto& l : stop_and_read_log())
+    if (l.at("status") == 200 && l.contains("model") && l.at("model") == "anthropic.claude-sonnet-4-5-20250929-v1:0") ++structured;
+  EXPECT_GE(structured, 2);
+}
+
 TEST_F(CompatClients, OurLimitersRetryAfterIsHonouredByTheClientsOwnRetries) {
   if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
   const std::string base = start({"--max-rpm", "20"});  // a burst of 20, then one request every 3 s

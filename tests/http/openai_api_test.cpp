@@ -84,7 +84,7 @@ TEST_F(OpenAIApiTest, UnsupportedAndUnknownFieldsAre400NamingTheParameter) {
       {R"("tools": [{"type": "function", "function": {"name": "f", "strict": true}}])", "tools[0].function.strict"},
       {R"("tool_choice": {"type": "allowed_tools"})", "tool_choice"},
       {R"("functions": [{"name": "f"}])", "functions"},
-      {R"("response_format": {"type": "json_object"})", "response_format"},
+      {R"("response_format": {"type": "json_object"})", "response_format.type"},
       {R"("logprobs": true)", "logprobs"},
       {R"("presence_penalty": 0.5)", "presence_penalty"},
       {R"("reasoning_effort": "high")", "reasoning_effort"},

@@ -1,7 +1,7 @@
 // The official `openai` and `@anthropic-ai/sdk` clients against the agent's compatible routes
 // (POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models), the agent running `serve --simulate` (started and
 // stopped by tests/e2e/compat_clients_e2e_test.cpp).
-// Usage: node tests/node/compat_clients_check.mjs <main|tools|ratelimit|caching|guardrail> <base url> <api key> [model alias]
+// Usage: node tests/node/compat_clients_check.mjs <main|tools|shapes|ratelimit|caching|guardrail> <base url> <api key> [model alias]
 // (main includes tools; tools alone is run against an agent using InvokeModel too.)
 // Prints one JSON line per check, then {"passed": N, "failed": M}; exits 1 when a check failed.
 import OpenAI from "openai";
@@ -478,14 +478,76 @@ async function guardrail() {
   });
 }
 
-if (scenario === "main") {
+// Request shapes beyond text and tools, against an alias of a model that takes them ("sonnet45", Claude
+// Sonnet 4.5): structured output through the openai client's parse() and stream helpers.
+const SHAPES_MODEL = "sonnet45";
+async function shapes() {
+  const PERSON = { type: "object", properties: { name: { type: "string" }, age: { type: "integer", minimum: 3 },
+    tags: { type: "array", items: { type: "string" }, minItems: 1 } }, required: ["name", "age", "tags"], additionalProperties: false };
+  const format = { type: "json_schema", json_schema: { name: "person", description: "A person", schema: PERSON, strict: true } };
+  await check("openai: parse() with a json_schema response_format gets parsed JSON satisfying the schema", async () => {
+    const r = await openai.chat.completions.parse({ model: SHAPES_MODEL, messages: [{ role: "user", content: "Describe a person" }],
+      response_format: format });
+    const m = r.choices[0].message;
+    expect(r.choices[0].finish_reason === "stop", "finish_reason stop");
+    expect(m.parsed && m.parsed.name === "sample" && m.parsed.age === 3 && m.parsed.tags.length === 1, "parsed: " + JSON.stringify(m));
+    return m.parsed;
+  });
+  await check("openai: a streamed json_schema answer, assembled and parsed by the stream helper", async () => {
+    const stream = openai.chat.completions.stream({ model: SHAPES_MODEL, messages: [{ role: "user", content: "Describe a person" }],
+      response_format: format });
+    let deltas = 0;
+    stream.on("content.delta", () => { deltas++; });
+    const final = await stream.finalChatCompletion();
+    const m = final.choices[0].message;
+    expect(deltas >= 2, "several content deltas: " + deltas);
+    // The helper parses only schemas it made itself (zodResponseFormat); the assembled content is the JSON.
+    const parsed = m.parsed ?? JSON.parse(m.content);
+    expect(parsed.name === "sample" && parsed.age === 3, "the JSON: " + JSON.stringify(m));
+    return { deltas };
+  });
+  await check("openai: response_format for a model without structured output is a 400 saying so", async () => {
+    const e = await expectError(openai.chat.completions.create({ model: alias, messages: [{ role: "user", content: "x" }],
+      response_format: format }), 400, "claude 3 haiku");
+    expect(e instanceof OpenAI.BadRequestError && /structured output/.test(e.message), "says so: " + e.message);
+    const obj = await expectError(openai.chat.completions.create({ model: SHAPES_MODEL, messages: [{ role: "user", content: "x" }],
+      response_format: { type: "json_object" } }), 400, "json_object");
+    expect(obj.param === "response_format.type" && /json_schema/.test(obj.message), "json_object refused: " + obj.message);
+  });
+  // Tool results beyond text: the simulator's answer quotes them ("[image]", "[document]", the JSON).
+  const q = { role: "user", content: "Draw the weather chart" };
+  await check("anthropic: a tool_result with an image, a document and text", async () => {
+    const first = await anthropic.messages.create({ model: alias, max_tokens: 200, messages: [q], tools: [WEATHER_TOOL] });
+    const use = first.content.find((b) => b.type === "tool_use");
+    const second = await anthropic.messages.create({ model: alias, max_tokens: 200, tools: [WEATHER_TOOL], messages: [q,
+      { role: "assistant", content: first.content },
+      { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: [
+        { type: "image", source: { type: "base64", media_type: "image/png", data: PNG } },
+        { type: "document", source: { type: "base64", media_type: "application/pdf", data: PDF }, title: "chart.pdf" },
+        { type: "text", text: "the chart" }] }] }] });
+    expect(second.content[0].text === "The tool returned: [image]; [document]; the chart", "the answer: " + JSON.stringify(second.content));
+  });
+  await check("openai: tool messages with an image part and with a JSON object", async () => {
+    const first = await openai.chat.completions.create({ model: alias, messages: [q], tools: [WEATHER_FN], tool_choice: "required" });
+    const call = first.choices[0].message.tool_calls[0];
+    const turn = (content) => openai.chat.completions.create({ model: alias, tools: [WEATHER_FN], messages: [q, first.choices[0].message,
+      { role: "tool", tool_call_id: call.id, content }] });
+    const image = await turn([{ type: "text", text: "the chart" }, { type: "image_url", image_url: { url: "data:image/png;base64," + PNG } }]);
+    expect(image.choices[0].message.content === "The tool returned: the chart; [image]", "the answer: " + image.choices[0].message.content);
+    const json = await turn({ temp: 21, sky: "clear" });
+    expect(json.choices[0].message.content === 'The tool returned: {"temp":21,"sky":"clear"}', "the answer: " + json.choices[0].message.content);
+  });
+}
+
+if (scenario === "shapes") await shapes();
+else if (scenario === "main") {
   await main();
   await tools();
 } else if (scenario === "tools") await tools();
 else if (scenario === "ratelimit") await ratelimit();
 else if (scenario === "caching") await caching();
 else if (scenario === "guardrail") await guardrail();
-else throw new Error("scenario must be main, tools, ratelimit, caching or guardrail");
+else if (scenario !== "shapes") throw new Error("scenario must be main, tools, shapes, ratelimit, caching or guardrail");
 const failed = results.filter((r) => !r.ok).length;
 console.log(JSON.stringify({ passed: results.length - failed, failed }));
 process.exit(failed ? 1 : 0);
