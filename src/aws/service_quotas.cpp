@@ -20,10 +20,10 @@ std::string resolve_service_quotas_endpoint(std::string_view region, const GetEn
 
 std::string list_service_quotas_body(std::string_view service_code, std::optional<int> max_results,
                                      std::string_view next_token) {
-  json::object o;
-  if (max_results) o["MaxResults"] = *max_results;
-  if (!next_token.empty()) o["NextToken"] = next_token;
+  json::object o;  // the model's member order, as the SDKs serialize it
   o["ServiceCode"] = service_code;
+  if (!next_token.empty()) o["NextToken"] = next_token;
+  if (max_results) o["MaxResults"] = *max_results;
   return json::serialize(o);
 }
 

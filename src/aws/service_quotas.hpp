@@ -38,7 +38,8 @@ struct Quota {
 
 std::string resolve_service_quotas_endpoint(std::string_view region, const GetEnv& env = process_env());
 
-// The body of a ListServiceQuotas request, members in the order the official client writes them.
+// The body of a ListServiceQuotas request, members in the order the official client writes them
+// (the service model's: ServiceCode, NextToken, MaxResults).
 std::string list_service_quotas_body(std::string_view service_code, std::optional<int> max_results,
                                      std::string_view next_token = {});
 

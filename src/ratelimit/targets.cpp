@@ -115,7 +115,7 @@ Result<TargetSpec> parse_target(std::string_view text) {
       (key == "endpoint" ? t.endpoint : t.quotas_endpoint) = value;
     } else if (key == "rpm" || key == "tpm") {
       auto b = parse_budget_value(value);
-      if (!b) return fail(ErrorKind::invalid_input, key + "=" + b.error().message);
+      if (!b) return fail(ErrorKind::invalid_input, key + "=" + value + " is not a number >= 0, auto or auto:N");
       (key == "rpm" ? t.rpm : t.tpm) = b->value;
       (key == "rpm" ? t.rpm_auto : t.tpm_auto) = b->automatic;
     } else if (key == "rpm_quota" || key == "tpm_quota") {
