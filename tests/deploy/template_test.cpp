@@ -107,8 +107,12 @@ TEST_F(TemplateContent, TheFunctionGetsTheEnvironmentTheLambdaModeReads) {
   EXPECT_EQ(s(fn.at("Code")), R"({"S3Bucket":{"Ref":"ArtifactBucket"},"S3Key":{"Ref":"ArtifactKey"}})");
   const auto& vars = fn.at("Environment").at("Variables").as_object();
   EXPECT_EQ(s(vars.at("MODEL_ID")), R"({"Ref":"ModelId"})");
-  EXPECT_EQ(s(vars.at("MAX_REQUESTS_PER_MINUTE")), R"({"Ref":"MaxRequestsPerMinute"})");
-  EXPECT_EQ(s(vars.at("MAX_TOKENS_PER_MINUTE")), R"({"Ref":"MaxTokensPerMinute"})");
+  // QuotasFromAccount=true: "auto:<the parameter>" (the account's quota, the parameter as the fallback).
+  EXPECT_EQ(s(vars.at("MAX_REQUESTS_PER_MINUTE")),
+            R"({"Fn::If":["QuotasFromAccount",{"Fn::Sub":"auto:${MaxRequestsPerMinute}"},{"Ref":"MaxRequestsPerMinute"}]})");
+  EXPECT_EQ(s(vars.at("MAX_TOKENS_PER_MINUTE")),
+            R"({"Fn::If":["QuotasFromAccount",{"Fn::Sub":"auto:${MaxTokensPerMinute}"},{"Ref":"MaxTokensPerMinute"}]})");
+  EXPECT_EQ(s(t_.at("Parameters").at("QuotasFromAccount").at("Default")), R"("false")");
   EXPECT_EQ(s(vars.at("CONVERSATION_TABLE")), R"({"Ref":"ConversationTable"})");
   EXPECT_EQ(s(vars.at("BUDGET_TABLE")), R"({"Ref":"BudgetTable"})");  // the shared rate-limit budget
   EXPECT_EQ(s(vars.at("FILES_BUCKET")), R"({"Ref":"FilesBucket"})");
@@ -162,7 +166,20 @@ TEST_F(TemplateContent, IamIsLeastPrivilege) {
   const auto& statements = props("FunctionRole").at("Policies").at(0).at("PolicyDocument").at("Statement").as_array();
   bool bedrock = false;
   std::size_t budget = 0;
+  bool quotas = false;
   for (const auto& st : statements) {
+    if (st.as_object().contains("Fn::If")) {
+      // Only with QuotasFromAccount=true: reading the applied quotas. Service Quotas' List/Get actions
+      // have no resource-level permissions, so this is the one statement on "*".
+      const auto& branches = st.at("Fn::If").as_array();
+      ASSERT_EQ(branches.size(), 3u);
+      EXPECT_EQ(s(branches[0]), R"("QuotasFromAccount")");
+      EXPECT_EQ(s(branches[1].at("Action")), R"(["servicequotas:ListServiceQuotas","servicequotas:GetServiceQuota"])");
+      EXPECT_EQ(s(branches[1].at("Resource")), R"("*")");
+      EXPECT_EQ(s(branches[2]), R"({"Ref":"AWS::NoValue"})");
+      quotas = true;
+      continue;
+    }
     const std::string actions = s(st.at("Action"));
     const std::string resource = s(st.at("Resource"));
     EXPECT_EQ(actions.find('*'), std::string::npos) << actions;    // no wildcard actions
@@ -185,6 +202,7 @@ TEST_F(TemplateContent, IamIsLeastPrivilege) {
     }
   }
   EXPECT_TRUE(bedrock);
+  EXPECT_TRUE(quotas);
   EXPECT_EQ(budget, 1u);
 }
 
