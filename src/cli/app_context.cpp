@@ -487,7 +487,8 @@ void build_router(boost::asio::io_context& io, App& app, bedrock::Api api) {
   }
   std::vector<ratelimit::RouterTarget> targets;
   for (std::size_t i = 0; i < app.target_specs.size(); ++i) {
-    targets.push_back({app.target_specs[i].model_id, app.target_specs[i].region, app.targets[i]->client.get()});
+    targets.push_back({app.target_specs[i].model_id, app.target_specs[i].region, app.targets[i]->client.get(),
+                       app.target_specs[i].weight});
   }
   ratelimit::RouterConfig rc;
   rc.spill_after = std::chrono::milliseconds(o.spill_after_ms);
