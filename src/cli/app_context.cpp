@@ -682,6 +682,35 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   // POST /files carries base64 (4/3 of the file) in JSON; PUT /files/{name} the raw bytes.
   app->context->config.files_body_limit = o.max_file_bytes / 3 * 4 + 64 * 1024;
   app->context->files = app->files.get();
+  if (app->router) {
+    app->context->targets = [a = app.get()] {
+      std::vector<http::TargetHealth> out;
+      const auto status = a->router->status();
+      for (std::size_t i = 0; i < status.size(); ++i) {
+        const auto& st = status[i];
+        const auto& spec = a->target_specs[i];
+        http::TargetHealth t;
+        t.model_id = st.model_id;
+        t.region = st.region;
+        t.circuit = st.circuit == ratelimit::Circuit::State::closed ? "closed"
+                    : st.circuit == ratelimit::Circuit::State::open ? "open"
+                                                                    : "half_open";
+        t.in_rotation = !st.removed;
+        t.rpm = spec.effective_rpm(a->options.max_rpm);
+        t.tpm = spec.effective_tpm(a->options.max_tpm);
+        if (a->auto_quotas && i < a->auto_quotas->size()) {
+          const auto l = a->auto_quotas->limits(i);
+          t.rpm = l.rpm;
+          t.tpm = l.tpm;
+          t.rpm_source = a->auto_quotas->rpm_source(i);
+          t.tpm_source = a->auto_quotas->tpm_source(i);
+        }
+        t.weight = spec.weight;
+        out.push_back(std::move(t));
+      }
+      return out;
+    };
+  }
   return app;
 }
 

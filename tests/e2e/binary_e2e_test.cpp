@@ -371,6 +371,54 @@ TEST(BinaryE2E, TargetsInTwoRegionsAreWiredIntoServe) {
   EXPECT_EQ(child.wait_exit(), 0);
 }
 
+// /health shows each target's state: a circuit opened by a 503 (--circuit-failures 1), then a target
+// whose model is reported missing (ResourceNotFoundException) out of rotation. Faults are scripted in the
+// region simulators that --simulate starts (their URLs are in the listening line).
+TEST(BinaryE2E, HealthShowsEachTargetsCircuitAndRotation) {
+  Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "none", "--circuit-failures", "1",
+               "--target", "model=anthropic.claude-3-haiku-20240307-v1:0 region=us-east-1", "--target",
+               "model=anthropic.claude-3-haiku-20240307-v1:0 region=eu-west-1 weight=1"});
+  auto listening = first_line(child, "listening");
+  ASSERT_TRUE(listening) << child.rest();
+  const auto& targets = listening->at("targets").as_array();
+  ASSERT_EQ(targets.size(), 2u);
+  const std::string east(targets[0].at("endpoint").as_string()), west(targets[1].at("endpoint").as_string());
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  const std::string base = "http://127.0.0.1:" + std::to_string(listening->at("port").to_number<int>());
+  auto post = [&](std::string url) { return call(io, *client, net::HttpRequest{.method = "POST", .url = std::move(url)}); };
+  auto chat = [&] {
+    auto c = call(io, *client,
+                  net::HttpRequest{.method = "POST",
+                                   .url = base + "/chat",
+                                   .headers = {{"Content-Type", "application/json"}},
+                                   .body = R"({"input": "echo:hi"})"});
+    EXPECT_EQ(c.status, 200) << c.body;
+    return std::string(json::parse(c.body).at("served_by").at("region").as_string());
+  };
+  auto health = [&] { return json::parse(call(io, *client, net::HttpRequest{.method = "GET", .url = base + "/health"}).body); };
+
+  auto h = health();
+  ASSERT_TRUE(h.as_object().contains("targets")) << h;
+  EXPECT_EQ(h.at("targets").at(0).at("circuit").as_string(), "closed") << h;
+  EXPECT_TRUE(h.at("targets").at(0).at("in_rotation").as_bool()) << h;
+
+  ASSERT_EQ(post(east + "/sim/fault?kind=503&count=1").status, 200);
+  EXPECT_EQ(chat(), "eu-west-1");
+  h = health();
+  EXPECT_EQ(h.at("targets").at(0).at("circuit").as_string(), "open") << h;
+  EXPECT_EQ(h.at("status").as_string(), "ok") << h;
+
+  ASSERT_EQ(post(west + "/sim/fault?kind=not-found&count=1").status, 200);
+  EXPECT_EQ(chat(), "us-east-1");  // eu-west-1 out of rotation; us-east-1 (circuit open) is the one left
+  h = health();
+  EXPECT_FALSE(h.at("targets").at(1).at("in_rotation").as_bool()) << h;
+  EXPECT_EQ(h.at("targets").at(0).at("circuit").as_string(), "closed") << h;  // its success closed it
+  client.reset();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+}
+
 TEST(BinaryE2E, BadTargetsExitWith2NamingTheFlagOrTheLine) {
   {
     Child child({binary(), "serve", "--history", "none", "--target", "region=us-east-1 rmp=5"});
