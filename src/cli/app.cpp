@@ -10,6 +10,7 @@
 #include "cli/options.hpp"
 #include "cli/simulate.hpp"
 #include "deploy/deploy.hpp"
+#include "ratelimit/targets.hpp"
 
 namespace ba::cli {
 namespace {
@@ -141,14 +142,34 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
       ->capture_default_str();
 
   // Rate limiting, retries and max_tokens (docs/rate-limiting.md).
-  app.add_option("--max-rpm", o.max_rpm, "Requests per minute per model and region")
-      ->envname("MAX_REQUESTS_PER_MINUTE")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  app.add_option("--max-tpm", o.max_tpm,
-                 "Tokens per minute per model and region, as Bedrock charges them (0: unlimited)")
-      ->envname("MAX_TOKENS_PER_MINUTE")
-      ->check(CLI::NonNegativeNumber)
+  // A number, `auto` or `auto:N`: the applied quota from Service Quotas (N, else the default, when it
+  // cannot be read; ratelimit/auto_quotas.hpp).
+  auto budget_option = [&app](const char* name, double& value, bool& automatic, bool positive, const char* help) {
+    return app
+        .add_option_function<std::string>(
+            name,
+            [&value, &automatic, name, positive](const std::string& text) {
+              auto b = ratelimit::parse_budget_value(text);
+              if (!b) throw CLI::ValidationError(name, b.error().message);
+              if (positive && b->value && *b->value <= 0) throw CLI::ValidationError(name, "must be > 0");
+              automatic = b->automatic;
+              if (b->value) value = *b->value;
+            },
+            help)
+        ->default_str(positive ? "50" : "0");
+  };
+  budget_option("--max-rpm", o.max_rpm, o.max_rpm_auto, true,
+                "Requests per minute per model and region; auto (or auto:N): the account's applied quota, "
+                "read from Service Quotas")
+      ->envname("MAX_REQUESTS_PER_MINUTE");
+  budget_option("--max-tpm", o.max_tpm, o.max_tpm_auto, false,
+                "Tokens per minute per model and region, as Bedrock charges them (0: unlimited); auto (or "
+                "auto:N): the account's applied quota, read from Service Quotas")
+      ->envname("MAX_TOKENS_PER_MINUTE");
+  app.add_option("--quota-refresh-s", o.quota_refresh_s,
+                 "With auto budgets: how often the quotas are read again, seconds")
+      ->envname("BEDROCK_AGENT_QUOTA_REFRESH_S")
+      ->check(CLI::Range(60, 86'400))
       ->capture_default_str();
   app.add_option("--max-tokens-per-day", o.max_tokens_per_day,
                  "Tokens per UTC day per model and region (0: unlimited)")

@@ -344,32 +344,121 @@ std::vector<ratelimit::TargetSpec> read_targets(const ServeOptions& o) {
   return out;
 }
 
+// --simulate: the simulator of `region` (one per region, each with quotas of its own, as Bedrock's are
+// per region), started on first use.
+std::string simulated_endpoint(boost::asio::io_context& io, App& app, const std::string& region) {
+  if (app.simulated_endpoints.empty()) app.simulated_endpoints[app.region] = app.endpoint;
+  auto it = app.simulated_endpoints.find(region);
+  if (it != app.simulated_endpoints.end()) return it->second;
+  sim::SimulatorOptions so;
+  so.host = "127.0.0.1";
+  so.port = 0;
+  so.region = region;
+  so.access_key_id = "AKIDSIMULATOR00000000";
+  so.secret_access_key = "simulator-secret-key-not-a-real-secret";
+  auto simulator = sim::make_simulator(io, so);
+  auto port = simulator->start();
+  if (!port) throw std::runtime_error("cannot start the simulator for " + region + ": " + port.error().message);
+  app.region_simulators.push_back(std::move(simulator));
+  return app.simulated_endpoints.emplace(region, "http://127.0.0.1:" + std::to_string(*port)).first->second;
+}
+
+// Auto budgets (--max-rpm/--max-tpm auto, rpm=/tpm=auto): which targets read which quotas, from which
+// Service Quotas endpoint; the first reading, before any budget store is built (the shared budget takes
+// its budgets at construction). Nothing when no budget is auto.
+void read_quotas(boost::asio::io_context& io, App& app) {
+  const ServeOptions& o = app.options;
+  struct Source {
+    ratelimit::AutoQuotaTarget target;
+    std::string endpoint;
+  };
+  std::vector<Source> sources;
+  if (app.target_specs.empty()) {
+    ratelimit::AutoQuotaTarget t;
+    t.model_id = o.model_id;
+    t.region = app.region;
+    t.rpm_auto = o.max_rpm_auto;
+    t.tpm_auto = o.max_tpm_auto;
+    t.fallback = app.rate_limit.limits;
+    sources.push_back({std::move(t), o.simulate ? app.endpoint : std::string()});
+  } else {
+    for (const auto& spec : app.target_specs) {
+      ratelimit::AutoQuotaTarget t;
+      t.model_id = spec.model_id;
+      t.region = spec.region;
+      t.rpm_auto = !spec.provisioned() && (spec.rpm_auto || (!spec.rpm && o.max_rpm_auto));
+      t.tpm_auto = !spec.provisioned() && (spec.tpm_auto || (!spec.tpm && o.max_tpm_auto));
+      t.pins = {spec.rpm_quota, spec.tpm_quota};
+      t.fallback = app.rate_limit.limits;
+      t.fallback.rpm = spec.effective_rpm(o.max_rpm);
+      t.fallback.tpm = spec.effective_tpm(o.max_tpm);
+      std::string endpoint = spec.quotas_endpoint;
+      if (endpoint.empty() && o.simulate && (t.rpm_auto || t.tpm_auto)) endpoint = simulated_endpoint(io, app, spec.region);
+      sources.push_back({std::move(t), std::move(endpoint)});
+    }
+  }
+  bool any = false;
+  for (const auto& s : sources) any = any || s.target.rpm_auto || s.target.tpm_auto;
+  if (!any) return;
+  // One client per (endpoint, region); the list function finds it by region through the target's entry.
+  std::map<std::string, aws::service_quotas::Client*> by_region;
+  std::vector<ratelimit::AutoQuotaTarget> targets;
+  for (auto& s : sources) {
+    if (s.target.rpm_auto || s.target.tpm_auto) {
+      const std::string endpoint =
+          s.endpoint.empty() ? aws::service_quotas::resolve_service_quotas_endpoint(s.target.region) : s.endpoint;
+      const std::string key = endpoint + " " + s.target.region;
+      auto& client = app.quota_clients[key];
+      if (!client) {
+        try {
+          client = std::make_unique<aws::service_quotas::Client>(
+              *app.http_client, *app.credentials,
+              aws::service_quotas::ClientConfig{.region = s.target.region, .endpoint = endpoint});
+        } catch (const std::invalid_argument& e) {
+          throw ConfigError("target " + s.target.model_id + " in " + s.target.region + ": " + e.what());
+        }
+      }
+      if (by_region.contains(s.target.region) && by_region[s.target.region] != client.get()) {
+        throw ConfigError("targets in " + s.target.region + " name different quotas_endpoint values (one per region)");
+      }
+      by_region[s.target.region] = client.get();
+    }
+    targets.push_back(std::move(s.target));
+  }
+  auto list = [by_region](const std::string& region) -> boost::asio::awaitable<Result<std::vector<ratelimit::QuotaEntry>>> {
+    auto it = by_region.find(region);
+    if (it == by_region.end()) co_return fail(ErrorKind::internal, "no Service Quotas client for " + region);
+    auto got = co_await it->second->list_service_quotas("bedrock");
+    if (!got) co_return std::unexpected(std::move(got.error()));
+    std::vector<ratelimit::QuotaEntry> out;
+    out.reserve(got->size());
+    for (auto& q : *got) out.push_back({std::move(q.code), std::move(q.name), q.value});
+    co_return out;
+  };
+  app.auto_quotas = std::make_unique<ratelimit::AutoQuotas>(
+      std::move(targets), std::move(list),
+      [](std::string_view level, std::string_view message) {
+        log_line(std::string(level).c_str(), std::string(message).c_str());
+      },
+      std::chrono::seconds(o.quota_refresh_s));
+  run_startup(io, [](ratelimit::AutoQuotas& a) -> boost::asio::awaitable<bool> {
+    co_await a.refresh();
+    co_return true;
+  }(*app.auto_quotas));
+  if (app.target_specs.empty()) {
+    const auto l = app.auto_quotas->limits(0);
+    app.rate_limit.limits.rpm = l.rpm;
+    app.rate_limit.limits.tpm = l.tpm;
+  }
+}
+
 void build_router(boost::asio::io_context& io, App& app, bedrock::Api api) {
   const ServeOptions& o = app.options;
-  std::map<std::string, std::string> simulated;  // region -> simulator endpoint (--simulate)
-  if (o.simulate) simulated[app.region] = app.endpoint;
   for (std::size_t i = 0; i < app.target_specs.size(); ++i) {
     const ratelimit::TargetSpec& spec = app.target_specs[i];
     auto stack = std::make_unique<App::TargetStack>();
     std::string endpoint = spec.endpoint;
-    if (endpoint.empty() && o.simulate) {
-      // One simulator per region, each with quotas of its own, as Bedrock's are per region.
-      auto it = simulated.find(spec.region);
-      if (it == simulated.end()) {
-        sim::SimulatorOptions so;
-        so.host = "127.0.0.1";
-        so.port = 0;
-        so.region = spec.region;
-        so.access_key_id = "AKIDSIMULATOR00000000";
-        so.secret_access_key = "simulator-secret-key-not-a-real-secret";
-        auto simulator = sim::make_simulator(io, so);
-        auto port = simulator->start();
-        if (!port) throw std::runtime_error("cannot start the simulator for " + spec.region + ": " + port.error().message);
-        app.region_simulators.push_back(std::move(simulator));
-        it = simulated.emplace(spec.region, "http://127.0.0.1:" + std::to_string(*port)).first;
-      }
-      endpoint = it->second;
-    }
+    if (endpoint.empty() && o.simulate) endpoint = simulated_endpoint(io, app, spec.region);
     if (endpoint.empty()) endpoint = aws::resolve_endpoint("Bedrock Runtime", "bedrock-runtime", spec.region);
     try {
       stack->model = bedrock::make_bedrock_client(
@@ -382,6 +471,11 @@ void build_router(boost::asio::io_context& io, App& app, bedrock::Api api) {
     ratelimit::RateLimitConfig config = app.rate_limit;
     config.limits.rpm = spec.effective_rpm(o.max_rpm);
     config.limits.tpm = spec.effective_tpm(o.max_tpm);
+    if (app.auto_quotas) {  // the budgets read from the account at start-up (or the fallbacks)
+      const auto l = app.auto_quotas->limits(i);
+      config.limits.rpm = l.rpm;
+      config.limits.tpm = l.tpm;
+    }
     config.retry.max_attempts = 1;  // the router retries, on another target when it can
     stack->store = make_budget_store(app, config);
     stack->admission = std::make_unique<ratelimit::LimiterAdmission>(*stack->store, system_clock());
@@ -389,11 +483,13 @@ void build_router(boost::asio::io_context& io, App& app, bedrock::Api api) {
     stack->client = std::make_unique<ratelimit::RetryingClient>(
         *stack->model, *stack->admission, *stack->retry_budget, app.registry, system_clock(), system_random(),
         ratelimit::RetryingClient::Options{.region = spec.region, .config = config});
+    if (app.auto_quotas) app.auto_quotas->set_store(i, stack->store.get());
     app.targets.push_back(std::move(stack));
   }
   std::vector<ratelimit::RouterTarget> targets;
   for (std::size_t i = 0; i < app.target_specs.size(); ++i) {
-    targets.push_back({app.target_specs[i].model_id, app.target_specs[i].region, app.targets[i]->client.get()});
+    targets.push_back({app.target_specs[i].model_id, app.target_specs[i].region, app.targets[i]->client.get(),
+                       app.target_specs[i].weight});
   }
   ratelimit::RouterConfig rc;
   rc.spill_after = std::chrono::milliseconds(o.spill_after_ms);
@@ -559,13 +655,6 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   // the Bedrock client (budget key = model id + region). Its metrics go to the registry /metrics renders.
   app->rate_limit = make_rate_limit_config(o);
   app->profile = ratelimit::model_profile(o.model_id, app->rate_limit);
-  open_budget(io, *app, *store_credentials);
-  app->admission = std::make_unique<ratelimit::LimiterAdmission>(*app->budget_store, system_clock());
-  app->retry_budget = std::make_unique<ratelimit::RetryBudget>(app->rate_limit.retry);
-  app->limited = std::make_unique<ratelimit::RetryingClient>(
-      *app->model, *app->admission, *app->retry_budget, app->registry, system_clock(), system_random(),
-      ratelimit::RetryingClient::Options{.region = app->region, .config = app->rate_limit});
-
   if (!app->target_specs.empty()) {
     std::set<std::pair<std::string, std::string>> seen;
     for (auto& t : app->target_specs) {
@@ -574,8 +663,18 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
         throw ConfigError("target " + t.name() + " is given twice (one budget per model and region)");
       }
     }
-    build_router(io, *app, api);
   }
+  read_quotas(io, *app);  // auto budgets: before the stores take them
+  open_budget(io, *app, *store_credentials);
+  if (app->auto_quotas && app->target_specs.empty()) app->auto_quotas->set_store(0, app->budget_store.get());
+  app->admission = std::make_unique<ratelimit::LimiterAdmission>(*app->budget_store, system_clock());
+  app->retry_budget = std::make_unique<ratelimit::RetryBudget>(app->rate_limit.retry);
+  app->limited = std::make_unique<ratelimit::RetryingClient>(
+      *app->model, *app->admission, *app->retry_budget, app->registry, system_clock(), system_random(),
+      ratelimit::RetryingClient::Options{.region = app->region, .config = app->rate_limit});
+
+  if (!app->target_specs.empty()) build_router(io, *app, api);
+  if (app->auto_quotas) app->auto_quotas->start(io);  // then every --quota-refresh-s
   bedrock::ModelClient& model_client =
       app->router ? static_cast<bedrock::ModelClient&>(*app->router) : static_cast<bedrock::ModelClient&>(*app->limited);
   const std::string model_id = app->router ? app->target_specs.front().model_id : o.model_id;
@@ -612,6 +711,35 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   // POST /files carries base64 (4/3 of the file) in JSON; PUT /files/{name} the raw bytes.
   app->context->config.files_body_limit = o.max_file_bytes / 3 * 4 + 64 * 1024;
   app->context->files = app->files.get();
+  if (app->router) {
+    app->context->targets = [a = app.get()] {
+      std::vector<http::TargetHealth> out;
+      const auto status = a->router->status();
+      for (std::size_t i = 0; i < status.size(); ++i) {
+        const auto& st = status[i];
+        const auto& spec = a->target_specs[i];
+        http::TargetHealth t;
+        t.model_id = st.model_id;
+        t.region = st.region;
+        t.circuit = st.circuit == ratelimit::Circuit::State::closed ? "closed"
+                    : st.circuit == ratelimit::Circuit::State::open ? "open"
+                                                                    : "half_open";
+        t.in_rotation = !st.removed;
+        t.rpm = spec.effective_rpm(a->options.max_rpm);
+        t.tpm = spec.effective_tpm(a->options.max_tpm);
+        if (a->auto_quotas && i < a->auto_quotas->size()) {
+          const auto l = a->auto_quotas->limits(i);
+          t.rpm = l.rpm;
+          t.tpm = l.tpm;
+          t.rpm_source = a->auto_quotas->rpm_source(i);
+          t.tpm_source = a->auto_quotas->tpm_source(i);
+        }
+        t.weight = spec.weight;
+        out.push_back(std::move(t));
+      }
+      return out;
+    };
+  }
   return app;
 }
 
@@ -635,6 +763,14 @@ std::string startup_fields(const App& app) {
       to["region"] = t.region;
       to["rpm"] = t.effective_rpm(o.max_rpm);
       to["tpm"] = t.effective_tpm(o.max_tpm);
+      if (app.auto_quotas && i < app.auto_quotas->size()) {
+        const auto l = app.auto_quotas->limits(i);
+        to["rpm"] = l.rpm;
+        to["tpm"] = l.tpm;
+        to["rpm_source"] = app.auto_quotas->rpm_source(i);
+        to["tpm_source"] = app.auto_quotas->tpm_source(i);
+      }
+      if (t.weight != 1) to["weight"] = t.weight;
       if (t.units) to["units"] = *t.units;
       if (i < app.targets.size()) to["endpoint"] = app.targets[i]->endpoint;
       targets.push_back(std::move(to));
@@ -655,8 +791,15 @@ std::string startup_fields(const App& app) {
   info["bedrock_auth"] = app.bedrock_auth;
   info["auth"] = app.mode == Mode::lambda ? "api_gateway" : (app.keys.empty() ? "none" : "api_key");
   info["simulate"] = o.simulate;
-  info["max_rpm"] = o.max_rpm;
-  info["max_tpm"] = o.max_tpm;
+  info["max_rpm"] = app.rate_limit.limits.rpm;
+  info["max_tpm"] = app.rate_limit.limits.tpm;
+  if (o.max_rpm_auto || o.max_tpm_auto) {
+    info["quota_refresh_s"] = o.quota_refresh_s;
+    if (app.target_specs.empty() && app.auto_quotas) {
+      info["rpm_source"] = app.auto_quotas->rpm_source(0);
+      info["tpm_source"] = app.auto_quotas->tpm_source(0);
+    }
+  }
   info["max_tokens_per_day"] = o.max_tokens_per_day;
   info["budget"] = app.shared_budget_spec.empty() ? std::string("per_process") : app.shared_budget_spec;
   info["max_tokens"] = app.profile.default_max_tokens;

@@ -5,6 +5,7 @@
 // API context).
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -16,12 +17,14 @@
 #include "aws/dynamodb.hpp"
 #include "aws/s3.hpp"
 #include "aws/endpoints.hpp"
+#include "aws/service_quotas.hpp"
 #include "bedrock/model_client.hpp"
 #include "cli/options.hpp"
 #include "http/api.hpp"
 #include "http/auth.hpp"
 #include "net/http_client.hpp"
 #include "ratelimit/config.hpp"
+#include "ratelimit/auto_quotas.hpp"
 #include "ratelimit/cost.hpp"
 #include "ratelimit/limiter.hpp"
 #include "ratelimit/retry.hpp"
@@ -107,6 +110,12 @@ struct App {
   std::vector<std::unique_ptr<sim::Simulator>> region_simulators;  // --simulate: one per other target region
   std::vector<std::unique_ptr<TargetStack>> targets;
   std::unique_ptr<ratelimit::Router> router;
+  // --max-rpm/--max-tpm auto (or rpm=/tpm=auto per target): one Service Quotas client per region read,
+  // and the refresher (one entry per target, or one for the single-target path). After the stores it
+  // updates, so it goes first.
+  std::map<std::string, std::string> simulated_endpoints;  // --simulate: region -> its simulator's URL
+  std::map<std::string, std::unique_ptr<aws::service_quotas::Client>> quota_clients;  // by endpoint + region
+  std::unique_ptr<ratelimit::AutoQuotas> auto_quotas;
   agent::ChatConfig chat_config;
   std::unique_ptr<agent::ChatService> chat;
   std::unique_ptr<http::ApiContext> context;

@@ -63,6 +63,9 @@ struct ServeOptions {
   // Rate limiting (docs/rate-limiting.md), per model id + region.
   double max_rpm = 50;                   // --max-rpm, MAX_REQUESTS_PER_MINUTE
   double max_tpm = 0;                    // --max-tpm, MAX_TOKENS_PER_MINUTE (0: unlimited)
+  bool max_rpm_auto = false;             // --max-rpm auto[:N]: the applied quota (max_rpm: the fallback)
+  bool max_tpm_auto = false;             // --max-tpm auto[:N]
+  int quota_refresh_s = 900;             // with auto: how often the quotas are read again
   std::int64_t max_tokens_per_day = 0;   // --max-tokens-per-day, MAX_TOKENS_PER_DAY (0: unlimited)
   double burndown = 0;                   // --burndown (0: the model table's factor)
   int default_max_tokens = 0;            // --default-max-tokens (0: the model table's default)

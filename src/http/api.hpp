@@ -64,6 +64,16 @@ struct ApiConfig {
   std::optional<ratelimit::RateLimitConfig> rate_limit;
 };
 
+// One routing target as GET /health shows it (--target / --targets-file; docs/operations.md).
+struct TargetHealth {
+  std::string model_id, region;
+  std::string circuit;       // "closed", "open" or "half_open"
+  bool in_rotation = true;   // false: its model was reported missing in its region
+  double rpm = 0, tpm = 0;   // the budgets in force
+  std::string rpm_source, tpm_source;  // with auto budgets: "quota L-..." or "fallback"; else empty
+  double weight = 1;
+};
+
 struct ApiContext {
   agent::ChatService& chat;
   store::HistoryStore& history;
@@ -76,6 +86,8 @@ struct ApiContext {
   // The Files API's store (also the ChatService's, for "files" on /chat); nullptr: /files answers 501.
   // (No idempotency store here: Idempotency-Key is the chat use case's, given to the ChatService.)
   store::FileStore* files = nullptr;
+  // The routing targets' state for /health; empty: no targets (one model in one region).
+  std::function<std::vector<TargetHealth>()> targets;
 };
 
 // `context` must outlive the handler.

@@ -63,8 +63,29 @@ net::ServerResponse health(ApiState& s) {
     r["budget"] = c.budget;
     body["rate_limit"] = std::move(r);
   }
+  bool routable = true;
+  if (s.ctx.targets) {
+    json::array targets;
+    bool any = false;
+    for (const auto& t : s.ctx.targets()) {
+      json::object o;
+      o["model"] = t.model_id;
+      o["region"] = t.region;
+      o["circuit"] = t.circuit;
+      o["in_rotation"] = t.in_rotation;
+      o["rpm"] = t.rpm;
+      o["tpm"] = t.tpm;
+      if (!t.rpm_source.empty()) o["rpm_source"] = t.rpm_source;
+      if (!t.tpm_source.empty()) o["tpm_source"] = t.tpm_source;
+      if (t.weight != 1) o["weight"] = t.weight;
+      any = any || t.in_rotation;
+      targets.push_back(std::move(o));
+    }
+    routable = any;
+    body["targets"] = std::move(targets);
+  }
   const bool ready = history && files_ok;
-  body["status"] = !ready ? "unavailable" : (creds ? "ok" : "degraded");
+  body["status"] = !ready ? "unavailable" : (creds && routable ? "ok" : "degraded");
   json::value doc = std::move(body);
   whole_numbers_as_integers(doc);  // "max_rpm":50, not 5E1 (the budgets are doubles)
   return json_response(ready ? 200 : 503, json::serialize(doc));

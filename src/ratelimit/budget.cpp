@@ -309,6 +309,27 @@ void Budget::on_response(const Key& key, Feedback feedback, Now now) {
   if (feedback != Feedback::success) replan(key, s, requests, tokens, now);
 }
 
+std::vector<Key> Budget::set_limits(const std::string& model, const BudgetLimits& limits, Now now) {
+  config_.per_model[model] = limits;
+  std::vector<Key> moved;
+  for (auto& [key, s] : keys_) {
+    if (key.model != model) continue;
+    auto apply = [&](TokenBucket& b, double per_minute, double scale) {
+      if (per_minute <= 0) {
+        b = TokenBucket();
+      } else if (!b.limited()) {
+        b = TokenBucket(per_minute, per_minute * scale / 60.0, now.steady, per_minute);
+      } else {
+        b.set_rate(per_minute, per_minute * scale / 60.0, now.steady);
+      }
+    };
+    apply(s.rpm, limits.rpm, s.requests.scale(now.steady));
+    apply(s.tpm, limits.tpm, s.tokens.scale(now.steady));
+    if (replan(key, s, false, false, now)) moved.push_back(key);
+  }
+  return moved;
+}
+
 bool Budget::replan(const Key& key, KeyState& s, bool drain_requests, bool drain_tokens, Now now) {
   // The key's queued reservations (send time still ahead), in FIFO order.
   std::vector<std::pair<ReservationId, Reservation*>> queued;

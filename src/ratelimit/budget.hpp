@@ -55,6 +55,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "ratelimit/config.hpp"
 #include "util/clock.hpp"
@@ -164,6 +165,10 @@ class Budget {
   void on_response(const Key& key, bool throttled, Now now) {
     on_response(key, throttled ? Feedback::throttled : Feedback::success, now);
   }
+  // New budgets for `model` (its keys in every region): the buckets take the new capacity and rate (the
+  // adaptive scale in force is kept) and queued reservations are planned again at the new rate, as after
+  // a throttle but without emptying the buckets. Returns the keys whose waiters may now go earlier.
+  std::vector<Key> set_limits(const std::string& model, const BudgetLimits& limits, Now now);
 
   std::optional<Key> key_of(ReservationId id) const {
     auto it = reservations_.find(id);

@@ -60,6 +60,16 @@ void InProcessBudgetStore::on_response(const Key& key, Feedback feedback) {
   budget_.on_response(key, feedback, Now::from(clock_));
 }
 
+bool InProcessBudgetStore::set_limits(const std::string& model, const BudgetLimits& limits) {
+  std::vector<Key> moved;
+  {
+    std::lock_guard lock(mu_);
+    moved = budget_.set_limits(model, limits, Now::from(clock_));
+  }
+  for (const auto& key : moved) notify_replan(key);
+  return true;
+}
+
 KeySnapshot InProcessBudgetStore::snapshot(const Key& key) {
   std::lock_guard lock(mu_);
   return budget_.snapshot(key, Now::from(clock_));

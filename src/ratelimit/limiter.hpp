@@ -44,6 +44,14 @@ class BudgetStore {
   // answers the time it granted.
   virtual Result<SteadyTime> ready_at(ReservationId id, SteadyTime granted) { (void)id; return granted; }
   virtual void on_response(const Key& key, Feedback feedback) = 0;
+  // New budgets for `model` from now on (quotas read from the account: auto_quotas.hpp). False when the
+  // store cannot change them while running (the shared table: every instance computes the fleet's
+  // supply from its own budgets, so they change at a restart).
+  virtual bool set_limits(const std::string& model, const BudgetLimits& limits) {
+    (void)model;
+    (void)limits;
+    return false;
+  }
 
   // Called (from any thread, never under the store's lock) when grants of `key` may now go earlier
   // than they were told. One listener per store (the admission that uses it).
@@ -67,6 +75,7 @@ class InProcessBudgetStore final : public BudgetStore {
   bool cancel(ReservationId id) override;
   Result<SteadyTime> ready_at(ReservationId id, SteadyTime granted) override;
   void on_response(const Key& key, Feedback feedback) override;
+  bool set_limits(const std::string& model, const BudgetLimits& limits) override;
 
   KeySnapshot snapshot(const Key& key);
   std::size_t outstanding() const;

@@ -6,6 +6,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <optional>
 
 #include "util/encoding.hpp"
@@ -233,6 +234,18 @@ asio::awaitable<Status> RouterCall::choose() {
     co_return fail(ErrorKind::unavailable,
                    "no target left for " + request_.model_id +
                        ": every target's model was reported missing in its region (see the error log)");
+  }
+  // Weights: a weighted random order (Efraimidis-Spirakis: sort by u^(1/w), largest first).
+  bool weighted = false;
+  for (std::size_t i : order) weighted = weighted || r_.targets_[i].weight != 1;
+  if (weighted && order.size() > 1) {
+    std::vector<std::pair<double, std::size_t>> keyed;
+    for (std::size_t i : order) {
+      const double w = r_.targets_[i].weight > 0 ? r_.targets_[i].weight : 1;
+      keyed.emplace_back(std::pow(r_.random_.uniform(), 1.0 / w), i);
+    }
+    std::stable_sort(keyed.begin(), keyed.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    for (std::size_t k = 0; k < keyed.size(); ++k) order[k] = keyed[k].second;
   }
   const SteadyTime limit = std::min(deadline_, now + r_.config_.spill_after);
   std::optional<Error> refusal;

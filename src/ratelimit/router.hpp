@@ -13,6 +13,12 @@
 //            (4xx) never spill; a stream that delivered text is not retried.
 //   circuit: closed -> open after `failures_to_open` consecutive such failures; open -> one half-open
 //            probe after `cool_down`; the probe's success closes it, its failure opens it again.
+//   weight : when any target has a weight other than 1, the targets a call may go to are tried in a
+//            weighted random order (each next one drawn with probability weight / the remaining
+//            weights) instead of the configured one: among the targets that can take the call within
+//            `spill_after`, each gets it with probability proportional to its weight, and a target that
+//            cannot passes it to the next in that order. With every weight 1 (the default) the order is
+//            the configured one: the first target is preferred, the others take what it cannot.
 //   missing: a target answering that its model does not exist there (ValidationException "model
 //            identifier is invalid", ResourceNotFoundException, on-demand throughput not supported) is
 //            logged once and taken out of rotation; the call goes to the next target.
@@ -72,6 +78,7 @@ struct RouterTarget {
   std::string model_id;
   std::string region;
   RetryingClient* client = nullptr;  // its own budget key and limits; max_attempts 1 (the router retries)
+  double weight = 1;                 // > 0
 };
 
 class RouterCall;

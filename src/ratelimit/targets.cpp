@@ -50,6 +50,26 @@ std::optional<double> number(std::string_view v) {
 
 }  // namespace
 
+Result<BudgetValue> parse_budget_value(std::string_view text) {
+  BudgetValue out;
+  std::string_view v = text;
+  if (v == "auto") {
+    out.automatic = true;
+    return out;
+  }
+  if (v.starts_with("auto:")) {
+    out.automatic = true;
+    v.remove_prefix(5);
+  }
+  auto n = number(v);
+  if (!n) {
+    return fail(ErrorKind::invalid_input,
+                "'" + std::string(text) + "' is not a number >= 0, auto, or auto:N (N the fallback)");
+  }
+  out.value = n;
+  return out;
+}
+
 Result<TargetSpec> parse_target(std::string_view text) {
   TargetSpec t;
   std::string normalized(text);
@@ -88,15 +108,26 @@ Result<TargetSpec> parse_target(std::string_view text) {
         return fail(ErrorKind::invalid_input, "region '" + value + "' is not a region name (like us-east-1)");
       }
       t.region = value;
-    } else if (key == "endpoint") {
+    } else if (key == "endpoint" || key == "quotas_endpoint") {
       if (!value.starts_with("http://") && !value.starts_with("https://")) {
-        return fail(ErrorKind::invalid_input, "endpoint '" + value + "' must be an http:// or https:// URL");
+        return fail(ErrorKind::invalid_input, key + " '" + value + "' must be an http:// or https:// URL");
       }
-      t.endpoint = value;
-    } else if (key == "rpm") {
-      st = num(t.rpm);
-    } else if (key == "tpm") {
-      st = num(t.tpm);
+      (key == "endpoint" ? t.endpoint : t.quotas_endpoint) = value;
+    } else if (key == "rpm" || key == "tpm") {
+      auto b = parse_budget_value(value);
+      if (!b) return fail(ErrorKind::invalid_input, key + "=" + value + " is not a number >= 0, auto or auto:N");
+      (key == "rpm" ? t.rpm : t.tpm) = b->value;
+      (key == "rpm" ? t.rpm_auto : t.tpm_auto) = b->automatic;
+    } else if (key == "rpm_quota" || key == "tpm_quota") {
+      if (!value.starts_with("L-") || value.size() < 3) {
+        return fail(ErrorKind::invalid_input, key + "=" + value + " is not a quota code (like L-1234ABCD)");
+      }
+      (key == "rpm_quota" ? t.rpm_quota : t.tpm_quota) = value;
+    } else if (key == "weight") {
+      std::optional<double> w;
+      st = num(w);
+      if (st && *w <= 0) return fail(ErrorKind::invalid_input, "weight must be > 0");
+      if (st) t.weight = *w;
     } else if (key == "units") {
       st = num(t.units);
       if (st && *t.units <= 0) return fail(ErrorKind::invalid_input, "units must be > 0");
@@ -106,13 +137,15 @@ Result<TargetSpec> parse_target(std::string_view text) {
       st = num(t.tpm_per_unit);
     } else {
       return fail(ErrorKind::invalid_input, "unknown key '" + key +
-                                                "'; accepted: model, region, rpm, tpm, units, rpm_per_unit, "
-                                                "tpm_per_unit, endpoint");
+                                                "'; accepted: model, region, rpm, tpm, rpm_quota, tpm_quota, weight, "
+                                                "units, rpm_per_unit, tpm_per_unit, endpoint, quotas_endpoint");
     }
     if (!st) return fail(st.error());
   }
   if (seen.empty()) return fail(ErrorKind::invalid_input, "empty target");
-  if (t.units && (t.rpm || t.tpm)) {
+  if (!t.rpm_quota.empty() && !t.rpm_auto) return fail(ErrorKind::invalid_input, "rpm_quota needs rpm=auto");
+  if (!t.tpm_quota.empty() && !t.tpm_auto) return fail(ErrorKind::invalid_input, "tpm_quota needs tpm=auto");
+  if (t.units && (t.rpm || t.tpm || t.rpm_auto || t.tpm_auto)) {
     return fail(ErrorKind::invalid_input,
                 "a provisioned target (units=) takes rpm_per_unit/tpm_per_unit, not rpm/tpm");
   }

@@ -298,6 +298,7 @@ std::string to_json(const SimStats& s) {
                  {"throttled", s.throttled},
                  {"faults", std::move(faults)},
                  {"auth_failures", s.auth_failures},
+                 {"service_quotas_calls", s.service_quotas_calls},
                  {"validation_errors", s.validation_errors},
                  {"input_tokens", s.input_tokens},
                  {"output_tokens", s.output_tokens},
@@ -366,6 +367,20 @@ class SimulatorImpl final : public Simulator {
     auth_.region = opts_.region;
     for (const auto& [fault, n] : opts_.fault_script)
       for (int i = 0; i < n; ++i) script_.push_back(fault);
+    quotas_auth_ = auth_;
+    quotas_auth_.service = "servicequotas";
+    quotas_auth_.api_key.clear();  // Bedrock API keys are for Bedrock only
+    service_quotas_ = opts_.service_quotas.empty() ? default_service_quotas(opts_.rpm, opts_.tpm) : opts_.service_quotas;
+  }
+
+  void set_service_quotas(std::vector<ServiceQuota> quotas) override {
+    std::lock_guard lock(mu_);
+    service_quotas_ = std::move(quotas);
+  }
+
+  void fail_service_quotas(int count) override {
+    std::lock_guard lock(mu_);
+    service_quotas_failures_ = count;
   }
 
   ~SimulatorImpl() override {
@@ -431,6 +446,9 @@ class SimulatorImpl final : public Simulator {
   asio::awaitable<net::ServerResponse> handle(net::ServerRequest& req) override {
     const std::string rid = uuid_v4();
     if (req.path.starts_with("/sim/")) co_return admin(req, rid);
+    if (auto target = req.headers.get("x-amz-target"); target && target->starts_with("ServiceQuotasV20190624.")) {
+      co_return service_quotas(req, target->substr(23), rid);
+    }
 
     // Route: POST /model/{modelId}/{operation}.
     constexpr std::string_view kPrefix = "/model/";
@@ -858,6 +876,30 @@ class SimulatorImpl final : public Simulator {
     count([](SimStats& s) { ++s.succeeded; });
   }
 
+  // POST / with X-Amz-Target: ServiceQuotasV20190624.<operation> (sim/service_quotas.hpp).
+  net::ServerResponse service_quotas(const net::ServerRequest& req, std::string_view operation, const std::string& rid) {
+    count([](SimStats& s) { ++s.service_quotas_calls; });
+    if (req.method != "POST" || req.path != "/") {
+      return error_response(404, "UnknownOperationException", "Unknown operation", rid);
+    }
+    if (auto failure = check_auth(req, quotas_auth_, clock_.wall())) {
+      count([](SimStats& s) { ++s.auth_failures; });
+      return error_response(failure->status, failure->type, failure->message, rid, kCoralServiceNamespace);
+    }
+    std::vector<ServiceQuota> quotas;
+    {
+      std::lock_guard lock(mu_);
+      if (service_quotas_failures_ > 0) {
+        --service_quotas_failures_;
+        return error_response(403, "AccessDeniedException",
+                              "User is not authorized to perform: servicequotas:" + std::string(operation), rid,
+                              "http://internal.amazon.com/coral/com.amazonaws.servicequotas/");
+      }
+      quotas = service_quotas_;
+    }
+    return serve_service_quotas(req, operation, quotas, opts_.region.empty() ? "us-east-1" : opts_.region, rid);
+  }
+
   net::ServerResponse admin(const net::ServerRequest& req, const std::string& rid) {
     if (req.path == "/sim/stats" && req.method == "GET") {
       auto r = json_response(200, json::parse(to_json(stats())), rid);
@@ -878,6 +920,28 @@ class SimulatorImpl final : public Simulator {
       script_fault(*fault, n);
       return json_response(200, json::object{{"scripted", to_string(*fault)}, {"count", n}}, rid);
     }
+    if (req.path == "/sim/service-quota" && req.method == "POST") {
+      std::string code;
+      std::optional<double> value;
+      int fail_count = -1;
+      for (const auto& [k, v] : parse_query(req.query)) {
+        if (k == "code") code = v;
+        if (k == "value") value = std::atof(v.c_str());
+        if (k == "fail") fail_count = std::atoi(v.c_str());
+      }
+      if (fail_count >= 0) {
+        fail_service_quotas(fail_count);
+        return json_response(200, json::object{{"fail", fail_count}}, rid);
+      }
+      std::lock_guard lock(mu_);
+      for (auto& q : service_quotas_) {
+        if (q.code == code && value && *value >= 0) {
+          q.value = *value;
+          return json_response(200, json::object{{"code", code}, {"value", *value}}, rid);
+        }
+      }
+      return error_response(400, "ValidationException", "expected ?code=<a listed quota code>&value=<n> or ?fail=<n>", rid);
+    }
     return error_response(404, "ResourceNotFoundException", "Unknown simulator endpoint", rid);
   }
 
@@ -887,6 +951,9 @@ class SimulatorImpl final : public Simulator {
   QuotaModel quota_;
   PromptCache prompt_cache_;
   AuthConfig auth_;
+  AuthConfig quotas_auth_;
+  std::vector<ServiceQuota> service_quotas_;  // under mu_
+  int service_quotas_failures_ = 0;           // under mu_
   mutable std::mutex mu_;
   SimStats stats_;
   std::deque<Fault> script_;

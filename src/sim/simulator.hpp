@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "net/http_server.hpp"
+#include "sim/service_quotas.hpp"
 #include "util/clock.hpp"
 #include "util/result.hpp"
 
@@ -102,6 +103,9 @@ struct SimulatorOptions {
   // "INTERVENED"), and with trace enabled a trace.guardrail assessment naming the word.
   std::string guardrail_trigger = "forbidden";
   std::string guardrail_message = "Sorry, the model cannot answer this question.";
+  // The Service Quotas API on the same port (sim/service_quotas.hpp): the bedrock quotas it lists; empty:
+  // default_service_quotas(rpm, tpm).
+  std::vector<ServiceQuota> service_quotas;
 
   // Time for quotas and signature expiry; nullptr: the system clock. Must outlive the simulator.
   const Clock* clock = nullptr;
@@ -126,6 +130,7 @@ struct SimStats {
   // Bearer requests that also carried a SigV4 header (X-Amz-Date, X-Amz-Security-Token, X-Amz-Content-Sha256):
   // a client using an API key should send none.
   std::uint64_t bearer_with_sigv4_headers = 0;
+  std::uint64_t service_quotas_calls = 0;  // Service Quotas API calls (not in requests_total)
 };
 std::string to_json(const SimStats& stats);
 
@@ -142,6 +147,11 @@ class Simulator {
   virtual void reset() = 0;
   // The next `count` requests to the model API get `fault` (also POST /sim/fault?kind=..&count=..).
   virtual void script_fault(Fault fault, int count) = 0;
+
+  // Replaces the Service Quotas catalogue (also POST /sim/service-quota?code=L-..&value=N for one value).
+  virtual void set_service_quotas(std::vector<ServiceQuota> quotas) = 0;
+  // The next `count` Service Quotas calls answer 403 AccessDeniedException.
+  virtual void fail_service_quotas(int count) = 0;
 
   // The net::Handler the server runs (exposed for in-process tests).
   virtual boost::asio::awaitable<net::ServerResponse> handle(net::ServerRequest& request) = 0;

@@ -107,8 +107,12 @@ TEST_F(TemplateContent, TheFunctionGetsTheEnvironmentTheLambdaModeReads) {
   EXPECT_EQ(s(fn.at("Code")), R"({"S3Bucket":{"Ref":"ArtifactBucket"},"S3Key":{"Ref":"ArtifactKey"}})");
   const auto& vars = fn.at("Environment").at("Variables").as_object();
   EXPECT_EQ(s(vars.at("MODEL_ID")), R"({"Ref":"ModelId"})");
-  EXPECT_EQ(s(vars.at("MAX_REQUESTS_PER_MINUTE")), R"({"Ref":"MaxRequestsPerMinute"})");
-  EXPECT_EQ(s(vars.at("MAX_TOKENS_PER_MINUTE")), R"({"Ref":"MaxTokensPerMinute"})");
+  // QuotasFromAccount=true: "auto:<the parameter>" (the account's quota, the parameter as the fallback).
+  EXPECT_EQ(s(vars.at("MAX_REQUESTS_PER_MINUTE")),
+            R"({"Fn::If":["QuotasFromAccount",{"Fn::Sub":"auto:${MaxRequestsPerMinute}"},{"Ref":"MaxRequestsPerMinute"}]})");
+  EXPECT_EQ(s(vars.at("MAX_TOKENS_PER_MINUTE")),
+            R"({"Fn::If":["QuotasFromAccount",{"Fn::Sub":"auto:${MaxTokensPerMinute}"},{"Ref":"MaxTokensPerMinute"}]})");
+  EXPECT_EQ(s(t_.at("Parameters").at("QuotasFromAccount").at("Default")), R"("false")");
   EXPECT_EQ(s(vars.at("CONVERSATION_TABLE")), R"({"Ref":"ConversationTable"})");
   EXPECT_EQ(s(vars.at("BUDGET_TABLE")), R"({"Ref":"BudgetTable"})");  // the shared rate-limit budget
   EXPECT_EQ(s(vars.at("FILES_BUCKET")), R"({"Ref":"FilesBucket"})");
@@ -160,20 +164,30 @@ TEST_F(TemplateContent, BudgetTableSharesTheHistorySchemaAndIsEphemeral) {
 
 TEST_F(TemplateContent, IamIsLeastPrivilege) {
   const auto& statements = props("FunctionRole").at("Policies").at(0).at("PolicyDocument").at("Statement").as_array();
-  bool bedrock = false, guardrail = false;
+  bool bedrock = false, guardrail = false, quotas = false;
   std::size_t budget = 0;
   for (const auto& entry : statements) {
     // A conditional statement ({"Fn::If": [condition, statement, AWS::NoValue]}): its statement.
     const bool conditional = entry.as_object().contains("Fn::If");
     const auto& st = conditional ? entry.at("Fn::If").at(1) : entry;
     if (conditional) {
-      // Only the guardrail's, and only when one is configured.
-      EXPECT_EQ(entry.at("Fn::If").at(0).as_string(), "HasGuardrail");
-      EXPECT_EQ(s(entry.at("Fn::If").at(2)), R"({"Ref":"AWS::NoValue"})");
-      EXPECT_EQ(s(st.at("Action")), R"("bedrock:ApplyGuardrail")");
-      EXPECT_EQ(s(st.at("Resource")),
-                R"({"Fn::Sub":"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:guardrail/${GuardrailId}"})");
-      guardrail = true;
+      const auto& branches = entry.at("Fn::If").as_array();
+      ASSERT_EQ(branches.size(), 3u);
+      EXPECT_EQ(s(branches[2]), R"({"Ref":"AWS::NoValue"})");
+      if (branches[0].as_string() == "HasGuardrail") {
+        // The guardrail's, only when one is configured.
+        EXPECT_EQ(s(st.at("Action")), R"("bedrock:ApplyGuardrail")");
+        EXPECT_EQ(s(st.at("Resource")),
+                  R"({"Fn::Sub":"arn:${AWS::Partition}:bedrock:${AWS::Region}:${AWS::AccountId}:guardrail/${GuardrailId}"})");
+        guardrail = true;
+      } else {
+        // Only with QuotasFromAccount=true: reading the applied quotas. Service Quotas' List/Get actions
+        // have no resource-level permissions, so this is the one statement on "*".
+        EXPECT_EQ(s(branches[0]), R"("QuotasFromAccount")");
+        EXPECT_EQ(s(st.at("Action")), R"(["servicequotas:ListServiceQuotas","servicequotas:GetServiceQuota"])");
+        EXPECT_EQ(s(st.at("Resource")), R"("*")");
+        quotas = true;
+      }
       continue;
     }
     const std::string actions = s(st.at("Action"));
@@ -199,6 +213,7 @@ TEST_F(TemplateContent, IamIsLeastPrivilege) {
   }
   EXPECT_TRUE(bedrock);
   EXPECT_TRUE(guardrail);
+  EXPECT_TRUE(quotas);
   EXPECT_EQ(budget, 1u);
   // The guardrail reaches the function as the option it reads, only when configured.
   const auto& vars = props("AgentFunction").at("Environment").at("Variables").as_object();

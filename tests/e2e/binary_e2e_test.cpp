@@ -371,6 +371,54 @@ TEST(BinaryE2E, TargetsInTwoRegionsAreWiredIntoServe) {
   EXPECT_EQ(child.wait_exit(), 0);
 }
 
+// /health shows each target's state: a circuit opened by a 503 (--circuit-failures 1), then a target
+// whose model is reported missing (ResourceNotFoundException) out of rotation. Faults are scripted in the
+// region simulators that --simulate starts (their URLs are in the listening line).
+TEST(BinaryE2E, HealthShowsEachTargetsCircuitAndRotation) {
+  Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "none", "--circuit-failures", "1",
+               "--target", "model=anthropic.claude-3-haiku-20240307-v1:0 region=us-east-1", "--target",
+               "model=anthropic.claude-3-haiku-20240307-v1:0 region=eu-west-1 weight=1"});
+  auto listening = first_line(child, "listening");
+  ASSERT_TRUE(listening) << child.rest();
+  const auto& targets = listening->at("targets").as_array();
+  ASSERT_EQ(targets.size(), 2u);
+  const std::string east(targets[0].at("endpoint").as_string()), west(targets[1].at("endpoint").as_string());
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  const std::string base = "http://127.0.0.1:" + std::to_string(listening->at("port").to_number<int>());
+  auto post = [&](std::string url) { return call(io, *client, net::HttpRequest{.method = "POST", .url = std::move(url)}); };
+  auto chat = [&] {
+    auto c = call(io, *client,
+                  net::HttpRequest{.method = "POST",
+                                   .url = base + "/chat",
+                                   .headers = {{"Content-Type", "application/json"}},
+                                   .body = R"({"input": "echo:hi"})"});
+    EXPECT_EQ(c.status, 200) << c.body;
+    return std::string(json::parse(c.body).at("served_by").at("region").as_string());
+  };
+  auto health = [&] { return json::parse(call(io, *client, net::HttpRequest{.method = "GET", .url = base + "/health"}).body); };
+
+  auto h = health();
+  ASSERT_TRUE(h.as_object().contains("targets")) << h;
+  EXPECT_EQ(h.at("targets").at(0).at("circuit").as_string(), "closed") << h;
+  EXPECT_TRUE(h.at("targets").at(0).at("in_rotation").as_bool()) << h;
+
+  ASSERT_EQ(post(east + "/sim/fault?kind=503&count=1").status, 200);
+  EXPECT_EQ(chat(), "eu-west-1");
+  h = health();
+  EXPECT_EQ(h.at("targets").at(0).at("circuit").as_string(), "open") << h;
+  EXPECT_EQ(h.at("status").as_string(), "ok") << h;
+
+  ASSERT_EQ(post(west + "/sim/fault?kind=not-found&count=1").status, 200);
+  EXPECT_EQ(chat(), "us-east-1");  // eu-west-1 out of rotation; us-east-1 (circuit open) is the one left
+  h = health();
+  EXPECT_FALSE(h.at("targets").at(1).at("in_rotation").as_bool()) << h;
+  EXPECT_EQ(h.at("targets").at(0).at("circuit").as_string(), "closed") << h;  // its success closed it
+  client.reset();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+}
+
 TEST(BinaryE2E, BadTargetsExitWith2NamingTheFlagOrTheLine) {
   {
     Child child({binary(), "serve", "--history", "none", "--target", "region=us-east-1 rmp=5"});
@@ -397,6 +445,91 @@ TEST(BinaryE2E, BadTargetsExitWith2NamingTheFlagOrTheLine) {
   }
   std::error_code ec;
   std::filesystem::remove_all(dir, ec);
+}
+
+// --max-rpm/--max-tpm auto through the real binary: each target's budgets come from its region's Service
+// Quotas (here a separate simulator, `simulate-bedrock --rpm 2`, whose catalogue says 2 requests per
+// minute, read through quotas_endpoint= with a verified SigV4 signature), and they are the budgets served.
+TEST(BinaryE2E, AutoQuotasAreReadAtStartUpAndBecomeTheTargetsBudgets) {
+  Child quotas({binary(), "simulate-bedrock", "--port", "0", "--rpm", "2", "--tpm", "90000", "--access-key-id",
+                "AKIDSIMULATOR00000000", "--secret-access-key", "simulator-secret-key-not-a-real-secret", "--region",
+                "us-east-1"});
+  auto quotas_port = listening_port(quotas, "simulator listening");
+  ASSERT_TRUE(quotas_port) << quotas.rest();
+  const std::string quotas_url = "http://127.0.0.1:" + std::to_string(*quotas_port);
+  Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "none", "--max-rpm", "auto:100",
+               "--max-tpm", "auto", "--target",
+               "model=anthropic.claude-3-haiku-20240307-v1:0 region=us-east-1 quotas_endpoint=" + quotas_url,
+               "--target", "model=anthropic.claude-3-haiku-20240307-v1:0 region=eu-west-1 rpm=7 tpm=auto:1234 quotas_endpoint=http://127.0.0.1:1"});
+  std::vector<std::string> warnings;
+  std::optional<json::object> listening;
+  while (auto l = child.line()) {
+    auto v = json::parse(*l);
+    if (!v.is_object() || !v.as_object().contains("msg")) continue;
+    if (v.at("level").as_string() == "warn") warnings.emplace_back(v.at("msg").as_string());
+    if (v.at("msg").as_string() == "listening") {
+      listening = v.as_object();
+      break;
+    }
+  }
+  ASSERT_TRUE(listening) << child.rest();
+  const auto& targets = listening->at("targets").as_array();
+  ASSERT_EQ(targets.size(), 2u);
+  EXPECT_EQ(targets[0].at("rpm").to_number<double>(), 2) << targets[0];
+  EXPECT_EQ(targets[0].at("tpm").to_number<double>(), 90000) << targets[0];
+  EXPECT_TRUE(targets[0].at("rpm_source").as_string().starts_with("quota L-")) << targets[0];
+  EXPECT_EQ(targets[1].at("rpm").to_number<double>(), 7) << targets[1];  // not auto
+  EXPECT_EQ(targets[1].at("tpm").to_number<double>(), 1234) << targets[1];  // Service Quotas unreachable: the fallback
+  EXPECT_EQ(targets[1].at("tpm_source").as_string(), "fallback");
+  ASSERT_EQ(warnings.size(), 1u);
+  EXPECT_NE(warnings[0].find("anthropic.claude-3-haiku-20240307-v1:0 in eu-west-1: --max-tpm auto: Service Quotas "
+                             "could not be read"),
+            std::string::npos)
+      << warnings[0];
+  EXPECT_NE(warnings[0].find("using the configured 1234"), std::string::npos) << warnings[0];
+
+  // The budgets served: us-east-1 takes 2 requests in a minute, the third goes to eu-west-1.
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  const std::string url = "http://127.0.0.1:" + std::to_string(listening->at("port").to_number<int>()) + "/chat";
+  std::vector<std::string> regions;
+  for (int i = 0; i < 3; ++i) {
+    auto c = call(io, *client,
+                  net::HttpRequest{.method = "POST",
+                                   .url = url,
+                                   .headers = {{"Content-Type", "application/json"}},
+                                   .body = R"({"input": "echo:hi"})"});
+    ASSERT_EQ(c.status, 200) << c.body;
+    regions.emplace_back(json::parse(c.body).at("served_by").at("region").as_string());
+  }
+  EXPECT_EQ(regions, (std::vector<std::string>{"us-east-1", "us-east-1", "eu-west-1"}));
+  client.reset();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+  quotas.signal(SIGTERM);
+  EXPECT_EQ(quotas.wait_exit(), 0);
+}
+
+TEST(BinaryE2E, BadAutoBudgetsExitWith2) {
+  {
+    Child child({binary(), "serve", "--history", "none", "--max-tpm", "automatic"});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+    EXPECT_NE(err.find("--max-tpm"), std::string::npos) << err;
+  }
+  {
+    Child child({binary(), "serve", "--history", "none", "--target", "region=us-east-1 rpm=600 rpm_quota=L-12345678"});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+    EXPECT_NE(err.find("rpm_quota needs rpm=auto"), std::string::npos) << err;
+  }
+  {
+    Child child({binary(), "serve", "--history", "none", "--target",
+                 "model=arn:aws:bedrock:us-west-2:123456789012:provisioned-model/abc123 units=2 tpm_per_unit=1000 tpm=auto"});
+    std::string err = child.rest();
+    EXPECT_EQ(child.wait_exit(), 2) << err;
+    EXPECT_NE(err.find("provisioned target"), std::string::npos) << err;
+  }
 }
 
 // Durability (docs/storage.md): a 200 means the turn's transaction committed (synchronous=NORMAL in WAL

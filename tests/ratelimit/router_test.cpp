@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <deque>
 #include <exception>
+#include <map>
 #include <memory>
 
 #include "support/fake_model.hpp"
@@ -55,7 +56,7 @@ struct Rig {
     std::unique_ptr<RetryingClient> client;
   };
 
-  explicit Rig(std::vector<double> rpms, RouterConfig rc = {}) {
+  explicit Rig(std::vector<double> rpms, RouterConfig rc = {}, std::vector<double> weights = {}) {
     rc.retry.base = 0ms;
     rc.retry.throttle_base = 0ms;
     rc.circuit.failures_to_open = rc.circuit.failures_to_open == 5 ? 2 : rc.circuit.failures_to_open;
@@ -74,7 +75,7 @@ struct Rig {
       t->retry_budget = std::make_unique<RetryBudget>(c.retry);
       t->client = std::make_unique<RetryingClient>(t->model, *t->admission, *t->retry_budget, registry, clock, random,
                                                    RetryingClient::Options{.region = t->region, .config = c});
-      rts.push_back({kModel, t->region, t->client.get()});
+      rts.push_back({kModel, t->region, t->client.get(), i < weights.size() ? weights[i] : 1.0});
       targets.push_back(std::move(t));
     }
     router = std::make_unique<Router>(std::move(rts), retry_budget, registry, clock, random, rc,
@@ -247,6 +248,47 @@ TEST(Router, OtherModelsGoToTheFirstTargetOnly) {
   EXPECT_EQ(r.report.region, "us-east-1");
   EXPECT_EQ(rig.targets[0]->model.requests.back().model_id, "anthropic.claude-3-sonnet-20240229-v1:0");
   EXPECT_EQ(rig.targets[1]->model.buffered_calls, 0);
+}
+
+// Weights: among targets that can all take a call now, calls spread in proportion to the weights
+// (the draw uses the injected Random: the counts are the same at every run).
+TEST(Router, WeightsSpreadCallsAmongTargetsThatCanTakeThem) {
+  Rig rig({100'000, 100'000, 100'000}, {}, {3, 1, 0.5});
+  for (auto& t : rig.targets)
+    for (int i = 0; i < 900; ++i) t->model.reply("ok");
+  std::map<std::string, int> served;
+  for (int i = 0; i < 900; ++i) {
+    auto o = rig.call();
+    ASSERT_TRUE(o.result) << o.result.error().message;
+    ++served[o.report.region];
+  }
+  // Expected 600 / 200 / 100.
+  EXPECT_NEAR(served["us-east-1"], 600, 45);
+  EXPECT_NEAR(served["us-west-2"], 200, 40);
+  EXPECT_NEAR(served["eu-west-1"], 100, 30);
+}
+
+// A heavy target that cannot take a call within spill_after passes it on; the spread is then over the
+// others.
+TEST(Router, AWeightedTargetWithoutBudgetPassesCallsToTheOthers) {
+  Rig rig({10, 100'000}, {}, {9, 1});
+  for (auto& t : rig.targets)
+    for (int i = 0; i < 50; ++i) t->model.reply("ok");
+  std::map<std::string, int> served;
+  for (int i = 0; i < 50; ++i) {
+    auto o = rig.call();
+    ASSERT_TRUE(o.result) << o.result.error().message;
+    ++served[o.report.region];
+  }
+  EXPECT_EQ(served["us-east-1"], 10);  // its budget (the clock is frozen: no refill)
+  EXPECT_EQ(served["us-west-2"], 40);
+}
+
+// All weights 1: the configured order, as before.
+TEST(Router, EqualWeightsKeepTheConfiguredOrder) {
+  Rig rig({100'000, 100'000}, {}, {1, 1});
+  for (int i = 0; i < 20; ++i) rig.targets[0]->model.reply("ok");
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(rig.call().report.region, "us-east-1");
 }
 
 }  // namespace

@@ -86,3 +86,40 @@ TEST(Targets, FileErrorsNameTheLine) {
 
 }  // namespace
 }  // namespace ba::ratelimit
+
+namespace ba::ratelimit {
+namespace {
+
+TEST(TargetsAuto, AutoBudgetsPinsAndWeightsParse) {
+  auto t = parse_target("model=us.anthropic.claude-sonnet-4-20250514-v1:0 rpm=auto:600 tpm=auto tpm_quota=L-1234ABCD weight=2.5");
+  ASSERT_TRUE(t) << t.error().message;
+  EXPECT_TRUE(t->rpm_auto);
+  EXPECT_EQ(t->rpm, 600);  // the fallback
+  EXPECT_TRUE(t->tpm_auto);
+  EXPECT_FALSE(t->tpm);
+  EXPECT_EQ(t->tpm_quota, "L-1234ABCD");
+  EXPECT_EQ(t->weight, 2.5);
+  EXPECT_EQ(parse_target("region=us-east-1")->weight, 1);
+  auto b = parse_budget_value("auto:0");
+  ASSERT_TRUE(b);
+  EXPECT_TRUE(b->automatic);
+  EXPECT_EQ(b->value, 0);
+}
+
+TEST(TargetsAuto, BadAutoValuesNameTheKey) {
+  auto msg = [](std::string_view text) {
+    auto t = parse_target(text);
+    return t ? std::string("(parsed)") : t.error().message;
+  };
+  EXPECT_EQ(msg("rpm=auto:x"), "rpm=auto:x is not a number >= 0, auto or auto:N");
+  EXPECT_EQ(msg("rpm=5 rpm_quota=L-1"), "rpm_quota needs rpm=auto");
+  EXPECT_EQ(msg("tpm=auto tpm_quota=Q-1"), "tpm_quota=Q-1 is not a quota code (like L-1234ABCD)");
+  EXPECT_EQ(msg("weight=0"), "weight must be > 0");
+  EXPECT_EQ(msg("quotas_endpoint=ftp://x"), "quotas_endpoint 'ftp://x' must be an http:// or https:// URL");
+  EXPECT_NE(msg("model=arn:aws:bedrock:us-west-2:123456789012:provisioned-model/abc units=1 tpm_per_unit=5 rpm=auto")
+                .find("provisioned target"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace ba::ratelimit
