@@ -10,6 +10,7 @@
 #include "bedrock/codec_common.hpp"
 #include "bedrock/model_id.hpp"
 #include "util/encoding.hpp"
+#include "util/uuid.hpp"
 
 namespace ba::agent {
 namespace {
@@ -551,7 +552,9 @@ boost::asio::awaitable<Result<PendingChat>> ChatService::prepare_turn(ChatInput&
       }
     }
   } else {
-    out.conversation_id = uuid_v4();
+    // Time-ordered: the history store's indexes grow at their end (util/encoding.hpp).
+    out.conversation_id = uuid_v7(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      clock_->wall().time_since_epoch()).count());
     out.new_conversation = true;
   }
   co_return start_call(std::move(state), in, turns);

@@ -1,7 +1,8 @@
 // Async HTTP/1.1 server: one coroutine per connection on the io_context (no strand per connection: one
 // thread runs the context; the acceptor and the stop timers share one strand because stop() may be
-// called from any thread), keep-alive, a timeout on every read and write, body and header limits,
-// chunked streaming, optional TLS, graceful stop.
+// called from any thread), keep-alive, a timeout on every read and write (reads: one lazily re-armed
+// deadline per connection, see Deadline), body and header limits, chunked streaming, optional TLS,
+// graceful stop.
 #include "net/http_server.hpp"
 #include "net/request_reader.hpp"
 
@@ -358,6 +359,63 @@ asio::awaitable<bool> write_buffered(Stream& stream, const State& st, ServerResp
   co_return !ec;
 }
 
+// One deadline per connection for its reads, re-armed lazily. Beast's per-operation timeout
+// (tcp_stream::expires_after before each read) costs a timer cancel, a timer queue insertion and a
+// cancel again on completion, on every read; here setting the deadline is a store, and the one timer
+// wakes at the time it was armed for: if the deadline has moved later since (the connection kept
+// reading), it waits again for the rest; if it has passed, the connection is closed, and the read in
+// progress fails. A deadline earlier than the armed time re-arms at once. While the handler runs there is
+// no deadline (clear()): the timer, when it wakes, stops. Touched only on the connection's executor; the
+// timer's handler holds the state, so the session may end while a wake-up is queued (stop()).
+class Deadline {
+ public:
+  using clock = std::chrono::steady_clock;
+  explicit Deadline(const asio::any_io_executor& ex) : s_(std::make_shared<S>(ex)) {}
+  ~Deadline() {
+    s_->on_expire = nullptr;
+    s_->timer.cancel();
+  }
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+
+  // What expiry does (closes the connection's socket); set once the stream exists.
+  void on_expire(std::function<void()> f) { s_->on_expire = std::move(f); }
+  void expires_after(clock::duration d) {
+    s_->at = clock::now() + d;
+    if (!s_->waiting || s_->at < s_->timer.expiry()) arm(s_);
+  }
+  void clear() { s_->at = clock::time_point::max(); }
+
+ private:
+  struct S {
+    explicit S(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    clock::time_point at = clock::time_point::max();
+    std::uint64_t generation = 0;  // of the wait in progress: an older one's handler does nothing
+    bool waiting = false;
+    std::function<void()> on_expire;  // null once the session ended
+  };
+
+  static void arm(const std::shared_ptr<S>& s) {
+    const std::uint64_t gen = ++s->generation;
+    s->waiting = true;
+    s->timer.expires_at(s->at);  // cancels an older wait, whose handler then sees another generation
+    s->timer.async_wait([s, gen](error_code ec) {
+      if (gen != s->generation) return;
+      s->waiting = false;
+      if (ec || !s->on_expire || s->at == clock::time_point::max()) return;
+      if (s->at > clock::now()) {
+        arm(s);
+        return;
+      }
+      s->at = clock::time_point::max();
+      s->on_expire();
+    });
+  }
+
+  std::shared_ptr<S> s_;
+};
+
 // Half-closes and drains what the peer is still sending, so it can read our error response before the
 // socket goes away (closing with unread data would reset the connection).
 asio::awaitable<void> linger(beast::tcp_stream& stream, std::size_t budget) {
@@ -442,6 +500,7 @@ asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResp
   if (!head_written) {
     lowest.expires_after(st.opts.read_timeout);
     auto [e, n] = co_await http::async_write_header(stream, sr, kTuple);
+    lowest.expires_never();  // the reads that follow have the connection's Deadline, not this timeout
     if (e) co_return false;
   }
   if (head) {
@@ -469,8 +528,8 @@ asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResp
 }
 
 template <class Stream>
-asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const std::string& remote,
-                                   std::uint64_t conn_id) {
+asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, Deadline& deadline,
+                                   const std::string& remote, std::uint64_t conn_id) {
   beast::flat_buffer buffer;
   auto& lowest = beast::get_lowest_layer(stream);
   for (;;) {
@@ -480,7 +539,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
       if (buffer.size() == 0) {
         // Idle between requests: wait for the first byte of the next one.
         // 1 KiB holds a typical request; a larger one grows the buffer as the parser asks.
-        lowest.expires_after(st.opts.idle_timeout);
+        deadline.expires_after(st.opts.idle_timeout);
         auto [ec, n] = co_await stream.async_read_some(buffer.prepare(1024), kTuple);
         if (ec) co_return;
         buffer.commit(n);
@@ -506,7 +565,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
         auto expect = parser.get()[http::field::expect];
         if (iequals(expect, "100-continue") && parser.get().version() >= 11) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          lowest.expires_after(st.opts.read_timeout);
+          deadline.expires_after(st.opts.read_timeout);
           auto [e, n] = co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
           if (e) co_return;
         }
@@ -515,7 +574,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
         if (ec) break;
         continue;
       }
-      lowest.expires_after(st.opts.read_timeout);  // silence allowed between bytes
+      deadline.expires_after(st.opts.read_timeout);  // silence allowed between bytes
       auto [e, n] = co_await http::async_read_some(stream, buffer, parser, kTuple);
       if (e) {
         ec = e;
@@ -532,6 +591,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, const 
       co_return;
     }
 
+    deadline.clear();  // the handler takes its time; the answer's writes have their own timeout
     auto& msg = parser.get();
     ServerRequest req;
     take_request(msg, req);
@@ -613,10 +673,13 @@ asio::awaitable<void> serve_connection(std::shared_ptr<State> st, tcp::socket so
       Conn& c;
       ~Reset() { c.close = nullptr; }
     } reset{*conn};
+    Deadline deadline(conn->ex);
+    deadline.on_expire([&stream] { beast::get_lowest_layer(stream).close(); });
     beast::get_lowest_layer(stream).expires_after(st->opts.read_timeout);
     auto [hec] = co_await stream.async_handshake(ssl::stream_base::server, kTuple);
+    beast::get_lowest_layer(stream).expires_never();
     if (hec) co_return;
-    co_await session_loop(*st, *conn, stream, remote, id);
+    co_await session_loop(*st, *conn, stream, deadline, remote, id);
     if (beast::get_lowest_layer(stream).socket().is_open()) {
       beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(2));
       co_await stream.async_shutdown(kTuple);
@@ -629,7 +692,9 @@ asio::awaitable<void> serve_connection(std::shared_ptr<State> st, tcp::socket so
       Conn& c;
       ~Reset() { c.close = nullptr; }
     } reset{*conn};
-    co_await session_loop(*st, *conn, stream, remote, id);
+    Deadline deadline(conn->ex);
+    deadline.on_expire([&stream] { stream.close(); });
+    co_await session_loop(*st, *conn, stream, deadline, remote, id);
     if (stream.socket().is_open()) stream.socket().shutdown(tcp::socket::shutdown_both, ec);
   }
 }

@@ -99,6 +99,9 @@ boost::asio::awaitable<boost::system::error_code> write_all(Stream& stream, Sour
   } else {
     std::tie(ec, n) = co_await boost::asio::async_write(stream, source, tuple);
   }
+  // The timeout was this write's: a later operation sets its own (the client), or has none (the server's
+  // reads, under its per-connection deadline).
+  boost::beast::get_lowest_layer(stream).expires_never();
   written += n;
   co_return ec;
 }

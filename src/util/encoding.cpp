@@ -1,4 +1,5 @@
 #include "util/encoding.hpp"
+#include "util/uuid.hpp"
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -179,10 +180,11 @@ void take_random(unsigned char* out, std::size_t n) {
 
 }  // namespace
 
-std::string uuid_v4() {
-  unsigned char b[16];
-  take_random(b, sizeof b);
-  b[6] = (b[6] & 0x0f) | 0x40;
+namespace {
+
+// 16 bytes as 8-4-4-4-12 lowercase hex, with the version nibble and the RFC 9562 variant set.
+std::string format_uuid(unsigned char (&b)[16], unsigned version) {
+  b[6] = static_cast<unsigned char>((b[6] & 0x0f) | (version << 4));
   b[8] = (b[8] & 0x3f) | 0x80;
   static constexpr char digits[] = "0123456789abcdef";
   std::string out(36, '-');
@@ -193,6 +195,22 @@ std::string uuid_v4() {
     out[pos++] = digits[b[i] & 0xf];
   }
   return out;
+}
+
+}  // namespace
+
+std::string uuid_v4() {
+  unsigned char b[16];
+  take_random(b, sizeof b);
+  return format_uuid(b, 4);
+}
+
+std::string uuid_v7(std::int64_t unix_ms) {
+  unsigned char b[16];
+  take_random(b, sizeof b);
+  const auto ms = static_cast<std::uint64_t>(unix_ms < 0 ? 0 : unix_ms);
+  for (int i = 0; i < 6; ++i) b[i] = static_cast<unsigned char>(ms >> (8 * (5 - i)));
+  return format_uuid(b, 7);
 }
 
 std::string to_lower(std::string_view s) {

@@ -411,5 +411,48 @@ TEST(HttpServer, StopGraceClosesStuckRequests) {
   EXPECT_EQ(all.find("0\r\n\r\n"), std::string::npos);  // never completed
 }
 
+// The per-connection read deadline (http_server.cpp, Deadline): a request that stops arriving is cut off
+// after read_timeout of silence, and the handler is never called.
+TEST(HttpServer, ReadDeadlineClosesAStalledRequest) {
+  ServerOptions opts;
+  opts.read_timeout = std::chrono::seconds(1);
+  opts.idle_timeout = std::chrono::seconds(1);
+  std::atomic<int> calls{0};
+  ServerThread srv(opts, [&](ServerRequest&) -> asio::awaitable<ServerResponse> {
+    ++calls;
+    co_return ServerResponse{};
+  });
+  RawConn c(srv.port());
+  c.write_raw("POST /chat HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc");
+  EXPECT_TRUE(c.closed_by_peer());  // blocks until the server's deadline closes the connection
+  EXPECT_EQ(calls.load(), 0);
+}
+
+// No deadline while the handler runs (a model call takes seconds): a handler slower than both timeouts is
+// answered, and the connection then serves another request, whose deadline starts afresh; an idle
+// connection is closed after idle_timeout.
+TEST(HttpServer, DeadlineSparesTheHandlerAndRestartsWithEachRequest) {
+  ServerOptions opts;
+  opts.read_timeout = std::chrono::seconds(1);
+  opts.idle_timeout = std::chrono::seconds(1);
+  ServerThread srv(opts, [&](ServerRequest& req) -> asio::awaitable<ServerResponse> {
+    if (req.path == "/slow") {  // a slow upstream, as a model call
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(2500));
+      co_await t.async_wait(asio::use_awaitable);
+    }
+    ServerResponse r;
+    r.body = req.path;
+    co_return r;
+  });
+  RawConn c(srv.port());
+  auto r1 = c.send(make_req(http::verb::get, "/slow"));
+  EXPECT_EQ(r1.result_int(), 200);
+  EXPECT_EQ(r1.body(), "/slow");
+  auto r2 = c.send(make_req(http::verb::get, "/fast"));
+  EXPECT_EQ(r2.result_int(), 200);
+  EXPECT_EQ(r2.body(), "/fast");
+  EXPECT_TRUE(c.closed_by_peer());  // idle: closed by the deadline
+}
+
 }  // namespace
 }  // namespace ba::net

@@ -1,4 +1,5 @@
 #include "util/encoding.hpp"
+#include "util/uuid.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -76,6 +77,25 @@ TEST(Encoding, UuidV4Shape) {
     ASSERT_EQ(id.find_first_not_of("0123456789abcdef-"), std::string::npos) << id;
     ASSERT_TRUE(seen.insert(id).second) << id;
   }
+}
+
+TEST(Encoding, UuidV7CarriesTheTimeAndSortsByIt) {
+  // RFC 9562 section 5.7: 48 bits of Unix milliseconds, version 7, variant 10, random bits.
+  const std::string a = uuid_v7(0x0123456789AB);
+  ASSERT_EQ(a.size(), 36u);
+  EXPECT_EQ(a.substr(0, 14), "01234567-89ab-");
+  EXPECT_EQ(a[14], '7');
+  EXPECT_TRUE(std::string_view("89ab").find(a[19]) != std::string_view::npos) << a;
+  EXPECT_EQ(a.find_first_not_of("0123456789abcdef-"), std::string::npos) << a;
+  EXPECT_NE(uuid_v7(0x0123456789AB), a);  // the same millisecond: random bits differ
+  // Later milliseconds sort after, as strings too (what a TEXT index compares).
+  std::string prev = uuid_v7(1'700'000'000'000);
+  for (std::int64_t ms = 1'700'000'000'001; ms < 1'700'000'000'200; ++ms) {
+    std::string id = uuid_v7(ms);
+    ASSERT_LT(prev, id);
+    prev = id;
+  }
+  EXPECT_EQ(uuid_v7(-5).substr(0, 14), "00000000-0000-");  // before 1970: clamped
 }
 
 TEST(Encoding, UuidV4AfterForkDiffersFromTheParent) {
