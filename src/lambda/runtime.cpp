@@ -2,6 +2,7 @@
 #include "lambda/runtime.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
 #include <charconv>
@@ -199,6 +200,13 @@ boost::asio::awaitable<Result<std::string>> handle_apigw(std::shared_ptr<const n
   }
   if (!failure.empty() || response.abort_connection)
     co_return fail(ErrorKind::internal, failure.empty() ? "the API dropped the request" : "the API threw: " + failure);
+  // Cancelled (Lambda's shutdown, cli/lambda_mode.cpp): an answer the API could not finish becomes a
+  // plain 503 the caller may retry; one it finished is sent as it is.
+  if ((co_await boost::asio::this_coro::cancellation_state).cancelled() != boost::asio::cancellation_type::none &&
+      (response.status == 499 || response.status >= 500)) {
+    response = error_proxy_response(503, "unavailable", "the function is shutting down; retry the request");
+    response.headers.set("Retry-After", "1");
+  }
   // HEAD: the API answers it as GET (same status and headers); as the HTTP server does, the body is
   // dropped (RFC 9110 section 9.3.2). Its Content-Length is dropped too, as for every proxy response.
   if (head) response.body.clear();
