@@ -2,7 +2,6 @@
 #include "lambda/runtime.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/this_coro.hpp>
 #include <boost/json.hpp>
 
 #include <charconv>
@@ -200,10 +199,10 @@ boost::asio::awaitable<Result<std::string>> handle_apigw(std::shared_ptr<const n
   }
   if (!failure.empty() || response.abort_connection)
     co_return fail(ErrorKind::internal, failure.empty() ? "the API dropped the request" : "the API threw: " + failure);
-  // Cancelled (Lambda's shutdown, cli/lambda_mode.cpp): an answer the API could not finish becomes a
-  // plain 503 the caller may retry; one it finished is sent as it is.
-  if ((co_await boost::asio::this_coro::cancellation_state).cancelled() != boost::asio::cancellation_type::none &&
-      (response.status == 499 || response.status >= 500)) {
+  // Cancelled (Lambda's shutdown cancels the loop's coroutine, cli/lambda_mode.cpp): the API answers 499
+  // "cancelled", meant for a caller who went away; here the caller is still there, and gets a plain 503
+  // it may retry. An answer the API did finish is sent as it is.
+  if (response.status == 499) {
     response = error_proxy_response(503, "unavailable", "the function is shutting down; retry the request");
     response.headers.set("Retry-After", "1");
   }
