@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan fuzz clean bench-quota bench-quota-regions bench-quota-fleet package check-package bench
+.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan fuzz clean bench-quota bench-quota-regions bench-quota-fleet package check-package bench bench-soak
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -83,6 +83,17 @@ bench: deps
 	@cmake --build $(BENCH_DIR) -j $(JOBS) --target bedrock-agent bench_loadgen
 	@test -d node_modules/@portkey-ai/gateway || npm install --no-audit --no-fund
 	node bench/run.mjs --build=$(BENCH_DIR) $(ARGS)
+
+# Soak benchmark (docs/performance.md, "Soak"): bedrock-agent serve (SQLite history, local files) in front
+# of the simulator with 1 % injected faults, DURATION seconds (default 1800) at RATE requests/s (default
+# 500) mixing chat, streamed chat, history and files; RSS, open descriptors and errors by kind.
+# Results: bench/results/soak.json. ARGS: see bench/soak/soak.mjs.
+DURATION ?= 1800
+RATE ?= 500
+bench-soak: deps
+	@cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBA_BENCH=ON -DBA_TESTS=OFF --log-level=WARNING
+	@cmake --build $(BENCH_DIR) -j $(JOBS) --target bedrock-agent bench_loadgen
+	node bench/soak/soak.mjs --build=$(BENCH_DIR) --duration=$(DURATION) --rate=$(RATE) $(ARGS)
 
 # The Lambda package for provided.al2023: build-lambda-pkg/bedrock-agent-lambda.zip (`bootstrap`),
 # checked for glibc <= 2.34 and no shared libraries but glibc's (docs/lambda.md).

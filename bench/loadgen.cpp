@@ -16,7 +16,7 @@
 //
 // Usage: bench_loadgen MODE --port=P --path=/x [--host=127.0.0.1] [--body-file=F | --body=S]
 //        [--header='Name: value']... [--rate=R] [--concurrency=C] [--duration=S] [--warmup=S]
-//        [--max-conns=N] [--count=N] [--marker=S] [--timeout=S] [--connect-parallel=N]
+//        [--max-conns=N] [--count=N] [--marker=S] [--timeout=S] [--connect-parallel=N] [--method=POST]
 // Prints one JSON object on stdout: counts, statuses, errors, throughput, latency percentiles in µs.
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/as_tuple.hpp>
@@ -64,6 +64,7 @@ struct Args {
   std::string host = "127.0.0.1";
   unsigned short port = 0;
   std::string path = "/";
+  std::string method = "POST";
   std::string body;
   std::vector<std::string> headers;
   double rate = 1000;
@@ -91,6 +92,7 @@ Args parse(int argc, char** argv) {
     if (k == "--host") a.host = v;
     else if (k == "--port") a.port = static_cast<unsigned short>(std::stoi(v));
     else if (k == "--path") a.path = v;
+    else if (k == "--method") a.method = v;
     else if (k == "--body") a.body = v;
     else if (k == "--body-file") {
       std::ifstream f(v, std::ios::binary);
@@ -184,7 +186,7 @@ json::object summary(Stats& s, double window_s) {
 class Generator {
  public:
   Generator(asio::io_context& io, Args args) : io_(io), a_(std::move(args)) {
-    request_ = "POST " + a_.path + " HTTP/1.1\r\nHost: " + a_.host + ":" + std::to_string(a_.port) +
+    request_ = a_.method + " " + a_.path + " HTTP/1.1\r\nHost: " + a_.host + ":" + std::to_string(a_.port) +
                "\r\nContent-Type: application/json\r\n";
     for (auto& h : a_.headers) request_ += h + "\r\n";
     request_ += "Content-Length: " + std::to_string(a_.body.size()) + "\r\n\r\n" + a_.body;

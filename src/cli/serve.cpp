@@ -43,9 +43,10 @@ int run_as_server(boost::asio::io_context& io, App& app) {
   log_startup(app, extra.substr(1, extra.size() - 2));
 
   // Drain: in-flight chats and streams finish (their turns and Idempotency-Key records are written
-  // before their answers end), then the loop stops, at the latest after the drain timeout. What is
-  // still running then is cut off: the model's answer is lost and nothing is saved for it; a claimed
-  // Idempotency-Key stays in progress until its claim expires (the deadline plus a margin).
+  // before their answers end), then the loop stops. What is still running at the drain timeout is
+  // cancelled (HttpServer::stop): its Bedrock call is aborted, nothing is saved for it, its claimed
+  // Idempotency-Key is released, and the caller gets 503 with Retry-After (a stream ends with its
+  // error event). The loop stops at the latest kDrainCancelGrace after the drain timeout.
   const std::chrono::milliseconds drain{std::chrono::seconds(o.drain_timeout_s)};
   boost::asio::steady_timer settle_writes(io);
   run_until_signal(
@@ -61,7 +62,7 @@ int run_as_server(boost::asio::io_context& io, App& app) {
         if (app.simulator) app.simulator->stop(drain);
         for (auto& simulator : app.region_simulators) simulator->stop(drain);
       },
-      drain);
+      drain + net::kDrainCancelGrace);
   log_line("info", "stopped");
   return 0;
 }

@@ -188,6 +188,7 @@ boost::asio::awaitable<Result<std::string>> handle_apigw(std::shared_ptr<const n
   if (!parsed)
     co_return to_apigw_response(error_proxy_response(400, "invalid_request", parsed.error().message), 1);
   parsed->request.headers.set(std::string(kDeadlineHeader), std::to_string(inv.deadline_unix_ms));
+  const bool head = parsed->request.method == "HEAD";  // before the API sees (and may rewrite) the request
   net::ServerResponse response;
   std::string failure;
   try {
@@ -198,6 +199,16 @@ boost::asio::awaitable<Result<std::string>> handle_apigw(std::shared_ptr<const n
   }
   if (!failure.empty() || response.abort_connection)
     co_return fail(ErrorKind::internal, failure.empty() ? "the API dropped the request" : "the API threw: " + failure);
+  // Cancelled (Lambda's shutdown cancels the loop's coroutine, cli/lambda_mode.cpp): the API answers 499
+  // "cancelled", meant for a caller who went away; here the caller is still there, and gets a plain 503
+  // it may retry. An answer the API did finish is sent as it is.
+  if (response.status == 499) {
+    response = error_proxy_response(503, "unavailable", "the function is shutting down; retry the request");
+    response.headers.set("Retry-After", "1");
+  }
+  // HEAD: the API answers it as GET (same status and headers); as the HTTP server does, the body is
+  // dropped (RFC 9110 section 9.3.2). Its Content-Length is dropped too, as for every proxy response.
+  if (head) response.body.clear();
   co_return to_apigw_response(response, parsed->version);
 }
 

@@ -106,6 +106,9 @@ class Budget {
       if (expired()) return timeout_error("request deadline exceeded during " + std::string(what));
       return timeout_error(std::string(what) + " timed out");
     }
+    // The caller's coroutine was cancelled (its cancellation slot: a server draining at shutdown): not
+    // a failure of the peer, and not retried.
+    if (ec == asio::error::operation_aborted) return Error::make(ErrorKind::cancelled, std::string(what) + " cancelled");
     return network_error(std::string(what) + " failed: " + ec.message());
   }
 

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <utility>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/dispatch.hpp>
@@ -21,6 +23,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -76,7 +79,14 @@ struct Conn {
   asio::any_io_executor ex;
   std::function<void()> close;  // set while the session's stream is alive
   bool busy = false;            // a request is being read, handled or answered
+  // Bound to the connection's coroutine: at the end of a drain, a request still being handled is
+  // cancelled through it (terminal cancellation of whatever it awaits: the Bedrock call, a backoff, a
+  // budget wait) and answered 503, instead of having its connection closed under it.
+  asio::cancellation_signal cancel;
+  bool cancelled = false;
 };
+
+
 
 struct State {
   State(asio::io_context& io_, ServerOptions o, Handler h)
@@ -101,6 +111,18 @@ struct State {
 void close_conn_on_strand(const std::shared_ptr<Conn>& c, bool only_idle) {
   asio::post(c->ex, [c, only_idle] {
     if (c->close && (!only_idle || !c->busy)) c->close();
+  });
+}
+
+// A connection busy with a request: its request is cancelled (terminal); an idle one is closed.
+void cancel_conn_on_strand(const std::shared_ptr<Conn>& c) {
+  asio::post(c->ex, [c] {
+    if (c->busy && c->close && !c->cancelled) {
+      c->cancelled = true;
+      c->cancel.emit(asio::cancellation_type::terminal);
+    } else if (c->close && !c->busy) {
+      c->close();
+    }
   });
 }
 
@@ -614,6 +636,14 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, Deadli
       failed = true;
     }
     if (failed) resp = error_for(st.opts, 500, "internal", "internal error");
+    // Cancelled at the end of a drain: an answer the handler could not finish becomes a plain 503 the
+    // caller may retry (what it had claimed, an Idempotency-Key, was released; nothing was saved). An
+    // answer it did finish (saved) is sent as it is; a stream already under way ends as the handler
+    // ended it.
+    if (conn.cancelled && !resp.stream && (failed || resp.status >= 500 || resp.status == 499)) {
+      resp = error_for(st.opts, 503, "unavailable", "the server is shutting down; retry the request");
+      resp.headers.set("Retry-After", "1");
+    }
 
     if (resp.abort_connection) {
       lowest.close();
@@ -632,8 +662,11 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, Deadli
   }
 }
 
-asio::awaitable<void> serve_connection(std::shared_ptr<State> st, tcp::socket socket) {
-  auto conn = std::make_shared<Conn>();
+asio::awaitable<void> serve_connection(std::shared_ptr<State> st, tcp::socket socket, std::shared_ptr<Conn> conn) {
+  // A drain's cancellation (Conn::cancel) makes what is awaited fail with operation_aborted, which the
+  // code below turns into error values; it must not also throw from the next co_await (the handler
+  // still has to release what it holds and answer).
+  co_await asio::this_coro::throw_if_cancelled(false);
   conn->ex = socket.get_executor();
   std::uint64_t id;
   {
@@ -715,14 +748,17 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
     }
     socket.set_option(tcp::no_delay(true), ec);
     auto ex = socket.get_executor();
-    asio::co_spawn(ex, serve_connection(st, std::move(socket)), [](std::exception_ptr e) {
-      if (!e) return;
-      try {
-        std::rethrow_exception(e);
-      } catch (const std::exception& x) {
-        log_error("http_server: connection failed", x.what());
-      }
-    });
+    auto conn = std::make_shared<Conn>();
+    auto& slot_owner = *conn;
+    asio::co_spawn(ex, serve_connection(st, std::move(socket), std::move(conn)),
+                   asio::bind_cancellation_slot(slot_owner.cancel.slot(), [](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& x) {
+                       log_error("http_server: connection failed", x.what());
+                     }
+                   }));
   }
 }
 
@@ -791,8 +827,16 @@ class ServerImpl final : public HttpServer {
       st->grace_timers.push_back(timer);
       timer->async_wait([st](error_code e) {
         if (e) return;
-        for (auto& c : snapshot(*st)) close_conn_on_strand(c, false);
-        drained(*st);  // the closed connections end on their own; nothing waits for them any more
+        // The grace is over: cancel what is still being handled (it releases what it holds and
+        // answers 503), close the idle rest; whatever has not ended kDrainCancelGrace later is closed.
+        for (auto& c : snapshot(*st)) cancel_conn_on_strand(c);
+        auto last = std::make_shared<asio::steady_timer>(st->strand, kDrainCancelGrace);
+        st->grace_timers.push_back(last);
+        last->async_wait([st](error_code e2) {
+          if (e2) return;
+          for (auto& c : snapshot(*st)) close_conn_on_strand(c, false);
+          drained(*st);  // the closed connections end on their own; nothing waits for them any more
+        });
       });
     });
   }

@@ -65,14 +65,21 @@ struct ServerOptions {
   std::size_t header_limit = 16 * 1024;  // larger request heads get 431
 };
 
+// How long requests cancelled at the end of a drain get to end before their connections are closed.
+inline constexpr std::chrono::milliseconds kDrainCancelGrace{2000};
+
 class HttpServer {
  public:
   virtual ~HttpServer() = default;
   // Binds and starts accepting on the io_context; returns the bound port.
   virtual Result<std::uint16_t> start() = 0;
   // Stops accepting and closes idle connections; in-flight requests (and streams) may finish within
-  // `grace`, then their connections are closed. `on_drained` (optional) is called once, on the
-  // io_context, when no connection is left: at once if none was open, at the latest after `grace`.
+  // `grace`. Then each request still being handled is cancelled (terminal cancellation through its
+  // connection coroutine's cancellation slot: what it awaits fails with operation_aborted, so it can
+  // release what it holds) and, unless it finished an answer, answered 503 with Retry-After; connections
+  // still open kDrainCancelGrace later are closed. `on_drained` (optional) is called once, on the
+  // io_context, when no connection is left: at once if none was open, at the latest after
+  // `grace` + kDrainCancelGrace.
   virtual void stop(std::chrono::milliseconds grace = std::chrono::milliseconds{2000},
                     std::function<void()> on_drained = {}) = 0;
   virtual std::uint16_t port() const = 0;

@@ -169,6 +169,14 @@ asio::awaitable<Status> RetryingCall::admit_attempt() {
 asio::awaitable<Result<ChatResponse>> RetryingCall::send(bedrock::DeltaHandler on_delta) {
   Result<ChatResponse> result;  // from attempt 2 on: the previous attempt's error
   for (;; ++attempt_) {
+    // Cancelled before this attempt (a drain's cancellation that came while the request awaited
+    // something else): Bedrock is not called.
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+      if (permit_) c_.admission_.settle(*permit_, Cost{0, 0});
+      permit_.reset();
+      st_.final_status = RetryStatus::no_not_retryable;
+      co_return fail(ErrorKind::cancelled, "cancelled before calling the model");
+    }
     if (!permit_) {
       auto admitted = co_await admit_attempt();
       if (!admitted) {
@@ -226,6 +234,11 @@ asio::awaitable<Result<ChatResponse>> RetryingCall::send(bedrock::DeltaHandler o
       co_return result;
     }
 
+    // Cancelled (a server draining at shutdown cancels the request's coroutine): no further attempt.
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) {
+      st_.final_status = RetryStatus::no_not_retryable;
+      co_return fail(ErrorKind::cancelled, "cancelled: " + err.message);
+    }
     // admit_by, not deadline: a backoff that leaves the model less than its expected latency is not slept.
     RetryDecision d = c_.policy_.decide(err, attempt_, c_.clock_.now(), admit_by_, c_.retry_budget_, c_.random_);
     st_.final_status = d.status;

@@ -79,7 +79,8 @@ TEST_F(TemplateContent, EveryRouteIsALambdaProxyMethodBehindAnApiKey) {
                   resolve(resolve, std::string(p.at("ResourceId").at("Ref").as_string())));
   }
   const std::set<std::string> expected = {
-      "POST /chat",        "GET /conversations/{id}", "DELETE /conversations/{id}", "GET /health", "GET /metrics",
+      "POST /chat",        "GET /conversations/{id}", "DELETE /conversations/{id}", "GET /health", "HEAD /health",
+      "GET /metrics",
       "POST /files",       "GET /files",              "POST /files/presign",        "GET /files/{id}",
       "PUT /files/{id}",   "DELETE /files/{id}",
       // The compatible APIs.

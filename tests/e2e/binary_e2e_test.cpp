@@ -253,11 +253,13 @@ TEST(BinaryE2E, BadOptionsExitWith2) {
 struct DrainRun {
   int status = 0;
   std::string body;
+  std::string retry_after;
   std::chrono::steady_clock::duration exit_after{};
   int exit_code = -1;
 };
 
-DrainRun sigterm_during_a_chat(const std::filesystem::path& db, int ttft_ms, int drain_s) {
+DrainRun sigterm_during_a_chat(const std::filesystem::path& db, int ttft_ms, int drain_s,
+                               const std::string& idempotency_key = {}) {
   Child sim({binary(), "simulate-bedrock", "--port", "0", "--ttft-ms", std::to_string(ttft_ms)});
   auto sim_port = listening_port(sim, "simulator listening");
   if (!sim_port) throw std::runtime_error("simulator did not start: " + sim.rest());
@@ -273,17 +275,19 @@ DrainRun sigterm_during_a_chat(const std::filesystem::path& db, int ttft_ms, int
   auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
   DrainRun run;
   bool done = false;
-  boost::asio::co_spawn(
-      io,
-      client->send(net::HttpRequest{.method = "POST",
-                                    .url = "http://127.0.0.1:" + std::to_string(*port) + "/chat",
-                                    .headers = {{"Content-Type", "application/json"}},
-                                    .body = R"({"input": "echo:drained", "conversation_id": "drain-1"})"}),
-      [&](std::exception_ptr, Result<net::HttpResponse> r) {
-        run.status = r ? r->status : -1;
-        if (r) run.body = r->body;
-        done = true;
-      });
+  net::HttpRequest chat{.method = "POST",
+                        .url = "http://127.0.0.1:" + std::to_string(*port) + "/chat",
+                        .headers = {{"Content-Type", "application/json"}},
+                        .body = R"({"input": "echo:drained", "conversation_id": "drain-1"})"};
+  if (!idempotency_key.empty()) chat.headers.set("Idempotency-Key", idempotency_key);
+  boost::asio::co_spawn(io, client->send(std::move(chat)), [&](std::exception_ptr, Result<net::HttpResponse> r) {
+    run.status = r ? r->status : -1;
+    if (r) {
+      run.body = r->body;
+      if (auto ra = r->headers.get("Retry-After")) run.retry_after = std::string(*ra);
+    }
+    done = true;
+  });
   // The signal goes once the chat is in flight (the model answers after ttft_ms).
   boost::asio::steady_timer signal_at(io, std::chrono::milliseconds(ttft_ms / 3));
   std::chrono::steady_clock::time_point signalled;
@@ -313,14 +317,20 @@ TEST(BinaryE2E, SigtermLetsAChatInFlightFinishThenExits) {
   std::filesystem::remove_all(dir, ec);
 }
 
-// A chat still running when the drain timeout ends is cut off: its connection closes, nothing is saved
-// (no half turn), and the process exits.
-TEST(BinaryE2E, AChatPastTheDrainTimeoutIsCutOffWithNothingSaved) {
+// A chat still running when the drain timeout ends is cancelled: the Bedrock call is aborted (the model
+// would answer 10 s after the signal; the process exits long before), the caller gets a clean 503 it may
+// retry, nothing is saved (no half turn) and its Idempotency-Key claim is released, not left in progress.
+TEST(BinaryE2E, AChatPastTheDrainTimeoutIsCancelledWithNothingSaved) {
   auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
   std::filesystem::create_directories(dir);
-  auto run = sigterm_during_a_chat(dir / "h.db", 6000, 1);
-  EXPECT_NE(run.status, 200) << run.body;
+  auto run = sigterm_during_a_chat(dir / "h.db", 15000, 1, "drain-key-1");
+  ASSERT_EQ(run.status, 503) << run.body;
+  auto error = json::parse(run.body).at("error");
+  EXPECT_EQ(error.at("type").as_string(), "unavailable") << run.body;
+  EXPECT_NE(std::string(error.at("message").as_string()).find("shutting down"), std::string::npos) << run.body;
+  EXPECT_EQ(run.retry_after, "1");
   EXPECT_EQ(run.exit_code, 0);
+  EXPECT_LT(run.exit_after, std::chrono::seconds(8));  // 1 s drain, then the cancellation; not the model's 10 s
   // Restarted on the same file: the conversation was never written.
   Child again({binary(), "serve", "--simulate", "--port", "0", "--history", "sqlite:" + (dir / "h.db").string()});
   auto port = listening_port(again, "listening");
@@ -331,6 +341,18 @@ TEST(BinaryE2E, AChatPastTheDrainTimeoutIsCutOffWithNothingSaved) {
                   net::HttpRequest{.method = "GET",
                                    .url = "http://127.0.0.1:" + std::to_string(*port) + "/conversations/drain-1"});
   EXPECT_EQ(got.status, 404) << got.body;
+  // The repeat with the same Idempotency-Key runs (a claim left in progress would answer 409 until it
+  // expired) and is answered and saved once.
+  auto repeat = call(io, *client,
+                     net::HttpRequest{.method = "POST",
+                                      .url = "http://127.0.0.1:" + std::to_string(*port) + "/chat",
+                                      .headers = {{"Content-Type", "application/json"}, {"Idempotency-Key", "drain-key-1"}},
+                                      .body = R"({"input": "echo:drained", "conversation_id": "drain-1"})"});
+  EXPECT_EQ(repeat.status, 200) << repeat.body;
+  got = call(io, *client,
+             net::HttpRequest{.method = "GET",
+                              .url = "http://127.0.0.1:" + std::to_string(*port) + "/conversations/drain-1"});
+  EXPECT_EQ(got.status, 200) << got.body;
   client.reset();
   again.signal(SIGTERM);
   EXPECT_EQ(again.wait_exit(), 0);

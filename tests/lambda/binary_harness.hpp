@@ -93,6 +93,15 @@ class RuntimeApiThread {
     }
     return on_io([&] { return fake_.posts; });
   }
+  // Waits (a hang guard of 60 s) until `n` events were handed out by /next.
+  bool wait_delivered(int n, Child& child) {
+    for (int i = 0; i < 3000; ++i) {
+      if (on_io([&] { return fake_.delivered; }) >= n) return true;
+      if (!child.running()) return false;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
   void close() {
     on_io([this] {
       fake_.close();

@@ -82,6 +82,7 @@ class FakeRuntimeApi {
   std::set<std::uint64_t> connections;
   std::vector<std::string> protocol_errors;
   int next_calls = 0;
+  int delivered = 0;  // events handed out by /next
 
  private:
   boost::asio::awaitable<net::ServerResponse> handle(net::ServerRequest& req) {
@@ -107,6 +108,7 @@ class FakeRuntimeApi {
       }
       QueuedEvent e = std::move(events_.front());
       events_.pop_front();
+      ++delivered;
       outstanding_.insert(e.id);
       res.headers.set("Lambda-Runtime-Aws-Request-Id", e.id);
       res.headers.set("Lambda-Runtime-Deadline-Ms", std::to_string(e.deadline_ms));

@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 
 #include <array>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -202,6 +203,62 @@ TEST_P(LambdaBinaryTest, ServesApiGatewayV1AndV2ChatEvents) {
   }
   EXPECT_EQ(emf_lines, 2) << output;
   EXPECT_EQ(callers, (std::set<std::string>{"apikey:key-id-1", "authorizer:user-7"})) << output;
+}
+
+// Lambda's shutdown phase: SIGTERM while idle (blocked on /next) exits 0 at once, posting nothing.
+TEST_P(LambdaBinaryTest, SigtermWhileIdleExitsZero) {
+  RuntimeApiThread runtime;
+  Child child({binary_.string()}, env(runtime.api(), kModel), /*merge_stdout=*/true);
+  runtime.queue("inv-1", v1_chat(R"({"input":"echo:before the signal"})"));
+  auto posts = runtime.wait_for("response", 1, child);
+  ASSERT_EQ(posts.size(), 1u);
+  child.signal(SIGTERM);
+  const int rc = child.wait_exit();
+  const std::string output = child.rest();
+  EXPECT_EQ(rc, 0) << output;
+  EXPECT_NE(output.find("\"invocation_cancelled\":false"), std::string::npos) << output;
+  EXPECT_EQ(runtime.wait_for("response", 2, child).size(), 1u);
+}
+
+// SIGTERM with an invocation in flight (the model answers only after 20 s): the invocation is
+// cancelled within Lambda's shutdown budget (its Bedrock call aborted), answered 503 with Retry-After
+// through the Runtime API, and the process exits 0 without waiting for the model.
+TEST_P(LambdaBinaryTest, SigtermCancelsTheInvocationInFlightAndExitsZero) {
+  Child sim({binary_.string(), "simulate-bedrock", "--port", "0", "--ttft-ms", "20000"});
+  std::optional<int> sim_port;
+  while (auto l = sim.line()) {
+    auto v = json::parse(*l);
+    if (v.is_object() && v.as_object().contains("msg") && v.at("msg") == "simulator listening") {
+      sim_port = static_cast<int>(v.at("port").to_number<int>());
+      break;
+    }
+  }
+  ASSERT_TRUE(sim_port) << sim.rest();
+  RuntimeApiThread runtime;
+  std::vector<std::string> e = env(runtime.api(), kModel);
+  std::erase(e, std::string("BEDROCK_AGENT_SIMULATE=1"));
+  e.push_back("AWS_ENDPOINT_URL_BEDROCK_RUNTIME=http://127.0.0.1:" + std::to_string(*sim_port));
+  e.push_back("AWS_ACCESS_KEY_ID=AKIDTEST");
+  e.push_back("AWS_SECRET_ACCESS_KEY=secret");
+  e.push_back("AWS_PROFILE=none-such");
+  Child child({binary_.string()}, e, /*merge_stdout=*/true);
+  runtime.queue("inv-slow", v1_chat(R"({"input":"echo:too slow"})"));
+  ASSERT_TRUE(runtime.wait_delivered(1, child)) << child.rest();
+  const auto signalled = std::chrono::steady_clock::now();
+  child.signal(SIGTERM);
+  const int rc = child.wait_exit();
+  const auto exit_after = std::chrono::steady_clock::now() - signalled;
+  const std::string output = child.rest();
+  EXPECT_EQ(rc, 0) << output;
+  EXPECT_LT(exit_after, 10s) << output;  // not the model's 20 s
+  EXPECT_NE(output.find("\"invocation_cancelled\":true"), std::string::npos) << output;
+  auto posts = runtime.wait_for("response", 1, child);
+  ASSERT_EQ(posts.size(), 1u) << output;
+  auto o = json::parse(posts[0].body).as_object();
+  EXPECT_EQ(o.at("statusCode").as_int64(), 503) << posts[0].body;
+  EXPECT_TRUE(runtime.protocol_errors().empty());
+  sim.signal(SIGTERM);
+  sim.wait_exit();
 }
 
 // A start-up failure is a C++ exception thrown and caught inside the binary (ConfigError), then posted

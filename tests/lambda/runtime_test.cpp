@@ -342,6 +342,63 @@ TEST_F(RuntimeTest, RealApiHandlerAnswersChatThroughApiGateway) {
   EXPECT_EQ(h.at("statusCode").as_int64(), 200) << fake.posts[1].body;
 }
 
+// HEAD through API Gateway (v1 and v2) is answered like GET without a body: the same status and
+// headers; on a route without GET, 405 with Allow as for any other method.
+TEST_F(RuntimeTest, HeadIsAnsweredLikeGetWithoutABody) {
+  FakeModel model;
+  auto store = store::make_sqlite_history(":memory:");
+  ASSERT_TRUE(store);
+  agent::ChatConfig cfg;
+  cfg.model_id = "anthropic.claude-3-sonnet-20240229-v1:0";
+  agent::ChatService chat(model, **store, cfg);
+  http::ApiKeys keys;
+  http::ApiContext ctx{.chat = chat, .history = **store, .keys = keys, .config = {.model_id = cfg.model_id},
+                       .log = [](std::string_view) {}};
+  auto v1 = json::parse(kV1Event).as_object();
+  v1["path"] = "/health";
+  v1["httpMethod"] = "GET";
+  v1["body"] = nullptr;
+  queue("get-1", json::serialize(v1));
+  v1["httpMethod"] = "HEAD";
+  queue("head-2", json::serialize(v1));
+  auto v2 = json::parse(kV2Event).as_object();
+  v2["rawPath"] = "/health";
+  v2["rawQueryString"] = "";
+  v2["requestContext"].as_object()["http"].as_object()["method"] = "HEAD";
+  v2["requestContext"].as_object()["http"].as_object()["path"] = "/health";
+  v2.erase("body");
+  v2["isBase64Encoded"] = false;
+  queue("head-3", json::serialize(v2));
+  v1["path"] = "/chat";
+  queue("head-4", json::serialize(v1));
+  EXPECT_EQ(run(lambda::make_apigw_handler(http::make_api_handler(ctx)), 4), 0);
+  ASSERT_EQ(fake.posts.size(), 4u);
+  auto get = json::parse(fake.posts[0].body).as_object();
+  ASSERT_EQ(get.at("statusCode").as_int64(), 200) << fake.posts[0].body;
+  EXPECT_FALSE(get.at("body").as_string().empty());
+  auto head = json::parse(fake.posts[1].body).as_object();
+  EXPECT_EQ(head.at("statusCode").as_int64(), 200) << fake.posts[1].body;
+  EXPECT_EQ(head.at("body").as_string(), "");
+  // The same headers, with the same values (but the per-request id).
+  const auto& get_headers = get.at("multiValueHeaders").as_object();
+  const auto& head_headers = head.at("multiValueHeaders").as_object();
+  EXPECT_EQ(head_headers.size(), get_headers.size());
+  for (const auto& [name, values] : get_headers) {
+    if (to_lower(name) == "x-request-id") continue;
+    ASSERT_TRUE(head_headers.contains(name)) << name;
+    EXPECT_EQ(head_headers.at(name), values) << name;
+  }
+  ASSERT_TRUE(get_headers.contains("Content-Type")) << fake.posts[0].body;
+  auto head2 = json::parse(fake.posts[2].body).as_object();
+  EXPECT_EQ(head2.at("statusCode").as_int64(), 200) << fake.posts[2].body;
+  EXPECT_EQ(head2.at("body").as_string(), "");
+  EXPECT_TRUE(head2.at("headers").as_object().contains("Content-Type")) << fake.posts[2].body;
+  auto post_only = json::parse(fake.posts[3].body).as_object();
+  EXPECT_EQ(post_only.at("statusCode").as_int64(), 405) << fake.posts[3].body;
+  EXPECT_EQ(post_only.at("body").as_string(), "");
+  EXPECT_TRUE(model.requests.empty());
+}
+
 // Lambda mode runs the same API handler and chat use case, so Idempotency-Key works there too: a repeat
 // is replayed from the store (no second model call), and keys belong to the API Gateway caller.
 TEST_F(RuntimeTest, IdempotencyKeysWorkThroughApiGateway) {
