@@ -123,8 +123,8 @@ class TwoRegions {
     std::filesystem::remove_all(dir_, ec);
   }
 
-  // `n` chats at once; their responses in order.
-  std::vector<net::HttpResponse> chats(int n) {
+  // `n` chats at once (each with `body`); their responses in order.
+  std::vector<net::HttpResponse> chats(int n, const std::string& body = R"({"input":"echo:hello"})") {
     std::vector<std::optional<net::HttpResponse>> out(n);
     int done = 0;
     for (int i = 0; i < n; ++i) {
@@ -132,7 +132,7 @@ class TwoRegions {
       req.method = "POST";
       req.url = base_url + "/chat";
       req.headers.set("Content-Type", "application/json");
-      req.body = R"({"input":"echo:hello"})";
+      req.body = body;
       asio::co_spawn(io, caller->send(std::move(req)), [&, i](std::exception_ptr, Result<net::HttpResponse> r) {
         if (r) out[i] = std::move(*r);
         if (++done == n) io.stop();
@@ -295,6 +295,41 @@ TEST(TargetsE2E, AValidationErrorIsNotSentToTheOtherRegion) {
   EXPECT_EQ(r[0].status, 400) << r[0].body;
   EXPECT_EQ(rig.targets[1]->simulator->stats().requests_total, 0u);
   EXPECT_FALSE(rig.router->status()[0].removed);
+}
+
+// A stream that already sent text to its caller is never retried on another region: the caller gets
+// the deltas, then the stream's error event, and the other region is not called. (Retrying there would
+// send a second answer after the first one's beginning.)
+TEST(TargetsE2E, AStreamThatStartedIsNeverRetriedOnAnotherRegion) {
+  TwoRegions rig({{.region = "us-east-1"}, {.region = "us-west-2"}});
+  rig.targets[0]->simulator->script_fault(sim::Fault{.kind = sim::FaultKind::drop_mid_stream}, 1);
+  auto r = rig.chats(1, R"({"input":"echo:one two three four five six seven eight","stream":true})");
+  ASSERT_EQ(r[0].status, 200) << r[0].body;  // the stream's head went out before the failure
+  EXPECT_NE(r[0].body.find("event: delta"), std::string::npos) << r[0].body;
+  EXPECT_NE(r[0].body.find("event: error"), std::string::npos) << r[0].body;
+  EXPECT_EQ(r[0].body.find("event: done"), std::string::npos) << r[0].body;
+  EXPECT_EQ(rig.targets[0]->simulator->stats().requests_total, 1u);
+  EXPECT_EQ(rig.targets[1]->simulator->stats().requests_total, 0u);
+  // The next stream is served by the first region again: one failure does not take it out of rotation.
+  auto next = rig.chats(1, R"({"input":"echo:again","stream":true})");
+  ASSERT_EQ(next[0].status, 200);
+  EXPECT_NE(next[0].body.find("event: done"), std::string::npos) << next[0].body;
+  EXPECT_NE(next[0].body.find("us-east-1"), std::string::npos) << next[0].body;
+  EXPECT_EQ(rig.targets[1]->simulator->stats().requests_total, 0u);
+}
+
+// A stream that failed before its first byte reached the caller (the region answered 503) is still free
+// to go elsewhere: the other region serves the whole stream.
+TEST(TargetsE2E, AStreamThatFailedBeforeItsFirstByteSpillsToTheOtherRegion) {
+  TwoRegions rig({{.region = "us-east-1"}, {.region = "us-west-2"}});
+  rig.targets[0]->simulator->script_fault(sim::Fault{.kind = sim::FaultKind::unavailable}, 1);
+  auto r = rig.chats(1, R"({"input":"echo:hello there","stream":true})");
+  ASSERT_EQ(r[0].status, 200) << r[0].body;
+  EXPECT_EQ(r[0].body.find("event: error"), std::string::npos) << r[0].body;
+  EXPECT_NE(r[0].body.find("event: done"), std::string::npos) << r[0].body;
+  EXPECT_NE(r[0].body.find("us-west-2"), std::string::npos) << r[0].body;
+  EXPECT_EQ(rig.targets[0]->simulator->stats().requests_total, 1u);
+  EXPECT_EQ(rig.targets[1]->simulator->stats().requests_total, 1u);
 }
 
 }  // namespace
