@@ -8,18 +8,19 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <csignal>
 #include <filesystem>
+#include <iostream>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "support/dynamodb_rig.hpp"
 #include "net/http_client.hpp"
 #include "support/child_process.hpp"
-#include <csignal>
-#include <iostream>
+#include "support/dynamodb_rig.hpp"
 #include "util/encoding.hpp"
 
 namespace ba::test {
@@ -56,22 +57,34 @@ struct Agent {
   int port = 0;
 };
 
-// Sends `requests` to `urls` all at once; returns the statuses.
-std::vector<int> chat_all(const std::vector<std::string>& urls, int timeout_ms) {
+struct Answer {
+  int status = -1;  // -1: no HTTP answer
+  std::string body;
+};
+
+// Sends one chat to each of `urls`, all at once; the answers in order.
+std::vector<Answer> chat_answers(const std::vector<std::string>& urls, int timeout_ms) {
   asio::io_context io;
   auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
-  std::vector<int> statuses(urls.size(), 0);
+  std::vector<Answer> answers(urls.size());
   for (std::size_t i = 0; i < urls.size(); ++i) {
     net::HttpRequest req{.method = "POST",
                          .url = urls[i] + "/chat",
                          .headers = {{"Content-Type", "application/json"},
                                      {"X-Request-Timeout-Ms", std::to_string(timeout_ms)}},
                          .body = R"({"input": "echo:hi"})"};
-    asio::co_spawn(io, client->send(std::move(req)), [&statuses, i](std::exception_ptr, Result<net::HttpResponse> r) {
-      statuses[i] = r ? r->status : -1;
+    asio::co_spawn(io, client->send(std::move(req)), [&answers, i](std::exception_ptr, Result<net::HttpResponse> r) {
+      if (r) answers[i] = Answer{r->status, std::move(r->body)};
     });
   }
   io.run();
+  return answers;
+}
+
+// The same, the statuses only.
+std::vector<int> chat_all(const std::vector<std::string>& urls, int timeout_ms) {
+  std::vector<int> statuses;
+  for (const auto& a : chat_answers(urls, timeout_ms)) statuses.push_back(a.status);
   return statuses;
 }
 
@@ -203,6 +216,50 @@ TEST(SharedBudgetE2E, ChatsGoOnWhileTheTableIsDownAndTheBudgetIsSharedAgainAfter
   EXPECT_NE(log.find("shared budget table " + table + " unavailable"), std::string::npos) << log;
   EXPECT_NE(log.find("answers again"), std::string::npos);
   std::filesystem::remove_all(dir);
+}
+
+// Targets on a shared budget: each target (model + region) has its own budget item in the table, shared
+// by every process. Two processes, two regions of 20 requests a minute each: together they admit about
+// 20 per region, not 20 per region per process, and both regions serve.
+TEST(SharedBudgetE2E, EachTargetsBudgetIsSharedByTheFleet) {
+  if (!dynalite_available()) GTEST_SKIP() << kNoDynalite;
+  NodeServer dynalite = start_dynalite();
+  const std::string table = DynamoRig::unique_table("targets");
+  const std::vector<std::string> targets{"--target", "model=anthropic.claude-3-haiku-20240307-v1:0 region=us-east-1 rpm=20",
+                                         "--target", "model=anthropic.claude-3-haiku-20240307-v1:0 region=eu-west-1 rpm=20"};
+  Agent a(dynalite.endpoint(), table, targets);
+  Agent b(dynalite.endpoint(), table, targets);
+  // 80 chats at once, 40 to each process, with 4 s to get an answer. Two shared budgets of 20 a minute
+  // (95% at once, then one every 3 s) admit about 40; per-process budgets would admit about 80.
+  std::vector<std::string> urls;
+  for (int i = 0; i < 80; ++i) urls.push_back(i % 2 ? b.base() : a.base());
+  const auto start = std::chrono::steady_clock::now();
+  const auto answers = chat_answers(urls, 4000);
+  const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::map<std::string, int> by_region;
+  std::string seen;
+  int ok = 0, other = 0;
+  for (const auto& ans : answers) {
+    seen += std::to_string(ans.status) + " ";
+    if (ans.status == 200) {
+      ++ok;
+      ++by_region[std::string(json::parse(ans.body).at("served_by").at("region").as_string())];
+    } else if (ans.status != 429 && ans.status != 504) {
+      ++other;
+    }
+  }
+  EXPECT_EQ(other, 0) << seen;  // 429: no budget before the deadline; 504 only on a slow (sanitizer) build
+  const int per_region = 20 + static_cast<int>(elapsed / 3.0) + 1;
+  double fallback = metric_value(metrics(a), "ba_shared_budget_fallback_total") +
+                    metric_value(metrics(b), "ba_shared_budget_fallback_total");
+  EXPECT_LE(by_region["us-east-1"], per_region) << seen << " (" << fallback << " from local shares)";
+  EXPECT_LE(by_region["eu-west-1"], per_region) << seen << " (" << fallback << " from local shares)";
+  EXPECT_GE(by_region["us-east-1"], 10) << seen;  // the first region's shared budget is used
+  EXPECT_GE(by_region["eu-west-1"], 10) << seen;  // and the second takes what the first cannot
+  EXPECT_GE(ok, 30) << seen;
+  // Both processes wrote reservations to the table.
+  EXPECT_NE(metrics(a).find("ba_shared_budget_writes_total{op=\"reserve\"}"), std::string::npos);
+  EXPECT_NE(metrics(b).find("ba_shared_budget_writes_total{op=\"reserve\"}"), std::string::npos);
 }
 
 TEST(SharedBudgetE2E, AMalformedSpecOrAForeignTableStopsStartUp) {
