@@ -10,6 +10,7 @@
 
 #include <boost/json.hpp>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -119,9 +120,32 @@ TEST_F(LocalStack, TheTemplatesTableBucketAndEnvironmentRunThePackagedBinary) {
 
   // --- the Lambda's environment, as the template sets it ---
   const json::object& params = template_.at("Parameters").as_object();
+  // A condition (Fn::Equals, Fn::Not, Condition) with every parameter at its default.
+  const json::object* conditions =
+      template_.contains("Conditions") ? &template_.at("Conditions").as_object() : nullptr;
+  std::function<std::string(const json::value&)> operand = [&](const json::value& x) {
+    if (x.is_object() && x.as_object().contains("Ref")) return scalar(params.at(x.at("Ref").as_string()).at("Default"));
+    return scalar(x);
+  };
+  std::function<bool(const json::value&)> holds = [&](const json::value& c) -> bool {
+    const json::object& o = c.as_object();
+    if (o.contains("Fn::Equals")) return operand(o.at("Fn::Equals").at(0)) == operand(o.at("Fn::Equals").at(1));
+    if (o.contains("Fn::Not")) return !holds(o.at("Fn::Not").at(0));
+    if (o.contains("Condition")) return holds(conditions->at(o.at("Condition").as_string()));
+    ADD_FAILURE() << "a condition this test cannot evaluate: " << json::serialize(c);
+    return false;
+  };
   std::vector<std::string> env;
-  for (const auto& [name, value] : vars) {
+  for (const auto& [name, declared] : vars) {
     std::string v;
+    json::value value = declared;
+    // Fn::If [condition, then, else]: the branch the default parameters choose; AWS::NoValue: no variable.
+    while (value.is_object() && value.as_object().contains("Fn::If")) {
+      const json::array& branch = value.at("Fn::If").as_array();
+      ASSERT_TRUE(conditions && conditions->contains(branch.at(0).as_string())) << name << ": " << json::serialize(value);
+      value = holds(conditions->at(branch.at(0).as_string())) ? branch.at(1) : branch.at(2);
+    }
+    if (value.is_object() && value.as_object().contains("Ref") && value.at("Ref") == "AWS::NoValue") continue;
     if (value.is_object() && value.as_object().contains("Ref")) {
       std::string ref(value.as_object().at("Ref").as_string());
       if (auto it = tables.find(ref); it != tables.end()) {
