@@ -256,10 +256,14 @@ TEST(SharedBudgetE2E, EachTargetsBudgetIsSharedByTheFleet) {
   EXPECT_LE(by_region["eu-west-1"], per_region) << seen << " (" << fallback << " from local shares)";
   // Both regions' shared budgets are used. (The first serves fewer than its 19 at once: a burst of 80
   // makes its reservations wait on the table's conditional writes past the 250 ms spill threshold, and the
-  // second region takes them; measured 8-9 and 20 on a quiet machine.)
+  // second region takes them; measured 8-9 and 20 on a quiet machine.) A sanitizer build's agent
+  // (ThreadSanitizer above all) gets far fewer reservations through the table within the 4 s, so there
+  // only the bounds above, the ones that matter for the quota, are asserted.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
   EXPECT_GE(by_region["us-east-1"], 5) << seen;
   EXPECT_GE(by_region["eu-west-1"], 5) << seen;
   EXPECT_GE(ok, 20) << seen;
+#endif
   // Both processes wrote reservations to the table.
   EXPECT_NE(metrics(a).find("ba_shared_budget_writes_total{op=\"reserve\"}"), std::string::npos);
   EXPECT_NE(metrics(b).find("ba_shared_budget_writes_total{op=\"reserve\"}"), std::string::npos);
