@@ -5,6 +5,10 @@
 
 #include <boost/json.hpp>
 
+#include <functional>
+#include <map>
+#include <string>
+
 #include "http/api.hpp"
 #include "store/sqlite_history.hpp"
 #include "support/fake_model.hpp"
@@ -37,11 +41,16 @@ class CompatApiTest : public ::testing::Test {
     auto s = store::make_sqlite_history(":memory:");
     ASSERT_TRUE(s);
     history = std::move(*s);
+    keys = http::ApiKeys({kKey});
+    wire({{"haiku", kHaiku}, {"titan", "amazon.titan-text-express-v1"}});
+  }
+
+  // (Re)builds the chat service, the API context and the handler with these model aliases.
+  void wire(std::map<std::string, std::string, std::less<>> aliases) {
     agent::ChatConfig cfg;
     cfg.model_id = kModel;
-    cfg.model_aliases = {{"haiku", kHaiku}, {"titan", "amazon.titan-text-express-v1"}};
+    cfg.model_aliases = std::move(aliases);
     service = std::make_unique<agent::ChatService>(model, *history, cfg, nullptr, &idem, clock);
-    keys = http::ApiKeys({kKey});
     context = std::make_unique<http::ApiContext>(http::ApiContext{
         .chat = *service,
         .history = *history,

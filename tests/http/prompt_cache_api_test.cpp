@@ -16,19 +16,7 @@ class PromptCacheApiTest : public CompatApiTest {
   void SetUp() override {
     CompatApiTest::SetUp();
     // The fixture's models do not cache: add one that does, as an alias.
-    agent::ChatConfig cfg;
-    cfg.model_id = kModel;
-    cfg.model_aliases = {{"haiku", kHaiku}, {"sonnet4", kSonnet4}};
-    service = std::make_unique<agent::ChatService>(model, *history, cfg, nullptr, &idem, clock);
-    context = std::make_unique<http::ApiContext>(http::ApiContext{
-        .chat = *service,
-        .history = *history,
-        .keys = keys,
-        .config = {.body_limit = 64 * 1024, .model_id = kModel},
-        .log = [this](std::string_view line) { logs.emplace_back(line); },
-        .clock = &clock,
-    });
-    handler = http::make_api_handler(*context);
+    wire({{"haiku", kHaiku}, {"sonnet4", kSonnet4}});
   }
   net::ServerResponse messages(std::string body) {
     net::Headers h;

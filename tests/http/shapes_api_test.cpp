@@ -17,20 +17,8 @@ class ShapesApiTest : public CompatApiTest {
  protected:
   void SetUp() override {
     CompatApiTest::SetUp();
-    // The same wiring with one more alias: a model that takes structured output.
-    agent::ChatConfig cfg;
-    cfg.model_id = kModel;
-    cfg.model_aliases = {{"haiku", kHaiku}, {"sonnet45", kSonnet45}};
-    service = std::make_unique<agent::ChatService>(model, *history, cfg, nullptr, &idem, clock);
-    context = std::make_unique<http::ApiContext>(http::ApiContext{
-        .chat = *service,
-        .history = *history,
-        .keys = keys,
-        .config = {.body_limit = 64 * 1024, .model_id = kModel},
-        .log = [this](std::string_view line) { logs.emplace_back(line); },
-        .clock = &clock,
-    });
-    handler = http::make_api_handler(*context);
+    // One more alias: a model that takes structured output.
+    wire({{"haiku", kHaiku}, {"sonnet45", kSonnet45}});
   }
   net::ServerResponse chat(std::string body) { return post("/v1/chat/completions", std::move(body)); }
   static json::object error_of(const net::ServerResponse& r) { return parse(r.body).at("error").as_object(); }
