@@ -563,9 +563,6 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   } else {
     throw ConfigError("--api must be converse or invoke, got '" + o.api + "'");
   }
-  if (o.prompt_cache && api != bedrock::Api::converse) {
-    throw ConfigError("--prompt-cache needs --api converse (cache points are Converse blocks)");
-  }
   app->target_specs = read_targets(o);
   for (auto& t : app->target_specs) {
     if (t.model_id.empty()) t.model_id = o.model_id;

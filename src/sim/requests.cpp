@@ -493,6 +493,10 @@ Parsed parse_claude(std::string_view body) {
   if (auto ss = obj->find("stop_sequences"); ss != obj->end() && !string_list(ss->value()))
     return malformed("#/stop_sequences: expected type: JSONArray of String");
   out.input_tokens = count_tokens(all_text);
+  out.cache_points = claude_cache_points(*obj);
+  if (out.cache_points.size() > 4)
+    return std::unexpected(detail::format("A maximum of 4 blocks with cache_control may be provided. Found {}.",
+                                          out.cache_points.size()));
   return out;
 }
 
