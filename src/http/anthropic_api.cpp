@@ -542,9 +542,11 @@ class AnthropicFormat final : public ChatFormat {
     w.begin_object().member("type", "message_start").key("message").raw(message(Answer{}, false)).end_object();
     return event("message_start", d);
   }
-  std::string stream_delta(std::string_view text) const override {
+  // Text into the text block (tool calls are sent with the end; reasoning is not shown).
+  std::string stream_delta(const bedrock::StreamDelta& delta) const override {
+    if (delta.kind != bedrock::StreamDelta::Kind::text) return {};
     std::string d = text_started_ ? std::string() : text_start();
-    d += text_delta(text);
+    d += text_delta(delta.text);
     return d;
   }
   std::string stream_done(const agent::ChatOutput& out) const override { return done(answer_of(out)); }
@@ -627,7 +629,7 @@ class AnthropicFormat final : public ChatFormat {
     };
     AnthropicFormat original(str("id"), str("model"));  // the repeat is the first answer again
     std::string events = original.stream_start();
-    if (!a.text.empty()) events += original.stream_delta(a.text);
+    if (!a.text.empty()) events += original.stream_delta(bedrock::StreamDelta::make_text(a.text));
     events += original.done(a);
     return events;
   }

@@ -737,7 +737,10 @@ class OpenAIFormat final : public ChatFormat {
     return body;
   }
   std::string stream_start() const override { return chunk("role", "assistant", {}); }
-  std::string stream_delta(std::string_view text) const override { return chunk("content", text, {}); }
+  // Text as content chunks (tool calls are sent with the end; reasoning is not shown).
+  std::string stream_delta(const bedrock::StreamDelta& d) const override {
+    return d.kind == bedrock::StreamDelta::Kind::text ? chunk("content", d.text, {}) : std::string();
+  }
   std::string stream_done(const agent::ChatOutput& out) const override { return done(answer_of(out)); }
   std::string stream_error(const Error& e) const override {
     const int status = status_for(e);
@@ -777,7 +780,7 @@ class OpenAIFormat final : public ChatFormat {
     OpenAIFormat original(str("id"), created && created->is_int64() ? created->as_int64() : created_, str("model"),
                           include_usage_);
     std::string events = original.stream_start();
-    if (!a.text.empty()) events += original.stream_delta(a.text);
+    if (!a.text.empty()) events += original.stream_delta(bedrock::StreamDelta::make_text(a.text));
     events += original.done(a);
     return events;
   }
