@@ -161,7 +161,7 @@ double sample(const std::string& metrics, const std::string& series) {
 // answered and saved in its own conversation, and the counts the threads wrote add up (the metrics, the
 // request log, the model calls the simulator saw, the tokens).
 TEST(ThreadsE2E, ManyConnectionsOnFourThreadsKeepEveryConversationAndTheCountsAddUp) {
-  ThreadedAgent agent(5);
+  ThreadedAgent agent(5, {"--max-rpm", "100000"});
   EXPECT_EQ(agent.startup.at("threads").to_number<int>(), kThreads);
   constexpr int kConversations = 32;
   constexpr int kTurns = 3;
