@@ -217,14 +217,15 @@ TEST(ThreadsE2E, ManyConnectionsOnFourThreadsKeepEveryConversationAndTheCountsAd
   EXPECT_EQ(logged, chats);  // one whole line each, none lost or torn by a thread
 }
 
-// --max-rpm 6 (a full bucket of 6 requests, then one every 10 s) and 48 chats at once that may not wait
-// (a 300 ms deadline): the threads share one budget, so exactly 6 are admitted and sent, 42 refused.
+// --max-rpm 6 (a full bucket of 6 requests, then one every 10 s) and 48 chats at once that cannot wait
+// for a refill (a 5 s deadline, so a 7th would go 10 s later: refused at once): the threads share one
+// budget, so exactly 6 are admitted and sent, 42 refused.
 TEST(ThreadsE2E, TheRateLimitBudgetIsOneForAllThreads) {
   ThreadedAgent agent(5, {"--max-rpm", "6", "--no-adaptive"});
   constexpr int kChats = 48;
   std::vector<net::HttpRequest> requests;
   for (int i = 0; i < kChats; ++i)
-    requests.push_back(agent.chat(R"({"input": "echo:budget"})", {{"X-Request-Timeout-Ms", "300"}}));
+    requests.push_back(agent.chat(R"({"input": "echo:budget"})", {{"X-Request-Timeout-Ms", "5000"}}));
   auto answers = send_all(std::move(requests));
   int admitted = 0, refused = 0;
   for (const auto& a : answers) {
