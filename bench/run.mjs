@@ -8,7 +8,12 @@
 // Usage: node bench/run.mjs [--build=build-bench] [--only=overhead,streaming,concurrency,coldstart]
 //        [--rates=500,2000] [--seconds=10] [--pin=LOADCPUS/SERVERCPUS e.g. 0/1] [--no-portkey]
 //        [--concurrent=10000] [--concurrency-history=none|sqlite] [--invocations=1000] [--rounds=1]
-//        [--baseline-build=DIR [--concurrency-rounds=1]]
+//        [--baseline-build=DIR [--concurrency-rounds=1]] [--threads=N] [--baseline-threads=M]
+//
+// Io threads (issue 17): --threads=N starts this build's agents with `--threads N` (default: theirs, one per
+// core); --baseline-threads=M runs a baseline of agents started with `--threads M`, this build's own unless
+// --baseline-build names another: `--threads=2 --baseline-threads=1` compares two io threads with one, side
+// by side (results: bench/results/<name>-threads.json).
 //
 // Before/after: --baseline-build=DIR names a second build (e.g. a worktree of the parent commit, built the
 // way `make bench` builds) whose bedrock-agent runs as (b0) and (c0) beside (b) and (c), in front of the
@@ -40,11 +45,14 @@ const PORTKEY = args['no-portkey'] ? null : path.join(ROOT, 'node_modules/@portk
 const CONCURRENT = Number(args.concurrent ?? 10000);
 const INVOCATIONS = Number(args.invocations ?? 1000);
 const ROUNDS = Number(args.rounds ?? 1);
-const BASELINE = args['baseline-build'] ? path.resolve(ROOT, args['baseline-build']) : null;
+const THREADS = args.threads ? ['--threads', String(Number(args.threads))] : [];
+const BASE_THREADS = args['baseline-threads'] ? ['--threads', String(Number(args['baseline-threads']))] : [];
+const BASELINE = args['baseline-build'] ? path.resolve(ROOT, args['baseline-build'])
+  : BASE_THREADS.length ? path.resolve(ROOT, args.build ?? 'build-bench') : null;
 const BASE_AGENT = BASELINE ? path.join(BASELINE, 'bedrock-agent') : null;
 const CONC_ROUNDS = Number(args['concurrency-rounds'] ?? 1);
 const CONC_HISTORY = args['concurrency-history'] ?? 'none';  // none | sqlite: the concurrency benchmark's agent
-const SUFFIX = BASELINE ? '-vs-baseline' : '';
+const SUFFIX = args['baseline-build'] ? '-vs-baseline' : BASE_THREADS.length ? '-threads' : '';
 const MODEL = 'anthropic.claude-3-sonnet-20240229-v1:0';
 const RESULTS = path.join(ROOT, 'bench/results');
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'ba-bench-'));
@@ -69,6 +77,7 @@ function machine() {
     date: new Date().toISOString(), nproc: os.cpus().length, cpu, mem_gib: +(os.totalmem() / 2 ** 30).toFixed(1),
     kernel: os.release(), git: b.git, build_type: b.build_type,
     ...(BASELINE ? { baseline: buildInfo(BASELINE), rounds: ROUNDS } : {}),
+    ...(THREADS.length || BASE_THREADS.length ? { threads: THREADS[1] ?? 'cores', baseline_threads: BASE_THREADS[1] ?? null } : {}),
     pinning: LOAD_CPUS ? { load: LOAD_CPUS, servers: SERVER_CPUS } : 'none',
   };
 }
@@ -219,16 +228,16 @@ async function startStack() {
   };
   const common = ['--max-rpm', '1e9', '--max-tpm', '0', '--model-id', MODEL];
   const p1 = await freePort();
-  const nohist = await startServer('agent-nohistory', AGENT, ['serve', '--port', String(p1), '--history', 'none', ...common], { env: agentEnv, port: p1, nofile: null });
+  const nohist = await startServer('agent-nohistory', AGENT, ['serve', '--port', String(p1), '--history', 'none', ...common, ...THREADS], { env: agentEnv, port: p1, nofile: null });
   const p2 = await freePort();
-  const sqlite = await startServer('agent-sqlite', AGENT, ['serve', '--port', String(p2), '--history', `sqlite:${path.join(TMP, 'history.db')}`, ...common], { env: agentEnv, port: p2, nofile: null });
+  const sqlite = await startServer('agent-sqlite', AGENT, ['serve', '--port', String(p2), '--history', `sqlite:${path.join(TMP, 'history.db')}`, ...common, ...THREADS], { env: agentEnv, port: p2, nofile: null });
   // The baseline build's agents, in front of the same simulator.
   let nohist0 = null, sqlite0 = null;
   if (BASE_AGENT) {
     const q1 = await freePort();
-    nohist0 = await startServer('agent-nohistory-baseline', BASE_AGENT, ['serve', '--port', String(q1), '--history', 'none', ...common], { env: agentEnv, port: q1, nofile: null });
+    nohist0 = await startServer('agent-nohistory-baseline', BASE_AGENT, ['serve', '--port', String(q1), '--history', 'none', ...common, ...BASE_THREADS], { env: agentEnv, port: q1, nofile: null });
     const q2 = await freePort();
-    sqlite0 = await startServer('agent-sqlite-baseline', BASE_AGENT, ['serve', '--port', String(q2), '--history', `sqlite:${path.join(TMP, 'history-baseline.db')}`, ...common], { env: agentEnv, port: q2, nofile: null });
+    sqlite0 = await startServer('agent-sqlite-baseline', BASE_AGENT, ['serve', '--port', String(q2), '--history', `sqlite:${path.join(TMP, 'history-baseline.db')}`, ...common, ...BASE_THREADS], { env: agentEnv, port: q2, nofile: null });
   }
   let portkey = null;
   if (PORTKEY && fs.existsSync(PORTKEY)) {
@@ -260,7 +269,7 @@ function targets(stack, stream = false) {
     { id: 'c', name: 'bedrock-agent, SQLite history (file)', port: stack.sqlite.port, pid: stack.sqlite.pid, path: '/chat', bodyFile: histBody, headers: [], marker: 'event: delta' },
   ];
   if (stack.nohist0) {
-    const rev = buildInfo(BASELINE).git;
+    const rev = BASE_THREADS.length && !args['baseline-build'] ? `this build, ${BASE_THREADS.join(' ')}` : buildInfo(BASELINE).git;
     t.push({ id: 'b0', name: `bedrock-agent baseline build (${rev}), no history (--history none)`, port: stack.nohist0.port, pid: stack.nohist0.pid, path: '/chat', bodyFile: chatBody, headers: [], marker: 'event: delta' },
       { id: 'c0', name: `bedrock-agent baseline build (${rev}), SQLite history (file)`, port: stack.sqlite0.port, pid: stack.sqlite0.pid, path: '/chat', bodyFile: histBody, headers: [], marker: 'event: delta' });
   }

@@ -9,12 +9,15 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <fstream>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -152,28 +155,50 @@ class DefaultChain final : public CredentialsProvider {
     env_ = settings_.getenv ? GetEnv(settings_.getenv) : process_env();
   }
 
+  // Callers may be on several threads (`serve --threads N`): the cache and the refresh's state are
+  // under mu_; a caller that finds a refresh in flight waits on a timer of its own executor, which the
+  // refresh cancels (on that executor) when it ends.
   awaitable<Result<Credentials>> get() override {
-    if (cached_ && fresh(*cached_)) co_return *cached_;
-    if (refreshing_) {
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
+    std::shared_ptr<Waiter> waiter;
+    {
+      std::lock_guard lock(mu_);
+      if (cached_ && fresh(*cached_)) co_return *cached_;
+      if (refreshing_) waiter = std::make_shared<Waiter>(ex);
+      if (waiter) waiters_.push_back(waiter);
+      refreshing_ = true;
+    }
+    if (waiter) {
       // Another get() is resolving: wait for it rather than starting a second refresh.
-      if (!wakeup_) wakeup_.emplace(co_await asio::this_coro::executor, asio::steady_timer::time_point::max());
-      while (refreshing_) co_await wakeup_->async_wait(asio::as_tuple(asio::use_awaitable));
+      if (!waiter->done) co_await waiter->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+      std::lock_guard lock(mu_);
       if (cached_ && usable(*cached_)) co_return *cached_;
       co_return fail(last_error_);
     }
     // Cleared (and waiters woken) however this coroutine ends, even if its frame is destroyed.
     struct RefreshGuard {
       DefaultChain& self;
-      explicit RefreshGuard(DefaultChain& s) : self(s) { self.refreshing_ = true; }
       ~RefreshGuard() {
-        self.refreshing_ = false;
-        if (self.wakeup_) self.wakeup_->cancel();
+        std::vector<std::shared_ptr<Waiter>> woken;
+        {
+          std::lock_guard lock(self.mu_);
+          self.refreshing_ = false;
+          woken.swap(self.waiters_);
+        }
+        for (auto& w : woken) {
+          auto ex = w->timer.get_executor();
+          asio::post(ex, [w = std::move(w)] {  // the timer is not thread-safe: on its own executor
+            w->done = true;
+            w->timer.cancel();
+          });
+        }
       }
     };
     Result<Credentials> result = fail(ErrorKind::internal, "unreachable");
     {
-      RefreshGuard guard(*this);
+      RefreshGuard guard{*this};
       result = co_await resolve();
+      std::lock_guard lock(mu_);
       if (result) {
         cached_ = *result;
       } else {
@@ -367,10 +392,17 @@ class DefaultChain final : public CredentialsProvider {
   ProviderSettings settings_;
   Clock& clock_;
   GetEnv env_;
-  std::optional<Credentials> cached_;
-  bool refreshing_ = false;
-  Error last_error_;
-  std::optional<asio::steady_timer> wakeup_;
+  // A get() waiting for the refresh in flight; `done` and the timer are touched on its executor only.
+  struct Waiter {
+    explicit Waiter(const asio::any_io_executor& ex) : timer(ex, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer timer;
+    bool done = false;
+  };
+  std::mutex mu_;
+  std::optional<Credentials> cached_;                // guarded by mu_
+  bool refreshing_ = false;                          // guarded by mu_
+  Error last_error_;                                 // guarded by mu_
+  std::vector<std::shared_ptr<Waiter>> waiters_;     // guarded by mu_
 };
 
 }  // namespace

@@ -31,8 +31,8 @@ class CredentialsProvider {
   virtual ~CredentialsProvider() = default;
   // Returns cached credentials while they are valid (refreshing ahead of expiry); an Error of kind
   // unauthorized when no source has credentials.
-  // Call from one thread (an io_context run by one thread, or a strand): concurrent callers while a
-  // refresh is in flight wait for that refresh instead of starting another.
+  // Callable from several threads (each on its own executor): concurrent callers while a refresh is in
+  // flight wait for that refresh instead of starting another.
   virtual boost::asio::awaitable<Result<Credentials>> get() = 0;
 };
 

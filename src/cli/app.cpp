@@ -128,6 +128,13 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
       ->envname("BEDROCK_AGENT_DRAIN_TIMEOUT")
       ->check(CLI::Range(0, 3600))
       ->capture_default_str();
+  if (!lambda) {
+    app.add_option("--threads", o.threads,
+                   "io threads, each with its own event loop; a connection stays on one. 0: the number of cores")
+        ->envname("BEDROCK_AGENT_THREADS")
+        ->check(CLI::Range(0u, 256u))
+        ->capture_default_str();
+  }
   app.add_option("--cors-origin", o.cors_origins,
                  "ORIGIN: a browser origin (scheme://host[:port]) allowed to call the API from its pages, with CORS "
                  "preflight answered (repeatable or comma-separated; '*' allows any origin). Default: none, no CORS")

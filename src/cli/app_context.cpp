@@ -281,6 +281,16 @@ std::string shared_budget_table(const std::string& spec) {
   return *table;
 }
 
+// The admission the RetryingClient uses: `inner` itself, or, when several io threads share a store
+// that is not thread-safe (the shared table's), `inner` behind its owner, the main context `io`
+// (ratelimit::OwnedAdmission: a hop there and back per admission). The in-process store is locked.
+ratelimit::Admission& shared_admission(boost::asio::io_context& io, App& app, ratelimit::LimiterAdmission& inner,
+                                       std::unique_ptr<ratelimit::OwnedAdmission>& owned) {
+  if (!app.budget_dynamodb || app.mode != Mode::server || io_threads(app.options) <= 1) return inner;
+  owned = std::make_unique<ratelimit::OwnedAdmission>(inner, io);
+  return *owned;
+}
+
 // A budget store with `config`'s limits: per process, or on the shared table open_budget checked.
 std::unique_ptr<ratelimit::BudgetStore> make_budget_store(App& app, const ratelimit::RateLimitConfig& config) {
   if (!app.budget_dynamodb) return std::make_unique<ratelimit::InProcessBudgetStore>(config, system_clock());
@@ -490,9 +500,10 @@ void build_router(boost::asio::io_context& io, App& app, bedrock::Api api) {
     config.retry.max_attempts = 1;  // the router retries, on another target when it can
     stack->store = make_budget_store(app, config);
     stack->admission = std::make_unique<ratelimit::LimiterAdmission>(*stack->store, system_clock());
+    ratelimit::Admission& admission = shared_admission(io, app, *stack->admission, stack->owned_admission);
     stack->retry_budget = std::make_unique<ratelimit::RetryBudget>(config.retry);  // unused: one attempt
     stack->client = std::make_unique<ratelimit::RetryingClient>(
-        *stack->model, *stack->admission, *stack->retry_budget, app.registry, system_clock(), system_random(),
+        *stack->model, admission, *stack->retry_budget, app.registry, system_clock(), system_random(),
         ratelimit::RetryingClient::Options{.region = spec.region, .config = config});
     if (app.auto_quotas) app.auto_quotas->set_store(i, stack->store.get());
     app.targets.push_back(std::move(stack));
@@ -676,9 +687,10 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
   open_budget(io, *app, *store_credentials);
   if (app->auto_quotas && app->target_specs.empty()) app->auto_quotas->set_store(0, app->budget_store.get());
   app->admission = std::make_unique<ratelimit::LimiterAdmission>(*app->budget_store, system_clock());
+  ratelimit::Admission& admission = shared_admission(io, *app, *app->admission, app->owned_admission);
   app->retry_budget = std::make_unique<ratelimit::RetryBudget>(app->rate_limit.retry);
   app->limited = std::make_unique<ratelimit::RetryingClient>(
-      *app->model, *app->admission, *app->retry_budget, app->registry, system_clock(), system_random(),
+      *app->model, admission, *app->retry_budget, app->registry, system_clock(), system_random(),
       ratelimit::RetryingClient::Options{.region = app->region, .config = app->rate_limit});
 
   if (!app->target_specs.empty()) build_router(io, *app, api);
@@ -816,6 +828,7 @@ std::string startup_fields(const App& app) {
   info["request_timeout_s"] = o.request_timeout_s;
   if (o.simulate) info["simulator"] = app.endpoint;
   if (app.max_open_files) info["max_open_files"] = app.max_open_files;
+  info["threads"] = app.mode == Mode::server ? io_threads(o) : 1u;
   json::value doc = std::move(info);
   whole_numbers_as_integers(doc);  // "max_rpm":50, not 5E1
   std::string s = json::serialize(doc);

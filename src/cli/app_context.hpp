@@ -94,6 +94,9 @@ struct App {
   std::unique_ptr<aws::dynamodb::Client> budget_dynamodb;        // --shared-budget: no retries, short timeouts
   std::unique_ptr<ratelimit::BudgetStore> budget_store;          // per process, or the shared table
   std::unique_ptr<ratelimit::LimiterAdmission> admission;
+  // serve --threads N > 1 with --shared-budget: the admission every io thread uses, run on the main
+  // context (the shared store is not thread-safe). Null otherwise: `admission` is used directly.
+  std::unique_ptr<ratelimit::OwnedAdmission> owned_admission;
   std::unique_ptr<ratelimit::RetryBudget> retry_budget;
   std::unique_ptr<ratelimit::RetryingClient> limited;
   bool budget_table_checked = false;                             // --shared-budget: the table answered at start-up
@@ -103,6 +106,7 @@ struct App {
     std::unique_ptr<bedrock::ModelClient> model;
     std::unique_ptr<ratelimit::BudgetStore> store;
     std::unique_ptr<ratelimit::LimiterAdmission> admission;
+    std::unique_ptr<ratelimit::OwnedAdmission> owned_admission;  // as App::owned_admission
     std::unique_ptr<ratelimit::RetryBudget> retry_budget;
     std::unique_ptr<ratelimit::RetryingClient> client;
   };
@@ -145,8 +149,11 @@ void log_startup(const App& app, const std::string& extra_json = {});
 std::string lambda_ca_bundle(const std::string& default_file, const std::function<bool(const std::string&)>& exists,
                              const aws::GetEnv& env = aws::process_env());
 
-// Serves HTTP until SIGINT/SIGTERM (exit codes as run_serve).
+// Serves HTTP until SIGINT/SIGTERM (exit codes as run_serve), on `io` run by the calling thread and on
+// each of `more` run by a thread of its own (--threads; joined before it returns; the contexts must
+// outlive the app). The first overload: `io` alone.
 int run_as_server(boost::asio::io_context& io, App& app);
+int run_as_server(boost::asio::io_context& io, std::vector<std::unique_ptr<boost::asio::io_context>>& more, App& app);
 
 // Runs the Lambda Runtime API loop (AWS_LAMBDA_RUNTIME_API) until the Runtime API fails (1) or a signal.
 int run_as_lambda(boost::asio::io_context& io, App& app, const std::string& runtime_api);

@@ -59,6 +59,9 @@ struct ServeOptions {
   // close their connections and exit (sooner once none is left). Default: the deadline plus 5 s.
   int drain_timeout_s = 30;
   std::vector<std::string> cors_origins;  // --cors-origin: browser origins allowed to call the API ("*": any)
+  // --threads N (BEDROCK_AGENT_THREADS), serve only: io threads, each running its own io_context; a
+  // connection stays on one (docs/architecture.md, "Threads"). 0: the number of cores. Lambda: always 1.
+  unsigned threads = 0;
 
   // Rate limiting (docs/rate-limiting.md), per model id + region.
   double max_rpm = 50;                   // --max-rpm, MAX_REQUESTS_PER_MINUTE
@@ -88,6 +91,9 @@ struct ServeOptions {
 
 // The rate-limit configuration the flags describe (overrides keyed by the model id).
 ratelimit::RateLimitConfig make_rate_limit_config(const ServeOptions& options);
+
+// The io threads `serve` runs: --threads, else std::thread::hardware_concurrency() (at least 1).
+unsigned io_threads(const ServeOptions& options);
 
 // Runs `serve` until SIGINT/SIGTERM. Exit codes: 0 clean shutdown, 1 runtime failure (cannot listen),
 // 2 invalid configuration (message on stderr).

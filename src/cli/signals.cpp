@@ -1,6 +1,7 @@
 #include "cli/signals.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
@@ -65,12 +66,16 @@ std::function<void(std::string_view)> make_batched_stderr_log(boost::asio::io_co
     }
     if (p.timer_armed) return;
     p.timer_armed = true;
-    timer->expires_after(delay);
-    timer->async_wait([timer](const boost::system::error_code&) {
-      auto& q = pending();
-      std::lock_guard lock(q.mutex);
-      q.timer_armed = false;
-      flush_locked(q);
+    // Lines come from every io thread (serve --threads); the timer is armed on its own context's
+    // thread (a timer is not thread-safe), once per batch.
+    boost::asio::post(timer->get_executor(), [timer, delay] {
+      timer->expires_after(delay);
+      timer->async_wait([timer](const boost::system::error_code&) {
+        auto& q = pending();
+        std::lock_guard lock(q.mutex);
+        q.timer_armed = false;
+        flush_locked(q);
+      });
     });
   };
 }

@@ -10,6 +10,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -19,6 +20,7 @@
 #include <cstdlib>
 #include <deque>
 #include <map>
+#include <utility>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -49,6 +51,7 @@ struct Conn {
   std::unique_ptr<ssl::stream<beast::tcp_stream>> tls;
   beast::flat_buffer buffer;
   std::string key;
+  const void* context = nullptr;  // the io_context its socket belongs to: only callers on it reuse it
   SteadyClock::time_point idle_since{};
 
   beast::tcp_stream& lowest() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
@@ -138,7 +141,7 @@ struct Shared {
   // The TLS context is made on the first HTTPS connection: loading the system's CA bundle is most of a
   // cold start's CPU (tens of ms), and a client that only speaks plain HTTP (the Lambda Runtime API)
   // never needs it. A configured ca_file is loaded at once, so a bad path fails at start-up.
-  Shared(asio::io_context& io_, ClientConfig c) : io(io_), config(std::move(c)) {
+  explicit Shared(ClientConfig c) : config(std::move(c)) {
     if (!config.ca_file.empty()) tls();  // throws: a configuration error
   }
 
@@ -160,12 +163,13 @@ struct Shared {
     return *tls_ctx;
   }
 
-  asio::io_context& io;
   ClientConfig config;
   std::once_flag tls_once;
   std::optional<ssl::context> tls_ctx;
   std::mutex mu;
-  std::map<std::string, std::deque<std::unique_ptr<Conn>>> idle;  // guarded by mu
+  // Per io_context and route: a connection is only ever used by the thread that runs its context
+  // (`serve --threads N` calls the one client from every io thread).
+  std::map<std::pair<const void*, std::string>, std::deque<std::unique_ptr<Conn>>> idle;  // guarded by mu
 
   std::optional<std::string> env(std::string_view name) const {
     if (config.getenv) return config.getenv(name);
@@ -228,9 +232,9 @@ struct Shared {
   }
 
   // A pooled connection for the route, or null. Drops expired and visibly dead ones.
-  std::unique_ptr<Conn> take(const std::string& key) {
+  std::unique_ptr<Conn> take(const void* context, const std::string& key) {
     std::lock_guard lock(mu);
-    auto it = idle.find(key);
+    auto it = idle.find({context, key});
     if (it == idle.end()) return nullptr;
     auto& q = it->second;
     auto now = SteadyClock::now();
@@ -246,7 +250,7 @@ struct Shared {
     if (config.max_idle_per_origin == 0) return;
     c->idle_since = SteadyClock::now();
     std::lock_guard lock(mu);
-    auto& q = idle[c->key];
+    auto& q = idle[{c->context, c->key}];
     auto now = SteadyClock::now();
     std::erase_if(q, [&](const std::unique_ptr<Conn>& x) { return now - x->idle_since > config.idle_timeout; });
     while (q.size() >= config.max_idle_per_origin) q.pop_front();
@@ -265,15 +269,16 @@ struct Shared {
   }
 };
 
-asio::awaitable<Result<tcp::resolver::results_type>> resolve(Shared& sh, const Url& target, const Budget& budget,
+asio::awaitable<Result<tcp::resolver::results_type>> resolve(const asio::any_io_executor& ex, const Url& target,
+                                                                const Budget& budget,
                                                                 std::chrono::milliseconds connect_timeout) {
   if (is_ip_literal(target.host)) {
     auto address = asio::ip::make_address(target.host);
     co_return tcp::resolver::results_type::create(tcp::endpoint(address, target.port), target.host,
                                                   std::to_string(target.port));
   }
-  auto resolver = std::make_shared<tcp::resolver>(sh.io);
-  auto timer = std::make_shared<asio::steady_timer>(sh.io, budget.limit(connect_timeout));
+  auto resolver = std::make_shared<tcp::resolver>(ex);
+  auto timer = std::make_shared<asio::steady_timer>(ex, budget.limit(connect_timeout));
   timer->async_wait([resolver](error_code ec) {
     if (!ec) resolver->cancel();
   });
@@ -321,14 +326,16 @@ asio::awaitable<Status> open_tunnel(beast::tcp_stream& stream, const Route& rout
   co_return Status{};
 }
 
-asio::awaitable<Result<std::unique_ptr<Conn>>> connect(Shared& sh, const Route& route, const RequestOptions& opts,
+// The connection is made on the caller's executor (`ex`, its io_context run by one thread) and stays there.
+asio::awaitable<Result<std::unique_ptr<Conn>>> connect(Shared& sh, const asio::any_io_executor& ex, const void* pool,
+                                                       const Route& route, const RequestOptions& opts,
                                                        const Budget& budget) {
   const Url& dial = route.proxy ? *route.proxy : route.origin;
-  auto endpoints = co_await resolve(sh, dial, budget, opts.connect_timeout);
+  auto endpoints = co_await resolve(ex, dial, budget, opts.connect_timeout);
   if (!endpoints) co_return std::unexpected(std::move(endpoints.error()));
   if (budget.expired()) co_return std::unexpected(timeout_error("request deadline exceeded before connecting"));
 
-  auto tcp_stream = std::make_unique<beast::tcp_stream>(sh.io);  // no strand: one thread runs sh.io
+  auto tcp_stream = std::make_unique<beast::tcp_stream>(ex);  // no strand: one thread runs the caller's context
   const auto connect_budget = budget.limit(opts.connect_timeout);
   const auto give_up = SteadyClock::now() + connect_budget;
   tcp_stream->expires_after(connect_budget);  // for all the addresses together
@@ -345,7 +352,7 @@ asio::awaitable<Result<std::unique_ptr<Conn>>> connect(Shared& sh, const Route& 
       const bool out_of_descriptors = cec == boost::system::errc::too_many_files_open ||
                                       cec == boost::system::errc::too_many_files_open_in_system;
       if (!out_of_descriptors || SteadyClock::now() + kDescriptorWait >= give_up) break;
-      asio::steady_timer pause(sh.io, kDescriptorWait);
+      asio::steady_timer pause(ex, kDescriptorWait);
       co_await pause.async_wait(kTuple);  // cancelled only with the io_context: then open() decides
     }
     if (cec) break;  // no other address helps
@@ -363,6 +370,7 @@ asio::awaitable<Result<std::unique_ptr<Conn>>> connect(Shared& sh, const Route& 
 
   auto conn = std::make_unique<Conn>();
   conn->key = route.pool_key;
+  conn->context = pool;
   if (route.tunnel) {
     auto st = co_await open_tunnel(*tcp_stream, route, budget, opts);
     if (!st) co_return std::unexpected(std::move(st.error()));
@@ -582,12 +590,14 @@ asio::awaitable<Result<HttpResponse>> perform(std::shared_ptr<Shared> sh, HttpRe
   request = HttpRequest{};  // the wire copy is all that is needed now: free the headers while the call waits
   const Route* route = &wire->route;
   const http::request<http::string_body>& req = wire->req;
+  const asio::any_io_executor ex = co_await asio::this_coro::executor;
+  const void* context = &asio::query(ex, asio::execution::context_as<asio::execution_context&>);
 
   for (int attempt = 0;; ++attempt) {
-    auto conn = sh->take(route->pool_key);
+    auto conn = sh->take(context, route->pool_key);
     const bool reused = conn != nullptr;
     if (!conn) {
-      auto fresh = co_await connect(*sh, *route, opts, budget);
+      auto fresh = co_await connect(*sh, ex, context, *route, opts, budget);
       if (!fresh) co_return std::unexpected(std::move(fresh.error()));
       conn = std::move(*fresh);
     }
@@ -612,7 +622,7 @@ asio::awaitable<Result<HttpResponse>> perform(std::shared_ptr<Shared> sh, HttpRe
 
 class ClientImpl final : public HttpClient {
  public:
-  ClientImpl(asio::io_context& io, ClientConfig config) : sh_(std::make_shared<Shared>(io, std::move(config))) {}
+  explicit ClientImpl(ClientConfig config) : sh_(std::make_shared<Shared>(std::move(config))) {}
 
   // perform's own frame is the call's state: no wrapper frame while a call waits for its answer.
   asio::awaitable<Result<HttpResponse>> send(HttpRequest request, RequestOptions options) override {
@@ -630,8 +640,8 @@ class ClientImpl final : public HttpClient {
 
 }  // namespace
 
-std::unique_ptr<HttpClient> make_http_client(asio::io_context& io, ClientConfig config) {
-  return std::make_unique<ClientImpl>(io, std::move(config));
+std::unique_ptr<HttpClient> make_http_client(asio::io_context&, ClientConfig config) {
+  return std::make_unique<ClientImpl>(std::move(config));
 }
 
 }  // namespace ba::net

@@ -50,7 +50,10 @@ struct ClientConfig {
   std::function<std::optional<std::string>(std::string_view)> getenv;
 };
 
-// Connections run on `io` without strands: `io` must be run by one thread.
+// Connections are made on the calling coroutine's executor and pooled per io_context, so a connection
+// is only used by the thread that runs its context (each context run by one thread, no strands): one
+// client serves every io thread of `serve --threads N`. `io` names the process's main context (kept for
+// the callers; connections do not depend on it).
 std::unique_ptr<HttpClient> make_http_client(boost::asio::io_context& io, ClientConfig config = {});
 
 }  // namespace ba::net

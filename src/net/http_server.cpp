@@ -1,6 +1,7 @@
-// Async HTTP/1.1 server: one coroutine per connection on the io_context (no strand per connection: one
-// thread runs the context; the acceptor and the stop timers share one strand because stop() may be
-// called from any thread), keep-alive, a timeout on every read and write (reads: one lazily re-armed
+// Async HTTP/1.1 server: one coroutine per connection on its io_context (no strand per connection: one
+// thread runs each context; with several contexts the acceptor deals the accepted sockets out in turn;
+// the acceptor and the stop timers share one strand on the first context because stop() may be called
+// from any thread), keep-alive, a timeout on every read and write (reads: one lazily re-armed
 // deadline per connection, see Deadline), body and header limits, chunked streaming, optional TLS,
 // graceful stop.
 #include "net/http_server.hpp"
@@ -35,6 +36,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_map>
 #include <vector>
 
@@ -89,10 +91,17 @@ struct Conn {
 
 
 struct State {
-  State(asio::io_context& io_, ServerOptions o, Handler h)
-      : io(io_), opts(std::move(o)), handler(std::move(h)), strand(asio::make_strand(io_)), acceptor(strand) {}
+  State(std::vector<asio::io_context*> contexts_, ServerOptions o, Handler h)
+      : io(*contexts_.front()),
+        contexts(std::move(contexts_)),
+        opts(std::move(o)),
+        handler(std::move(h)),
+        strand(asio::make_strand(io)),
+        acceptor(strand) {}
 
-  asio::io_context& io;
+  asio::io_context& io;                       // the first context: the acceptor's
+  std::vector<asio::io_context*> contexts;    // where connections run, in turn
+  std::size_t next_context = 0;               // on strand
   ServerOptions opts;
   Handler handler;
   asio::strand<asio::io_context::executor_type> strand;  // acceptor and grace timers
@@ -734,9 +743,13 @@ asio::awaitable<void> serve_connection(std::shared_ptr<State> st, tcp::socket so
 
 asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
   for (;;) {
-    // The connection runs on the io_context itself, not a strand of it: the context is run by one
-    // thread (see the header), and a strand would add a queue hop to every completion.
-    tcp::socket socket(st->io);
+    // The connection runs on an io_context itself, not a strand of it: each context is run by one
+    // thread (see the header), and a strand would add a queue hop to every completion. With several
+    // contexts the socket is accepted straight onto the next one's executor: from there on, nothing of
+    // the connection runs on another thread.
+    asio::io_context& target = *st->contexts[st->next_context];
+    st->next_context = (st->next_context + 1) % st->contexts.size();
+    tcp::socket socket(target);
     auto [ec] = co_await st->acceptor.async_accept(socket, kTuple);
     if (st->stopping || !st->acceptor.is_open()) co_return;
     if (ec) {
@@ -764,8 +777,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
 
 class ServerImpl final : public HttpServer {
  public:
-  ServerImpl(asio::io_context& io, ServerOptions options, Handler handler)
-      : st_(std::make_shared<State>(io, std::move(options), std::move(handler))) {}
+  ServerImpl(std::vector<asio::io_context*> contexts, ServerOptions options, Handler handler)
+      : st_(std::make_shared<State>(std::move(contexts), std::move(options), std::move(handler))) {}
   ~ServerImpl() override { stop(std::chrono::milliseconds(0), nullptr); }
 
   Result<std::uint16_t> start() override {
@@ -850,7 +863,13 @@ class ServerImpl final : public HttpServer {
 }  // namespace
 
 std::unique_ptr<HttpServer> make_http_server(asio::io_context& io, ServerOptions options, Handler handler) {
-  return std::make_unique<ServerImpl>(io, std::move(options), std::move(handler));
+  return std::make_unique<ServerImpl>(std::vector<asio::io_context*>{&io}, std::move(options), std::move(handler));
+}
+
+std::unique_ptr<HttpServer> make_http_server(std::vector<asio::io_context*> contexts, ServerOptions options,
+                                             Handler handler) {
+  if (contexts.empty()) throw std::invalid_argument("make_http_server: no io_context");
+  return std::make_unique<ServerImpl>(std::move(contexts), std::move(options), std::move(handler));
 }
 
 ReadRequests read_requests(std::string_view bytes, const ServerOptions& options, std::size_t piece) {

@@ -1,14 +1,17 @@
 #pragma once
 // Async HTTP/1.1 server (Beast, one coroutine per connection, no thread per request).
 // Used by `serve`, by `simulate-bedrock` and by tests that need a real peer on loopback.
-// The io_context is run by one thread (connections use it without strands); stop() may be called from
-// any thread.
+// Each io_context is run by one thread (connections use it without strands); with several, the
+// acceptor runs on the first and hands each accepted connection to the next context in turn, where the
+// connection, its handler and everything they await stay (`serve --threads N`). stop() may be called
+// from any thread.
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "net/http_message.hpp"
 #include "util/result.hpp"
@@ -86,5 +89,12 @@ class HttpServer {
 };
 
 std::unique_ptr<HttpServer> make_http_server(boost::asio::io_context& io, ServerOptions options, Handler handler);
+
+// Connections spread round-robin over `contexts` (not empty; the first holds the acceptor and the stop
+// timers; each context run by one thread, all of them outliving the server). The handler is called on
+// the connection's context, so what it shares with other connections must be safe to use from several
+// threads (docs/architecture.md, "Threads").
+std::unique_ptr<HttpServer> make_http_server(std::vector<boost::asio::io_context*> contexts, ServerOptions options,
+                                             Handler handler);
 
 }  // namespace ba::net

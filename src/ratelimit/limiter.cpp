@@ -1,6 +1,8 @@
 #include "ratelimit/limiter.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -168,6 +170,22 @@ asio::awaitable<Result<Permit>> LimiterAdmission::acquire(const Key& key, Cost c
   }
   permit.waited = std::max(ready, start) - start;
   co_return permit;
+}
+
+asio::awaitable<Result<Permit>> OwnedAdmission::acquire(const Key& key, Cost cost, std::optional<SteadyTime> deadline) {
+  if (owner_.get_executor().running_in_this_thread()) co_return co_await inner_.acquire(key, cost, deadline);
+  // The caller's frame (and `key`) outlives the spawned coroutine: it awaits its end.
+  co_return co_await asio::co_spawn(owner_, inner_.acquire(key, cost, deadline), asio::use_awaitable);
+}
+
+void OwnedAdmission::settle(const Permit& permit, Cost actual) {
+  if (owner_.get_executor().running_in_this_thread()) return inner_.settle(permit, actual);
+  asio::post(owner_, [&inner = inner_, permit, actual] { inner.settle(permit, actual); });
+}
+
+void OwnedAdmission::on_response(const Key& key, Feedback feedback) {
+  if (owner_.get_executor().running_in_this_thread()) return inner_.on_response(key, feedback);
+  asio::post(owner_, [&inner = inner_, key, feedback] { inner.on_response(key, feedback); });
 }
 
 }  // namespace ba::ratelimit

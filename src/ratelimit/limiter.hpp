@@ -30,6 +30,10 @@
 #include "util/clock.hpp"
 #include "util/result.hpp"
 
+namespace boost::asio {
+class io_context;
+}
+
 namespace ba::ratelimit {
 
 class BudgetStore {
@@ -125,6 +129,27 @@ class LimiterAdmission final : public Admission {
   const Clock& clock_;
   std::mutex mu_;
   std::multimap<Key, std::weak_ptr<Waiter>> waiters_;
+};
+
+// An Admission used from several io threads (`serve --threads N`) whose store is not thread-safe (the
+// shared budget on DynamoDB keeps its cache and queue positions unlocked): every use runs on one
+// owner's io_context. acquire() hops there and back (the inner acquire runs on the owner, its waiting
+// timer too; the caller resumes on its own executor; a cancellation of the caller reaches it), settle()
+// and on_response() are posted there. Called on the owner's thread, it calls the inner admission
+// directly: no hop. (The in-process store needs none: it is locked, and LimiterAdmission wakes each
+// waiter on its own executor.)
+class OwnedAdmission final : public Admission {
+ public:
+  // `inner` and `owner` must outlive the calls; work posted to `owner` after it stopped is not run
+  // (a settle then is lost, as a process that exits loses its unsettled reservations).
+  OwnedAdmission(Admission& inner, boost::asio::io_context& owner) : inner_(inner), owner_(owner) {}
+  boost::asio::awaitable<Result<Permit>> acquire(const Key& key, Cost cost, std::optional<SteadyTime> deadline) override;
+  void settle(const Permit& permit, Cost actual) override;
+  void on_response(const Key& key, Feedback feedback) override;
+
+ private:
+  Admission& inner_;
+  boost::asio::io_context& owner_;
 };
 
 }  // namespace ba::ratelimit
