@@ -128,6 +128,9 @@ struct ChatResponse {
   Usage usage;
   std::string request_id;   // x-amzn-RequestId
   std::int64_t latency_ms = 0;
+  // Converse's trace.guardrail (GuardrailTraceAssessment) as compact JSON, when a guardrail ran with its
+  // trace asked for (--guardrail-trace) and Bedrock returned one; empty otherwise.
+  std::string guardrail_trace;
 };
 
 enum class Api { converse, invoke };
