@@ -667,6 +667,7 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat
   out.response = std::move(reply->text);
   out.tool_uses = std::move(reply->tool_uses);
   out.stop_reason = std::move(reply->stop_reason);
+  out.guardrail_trace = std::move(reply->guardrail_trace);
   out.usage = reply->usage;
   out.upstream_request_id = std::move(reply->request_id);
   out.seq = saved ? saved->seq : 0;

@@ -129,6 +129,7 @@ struct ChatOutput {
   std::string conversation_id;
   std::string model_id;
   std::string stop_reason;
+  std::string guardrail_trace;  // Bedrock's trace of the guardrail (--guardrail-trace), compact JSON; empty: none
   bedrock::Usage usage;
   std::string upstream_request_id;
   bool new_conversation = false;

@@ -218,6 +218,7 @@ ChatResponse StreamAccumulator::to_response() const {
   r.stop_reason = stop_reason;
   r.usage = usage;
   r.latency_ms = latency_ms;
+  r.guardrail_trace = guardrail_trace;
   return r;
 }
 

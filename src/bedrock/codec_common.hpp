@@ -35,6 +35,7 @@ struct StreamAccumulator {
   std::int64_t latency_ms = 0;  // as reported by Bedrock (metrics.latencyMs / invocationLatency)
   bool finished = false;        // the stream's terminal event (messageStop, message_stop, Titan completionReason)
   bool has_metadata = false;    // usage/metrics seen
+  std::string guardrail_trace;  // the metadata event's trace.guardrail (compact JSON), if any
 
   ChatResponse to_response() const;
 };

@@ -201,6 +201,15 @@ std::string encode_request(const ChatRequest& request) {
   return out;
 }
 
+namespace {
+// ConverseOutput's / ConverseStreamMetadataEvent's trace.guardrail, as compact JSON ("" when absent).
+std::string guardrail_trace_of(const json::object& o) {
+  const json::object* trace = object_field(o, "trace");
+  const json::object* guardrail = trace ? object_field(*trace, "guardrail") : nullptr;
+  return guardrail ? detail::to_json(*guardrail) : std::string{};
+}
+}  // namespace
+
 Result<ChatResponse> decode_response(std::string_view body) {
   // What is kept of the reply is copied out below: its DOM can live in a buffer on the stack.
   unsigned char scratch[4096];
@@ -224,6 +233,7 @@ Result<ChatResponse> decode_response(std::string_view body) {
   r.stop_reason = string_field(root, "stopReason");
   if (const auto* usage = object_field(root, "usage")) r.usage = parse_usage(*usage);
   if (const auto* metrics = object_field(root, "metrics")) r.latency_ms = int_field(*metrics, "latencyMs");
+  r.guardrail_trace = guardrail_trace_of(root);
   return r;
 }
 
@@ -290,6 +300,7 @@ Result<std::optional<StreamDelta>> apply_stream_event(StreamAccumulator& acc, st
   } else if (event_type == "metadata") {
     if (const auto* usage = object_field(ev, "usage")) acc.usage = parse_usage(*usage);
     if (const auto* metrics = object_field(ev, "metrics")) acc.latency_ms = int_field(*metrics, "latencyMs");
+    acc.guardrail_trace = guardrail_trace_of(ev);
     acc.has_metadata = true;
   }
   return std::nullopt;

@@ -129,6 +129,9 @@ struct ChatResponse {
   Usage usage;
   std::string request_id;   // x-amzn-RequestId
   std::int64_t latency_ms = 0;
+  // Converse's trace.guardrail (GuardrailTraceAssessment) as compact JSON, when a guardrail ran with its
+  // trace asked for (--guardrail-trace) and Bedrock returned one; empty otherwise.
+  std::string guardrail_trace;
 };
 
 // One piece of a streamed reply, as the model sends it (ConverseStream events, InvokeModelWithResponseStream

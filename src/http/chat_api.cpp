@@ -109,6 +109,8 @@ std::string chat_body(const agent::ChatOutput& out, const std::string& request_i
   w.member("cache_write_input_tokens", out.usage.cache_write_input_tokens);
   w.end_object();
   w.member("max_tokens", out.max_tokens);
+  // --guardrail-trace: what the guardrail assessed (Bedrock's trace.guardrail, as Bedrock wrote it).
+  if (!out.guardrail_trace.empty()) w.key("guardrail_trace").raw(out.guardrail_trace);
   if (!out.call.region.empty()) {  // routed over targets: the one that served
     w.key("served_by").begin_object();
     w.member("model_id", out.call.model_id).member("region", out.call.region);

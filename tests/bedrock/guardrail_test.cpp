@@ -37,6 +37,29 @@ TEST(GuardrailCodec, ConverseStopReasonIsKept) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->stop_reason, "guardrail_intervened");
   EXPECT_EQ(r->text, "Sorry.");
+  EXPECT_EQ(r->guardrail_trace, R"({"inputAssessment":{}})");  // the trace, when Bedrock sends one
+}
+
+// --guardrail-trace: Converse's trace.guardrail, buffered and from a stream's metadata event.
+TEST(GuardrailCodec, ConverseGuardrailTraceIsKeptAsJson) {
+  const std::string trace =
+      R"({"inputAssessment":{"gr1":{"wordPolicy":{"customWords":[{"match":"forbidden","action":"BLOCKED","detected":true}]}}}})";
+  auto r = converse::decode_response(R"({"output":{"message":{"role":"assistant","content":[{"text":"Sorry."}]}},
+      "stopReason":"guardrail_intervened","usage":{"inputTokens":5,"outputTokens":0,"totalTokens":5},"trace":{"guardrail":)" +
+                                     trace + "}}");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(boost::json::parse(r->guardrail_trace), boost::json::parse(trace));
+  auto none = converse::decode_response(R"({"output":{"message":{"role":"assistant","content":[{"text":"ok"}]}},
+      "stopReason":"end_turn","usage":{"inputTokens":5,"outputTokens":1,"totalTokens":6}})");
+  ASSERT_TRUE(none);
+  EXPECT_TRUE(none->guardrail_trace.empty());
+
+  StreamAccumulator acc;
+  ASSERT_TRUE(converse::apply_stream_event(acc, "messageStop", R"({"stopReason":"guardrail_intervened"})"));
+  ASSERT_TRUE(converse::apply_stream_event(
+      acc, "metadata", R"({"usage":{"inputTokens":5,"outputTokens":0,"totalTokens":5},"metrics":{"latencyMs":3},"trace":{"guardrail":)" +
+                           trace + "}}"));
+  EXPECT_EQ(boost::json::parse(acc.to_response().guardrail_trace), boost::json::parse(trace));
 }
 
 TEST(GuardrailCodec, InvokeModelInterventionIsTheStopReason) {

@@ -183,6 +183,17 @@ TEST_F(CompatClients, AGuardrailInterventionInEachApisWords) {
   ASSERT_FALSE(base.empty()) << agent->rest();
   EXPECT_EQ(listening["guardrail"], "gr1abc:DRAFT");
   run_checks("guardrail", base);
+  // --guardrail-trace enabled: /chat shows Bedrock's trace of the blocked input (Converse's trace.guardrail).
+  auto traced = shell("NODE_NO_WARNINGS=1 timeout 60 node -e \"fetch('" + base + "/chat', {method: 'POST', headers: " +
+                      "{authorization: 'Bearer " + kKey + "', 'content-type': 'application/json'}, body: " +
+                      "JSON.stringify({input: 'forbidden'})}).then(r => r.text()).then(t => console.log(t))\"");
+  boost::system::error_code ec;
+  auto answer = json::parse(traced.output, ec);
+  ASSERT_FALSE(ec) << traced.output;
+  EXPECT_EQ(answer.at("stop_reason"), "guardrail_intervened");
+  EXPECT_EQ(answer.at("guardrail_trace").at("inputAssessment").at("gr1abc").at("wordPolicy").at("customWords").at(0).at("action"),
+            "BLOCKED")
+      << traced.output;
   agent.reset();
   // Over InvokeModel: the X-Amzn-Bedrock-Guardrail* headers, "amazon-bedrock-guardrailAction": "INTERVENED".
   const std::string invoke = start({"--api", "invoke", "--guardrail", "gr1abc:3"});

@@ -21,6 +21,19 @@ TEST_F(GuardrailApiTest, EachApiSaysItInItsOwnWords) {
   ASSERT_EQ(chat.status, 200) << chat.body;
   EXPECT_EQ(parse(chat.body).at("stop_reason"), "guardrail_intervened");
   EXPECT_EQ(parse(chat.body).at("response"), "Sorry, the model cannot answer this question.");
+  EXPECT_FALSE(parse(chat.body).as_object().contains("guardrail_trace"));  // no trace asked for
+
+  // --guardrail-trace: /chat shows what the guardrail assessed (buffered, and in a stream's done event).
+  blocked();
+  model.script.back().result->guardrail_trace = R"({"inputAssessment":{"gr1":{"wordPolicy":{}}}})";
+  auto traced = post("/chat", R"({"input": "forbidden"})");
+  ASSERT_EQ(traced.status, 200) << traced.body;
+  EXPECT_EQ(parse(traced.body).at("guardrail_trace").at("inputAssessment").at("gr1"), parse(R"({"wordPolicy":{}})"));
+  blocked();
+  model.script.back().result->guardrail_trace = R"({"inputAssessment":{"gr1":{"wordPolicy":{}}}})";
+  auto traced_stream = post("/chat", R"({"input": "forbidden", "stream": true})");
+  const std::string events = drain(traced_stream);
+  EXPECT_NE(events.find(R"("guardrail_trace":{"inputAssessment":{"gr1":{"wordPolicy":{}}}})"), std::string::npos) << events;
 
   blocked();
   auto openai = post("/v1/chat/completions", R"({"model": "haiku", "messages": [{"role": "user", "content": "forbidden"}]})");
