@@ -132,6 +132,7 @@ Status validate_tool_result_content(const ContentBlock& b, const std::string& at
         break;
       case ContentBlock::Type::tool_use:
       case ContentBlock::Type::tool_result:
+      case ContentBlock::Type::reasoning:
         return fail(ErrorKind::invalid_input, at + ": a tool result holds text, JSON, images and documents only");
     }
   }
@@ -152,6 +153,13 @@ Status validate_request(const ChatRequest& request) {
     return fail(ErrorKind::invalid_input, "top_p must be between 0 and 1");
   for (const auto& s : request.stop_sequences)
     if (s.empty()) return fail(ErrorKind::invalid_input, "stop sequences must not be empty strings");
+  if (request.reasoning) {
+    const int budget = request.reasoning->budget_tokens;
+    if (budget < kMinReasoningBudget || budget >= request.max_tokens)
+      return fail(ErrorKind::invalid_input, "the reasoning budget must be at least " + std::to_string(kMinReasoningBudget) +
+                                                " tokens and less than max_tokens (got " + std::to_string(budget) +
+                                                " with max_tokens " + std::to_string(request.max_tokens) + ")");
+  }
   if (auto ok = validate_request_tools(request.tools, request.tool_choice, request.messages); !ok) return ok;
   for (std::size_t i = 0; i < request.messages.size(); ++i) {
     const auto& m = request.messages[i];
@@ -180,6 +188,11 @@ Status validate_request(const ChatRequest& request) {
           if (!valid_tool_use_id(b.tool_use_id))
             return fail(ErrorKind::invalid_input, at + ": a tool call id must be 1-64 characters of a-z A-Z 0-9 _ . : - (got \"" + b.tool_use_id + "\")");
           if (auto ok = validate_tool_result_content(b, at); !ok) return ok;
+          break;
+        case ContentBlock::Type::reasoning:
+          if (m.role != "assistant") return fail(ErrorKind::invalid_input, at + ": reasoning is only allowed in assistant messages");
+          if (b.text.empty() == b.bytes.empty())
+            return fail(ErrorKind::invalid_input, at + ": a reasoning block holds either its text (with its signature) or redacted content");
           break;
         case ContentBlock::Type::image:
           if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": images are only allowed in user messages");
