@@ -54,6 +54,7 @@ struct StreamState {
   DeltaHandler* on_delta = nullptr;
   std::optional<Error> error;  // a stream failure (exception frame, corruption, bad payload)
   bool cancelled = false;      // the DeltaHandler asked to stop
+  std::size_t delivered = 0;   // pieces of the reply handed to the DeltaHandler (any kind)
   // After an exception frame the service ends the stream; reading on to the end (within a small
   // allowance) lets the call finish normally, so the response headers (x-amzn-RequestId) are known.
   bool draining = false;
@@ -82,7 +83,7 @@ awaitable<bool> handle_frame(StreamState& st, const aws::eventstream::Message& m
   }
   if (message_type != "event") co_return true;  // unknown message types are skipped, as the SDKs do
   const auto event_type = msg.header(":event-type").value_or("");
-  Result<std::string> delta;
+  Result<std::optional<StreamDelta>> delta;
   if (st.invoke) {
     if (event_type != "chunk") co_return true;
     delta = invoke::apply_stream_chunk(st.acc, msg.payload, st.family);
@@ -93,9 +94,10 @@ awaitable<bool> handle_frame(StreamState& st, const aws::eventstream::Message& m
     st.error = std::move(delta.error());
     co_return false;
   }
-  if (!delta->empty() && st.on_delta && *st.on_delta) {
-    const std::string text = std::move(*delta);
-    if (!co_await (*st.on_delta)(text)) {
+  if (*delta && st.on_delta && *st.on_delta) {
+    const StreamDelta piece = std::move(**delta);
+    ++st.delivered;
+    if (!co_await (*st.on_delta)(piece)) {
       st.cancelled = true;
       co_return false;
     }
@@ -165,8 +167,8 @@ class BedrockClient final : public ModelClient {
     if (state.error) {
       Error e = std::move(*state.error);
       if (sent) e.request_id = std::string(sent->headers.get("x-amzn-RequestId").value_or(""));
-      if (!state.acc.text.empty()) {
-        e.message += " (after " + std::to_string(state.acc.text.size()) + " bytes of streamed text)";
+      if (state.delivered > 0) {
+        e.message += " (after " + std::to_string(state.delivered) + " streamed parts of the reply)";
       }
       co_return std::unexpected(std::move(e));
     }
@@ -182,7 +184,7 @@ class BedrockClient final : public ModelClient {
                                 ? "Bedrock event stream truncated: the connection ended inside a frame"
                                 : std::string("Bedrock event stream ended before its final event (") +
                                       (state.invoke ? "message_stop/completionReason" : "messageStop") + ")");
-      e.retryable = state.acc.text.empty();  // nothing reached the caller yet: a retry is safe
+      e.retryable = state.delivered == 0;  // nothing (text, tool call, reasoning) reached the caller: a retry is safe
       e.request_id = request_id;
       e.http_status = response.status;
       co_return std::unexpected(std::move(e));

@@ -265,36 +265,62 @@ Result<ChatResponse> decode_response(std::string_view body) {
   return r;
 }
 
-Result<std::string> apply_stream_event(StreamAccumulator& acc, std::string_view event_type, std::string_view payload) {
+Result<std::optional<StreamDelta>> apply_stream_event(StreamAccumulator& acc, std::string_view event_type,
+                                                      std::string_view payload) {
+  using Kind = StreamDelta::Kind;
   const bool known = event_type == "messageStart" || event_type == "contentBlockStart" ||
                      event_type == "contentBlockDelta" || event_type == "contentBlockStop" ||
                      event_type == "messageStop" || event_type == "metadata";
-  if (!known) return std::string{};
+  if (!known) return std::nullopt;
   unsigned char scratch[2048];  // as in decode_response: nothing of the DOM outlives this call
   json::monotonic_resource arena(scratch, sizeof scratch);
   auto parsed = parse_object(payload, "ConverseStream " + std::string(event_type) + " event", &arena);
   if (!parsed) return std::unexpected(parsed.error());
   const json::object& ev = *parsed;
+  const std::int64_t index = int_field(ev, "contentBlockIndex");
   if (event_type == "contentBlockDelta") {
     const auto* delta = object_field(ev, "delta");
     if (!delta) return std::unexpected(detail::malformed("ConverseStream contentBlockDelta event", "no delta"));
     if (const auto* tu = object_field(*delta, "toolUse")) {
-      const std::int64_t index = int_field(ev, "contentBlockIndex");
-      for (std::size_t i = 0; i < acc.tool_uses.size(); ++i)
-        if (acc.tool_indexes[i] == index) acc.tool_uses[i].input += string_field(*tu, "input");
-      return std::string{};
+      StreamDelta d{.kind = Kind::tool_use_input, .block_index = index, .text = string_field(*tu, "input")};
+      for (std::size_t i = 0; i < acc.tool_uses.size(); ++i) {
+        if (acc.tool_indexes[i] != index) continue;
+        acc.tool_uses[i].input += d.text;
+        d.tool_use_id = acc.tool_uses[i].tool_use_id;
+        d.name = acc.tool_uses[i].name;
+      }
+      if (d.text.empty()) return std::nullopt;
+      return d;
+    }
+    if (const auto* rc = object_field(*delta, "reasoningContent")) {
+      // One of text, signature, redactedContent (a blob: base64 in the JSON, kept so).
+      StreamDelta d{.kind = Kind::reasoning_text, .block_index = index};
+      if (auto t = string_field(*rc, "text"); !t.empty()) {
+        d.text = std::move(t);
+      } else if (auto sig = string_field(*rc, "signature"); !sig.empty()) {
+        d.kind = Kind::reasoning_signature;
+        d.text = std::move(sig);
+      } else if (auto red = string_field(*rc, "redactedContent"); !red.empty()) {
+        d.kind = Kind::reasoning_redacted;
+        d.text = std::move(red);
+      } else {
+        return std::nullopt;
+      }
+      return d;
     }
     auto t = delta->find("text");
-    if (t == delta->end() || !t->value().is_string()) return std::string{};  // reasoning, citations...
-    std::string text(t->value().get_string());
-    acc.text += text;
-    return text;
+    if (t == delta->end() || !t->value().is_string() || t->value().get_string().empty()) return std::nullopt;  // citations...
+    StreamDelta d = StreamDelta::make_text(std::string(t->value().get_string()), index);
+    acc.text += d.text;
+    return d;
   }
   if (event_type == "contentBlockStart") {
     const auto* start = object_field(ev, "start");
     if (const auto* tu = start ? object_field(*start, "toolUse") : nullptr) {
       acc.tool_uses.push_back(ContentBlock::make_tool_use(string_field(*tu, "toolUseId"), string_field(*tu, "name"), {}));
-      acc.tool_indexes.push_back(int_field(ev, "contentBlockIndex"));
+      acc.tool_indexes.push_back(index);
+      return StreamDelta{.kind = Kind::tool_use_start, .block_index = index,
+                         .tool_use_id = acc.tool_uses.back().tool_use_id, .name = acc.tool_uses.back().name};
     }
   } else if (event_type == "messageStop") {
     acc.stop_reason = string_field(ev, "stopReason");
@@ -304,7 +330,7 @@ Result<std::string> apply_stream_event(StreamAccumulator& acc, std::string_view 
     if (const auto* metrics = object_field(ev, "metrics")) acc.latency_ms = int_field(*metrics, "latencyMs");
     acc.has_metadata = true;
   }
-  return std::string{};
+  return std::nullopt;
 }
 
 }  // namespace ba::bedrock::converse

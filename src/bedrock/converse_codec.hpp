@@ -1,5 +1,6 @@
 #pragma once
 // The Converse / ConverseStream wire format (rest-json), independent of HTTP.
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,9 +26,12 @@ Result<std::int64_t> decode_count_tokens(std::string_view body);
 // ErrorKind::upstream.
 Result<ChatResponse> decode_response(std::string_view body);
 
-// Applies one ConverseStream event (`:event-type` + JSON payload) to `acc` and returns the text delta
-// it carried (empty for events without text). Unknown event types are ignored; an unparsable payload
-// is ErrorKind::upstream.
-Result<std::string> apply_stream_event(StreamAccumulator& acc, std::string_view event_type, std::string_view payload);
+// Applies one ConverseStream event (`:event-type` + JSON payload) to `acc` and returns the piece of the
+// reply it carried, if any: contentBlockDelta text, toolUse.input (a fragment of the input JSON),
+// reasoningContent text / signature / redactedContent; contentBlockStart toolUse (a tool call's start).
+// Empty fragments and events without a piece (messageStart, messageStop, metadata, ...) give nullopt.
+// Unknown event types are ignored; an unparsable payload is ErrorKind::upstream.
+Result<std::optional<StreamDelta>> apply_stream_event(StreamAccumulator& acc, std::string_view event_type,
+                                                      std::string_view payload);
 
 }  // namespace ba::bedrock::converse

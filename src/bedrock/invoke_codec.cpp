@@ -205,26 +205,51 @@ void invocation_metrics(StreamAccumulator& acc, const json::object& o) {
   acc.has_metadata = true;
 }
 
-Result<std::string> claude_chunk(StreamAccumulator& acc, const json::object& ev) {
+Result<std::optional<StreamDelta>> claude_chunk(StreamAccumulator& acc, const json::object& ev) {
+  using Kind = StreamDelta::Kind;
   const std::string type = string_field(ev, "type");
-  std::string delta;
+  const std::int64_t index = int_field(ev, "index");
+  std::optional<StreamDelta> delta;
   if (type == "message_start") {
     if (const auto* msg = object_field(ev, "message"))
       if (const auto* usage = object_field(*msg, "usage")) claude_usage(acc.usage, *usage);
   } else if (type == "content_block_start") {
     const auto* block = object_field(ev, "content_block");
-    if (block && string_field(*block, "type") == "text") delta = string_field(*block, "text");
-    if (block && string_field(*block, "type") == "tool_use") {
+    const std::string btype = block ? string_field(*block, "type") : "";
+    if (btype == "text") {
+      if (auto t = string_field(*block, "text"); !t.empty()) delta = StreamDelta::make_text(std::move(t), index);
+    } else if (btype == "tool_use") {
       acc.tool_uses.push_back(ContentBlock::make_tool_use(string_field(*block, "id"), string_field(*block, "name"), {}));
-      acc.tool_indexes.push_back(int_field(ev, "index"));
+      acc.tool_indexes.push_back(index);
+      delta = StreamDelta{.kind = Kind::tool_use_start, .block_index = index,
+                          .tool_use_id = acc.tool_uses.back().tool_use_id, .name = acc.tool_uses.back().name};
+    } else if (btype == "thinking") {
+      if (auto t = string_field(*block, "thinking"); !t.empty())
+        delta = StreamDelta{.kind = Kind::reasoning_text, .block_index = index, .text = std::move(t)};
+    } else if (btype == "redacted_thinking") {
+      if (auto data = string_field(*block, "data"); !data.empty())
+        delta = StreamDelta{.kind = Kind::reasoning_redacted, .block_index = index, .text = std::move(data)};
     }
   } else if (type == "content_block_delta") {
     const auto* d = object_field(ev, "delta");
-    if (d && string_field(*d, "type") == "text_delta") delta = string_field(*d, "text");
-    if (d && string_field(*d, "type") == "input_json_delta") {
-      const std::int64_t index = int_field(ev, "index");
-      for (std::size_t i = 0; i < acc.tool_uses.size(); ++i)
-        if (acc.tool_indexes[i] == index) acc.tool_uses[i].input += string_field(*d, "partial_json");
+    const std::string dtype = d ? string_field(*d, "type") : "";
+    if (dtype == "text_delta") {
+      if (auto t = string_field(*d, "text"); !t.empty()) delta = StreamDelta::make_text(std::move(t), index);
+    } else if (dtype == "input_json_delta") {
+      StreamDelta piece{.kind = Kind::tool_use_input, .block_index = index, .text = string_field(*d, "partial_json")};
+      for (std::size_t i = 0; i < acc.tool_uses.size(); ++i) {
+        if (acc.tool_indexes[i] != index) continue;
+        acc.tool_uses[i].input += piece.text;
+        piece.tool_use_id = acc.tool_uses[i].tool_use_id;
+        piece.name = acc.tool_uses[i].name;
+      }
+      if (!piece.text.empty()) delta = std::move(piece);
+    } else if (dtype == "thinking_delta") {
+      if (auto t = string_field(*d, "thinking"); !t.empty())
+        delta = StreamDelta{.kind = Kind::reasoning_text, .block_index = index, .text = std::move(t)};
+    } else if (dtype == "signature_delta") {
+      if (auto sig = string_field(*d, "signature"); !sig.empty())
+        delta = StreamDelta{.kind = Kind::reasoning_signature, .block_index = index, .text = std::move(sig)};
     }
   } else if (type == "message_delta") {
     if (const auto* d = object_field(ev, "delta")) {
@@ -251,7 +276,7 @@ Result<std::string> claude_chunk(StreamAccumulator& acc, const json::object& ev)
     return std::unexpected(std::move(e));
   }
   invocation_metrics(acc, ev);
-  acc.text += delta;
+  if (delta && delta->kind == Kind::text) acc.text += delta->text;
   return delta;
 }
 
@@ -308,8 +333,8 @@ Result<ChatResponse> titan_response(const json::object& root) {
   return r;
 }
 
-Result<std::string> titan_chunk(StreamAccumulator& acc, const json::object& ev) {
-  std::string delta = string_field(ev, "outputText");
+Result<std::optional<StreamDelta>> titan_chunk(StreamAccumulator& acc, const json::object& ev) {
+  std::string text = string_field(ev, "outputText");
   if (auto v = opt_int(ev, "inputTextTokenCount")) acc.usage.input_tokens = *v;
   if (auto v = opt_int(ev, "totalOutputTextTokenCount")) acc.usage.output_tokens = *v;
   if (auto reason = string_field(ev, "completionReason"); !reason.empty()) {
@@ -317,8 +342,9 @@ Result<std::string> titan_chunk(StreamAccumulator& acc, const json::object& ev) 
     acc.finished = true;
   }
   invocation_metrics(acc, ev);
-  acc.text += delta;
-  return delta;
+  if (text.empty()) return std::nullopt;
+  acc.text += text;
+  return StreamDelta::make_text(std::move(text), int_field(ev, "index"));
 }
 
 Error no_family(std::string_view what) {
@@ -383,7 +409,8 @@ Result<ChatResponse> decode_response(std::string_view body, ModelFamily family) 
   return r;
 }
 
-Result<std::string> apply_model_chunk(StreamAccumulator& acc, std::string_view model_json, ModelFamily family) {
+Result<std::optional<StreamDelta>> apply_model_chunk(StreamAccumulator& acc, std::string_view model_json,
+                                                     ModelFamily family) {
   if (family == ModelFamily::other) return std::unexpected(no_family("InvokeModel stream"));
   auto parsed = parse_object(model_json, family == ModelFamily::anthropic_claude ? "Claude stream chunk" : "Titan stream chunk");
   if (!parsed) return std::unexpected(parsed.error());
@@ -393,7 +420,8 @@ Result<std::string> apply_model_chunk(StreamAccumulator& acc, std::string_view m
   return delta;
 }
 
-Result<std::string> apply_stream_chunk(StreamAccumulator& acc, std::string_view chunk_payload, ModelFamily family) {
+Result<std::optional<StreamDelta>> apply_stream_chunk(StreamAccumulator& acc, std::string_view chunk_payload,
+                                                      ModelFamily family) {
   auto wrapper = parse_object(chunk_payload, "InvokeModelWithResponseStream chunk");
   if (!wrapper) return std::unexpected(wrapper.error());
   auto it = wrapper->find("bytes");

@@ -3,6 +3,7 @@
 // Anthropic Claude (Messages API, anthropic_version bedrock-2023-05-31) and Amazon Titan Text.
 // Other models (and ids that hide the base model, such as provisioned-throughput or application
 // inference profile ARNs) must use the Converse API.
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,10 +24,15 @@ Result<std::string> encode_request(const ChatRequest& request, ModelFamily famil
 Result<ChatResponse> decode_response(std::string_view body, ModelFamily family);
 
 // Applies one InvokeModelWithResponseStream `chunk` event payload ({"bytes":"<base64>"}) and returns
-// its text delta. A Claude "error" event becomes an Error (overloaded -> unavailable, rate limit -> throttled).
-Result<std::string> apply_stream_chunk(StreamAccumulator& acc, std::string_view chunk_payload, ModelFamily family);
+// the piece of the reply it carried, if any (as converse::apply_stream_event): Claude text_delta,
+// content_block_start tool_use (a tool call's start), input_json_delta (a fragment of its input),
+// thinking / thinking_delta, signature_delta, redacted_thinking; Titan outputText. A Claude "error"
+// event becomes an Error (overloaded -> unavailable, rate limit -> throttled).
+Result<std::optional<StreamDelta>> apply_stream_chunk(StreamAccumulator& acc, std::string_view chunk_payload,
+                                                      ModelFamily family);
 // The same for an already-decoded model chunk (the JSON inside "bytes").
-Result<std::string> apply_model_chunk(StreamAccumulator& acc, std::string_view model_json, ModelFamily family);
+Result<std::optional<StreamDelta>> apply_model_chunk(StreamAccumulator& acc, std::string_view model_json,
+                                                     ModelFamily family);
 
 // Titan completionReason -> normalized stop reason.
 std::string titan_stop_reason(std::string_view completion_reason);

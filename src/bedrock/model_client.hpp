@@ -16,8 +16,9 @@
 
 namespace ba::bedrock {
 
-// Called with each text delta as it arrives; returns false to cancel the upstream call.
-using DeltaHandler = std::function<boost::asio::awaitable<bool>(std::string_view text)>;
+// Called with each piece of the reply as it arrives (text, a tool call's start and input fragments,
+// reasoning; bedrock::StreamDelta); returns false to cancel the upstream call.
+using DeltaHandler = std::function<boost::asio::awaitable<bool>(const StreamDelta& delta)>;
 
 // Per-call details a decorating client (ratelimit::RetryingClient) reports back, for the response and
 // the request log. Plain clients report zeros.
@@ -60,7 +61,8 @@ class ModelClient {
   virtual std::unique_ptr<ModelCall> start(ChatRequest request, CallOptions options);
   // One attempt, no retries (retry policy lives in ratelimit/ and is applied by the caller).
   virtual boost::asio::awaitable<Result<ChatResponse>> chat(const ChatRequest& request, CallOptions options) = 0;
-  // Streams text deltas to `on_delta`; the returned response carries the full text, usage and stop reason.
+  // Streams the reply's pieces to `on_delta` as they arrive; the returned response carries the full text,
+  // the tool calls, usage and stop reason.
   virtual boost::asio::awaitable<Result<ChatResponse>> chat_stream(const ChatRequest& request, DeltaHandler on_delta,
                                                                    CallOptions options) = 0;
   // The input tokens `request` (messages and system; max_tokens and inference settings do not count)

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace ba::bedrock {
@@ -153,6 +154,29 @@ struct ChatResponse {
   Usage usage;
   std::string request_id;   // x-amzn-RequestId
   std::int64_t latency_ms = 0;
+};
+
+// One piece of a streamed reply, as the model sends it (ConverseStream events, InvokeModelWithResponseStream
+// chunks): what ModelClient::chat_stream hands its DeltaHandler. A tool call arrives as its start, then
+// its input as JSON text in fragments (their concatenation is the input; none for a tool without input).
+struct StreamDelta {
+  enum class Kind {
+    text,                 // `text`: a fragment of the reply's text
+    tool_use_start,       // a tool call begins: `tool_use_id`, `name`
+    tool_use_input,       // `text`: a fragment of the tool call's input JSON (`tool_use_id`, `name` set too)
+    reasoning_text,       // `text`: a fragment of the model's reasoning (thinking)
+    reasoning_signature,  // `text`: the reasoning block's signature
+    reasoning_redacted,   // `text`: redacted (encrypted) reasoning, base64 as on the wire
+  };
+  Kind kind = Kind::text;
+  std::int64_t block_index = 0;  // the reply's content block, as the model numbers it (contentBlockIndex, index)
+  std::string text;
+  std::string tool_use_id;
+  std::string name;
+
+  static StreamDelta make_text(std::string t, std::int64_t index = 0) {
+    return StreamDelta{.kind = Kind::text, .block_index = index, .text = std::move(t)};
+  }
 };
 
 enum class Api { converse, invoke };

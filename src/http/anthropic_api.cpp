@@ -570,9 +570,9 @@ void write_thinking(JsonWriter& w, const bedrock::ContentBlock& r) {
   }
 }
 
-void write_tool_use(JsonWriter& w, const bedrock::ContentBlock& t, bool with_input) {
+void write_tool_use(JsonWriter& w, const bedrock::ContentBlock& t) {
   w.begin_object().member("type", "tool_use").member("id", t.tool_use_id).member("name", t.name);
-  w.key("input").raw(with_input ? std::string_view(t.input) : std::string_view("{}"));
+  w.key("input").raw(t.input);
   w.end_object();
 }
 
@@ -606,60 +606,120 @@ class AnthropicFormat final : public ChatFormat {
 
   std::string answer(const agent::ChatOutput& out) const override { return message(answer_of(out), true); }
 
-  // message_start (usage is known at the end: message_delta carries it). The text block starts with the
-  // first text (a reply that only calls tools has none).
+  // message_start (usage is known at the end: message_delta carries it). Blocks start as the model's
+  // reply arrives: a text block with the first text, a tool_use block with each tool call.
   std::string stream_start() const override {
     std::string d;
     JsonWriter w(d);
     w.begin_object().member("type", "message_start").key("message").raw(message(Answer{}, false)).end_object();
     return event("message_start", d);
   }
-  std::string stream_delta(std::string_view text) const override {
-    std::string d = text_started_ ? std::string() : text_start();
-    d += text_delta(text);
-    return d;
+  // Text into the open text block (one is started after a tool call); a tool call as its own block,
+  // content_block_start with input {}, then each input fragment as an input_json_delta. Reasoning is not
+  // shown.
+  std::string stream_delta(const bedrock::StreamDelta& d) const override {
+    using Kind = bedrock::StreamDelta::Kind;
+    switch (d.kind) {
+      case Kind::text: {
+        std::string events;
+        if (open_ != Open::text) {
+          events = close_block();  // (in this order: text_start() opens the next block)
+          events += text_start();
+        }
+        return events + text_delta(d.text);
+      }
+      case Kind::tool_use_start: {
+        std::string events = close_block();
+        streamed_tools_.push_back(StreamedTool{d.tool_use_id, next_index_, false});
+        open_ = Open::tool;
+        events += block_start(R"({"type":"content_block_start","index":)" + std::to_string(next_index_++) +
+                              R"(,"content_block":)" + tool_use_json(d.tool_use_id, d.name) + "}");
+        return events;
+      }
+      case Kind::tool_use_input:
+        for (auto& t : streamed_tools_) {
+          if (t.id != d.tool_use_id) continue;
+          t.has_input = true;
+          return input_delta(t.index, d.text);
+        }
+        return {};
+      default: return {};
+    }
   }
   std::string stream_done(const agent::ChatOutput& out) const override { return done(answer_of(out)); }
   std::string stream_error(const Error& e) const override { return event("error", anthropic_json(status_for(e), e.message)); }
 
  private:
-  // The text block's start and a ping, once.
-  std::string text_start() const {
-    text_started_ = true;
-    std::string events = event("content_block_start",
-                               R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})");
-    events += event("ping", R"({"type":"ping"})");
+  enum class Open { none, text, tool };
+  // A tool call streamed as it arrived: its id, block index, whether an input fragment came.
+  struct StreamedTool {
+    std::string id;
+    std::size_t index = 0;
+    bool has_input = false;
+  };
+
+  // A content_block_start event, then a ping after the stream's first block.
+  std::string block_start(const std::string& data) const {
+    std::string events = event("content_block_start", data);
+    if (!pinged_) events += event("ping", R"({"type":"ping"})");
+    pinged_ = true;
     return events;
+  }
+  // A text block's start (the next index), left open.
+  std::string text_start() const {
+    open_ = Open::text;
+    return block_start(R"({"type":"content_block_start","index":)" + std::to_string(next_index_++) +
+                       R"(,"content_block":{"type":"text","text":""}})");
+  }
+  // The open block's stop; a tool call whose input never came gets "{}", so that its input is an object.
+  std::string close_block() const {
+    if (open_ == Open::none) return {};
+    const std::size_t index = next_index_ - 1;
+    std::string events;
+    if (open_ == Open::tool && !streamed_tools_.empty() && !streamed_tools_.back().has_input) {
+      streamed_tools_.back().has_input = true;
+      events += input_delta(index, "{}");
+    }
+    open_ = Open::none;
+    return events + event("content_block_stop", R"({"type":"content_block_stop","index":)" + std::to_string(index) + "}");
+  }
+  static std::string tool_use_json(std::string_view id, std::string_view name) {
+    std::string d;
+    JsonWriter w(d);
+    w.begin_object().member("type", "tool_use").member("id", id).member("name", name);
+    w.key("input").begin_object().end_object().end_object();
+    return d;
+  }
+  static std::string input_delta(std::size_t index, std::string_view fragment) {
+    std::string f;
+    JsonWriter fw(f);
+    fw.begin_object().member("type", "content_block_delta").member("index", static_cast<std::int64_t>(index));
+    fw.key("delta").begin_object().member("type", "input_json_delta").member("partial_json", fragment).end_object();
+    fw.end_object();
+    return event("content_block_delta", f);
   }
   std::string text_delta(std::string_view text) const {
     std::string d;
     d.reserve(text.size() + 96);
     JsonWriter w(d);
-    w.begin_object().member("type", "content_block_delta").member("index", 0);
+    w.begin_object().member("type", "content_block_delta").member("index", static_cast<std::int64_t>(next_index_ - 1));
     w.key("delta").begin_object().member("type", "text_delta").member("text", text).end_object();
     w.end_object();
     return event("content_block_delta", d);
   }
-  // One tool_use block at `index`: its start (input {}), the input as input_json_delta fragments, its stop.
-  static std::string tool_events(std::size_t index, const bedrock::ContentBlock& t) {
-    std::string d;
-    JsonWriter w(d);
-    w.begin_object().member("type", "content_block_start").member("index", static_cast<std::int64_t>(index));
-    w.key("content_block");
-    write_tool_use(w, t, false);
-    w.end_object();
-    std::string events = event("content_block_start", d);
+  // One tool_use block not streamed as it arrived, at the next index: its start (input {}), the input as
+  // input_json_delta fragments, its stop.
+  std::string tool_events(const bedrock::ContentBlock& t) const {
+    const std::size_t index = next_index_++;
+    std::string events = event("content_block_start", R"({"type":"content_block_start","index":)" +
+                                                          std::to_string(index) + R"(,"content_block":)" +
+                                                          tool_use_json(t.tool_use_id, t.name) + "}");
     std::string_view input = t.input;
     while (!input.empty()) {
       std::size_t n = std::min<std::size_t>(64, input.size());
       while (n < input.size() && n > 0 && (static_cast<unsigned char>(input[n]) & 0xC0) == 0x80) --n;
       if (n == 0) n = input.size();
-      std::string f;
-      JsonWriter fw(f);
-      fw.begin_object().member("type", "content_block_delta").member("index", static_cast<std::int64_t>(index));
-      fw.key("delta").begin_object().member("type", "input_json_delta").member("partial_json", input.substr(0, n)).end_object();
-      fw.end_object();
-      events += event("content_block_delta", f);
+      events += input_delta(index, input.substr(0, n));
       input.remove_prefix(n);
     }
     events += event("content_block_stop",
@@ -703,7 +763,7 @@ class AnthropicFormat final : public ChatFormat {
     };
     AnthropicFormat original(str("id"), str("model"));  // the repeat is the first answer again
     std::string events = original.stream_start();
-    if (!a.text.empty()) events += original.stream_delta(a.text);
+    if (!a.text.empty()) events += original.stream_delta(bedrock::StreamDelta::make_text(a.text));
     events += original.done(a);
     return events;
   }
@@ -720,7 +780,7 @@ class AnthropicFormat final : public ChatFormat {
       for (const auto& r : a.reasoning) write_thinking(w, r);
     if (complete && !a.text.empty()) w.begin_object().member("type", "text").member("text", a.text).end_object();
     if (complete)
-      for (const auto& t : a.tool_uses) write_tool_use(w, t, true);
+      for (const auto& t : a.tool_uses) write_tool_use(w, t);
     w.end_array();
     if (complete) {
       w.member("stop_reason", a.stop_reason);
@@ -732,15 +792,18 @@ class AnthropicFormat final : public ChatFormat {
     w.end_object();
     return body;
   }
-  // The text block's stop (an empty text block when the reply has neither text nor tool calls), the
-  // tool_use blocks (sent once the model's reply is complete), message_delta, message_stop.
+  // The open block's stop (an empty text block when the reply has no block at all), the tool_use blocks
+  // not streamed as they arrived (a replayed answer's, or a model's that sends them with its reply),
+  // message_delta, message_stop.
   std::string done(const Answer& a) const {
+    const bool streamed_any = next_index_ > 0;
+    const std::size_t streamed = streamed_tools_.size();
     std::string events;
-    if (!text_started_ && a.tool_uses.empty()) events += text_start();
-    if (text_started_) events += event("content_block_stop", R"({"type":"content_block_stop","index":0})");
-    if (!text_started_) events += event("ping", R"({"type":"ping"})");
-    const std::size_t first = text_started_ ? 1 : 0;
-    for (std::size_t i = 0; i < a.tool_uses.size(); ++i) events += tool_events(first + i, a.tool_uses[i]);
+    if (!streamed_any && a.tool_uses.size() <= streamed) events += text_start();
+    events += close_block();
+    if (!pinged_) events += event("ping", R"({"type":"ping"})");
+    pinged_ = true;
+    for (std::size_t i = streamed; i < a.tool_uses.size(); ++i) events += tool_events(a.tool_uses[i]);
     std::string d;
     JsonWriter w(d);
     w.begin_object().member("type", "message_delta");
@@ -754,7 +817,12 @@ class AnthropicFormat final : public ChatFormat {
 
   std::string id_;
   std::string model_;
-  mutable bool text_started_ = false;  // the stream's text block was started (one format per request)
+  // The stream's state (one format per request): the next block's index, the open block, the tool calls
+  // streamed, whether the ping was sent.
+  mutable std::size_t next_index_ = 0;
+  mutable Open open_ = Open::none;
+  mutable std::vector<StreamedTool> streamed_tools_;
+  mutable bool pinged_ = false;
 };
 
 }  // namespace

@@ -92,10 +92,12 @@ class ChatFormat {
   virtual bool retry_after_ms() const { return false; }
   // The buffered answer's body (200), also what an Idempotency-Key stores and replays.
   virtual std::string answer(const agent::ChatOutput& out) const = 0;
-  // A stream's body: the events before the first delta (written once admitted), one per text delta, after
-  // a success, after a failure (the client is still there).
+  // A stream's body: the events before the first delta (written once admitted), those of one piece of the
+  // reply as the model sends it (text, a tool call's start or input fragment, reasoning; empty: nothing
+  // to write for it), after a success, after a failure (the client is still there). A format may keep
+  // the stream's state (one format per request).
   virtual std::string stream_start() const { return {}; }
-  virtual std::string stream_delta(std::string_view text) const = 0;
+  virtual std::string stream_delta(const bedrock::StreamDelta& delta) const = 0;
   virtual std::string stream_done(const agent::ChatOutput& out) const = 0;
   virtual std::string stream_error(const Error& e) const = 0;
   // A stored answer() replayed to a streamed repeat, as the events of that stream; nullopt: it is

@@ -133,7 +133,10 @@ class ChatApiFormat final : public ChatFormat {
   std::string_view route() const override { return kChatRoute; }
   ErrorBody error_body() const override { return &native_error_body; }
   std::string answer(const agent::ChatOutput& out) const override { return chat_body(out, request_id_); }
-  std::string stream_delta(std::string_view text) const override { return delta_event(text); }
+  // Text only: /chat's stream carries the reply's text (tool calls and reasoning are not part of it).
+  std::string stream_delta(const bedrock::StreamDelta& d) const override {
+    return d.kind == bedrock::StreamDelta::Kind::text ? delta_event(d.text) : std::string();
+  }
   // The "done" event: the chat body without the text (the deltas carried it).
   std::string stream_done(const agent::ChatOutput& out) const override {
     return sse_event("done", chat_body(out, request_id_, false));

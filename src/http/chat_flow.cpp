@@ -89,10 +89,12 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<ApiState> state, agent:
   ApiState& s = *state;
   bool client_gone = false;
   if (auto start = format->stream_start(); !start.empty()) client_gone = !co_await writer.write(start);
-  bedrock::DeltaHandler on_delta = [&writer, &client_gone, &format](std::string_view text) -> boost::asio::awaitable<bool> {
-    bool ok = !client_gone && co_await writer.write(format->stream_delta(text));
-    if (!ok) client_gone = true;
-    co_return ok;
+  bedrock::DeltaHandler on_delta = [&writer, &client_gone, &format](const bedrock::StreamDelta& d) -> boost::asio::awaitable<bool> {
+    if (client_gone) co_return false;
+    const std::string events = format->stream_delta(d);
+    if (events.empty()) co_return true;  // a piece this format does not show
+    if (!co_await writer.write(events)) client_gone = true;
+    co_return !client_gone;
   };
   auto out = co_await s.ctx.chat.finish(chat, std::move(on_delta));
   log.call = chat.report();

@@ -840,7 +840,27 @@ class OpenAIFormat final : public ChatFormat {
     return body;
   }
   std::string stream_start() const override { return chunk("role", "assistant", {}); }
-  std::string stream_delta(std::string_view text) const override { return chunk("content", text, {}); }
+  // Text as content chunks; a tool call as it arrives: its first chunk names it (index, id, type, name,
+  // arguments ""), each input fragment is an arguments chunk. Reasoning is not shown.
+  std::string stream_delta(const bedrock::StreamDelta& d) const override {
+    using Kind = bedrock::StreamDelta::Kind;
+    switch (d.kind) {
+      case Kind::text: return chunk("content", d.text, {});
+      case Kind::tool_use_start: {
+        std::string events = close_tools();
+        streamed_.push_back(StreamedCall{d.tool_use_id, false});
+        return events + tool_chunk(streamed_.size() - 1, &d.tool_use_id, d.name, {});
+      }
+      case Kind::tool_use_input:
+        for (std::size_t i = 0; i < streamed_.size(); ++i) {
+          if (streamed_[i].id != d.tool_use_id) continue;
+          streamed_[i].has_arguments = true;
+          return tool_chunk(i, nullptr, {}, d.text);
+        }
+        return {};
+      default: return {};
+    }
+  }
   std::string stream_done(const agent::ChatOutput& out) const override { return done(answer_of(out)); }
   std::string stream_error(const Error& e) const override {
     const int status = status_for(e);
@@ -881,7 +901,7 @@ class OpenAIFormat final : public ChatFormat {
     OpenAIFormat original(str("id"), created && created->is_int64() ? created->as_int64() : created_, str("model"),
                           include_usage_);
     std::string events = original.stream_start();
-    if (!a.text.empty()) events += original.stream_delta(a.text);
+    if (!a.text.empty()) events += original.stream_delta(bedrock::StreamDelta::make_text(a.text));
     events += original.done(a);
     return events;
   }
@@ -918,7 +938,7 @@ class OpenAIFormat final : public ChatFormat {
   }
   // A chunk whose delta is {"tool_calls": [one call's part]}: the first names the call (id, type, name,
   // arguments ""), the next ones carry argument fragments.
-  std::string tool_chunk(std::size_t index, const bedrock::ContentBlock* call, std::string_view arguments) const {
+  std::string tool_chunk(std::size_t index, const std::string* id, std::string_view name, std::string_view arguments) const {
     std::string d;
     d.reserve(arguments.size() + 320);
     JsonWriter w(d);
@@ -927,9 +947,9 @@ class OpenAIFormat final : public ChatFormat {
     w.key("choices").begin_array().begin_object().member("index", 0);
     w.key("delta").begin_object().key("tool_calls").begin_array().begin_object();
     w.member("index", static_cast<std::int64_t>(index));
-    if (call) w.member("id", call->tool_use_id).member("type", "function");
+    if (id) w.member("id", *id).member("type", "function");
     w.key("function").begin_object();
-    if (call) w.member("name", call->name);
+    if (id) w.member("name", name);
     w.member("arguments", arguments).end_object();
     w.end_object().end_array().end_object();
     w.key("logprobs").null().key("finish_reason").null();
@@ -938,13 +958,24 @@ class OpenAIFormat final : public ChatFormat {
     w.end_object();
     return sse_data(d);
   }
-  // The last chunks: the tool calls (they are sent once the model's reply is complete), the finish
-  // reason, the usage chunk (stream_options.include_usage), [DONE].
-  std::string done(const Answer& a) const {
+  // The streamed tool calls that got no input fragment: arguments "{}" (an empty object, so that the
+  // assembled arguments are JSON).
+  std::string close_tools() const {
     std::string events;
-    for (std::size_t i = 0; i < a.tool_calls.size(); ++i) {
-      events += tool_chunk(i, &a.tool_calls[i], {});
-      for (auto piece : fragments(a.tool_calls[i].input, 64)) events += tool_chunk(i, nullptr, piece);
+    for (std::size_t i = 0; i < streamed_.size(); ++i) {
+      if (streamed_[i].has_arguments) continue;
+      streamed_[i].has_arguments = true;
+      events += tool_chunk(i, nullptr, {}, "{}");
+    }
+    return events;
+  }
+  // The last chunks: the tool calls not streamed as they arrived (a replayed answer's, or a model's that
+  // sends them with its reply), the finish reason, the usage chunk (stream_options.include_usage), [DONE].
+  std::string done(const Answer& a) const {
+    std::string events = close_tools();
+    for (std::size_t i = streamed_.size(); i < a.tool_calls.size(); ++i) {
+      events += tool_chunk(i, &a.tool_calls[i].tool_use_id, a.tool_calls[i].name, {});
+      for (auto piece : fragments(a.tool_calls[i].input, 64)) events += tool_chunk(i, nullptr, {}, piece);
     }
     events += chunk({}, {}, a.finish_reason);
     if (include_usage_) {
@@ -961,10 +992,17 @@ class OpenAIFormat final : public ChatFormat {
     return events;
   }
 
+  // The tool calls streamed as they arrived, in order (their index in tool_calls[]).
+  struct StreamedCall {
+    std::string id;
+    bool has_arguments = false;
+  };
+
   std::string id_;
   std::int64_t created_;
   std::string model_;
   bool include_usage_;
+  mutable std::vector<StreamedCall> streamed_;  // one format per request
 };
 
 }  // namespace

@@ -192,10 +192,10 @@ asio::awaitable<Result<ChatResponse>> RetryingCall::send(bedrock::DeltaHandler o
     first_delta_.reset();
     const SteadyTime sent = c_.clock_.now();
     if (on_delta) {
-      bedrock::DeltaHandler wrapped = [this, &on_delta](std::string_view text) -> asio::awaitable<bool> {
+      bedrock::DeltaHandler wrapped = [this, &on_delta](const bedrock::StreamDelta& d) -> asio::awaitable<bool> {
         if (!delivered_) first_delta_ = c_.clock_.now();
-        delivered_ = true;
-        co_return co_await on_delta(text);
+        delivered_ = true;  // any piece (text, a tool call, reasoning): the attempt is never retried
+        co_return co_await on_delta(d);
       };
       result = co_await c_.inner_.chat_stream(request_, wrapped, options_);
     } else {

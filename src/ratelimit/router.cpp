@@ -285,9 +285,9 @@ asio::awaitable<Result<ChatResponse>> RouterCall::send(bedrock::DeltaHandler on_
   Result<ChatResponse> result;  // from attempt 2 on: the previous attempt's error
   bedrock::DeltaHandler wrapped;
   if (on_delta) {
-    wrapped = [this, &on_delta](std::string_view text) -> asio::awaitable<bool> {
-      delivered_ = true;
-      co_return co_await on_delta(text);
+    wrapped = [this, &on_delta](const bedrock::StreamDelta& d) -> asio::awaitable<bool> {
+      delivered_ = true;  // any piece (text, a tool call, reasoning): never spilled to another target
+      co_return co_await on_delta(d);
     };
   }
   for (;; ++attempt_) {

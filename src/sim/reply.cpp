@@ -118,9 +118,15 @@ ToolCall make_tool_call(std::uint64_t seed, std::string_view fingerprint, std::s
   t.id = "tooluse_" + digest.substr(0, 22);
   t.name = std::move(name);
   t.input = tool_input_for(schema_json);
-  // Two or more pieces, cut between bytes that start UTF-8 sequences.
-  const std::size_t half = utf8_prefix(t.input, t.input.size() / 2).size();
-  t.input_pieces = {t.input.substr(0, half), t.input.substr(half)};
+  // A few pieces (four, fewer for a shorter input, never fewer than two), cut between bytes that start
+  // UTF-8 sequences, as a model streams its tool input.
+  const std::size_t n = std::clamp<std::size_t>(t.input.size(), 2, 4);
+  std::size_t from = 0;
+  for (std::size_t i = 1; i <= n; ++i) {
+    const std::size_t to = i == n ? t.input.size() : utf8_prefix(t.input, t.input.size() * i / n).size();
+    if (to > from || i == n) t.input_pieces.push_back(t.input.substr(from, to - from));
+    from = std::max(from, to);
+  }
   t.output_tokens = count_tokens(t.name) + count_tokens(t.input);
   return t;
 }

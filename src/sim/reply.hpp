@@ -41,7 +41,7 @@ struct ToolCall {
   std::string id;     // "tooluse_" + 22 characters from the request's fingerprint and the seed
   std::string name;
   std::string input;  // a JSON object
-  std::vector<std::string> input_pieces;  // the stream deltas (at least two); their concatenation is `input`
+  std::vector<std::string> input_pieces;  // the stream deltas (two to four); their concatenation is `input`
   std::int64_t output_tokens = 0;         // ceil(bytes/4) of name + input
 };
 

@@ -169,8 +169,8 @@ TEST_F(ChatServiceTest, FailedModelCallLeavesHistoryUnchanged) {
 TEST_F(ChatServiceTest, StreamingForwardsDeltasAndSavesTheTurn) {
   model.reply("Hello world", {"Hel", "lo ", "world"});
   std::vector<std::string> seen;
-  auto out = run_sync(service->chat(input("hi", "s"), [&](std::string_view d) -> boost::asio::awaitable<bool> {
-    seen.emplace_back(d);
+  auto out = run_sync(service->chat(input("hi", "s"), [&](const bedrock::StreamDelta& d) -> boost::asio::awaitable<bool> {
+    seen.push_back(d.text);
     co_return true;
   }));
   ASSERT_TRUE(out) << out.error().message;
@@ -184,7 +184,7 @@ TEST_F(ChatServiceTest, StreamingForwardsDeltasAndSavesTheTurn) {
 TEST_F(ChatServiceTest, StreamCancellationPropagatesAndSavesNothing) {
   model.reply("Hello world", {"Hel", "lo ", "world"});
   int calls = 0;
-  auto out = run_sync(service->chat(input("hi", "s"), [&](std::string_view) -> boost::asio::awaitable<bool> {
+  auto out = run_sync(service->chat(input("hi", "s"), [&](const bedrock::StreamDelta&) -> boost::asio::awaitable<bool> {
     co_return ++calls < 2;  // the caller goes away on the second delta
   }));
   ASSERT_FALSE(out);

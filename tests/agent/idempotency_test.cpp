@@ -243,7 +243,7 @@ TEST_F(IdempotentChatTest, AStreamThatTheCallerLeavesReleasesTheKey) {
     auto checked = service->check(std::move(in));
     (void)co_await service->claim(*checked, keyed("k1"));
     auto pending = co_await service->prepare(std::move(*checked));
-    co_return co_await service->finish(*pending, [](std::string_view) -> boost::asio::awaitable<bool> {
+    co_return co_await service->finish(*pending, [](const bedrock::StreamDelta&) -> boost::asio::awaitable<bool> {
       co_return false;
     });
   }());

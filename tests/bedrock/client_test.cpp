@@ -180,11 +180,14 @@ class BedrockClientTest : public ::testing::Test {
                                clock);
   }
 
+  std::vector<StreamDelta> pieces;  // every piece the last streams delivered (text, tool calls, reasoning)
+
   Result<ChatResponse> stream(ModelClient& c, const ChatRequest& req, std::vector<std::string>& deltas,
                               int stop_after = -1) {
-    DeltaHandler h = [&deltas, stop_after](std::string_view t) -> awaitable<bool> {
-      deltas.emplace_back(t);
-      co_return stop_after < 0 || static_cast<int>(deltas.size()) < stop_after;
+    DeltaHandler h = [this, &deltas, stop_after](const StreamDelta& d) -> awaitable<bool> {
+      pieces.push_back(d);
+      if (d.kind == StreamDelta::Kind::text) deltas.push_back(d.text);
+      co_return stop_after < 0 || static_cast<int>(pieces.size()) < stop_after;
     };
     return run(c.chat_stream(req, h, {}));
   }
@@ -426,6 +429,107 @@ TEST_F(BedrockClientTest, InvokeStreamClaude) {
   EXPECT_EQ(sent.headers.get("X-Amzn-Bedrock-Accept").value_or(""), "application/json");
   EXPECT_EQ(sent.headers.get("Content-Type").value_or(""), "application/json");
   expect_signed(sent);
+}
+
+// A piece as "kind@index:id/name:text", to compare a stream's pieces at a glance.
+std::string describe(const StreamDelta& d) {
+  const char* kinds[] = {"text", "tool_use_start", "tool_use_input", "reasoning_text", "reasoning_signature",
+                         "reasoning_redacted"};
+  return std::string(kinds[static_cast<int>(d.kind)]) + "@" + std::to_string(d.block_index) + ":" + d.tool_use_id + "/" +
+         d.name + ":" + d.text;
+}
+std::vector<std::string> describe(const std::vector<StreamDelta>& pieces) {
+  std::vector<std::string> out;
+  for (const auto& p : pieces) out.push_back(describe(p));
+  return out;
+}
+
+TEST_F(BedrockClientTest, ConverseStreamDeliversReasoningTextAndToolCallsAsTheyArrive) {
+  const std::string body =
+      event("messageStart", R"({"role":"assistant"})") +
+      event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"Think"}}})") +
+      event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"ing."}}})") +
+      event("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"signature":"c2ln"}}})") +
+      event("contentBlockStop", R"({"contentBlockIndex":0})") +
+      event("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"reasoningContent":{"redactedContent":"AAEC"}}})") +
+      event("contentBlockStop", R"({"contentBlockIndex":1})") +
+      event("contentBlockDelta", R"({"contentBlockIndex":2,"delta":{"text":"Let me look."}})") +
+      event("contentBlockStop", R"({"contentBlockIndex":2})") +
+      event("contentBlockStart", R"({"contentBlockIndex":3,"start":{"toolUse":{"toolUseId":"tooluse_a","name":"get_weather"}}})") +
+      event("contentBlockDelta", R"({"contentBlockIndex":3,"delta":{"toolUse":{"input":"{\"city\":"}}})") +
+      event("contentBlockDelta", R"({"contentBlockIndex":3,"delta":{"toolUse":{"input":""}}})") +
+      event("contentBlockDelta", R"({"contentBlockIndex":3,"delta":{"toolUse":{"input":"\"Paris\"}"}}})") +
+      event("contentBlockStop", R"({"contentBlockIndex":3})") +
+      event("contentBlockStart", R"({"contentBlockIndex":4,"start":{"toolUse":{"toolUseId":"tooluse_b","name":"now"}}})") +
+      event("contentBlockStop", R"({"contentBlockIndex":4})") +
+      event("messageStop", R"({"stopReason":"tool_use"})") +
+      event("metadata", R"({"usage":{"inputTokens":11,"outputTokens":5,"totalTokens":16},"metrics":{"latencyMs":77}})");
+  for (auto sizes : std::vector<std::vector<std::size_t>>{{1}, {7, 3}, {body.size()}}) {
+    http.scripts.push_back({.response = ok_stream(), .chunks = split(body, sizes)});
+    pieces.clear();
+    std::vector<std::string> deltas;
+    auto r = stream(*client(), hello(), deltas);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ(describe(pieces), (std::vector<std::string>{
+                                    "reasoning_text@0:/:Think", "reasoning_text@0:/:ing.", "reasoning_signature@0:/:c2ln",
+                                    "reasoning_redacted@1:/:AAEC", "text@2:/:Let me look.",
+                                    "tool_use_start@3:tooluse_a/get_weather:",
+                                    "tool_use_input@3:tooluse_a/get_weather:{\"city\":",  // the empty fragment is not delivered
+                                    "tool_use_input@3:tooluse_a/get_weather:\"Paris\"}", "tool_use_start@4:tooluse_b/now:"}));
+    EXPECT_EQ(r->text, "Let me look.");  // reasoning is not the reply's text
+    ASSERT_EQ(r->tool_uses.size(), 2u);
+    EXPECT_EQ(r->tool_uses[0].input, R"({"city":"Paris"})");
+    EXPECT_EQ(r->tool_uses[1].input, "{}");
+    EXPECT_EQ(r->stop_reason, "tool_use");
+  }
+}
+
+TEST_F(BedrockClientTest, InvokeStreamClaudeDeliversThinkingAndToolCalls) {
+  const std::string body =
+      claude_chunk(R"({"type":"message_start","message":{"usage":{"input_tokens":8,"output_tokens":1}}})") +
+      claude_chunk(R"({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}})") +
+      claude_chunk(R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Hmm."}})") +
+      claude_chunk(R"({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"c2ln"}})") +
+      claude_chunk(R"({"type":"content_block_stop","index":0})") +
+      claude_chunk(R"({"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"AAEC"}})") +
+      claude_chunk(R"({"type":"content_block_stop","index":1})") +
+      claude_chunk(R"({"type":"content_block_start","index":2,"content_block":{"type":"text","text":""}})") +
+      claude_chunk(R"({"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"Looking."}})") +
+      claude_chunk(R"({"type":"content_block_stop","index":2})") +
+      claude_chunk(R"({"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_1","name":"get_weather","input":{}}})") +
+      claude_chunk(R"({"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":""}})") +
+      claude_chunk(R"({"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"{\"city\": \"Par"}})") +
+      claude_chunk(R"({"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"is\"}"}})") +
+      claude_chunk(R"({"type":"content_block_stop","index":3})") +
+      claude_chunk(R"({"type":"message_delta","delta":{"stop_reason":"tool_use","stop_sequence":null},"usage":{"output_tokens":4}})") +
+      claude_chunk(R"({"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":8,"outputTokenCount":4,"invocationLatency":511,"firstByteLatency":358}})");
+  http.scripts.push_back({.response = ok_stream(), .chunks = split(body, {5, 17, 64})});
+  std::vector<std::string> deltas;
+  auto r = stream(*client(Api::invoke), hello("anthropic.claude-3-haiku-20240307-v1:0"), deltas);
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(describe(pieces), (std::vector<std::string>{"reasoning_text@0:/:Hmm.", "reasoning_signature@0:/:c2ln",
+                                                        "reasoning_redacted@1:/:AAEC", "text@2:/:Looking.",
+                                                        "tool_use_start@3:toolu_1/get_weather:",
+                                                        "tool_use_input@3:toolu_1/get_weather:{\"city\": \"Par",
+                                                        "tool_use_input@3:toolu_1/get_weather:is\"}"}));
+  EXPECT_EQ(r->text, "Looking.");
+  ASSERT_EQ(r->tool_uses.size(), 1u);
+  EXPECT_EQ(r->tool_uses[0].input, R"({"city": "Paris"})");
+}
+
+TEST_F(BedrockClientTest, ATruncatedStreamAfterOnlyAToolCallIsNotRetryable) {
+  // No text reached the caller, but a tool call did: a retry would show the caller a second reply.
+  const std::string body =
+      event("messageStart", R"({"role":"assistant"})") +
+      event("contentBlockStart", R"({"contentBlockIndex":0,"start":{"toolUse":{"toolUseId":"tooluse_a","name":"now"}}})");
+  http.scripts.push_back({.response = ok_stream(), .chunks = {body}});
+  std::vector<std::string> deltas;
+  auto r = stream(*client(), hello(), deltas);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().kind, ErrorKind::network);
+  EXPECT_TRUE(deltas.empty());
+  EXPECT_EQ(pieces.size(), 1u);
+  EXPECT_FALSE(r.error().retryable);
 }
 
 TEST_F(BedrockClientTest, InvokeStreamTitan) {

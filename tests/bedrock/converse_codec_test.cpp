@@ -8,6 +8,11 @@ namespace {
 
 boost::json::value J(std::string_view s) { return boost::json::parse(s); }
 
+// The text a stream event carried ("" for none or for another kind of piece).
+std::string text_of(const Result<std::optional<StreamDelta>>& r) {
+  return r.value() && r.value()->kind == StreamDelta::Kind::text ? r.value()->text : std::string();
+}
+
 ChatRequest full_request() {
   ChatRequest r;
   r.model_id = "anthropic.claude-3-haiku-20240307-v1:0";
@@ -103,23 +108,21 @@ TEST(ConverseCodec, MalformedResponsesAreClearErrors) {
 
 TEST(ConverseCodec, StreamEventsAccumulate) {
   StreamAccumulator acc;
-  EXPECT_EQ(converse::apply_stream_event(acc, "messageStart", R"({"role":"assistant"})").value(), "");
-  EXPECT_EQ(converse::apply_stream_event(acc, "contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hel"}})").value(), "Hel");
-  EXPECT_EQ(converse::apply_stream_event(acc, "contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"lo"}})").value(), "lo");
-  EXPECT_EQ(converse::apply_stream_event(acc, "contentBlockDelta",
-                                         R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"city\":"}}})")
-                .value(),
+  EXPECT_EQ(text_of(converse::apply_stream_event(acc, "messageStart", R"({"role":"assistant"})")), "");
+  EXPECT_EQ(text_of(converse::apply_stream_event(acc, "contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"Hel"}})")), "Hel");
+  EXPECT_EQ(text_of(converse::apply_stream_event(acc, "contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"text":"lo"}})")), "lo");
+  EXPECT_EQ(text_of(converse::apply_stream_event(acc, "contentBlockDelta",
+                                         R"({"contentBlockIndex":1,"delta":{"toolUse":{"input":"{\"city\":"}}})")),
             "");
-  EXPECT_EQ(converse::apply_stream_event(acc, "contentBlockStop", R"({"contentBlockIndex":0})").value(), "");
+  EXPECT_EQ(text_of(converse::apply_stream_event(acc, "contentBlockStop", R"({"contentBlockIndex":0})")), "");
   EXPECT_FALSE(acc.finished);
-  EXPECT_EQ(converse::apply_stream_event(acc, "messageStop", R"({"stopReason":"end_turn"})").value(), "");
+  EXPECT_EQ(text_of(converse::apply_stream_event(acc, "messageStop", R"({"stopReason":"end_turn"})")), "");
   EXPECT_TRUE(acc.finished);
   EXPECT_FALSE(acc.has_metadata);
-  EXPECT_EQ(converse::apply_stream_event(acc, "metadata",
-                                         R"({"usage":{"inputTokens":8,"outputTokens":4,"totalTokens":12,"cacheReadInputTokens":2},"metrics":{"latencyMs":99}})")
-                .value(),
+  EXPECT_EQ(text_of(converse::apply_stream_event(acc, "metadata",
+                                         R"({"usage":{"inputTokens":8,"outputTokens":4,"totalTokens":12,"cacheReadInputTokens":2},"metrics":{"latencyMs":99}})")),
             "");
-  EXPECT_EQ(converse::apply_stream_event(acc, "someFutureEvent", "not even json").value(), "");
+  EXPECT_EQ(text_of(converse::apply_stream_event(acc, "someFutureEvent", "not even json")), "");
   auto resp = acc.to_response();
   EXPECT_EQ(resp.text, "Hello");
   EXPECT_EQ(resp.stop_reason, "end_turn");
@@ -127,6 +130,64 @@ TEST(ConverseCodec, StreamEventsAccumulate) {
   EXPECT_EQ(resp.usage.output_tokens, 4);
   EXPECT_EQ(resp.usage.cache_read_input_tokens, 2);
   EXPECT_EQ(resp.latency_ms, 99);
+}
+
+TEST(ConverseCodec, EachStreamEventKindIsAPiece) {
+  using Kind = StreamDelta::Kind;
+  StreamAccumulator acc;
+  auto piece = [&](std::string_view type, std::string_view payload) {
+    auto r = converse::apply_stream_event(acc, type, payload);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : std::nullopt;
+  };
+  auto text = piece("contentBlockDelta", R"({"contentBlockIndex":2,"delta":{"text":"Hi"}})");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->kind, Kind::text);
+  EXPECT_EQ(text->block_index, 2);
+  EXPECT_EQ(text->text, "Hi");
+
+  auto start = piece("contentBlockStart", R"({"contentBlockIndex":3,"start":{"toolUse":{"toolUseId":"tooluse_1","name":"get_weather"}}})");
+  ASSERT_TRUE(start);
+  EXPECT_EQ(start->kind, Kind::tool_use_start);
+  EXPECT_EQ(start->block_index, 3);
+  EXPECT_EQ(start->tool_use_id, "tooluse_1");
+  EXPECT_EQ(start->name, "get_weather");
+  EXPECT_TRUE(start->text.empty());
+
+  auto input = piece("contentBlockDelta", R"({"contentBlockIndex":3,"delta":{"toolUse":{"input":"{\"city\":"}}})");
+  ASSERT_TRUE(input);
+  EXPECT_EQ(input->kind, Kind::tool_use_input);
+  EXPECT_EQ(input->block_index, 3);
+  EXPECT_EQ(input->text, R"({"city":)");
+  EXPECT_EQ(input->tool_use_id, "tooluse_1");  // the call it belongs to
+  EXPECT_EQ(input->name, "get_weather");
+  EXPECT_FALSE(piece("contentBlockDelta", R"({"contentBlockIndex":3,"delta":{"toolUse":{"input":""}}})"));  // nothing to hand on
+  ASSERT_TRUE(piece("contentBlockDelta", R"({"contentBlockIndex":3,"delta":{"toolUse":{"input":"\"Oslo\"}"}}})"));
+  EXPECT_FALSE(piece("contentBlockStop", R"({"contentBlockIndex":3})"));
+
+  auto thinking = piece("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"Hmm"}}})");
+  ASSERT_TRUE(thinking);
+  EXPECT_EQ(thinking->kind, Kind::reasoning_text);
+  EXPECT_EQ(thinking->text, "Hmm");
+  auto signature = piece("contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"signature":"c2ln"}}})");
+  ASSERT_TRUE(signature);
+  EXPECT_EQ(signature->kind, Kind::reasoning_signature);
+  EXPECT_EQ(signature->text, "c2ln");
+  auto redacted = piece("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"reasoningContent":{"redactedContent":"AAEC"}}})");
+  ASSERT_TRUE(redacted);
+  EXPECT_EQ(redacted->kind, Kind::reasoning_redacted);
+  EXPECT_EQ(redacted->block_index, 1);
+  EXPECT_EQ(redacted->text, "AAEC");  // base64, as on the wire
+  EXPECT_FALSE(piece("contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"reasoningContent":{}}})"));
+  EXPECT_FALSE(piece("contentBlockDelta", R"({"contentBlockIndex":2,"delta":{"citation":{"title":"t"}}})"));  // not ours to show
+  EXPECT_FALSE(piece("messageStart", R"({"role":"assistant"})"));
+  EXPECT_FALSE(piece("messageStop", R"({"stopReason":"tool_use"})"));
+
+  // The accumulator: text only from text pieces; the tool call's input from its fragments.
+  auto r = acc.to_response();
+  EXPECT_EQ(r.text, "Hi");
+  ASSERT_EQ(r.tool_uses.size(), 1u);
+  EXPECT_EQ(r.tool_uses[0].input, R"({"city":"Oslo"})");
 }
 
 TEST(ConverseCodec, BadStreamPayloadIsAnError) {

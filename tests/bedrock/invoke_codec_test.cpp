@@ -10,6 +10,11 @@ namespace {
 
 boost::json::value J(std::string_view s) { return boost::json::parse(s); }
 
+// The text a stream event carried ("" for none or for another kind of piece).
+std::string text_of(const Result<std::optional<StreamDelta>>& r) {
+  return r.value() && r.value()->kind == StreamDelta::Kind::text ? r.value()->text : std::string();
+}
+
 ChatRequest chat(std::string model) {
   ChatRequest r;
   r.model_id = std::move(model);
@@ -98,23 +103,72 @@ TEST(ClaudeBody, ResponseParsed) {
 TEST(ClaudeStream, ChunksAccumulate) {
   StreamAccumulator acc;
   const ModelFamily f = ModelFamily::anthropic_claude;
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],"usage":{"input_tokens":8,"output_tokens":1}}})"), f).value(), "");
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"), f).value(), "");
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}})"), f).value(), "Hel");
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"type":"ping"})"), f).value(), "");
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}})"), f).value(), "lo");
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"type":"content_block_stop","index":0})"), f).value(), "");
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":3}})"), f).value(), "");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"type":"message_start","message":{"id":"m","type":"message","role":"assistant","content":[],"usage":{"input_tokens":8,"output_tokens":1}}})"), f)), "");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}})"), f)), "");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hel"}})"), f)), "Hel");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"type":"ping"})"), f)), "");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"lo"}})"), f)), "lo");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"type":"content_block_stop","index":0})"), f)), "");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"type":"message_delta","delta":{"stop_reason":"max_tokens","stop_sequence":null},"usage":{"output_tokens":3}})"), f)), "");
   EXPECT_FALSE(acc.finished);
   EXPECT_EQ(acc.usage.input_tokens, 8);
   EXPECT_EQ(acc.usage.output_tokens, 3);
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":9,"outputTokenCount":4,"invocationLatency":511,"firstByteLatency":358}})"), f).value(), "");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":9,"outputTokenCount":4,"invocationLatency":511,"firstByteLatency":358}})"), f)), "");
   EXPECT_TRUE(acc.finished);
   EXPECT_EQ(acc.text, "Hello");
   EXPECT_EQ(acc.stop_reason, "max_tokens");
   EXPECT_EQ(acc.usage.input_tokens, 9);  // Bedrock's invocation metrics are authoritative
   EXPECT_EQ(acc.usage.output_tokens, 4);
   EXPECT_EQ(acc.latency_ms, 511);
+}
+
+TEST(ClaudeStream, EachChunkKindIsAPiece) {
+  using Kind = StreamDelta::Kind;
+  StreamAccumulator acc;
+  auto piece = [&](std::string_view model_json) {
+    auto r = invoke::apply_stream_chunk(acc, chunk(model_json), ModelFamily::anthropic_claude);
+    EXPECT_TRUE(r) << r.error().message;
+    return r ? *r : std::nullopt;
+  };
+  EXPECT_FALSE(piece(R"({"type":"content_block_start","index":0,"content_block":{"type":"thinking","thinking":""}})"));
+  auto thinking = piece(R"({"type":"content_block_delta","index":0,"delta":{"type":"thinking_delta","thinking":"Hmm"}})");
+  ASSERT_TRUE(thinking);
+  EXPECT_EQ(thinking->kind, Kind::reasoning_text);
+  EXPECT_EQ(thinking->text, "Hmm");
+  auto signature = piece(R"({"type":"content_block_delta","index":0,"delta":{"type":"signature_delta","signature":"c2ln"}})");
+  ASSERT_TRUE(signature);
+  EXPECT_EQ(signature->kind, Kind::reasoning_signature);
+  EXPECT_EQ(signature->text, "c2ln");
+  auto redacted = piece(R"({"type":"content_block_start","index":1,"content_block":{"type":"redacted_thinking","data":"AAEC"}})");
+  ASSERT_TRUE(redacted);
+  EXPECT_EQ(redacted->kind, Kind::reasoning_redacted);
+  EXPECT_EQ(redacted->block_index, 1);
+  EXPECT_EQ(redacted->text, "AAEC");
+
+  auto first_text = piece(R"({"type":"content_block_start","index":2,"content_block":{"type":"text","text":"A"}})");
+  ASSERT_TRUE(first_text);  // a text block that starts with text
+  EXPECT_EQ(first_text->kind, Kind::text);
+  EXPECT_EQ(first_text->text, "A");
+  auto text = piece(R"({"type":"content_block_delta","index":2,"delta":{"type":"text_delta","text":"B"}})");
+  ASSERT_TRUE(text);
+  EXPECT_EQ(text->block_index, 2);
+
+  auto start = piece(R"({"type":"content_block_start","index":3,"content_block":{"type":"tool_use","id":"toolu_1","name":"now","input":{}}})");
+  ASSERT_TRUE(start);
+  EXPECT_EQ(start->kind, Kind::tool_use_start);
+  EXPECT_EQ(start->block_index, 3);
+  EXPECT_EQ(start->tool_use_id, "toolu_1");
+  EXPECT_EQ(start->name, "now");
+  EXPECT_FALSE(piece(R"({"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":""}})"));
+  auto input = piece(R"({"type":"content_block_delta","index":3,"delta":{"type":"input_json_delta","partial_json":"{\"tz\":\"UTC\"}"}})");
+  ASSERT_TRUE(input);
+  EXPECT_EQ(input->kind, Kind::tool_use_input);
+  EXPECT_EQ(input->text, R"({"tz":"UTC"})");
+  EXPECT_EQ(input->tool_use_id, "toolu_1");
+  EXPECT_FALSE(piece(R"({"type":"content_block_stop","index":3})"));
+  EXPECT_EQ(acc.text, "AB");
+  ASSERT_EQ(acc.tool_uses.size(), 1u);
+  EXPECT_EQ(acc.tool_uses[0].input, R"({"tz":"UTC"})");
 }
 
 TEST(ClaudeStream, ErrorsAndBadChunks) {
@@ -182,10 +236,10 @@ TEST(TitanBody, ResponseAndStopReasons) {
 TEST(TitanStream, ChunksAccumulate) {
   StreamAccumulator acc;
   const ModelFamily f = ModelFamily::amazon_titan_text;
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"outputText":" Hel","index":0,"totalOutputTextTokenCount":2,"completionReason":null,"inputTextTokenCount":5})"), f).value(), " Hel");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"outputText":" Hel","index":0,"totalOutputTextTokenCount":2,"completionReason":null,"inputTextTokenCount":5})"), f)), " Hel");
   EXPECT_FALSE(acc.finished);
-  EXPECT_EQ(invoke::apply_stream_chunk(acc, chunk(R"({"outputText":"lo","index":0,"totalOutputTextTokenCount":3,"completionReason":"STOP_CRITERIA_MET","inputTextTokenCount":null,
-      "amazon-bedrock-invocationMetrics":{"inputTokenCount":5,"outputTokenCount":3,"invocationLatency":200,"firstByteLatency":100}})"), f).value(), "lo");
+  EXPECT_EQ(text_of(invoke::apply_stream_chunk(acc, chunk(R"({"outputText":"lo","index":0,"totalOutputTextTokenCount":3,"completionReason":"STOP_CRITERIA_MET","inputTextTokenCount":null,
+      "amazon-bedrock-invocationMetrics":{"inputTokenCount":5,"outputTokenCount":3,"invocationLatency":200,"firstByteLatency":100}})"), f)), "lo");
   EXPECT_TRUE(acc.finished);
   EXPECT_EQ(acc.text, " Hello");
   EXPECT_EQ(acc.stop_reason, "stop_sequence");

@@ -456,7 +456,7 @@ TEST(SdkOracle, InvokeModelGuardrailHeadersMatchTheOfficialClient) {
                                         BedrockConfig{.region = "us-east-1", .endpoint = "http://127.0.0.1:9", .api = Api::invoke});
       boost::asio::io_context io;
       if (stream) {
-        boost::asio::co_spawn(io, client->chat_stream(req, [](std::string_view) -> boost::asio::awaitable<bool> { co_return true; }, {}),
+        boost::asio::co_spawn(io, client->chat_stream(req, [](const StreamDelta&) -> boost::asio::awaitable<bool> { co_return true; }, {}),
                               [](std::exception_ptr, Result<ChatResponse>) {});
       } else {
         boost::asio::co_spawn(io, client->chat(req, {}), [](std::exception_ptr, Result<ChatResponse>) {});

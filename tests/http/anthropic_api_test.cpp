@@ -256,6 +256,65 @@ TEST_F(AnthropicApiTest, AStreamedToolUseIsItsOwnBlockWithInputJsonDeltas) {
   EXPECT_EQ(ev2[3].second.at("delta").at("partial_json"), "{}");
 }
 
+TEST_F(AnthropicApiTest, ToolUseBlocksStreamAsTheModelSendsThem) {
+  // Text, then a call whose input comes in fragments, then one without input (no fragment at all).
+  const std::string input = R"({"city":"Paris"})";
+  model.reply_tools("Checking.", {bedrock::ContentBlock::make_tool_use("tooluse_1", "get_weather", input),
+                                  bedrock::ContentBlock::make_tool_use("tooluse_2", "now", "{}")});
+  auto pieces = text_deltas({"Check", "ing."});
+  for (auto& p : tool_deltas(1, "tooluse_1", "get_weather", {R"({"city")", R"(:"Paris"})"})) pieces.push_back(p);
+  for (auto& p : tool_deltas(2, "tooluse_2", "now", {})) pieces.push_back(p);
+  model.stream(pieces);
+  auto r = messages(R"({"model": "haiku", "max_tokens": 50, "stream": true, )" + std::string(kTools) +
+                    R"(, "messages": [{"role": "user", "content": "x"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto writes = drain_writes(r);
+  ASSERT_EQ(writes.size(), 1 + pieces.size() + 1);  // each piece written as it arrived
+  // The first tool call's start closes the text block and opens block 1, in the same write.
+  auto at3 = events(writes[3]);
+  ASSERT_EQ(at3.size(), 2u);
+  EXPECT_EQ(at3[0].first, "content_block_stop");
+  EXPECT_EQ(at3[0].second.at("index"), 0);
+  EXPECT_EQ(at3[1].second, parse(R"({"type":"content_block_start","index":1,"content_block":{"type":"tool_use","id":"tooluse_1","name":"get_weather","input":{}}})"));
+  EXPECT_EQ(events(writes[4]).at(0).second,
+            parse(R"({"type":"content_block_delta","index":1,"delta":{"type":"input_json_delta","partial_json":"{\"city\""}})"));
+
+  std::string all;
+  for (const auto& w : writes) all += w;
+  auto ev = events(all);
+  std::vector<std::string> names;
+  std::map<std::int64_t, std::string> partial;
+  for (const auto& [name, data] : ev) {
+    names.push_back(name + (data.as_object().contains("index") ? "@" + std::to_string(data.at("index").as_int64()) : ""));
+    if (name == "content_block_delta" && data.at("delta").at("type") == "input_json_delta")
+      partial[data.at("index").as_int64()] += data.at("delta").at("partial_json").as_string();
+  }
+  EXPECT_EQ(names, (std::vector<std::string>{"message_start", "content_block_start@0", "ping", "content_block_delta@0",
+                                             "content_block_delta@0", "content_block_stop@0", "content_block_start@1",
+                                             "content_block_delta@1", "content_block_delta@1", "content_block_stop@1",
+                                             "content_block_start@2", "content_block_delta@2", "content_block_stop@2",
+                                             "message_delta", "message_stop"}));
+  // The inputs as a client assembles them: the call without input gets "{}", an object.
+  EXPECT_EQ(partial, (std::map<std::int64_t, std::string>{{1, input}, {2, "{}"}}));
+  EXPECT_EQ(ev[10].second.at("content_block").at("id"), "tooluse_2");
+  EXPECT_EQ(ev[13].second.at("delta").at("stop_reason"), "tool_use");
+}
+
+TEST_F(AnthropicApiTest, AToolUseAloneWithItsInputInOnePieceIsBlockZero) {
+  model.reply_tools("", {bedrock::ContentBlock::make_tool_use("tooluse_1", "get_weather", R"({"city":"Oslo"})")});
+  model.stream(tool_deltas(0, "tooluse_1", "get_weather", {R"({"city":"Oslo"})"}));
+  auto r = messages(R"({"model": "haiku", "max_tokens": 50, "stream": true, )" + std::string(kTools) +
+                    R"(, "messages": [{"role": "user", "content": "x"}]})");
+  auto ev = events(drain(r));
+  std::vector<std::string> names;
+  for (const auto& [name, data] : ev) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"message_start", "content_block_start", "ping", "content_block_delta",
+                                             "content_block_stop", "message_delta", "message_stop"}));
+  EXPECT_EQ(ev[1].second.at("index"), 0);
+  EXPECT_EQ(ev[3].second.at("delta").at("partial_json"), R"({"city":"Oslo"})");
+  EXPECT_EQ(ev[4].second.at("index"), 0);
+}
+
 TEST_F(AnthropicApiTest, AStreamedRepeatReplaysTheToolUse) {
   model.reply_tools("", {bedrock::ContentBlock::make_tool_use("tooluse_2", "now", R"({"tz":"UTC"})")});
   const std::string body = R"({"model": "haiku", "max_tokens": 50, "stream": true, )" + std::string(kTools) +

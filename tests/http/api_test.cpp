@@ -564,6 +564,25 @@ TEST_F(ApiTest, StreamingSendsDeltasThenDone) {
   EXPECT_EQ(turns->size(), 1u);
 }
 
+TEST_F(ApiTest, StreamingSendsTextDeltasOnly) {
+  // /chat's stream is the reply's text: the model's other pieces (reasoning, a tool call) are not events.
+  model.reply("Hello");
+  auto pieces = text_deltas({"Hel"});
+  pieces.push_back({.kind = bedrock::StreamDelta::Kind::reasoning_text, .text = "thinking"});
+  for (auto& p : tool_deltas(1, "tooluse_1", "f", {"{}"})) pieces.push_back(p);
+  pieces.push_back(bedrock::StreamDelta::make_text("lo", 2));
+  model.stream(pieces);
+  auto r = chat(R"({"input": "hi", "stream": true, "conversation_id": "s2"})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  CollectingWriter w;
+  run_sync([&]() -> boost::asio::awaitable<bool> {
+    co_await r.stream(w);
+    co_return true;
+  }());
+  const std::string expected = http::sse_event("delta", R"({"text":"Hel"})") + http::sse_event("delta", R"({"text":"lo"})");
+  ASSERT_TRUE(w.body.starts_with(expected + "event: done\n")) << w.body;
+}
+
 TEST_F(ApiTest, StreamingErrorMidStreamIsAnErrorEventAndSavesNothing) {
   Error e = Error::make(ErrorKind::upstream, "The model stream failed");
   e.code = "modelStreamErrorException";

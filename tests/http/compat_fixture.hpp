@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "http/api.hpp"
 #include "store/sqlite_history.hpp"
@@ -23,9 +24,11 @@ class CollectingBody final : public net::BodyWriter {
   boost::asio::awaitable<bool> write(std::string_view chunk) override {
     if (accept_-- <= 0) co_return false;
     body += chunk;
+    writes.emplace_back(chunk);
     co_return true;
   }
   std::string body;
+  std::vector<std::string> writes;  // each write, in order (a stream writes once per piece of the reply)
 
  private:
   int accept_;
@@ -81,6 +84,15 @@ class CompatApiTest : public ::testing::Test {
       co_return true;
     }());
     return w.body;
+  }
+  // A stream's writes, one by one.
+  static std::vector<std::string> drain_writes(net::ServerResponse& r) {
+    CollectingBody w;
+    run_sync([&]() -> boost::asio::awaitable<bool> {
+      co_await r.stream(w);
+      co_return true;
+    }());
+    return w.writes;
   }
   static boost::json::value parse(const std::string& s) { return boost::json::parse(s); }
   boost::json::object last_log() { return parse(logs.back()).as_object(); }

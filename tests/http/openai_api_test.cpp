@@ -397,5 +397,73 @@ TEST_F(OpenAIApiTest, AStreamedToolCallIsTheCallsHeadThenArgumentFragments) {
   EXPECT_EQ(finish, "tool_calls");
 }
 
+TEST_F(OpenAIApiTest, ToolCallsStreamAsTheModelSendsThem) {
+  // Text, then a call whose input comes in fragments, then one without input (no fragment at all).
+  const std::string args = R"({"city":"Paris"})";
+  model.reply_tools("Checking.", {bedrock::ContentBlock::make_tool_use("tooluse_1", "get_weather", args),
+                                  bedrock::ContentBlock::make_tool_use("tooluse_2", "now", "{}")});
+  auto pieces = text_deltas({"Check", "ing."});
+  for (auto& p : tool_deltas(1, "tooluse_1", "get_weather", {R"({"city")", R"(:"Par)", R"(is"})"})) pieces.push_back(p);
+  for (auto& p : tool_deltas(2, "tooluse_2", "now", {})) pieces.push_back(p);
+  model.stream(pieces);
+  const std::string body = R"({"model": "haiku", "stream": true, )" + std::string(kTools) + R"(, "messages": [{"role": "user", "content": "x"}]})";
+  auto r = chat(body, {{"Idempotency-Key", "stream-tools-1"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  const auto writes = drain_writes(r);
+  // One write for the start, one per piece as it arrived, one for the end: the calls are not held back.
+  ASSERT_EQ(writes.size(), 1 + pieces.size() + 1);
+  auto delta_of = [&](const std::string& w) { return parse(data_lines(w).at(0)).at("choices").at(0).at("delta"); };
+  EXPECT_EQ(delta_of(writes[3]), parse(R"({"tool_calls":[{"index":0,"id":"tooluse_1","type":"function","function":{"name":"get_weather","arguments":""}}]})"));
+  EXPECT_EQ(delta_of(writes[4]), parse(R"({"tool_calls":[{"index":0,"function":{"arguments":"{\"city\""}}]})"));
+  EXPECT_EQ(delta_of(writes[7]), parse(R"({"tool_calls":[{"index":1,"id":"tooluse_2","type":"function","function":{"name":"now","arguments":""}}]})"));
+
+  // Assembled by index, as a client does: the same calls as the buffered answer; "{}" for the call
+  // without input (sent with the end), each call named once.
+  std::map<std::int64_t, std::string> assembled;
+  int heads = 0;
+  std::string finish;
+  for (const auto& w : writes) {
+    for (const auto& line : data_lines(w)) {
+      if (line == "[DONE]") continue;
+      const auto c = parse(line).at("choices").at(0);
+      if (auto calls = c.at("delta").as_object().if_contains("tool_calls")) {
+        const auto& call = calls->at(0).as_object();
+        heads += call.contains("id") ? 1 : 0;
+        assembled[call.at("index").as_int64()] += call.at("function").at("arguments").as_string();
+      }
+      if (c.at("finish_reason").is_string()) finish = std::string(c.at("finish_reason").as_string());
+    }
+  }
+  EXPECT_EQ(heads, 2);
+  EXPECT_EQ(assembled, (std::map<std::int64_t, std::string>{{0, args}, {1, "{}"}}));
+  EXPECT_EQ(finish, "tool_calls");
+  EXPECT_NE(writes.back().find(R"("index":1,"function":{"arguments":"{}"})"), std::string::npos) << writes.back();
+
+  // The stored answer is the buffered one; a streamed repeat replays the same calls.
+  auto repeat = chat(body, {{"Idempotency-Key", "stream-tools-1"}});
+  EXPECT_EQ(repeat.headers.get("Idempotent-Replayed"), "true");
+  std::map<std::int64_t, std::string> replayed;
+  for (const auto& line : data_lines(drain(repeat))) {
+    if (line == "[DONE]") continue;
+    const auto chunk = parse(line);
+    if (auto calls = chunk.at("choices").at(0).at("delta").as_object().if_contains("tool_calls"))
+      replayed[calls->at(0).at("index").as_int64()] += calls->at(0).at("function").at("arguments").as_string();
+  }
+  EXPECT_EQ(replayed, assembled);
+  EXPECT_EQ(model.stream_calls, 1);
+}
+
+TEST_F(OpenAIApiTest, AToolInputSentInOnePieceIsOneFragment) {
+  model.reply_tools("", {bedrock::ContentBlock::make_tool_use("tooluse_1", "get_weather", R"({"city":"Oslo"})")});
+  model.stream(tool_deltas(0, "tooluse_1", "get_weather", {R"({"city":"Oslo"})"}));
+  auto r = chat(R"({"model": "haiku", "stream": true, )" + std::string(kTools) + R"(, "messages": [{"role": "user", "content": "x"}]})");
+  const auto writes = drain_writes(r);
+  ASSERT_EQ(writes.size(), 4u);  // start, the call's head, its input, the end
+  auto lines = data_lines(writes[2]);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(parse(lines[0]).at("choices").at(0).at("delta").at("tool_calls").at(0).at("function").at("arguments"), R"({"city":"Oslo"})");
+  EXPECT_EQ(writes.back().find("tool_calls\":["), std::string::npos) << writes.back();  // nothing repeated at the end
+}
+
 }  // namespace
 }  // namespace ba::test

@@ -67,10 +67,14 @@ async function tools() {
     return { id: call.id, arguments: call.function.arguments };
   });
   await check("openai: a forced tool call streamed, assembled by the client's stream helper", async () => {
-    const stream = openai.chat.completions.stream({ model: alias, messages: [question], tools: [WEATHER_FN, CLOCK_FN],
-      tool_choice: { type: "function", function: { name: "get_weather" } } });
-    let argDeltas = 0, doneArgs = null;
-    stream.on("tool_calls.function.arguments.delta", () => { argDeltas++; });
+    const forced = { model: alias, messages: [question], tools: [WEATHER_FN, CLOCK_FN],
+      tool_choice: { type: "function", function: { name: "get_weather" } } };
+    const buffered = await openai.chat.completions.create(forced);
+    const stream = openai.chat.completions.stream(forced);
+    // The arguments arrive as the model streams them: several non-empty pieces (the call's head carries "").
+    const pieces = [];
+    let doneArgs = null;
+    stream.on("tool_calls.function.arguments.delta", (e) => { if (e.arguments_delta) pieces.push(e.arguments_delta); });
     stream.on("tool_calls.function.arguments.done", (e) => { doneArgs = e.parsed_arguments ?? JSON.parse(e.arguments); });
     const final = await stream.finalChatCompletion();
     const m = final.choices[0].message;
@@ -79,7 +83,18 @@ async function tools() {
     expect(!m.content, "no text before a forced call: " + JSON.stringify(m.content));
     const input = JSON.parse(m.tool_calls[0].function.arguments);
     expect(input.city === "sample" && input.days === 1, "the assembled arguments");
-    expect(argDeltas >= 1 && doneArgs && doneArgs.city === "sample", "argument events: " + argDeltas);
+    expect(pieces.length >= 2 && pieces.join("") === m.tool_calls[0].function.arguments,
+      "the arguments in several pieces: " + JSON.stringify(pieces));
+    expect(JSON.stringify(input) === JSON.stringify(JSON.parse(buffered.choices[0].message.tool_calls[0].function.arguments)),
+      "the same arguments as the buffered call: " + buffered.choices[0].message.tool_calls[0].function.arguments);
+    expect(doneArgs && doneArgs.city === "sample", "the arguments' done event");
+    const argDeltas = pieces.length;
+    // A tool without parameters: its arguments still assemble to a JSON object.
+    const clock = await openai.chat.completions.stream({ model: alias, messages: [question], tools: [WEATHER_FN, CLOCK_FN],
+      tool_choice: { type: "function", function: { name: "now" } } }).finalChatCompletion();
+    const clockCall = clock.choices[0].message.tool_calls[0];
+    expect(clockCall.function.name === "now" && JSON.stringify(JSON.parse(clockCall.function.arguments)) === "{}",
+      "no parameters: arguments {}: " + JSON.stringify(clockCall));
     // The assistant turn as a caller would send it back (the helper's own fields, parsed/parsed_arguments, left out).
     const turn = { role: "assistant", content: m.content ?? null, tool_calls: m.tool_calls.map((t) =>
       ({ id: t.id, type: "function", function: { name: t.function.name, arguments: t.function.arguments } })) };
@@ -105,20 +120,30 @@ async function tools() {
   });
   await check("anthropic: a tool_use streamed, assembled by messages.stream", async () => {
     const q = { role: "user", content: "What is the weather in Paris?" };
-    const stream = anthropic.messages.stream({ model: alias, max_tokens: 200, messages: [q], tools: [WEATHER_TOOL, CLOCK_TOOL] });
-    let jsonDeltas = 0, text = "";
-    stream.on("inputJson", () => { jsonDeltas++; });
+    const ask = { model: alias, max_tokens: 200, messages: [q], tools: [WEATHER_TOOL, CLOCK_TOOL] };
+    const buffered = await anthropic.messages.create(ask);
+    const stream = anthropic.messages.stream(ask);
+    // The input arrives as the model streams it: several input_json_delta pieces, each seen with the
+    // input parsed so far.
+    const pieces = [];
+    let text = "", textBeforeInput = false;
+    stream.on("inputJson", (partial) => { pieces.push(partial); textBeforeInput = textBeforeInput || text.length > 0; });
     stream.on("text", (t) => { text += t; });
     const final = await stream.finalMessage();
     expect(final.stop_reason === "tool_use", "stop_reason tool_use");
     expect(final.content.length === 2 && final.content[0].type === "text" && final.content[1].type === "tool_use", "text then tool_use: " + JSON.stringify(final.content));
-    expect(text === "Calling get_weather.", "the streamed text");
+    expect(text === "Calling get_weather." && textBeforeInput, "the streamed text, before the input");
     const use = final.content[1];
     expect(use.input.city === "sample" && use.input.days === 1, "the assembled input: " + JSON.stringify(use.input));
-    expect(jsonDeltas >= 1, "input_json deltas");
+    expect(pieces.length >= 2 && JSON.stringify(JSON.parse(pieces.join(""))) === JSON.stringify(use.input),
+      "input_json deltas in several pieces: " + JSON.stringify(pieces));
+    const bufferedUse = buffered.content.find((b) => b.type === "tool_use");
+    expect(JSON.stringify(bufferedUse.input) === JSON.stringify(use.input), "the same input as the buffered call: " + JSON.stringify(bufferedUse.input));
+    const jsonDeltas = pieces.length;
     const forced = await anthropic.messages.stream({ model: alias, max_tokens: 200, messages: [q], tools: [WEATHER_TOOL, CLOCK_TOOL],
       tool_choice: { type: "tool", name: "now" } }).finalMessage();
     expect(forced.content.length === 1 && forced.content[0].type === "tool_use" && forced.content[0].name === "now", "the forced tool only: " + JSON.stringify(forced.content));
+    expect(JSON.stringify(forced.content[0].input) === "{}", "no parameters: input {}: " + JSON.stringify(forced.content[0].input));
     const answer = await anthropic.messages.stream({ model: alias, max_tokens: 200, tools: [WEATHER_TOOL, CLOCK_TOOL], messages: [q,
       { role: "assistant", content: final.content },
       { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "sunny", is_error: false }] }] }).finalMessage();

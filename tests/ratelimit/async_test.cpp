@@ -237,6 +237,7 @@ struct Step {
   std::vector<std::string> deltas;  // streamed before the result
   std::chrono::nanoseconds first{0};  // the model's time (on ScriptedClient::clock) to the first delta or the result
   std::chrono::nanoseconds rest{0};   // stream: from the first delta to the result
+  std::vector<bedrock::StreamDelta> pieces;  // streamed after `deltas` (tool calls, reasoning)
 };
 
 class ScriptedClient final : public bedrock::ModelClient {
@@ -256,8 +257,11 @@ class ScriptedClient final : public bedrock::ModelClient {
     seen.push_back(r);
     Step s = next();
     advance(s.first);
+    bool go_on = true;
     for (const auto& d : s.deltas)
-      if (!co_await on_delta(d)) break;
+      if (go_on && !co_await on_delta(bedrock::StreamDelta::make_text(d))) go_on = false;
+    for (const auto& d : s.pieces)
+      if (go_on && !co_await on_delta(d)) go_on = false;
     advance(s.rest);
     co_return s.result;
   }
@@ -415,8 +419,8 @@ TEST_F(RetryingClientTest, StreamingRetriesOnlyBeforeTheFirstDelta) {
   make();
   inner.script = {{throttle()}, {ok(10, 2), {"he", "llo"}}};
   std::string got;
-  bedrock::DeltaHandler sink = [&](std::string_view t) -> asio::awaitable<bool> {
-    got += t;
+  bedrock::DeltaHandler sink = [&](const bedrock::StreamDelta& d) -> asio::awaitable<bool> {
+    got += d.text;
     co_return true;
   };
   CallStats stats;
@@ -435,6 +439,32 @@ TEST_F(RetryingClientTest, StreamingRetriesOnlyBeforeTheFirstDelta) {
   EXPECT_EQ(stats.final_status, RetryStatus::no_partial_stream);
   EXPECT_EQ(stats.charged_tokens, stats.reserved_tokens);  // charged an unknown amount: keep the reservation
   EXPECT_EQ(store->outstanding(), 0u);
+}
+
+TEST_F(RetryingClientTest, AStreamThatStartedAToolCallIsNeverRetried) {
+  make();
+  using Kind = bedrock::StreamDelta::Kind;
+  // No text reached the caller, only a tool call's start (then its first input fragment): the caller
+  // already showed the call, so a retryable failure after it is the answer.
+  for (const auto& pieces : {std::vector<bedrock::StreamDelta>{{.kind = Kind::tool_use_start, .tool_use_id = "t1", .name = "f"}},
+                             std::vector<bedrock::StreamDelta>{{.kind = Kind::tool_use_start, .tool_use_id = "t1", .name = "f"},
+                                                               {.kind = Kind::tool_use_input, .text = "{\"a\"", .tool_use_id = "t1"}}}) {
+    inner.seen.clear();
+    inner.script = {{throttle(), {}, {}, {}, pieces}, {ok(1, 1)}};
+    std::vector<Kind> got;
+    bedrock::DeltaHandler sink = [&](const bedrock::StreamDelta& d) -> asio::awaitable<bool> {
+      got.push_back(d.kind);
+      co_return true;
+    };
+    CallStats stats;
+    auto r = run_sync(io, client->chat_stream(request(), sink, {}, &stats));
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().kind, ErrorKind::throttled);
+    EXPECT_EQ(inner.seen.size(), 1u);
+    EXPECT_EQ(got.size(), pieces.size());
+    EXPECT_EQ(stats.final_status, RetryStatus::no_partial_stream);
+    EXPECT_EQ(store->outstanding(), 0u);
+  }
 }
 
 TEST_F(RetryingClientTest, RetryBudgetExhaustion) {
@@ -555,7 +585,7 @@ struct DeadlineAdmissionTest : Fixture {
     inner.seen.clear();
   }
   static bedrock::DeltaHandler sink() {
-    return [](std::string_view) -> asio::awaitable<bool> { co_return true; };
+    return [](const bedrock::StreamDelta&) -> asio::awaitable<bool> { co_return true; };
   }
 };
 

@@ -200,6 +200,30 @@ TEST(Router, AServerErrorIsRetriedOnTheOtherTargetAndOpensTheCircuit) {
   EXPECT_EQ(rig.call().report.region, "us-east-1");
 }
 
+TEST(Router, AStreamThatStartedAToolCallNeverSpills) {
+  Rig rig({100, 100});
+  rig.targets[0]->model.error(upstream(ErrorKind::unavailable, 503, "ServiceUnavailableException", true));
+  rig.targets[0]->model.stream(test::tool_deltas(0, "tooluse_1", "f", {}));  // a tool call's start, then the failure
+  rig.targets[1]->model.reply("ok");
+  ChatRequest req;
+  req.model_id = kModel;
+  req.messages.push_back({"user", {bedrock::ContentBlock::make_text("hi")}});
+  req.max_tokens = 10;
+  auto c = rig.router->start(req, bedrock::CallOptions{.deadline = rig.clock.now() + 20s, .stream = true});
+  int pieces = 0;
+  bedrock::DeltaHandler sink = [&](const bedrock::StreamDelta& d) -> asio::awaitable<bool> {
+    EXPECT_EQ(d.kind, bedrock::StreamDelta::Kind::tool_use_start);
+    ++pieces;
+    co_return true;
+  };
+  auto r = run_sync(rig.io, c->send(sink));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().kind, ErrorKind::unavailable);
+  EXPECT_EQ(pieces, 1);
+  EXPECT_EQ(rig.targets[1]->model.stream_calls, 0);  // not spilled to the other region
+  EXPECT_EQ(c->report().region, "us-east-1");
+}
+
 TEST(Router, ValidationErrorsNeverSpill) {
   Rig rig({100, 100});
   rig.targets[0]->model.error(upstream(ErrorKind::invalid_input, 400, "messages: bad", false));

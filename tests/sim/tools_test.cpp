@@ -64,8 +64,14 @@ TEST(SimToolInput, FillsRequiredPropertiesByType) {
   EXPECT_EQ(tool_input_for("not json"), "{}");
   const auto call = make_tool_call(1, "fp", "f", R"({"type":"object","properties":{"q":{"type":"string"}},"required":["q"]})");
   EXPECT_EQ(call.input, R"({"q":"sample"})");
-  ASSERT_GE(call.input_pieces.size(), 2u);
-  EXPECT_EQ(call.input_pieces[0] + call.input_pieces[1], call.input);
+  EXPECT_EQ(call.input_pieces.size(), 4u);  // streamed in a few pieces
+  std::string joined;
+  for (const auto& p : call.input_pieces) {
+    EXPECT_FALSE(p.empty());
+    joined += p;
+  }
+  EXPECT_EQ(joined, call.input);
+  EXPECT_EQ(make_tool_call(1, "fp", "f", "{}").input_pieces, (std::vector<std::string>{"{", "}"}));
   EXPECT_TRUE(call.id.starts_with("tooluse_"));
   EXPECT_EQ(call.id.size(), 30u);
   EXPECT_EQ(make_tool_call(1, "fp", "f", "{}").id, call.id);  // deterministic
@@ -147,8 +153,8 @@ TEST_F(SimToolsTest, ConverseStreamStreamsTheToolInput) {
     }
   }
   EXPECT_EQ(types, (std::vector<std::string>{"messageStart", "contentBlockDelta", "contentBlockDelta", "contentBlockStop",
-                                             "contentBlockStart", "contentBlockDelta", "contentBlockDelta", "contentBlockStop",
-                                             "messageStop", "metadata"}));
+                                             "contentBlockStart", "contentBlockDelta", "contentBlockDelta", "contentBlockDelta",
+                                             "contentBlockDelta", "contentBlockStop", "messageStop", "metadata"}));  // the input in four pieces
   EXPECT_EQ(text, "Calling get_weather.");
   EXPECT_EQ(json::parse(input).at("unit").as_string(), "celsius");
 }
@@ -177,7 +183,8 @@ TEST_F(SimToolsTest, ClaudeInvokeModelAnswersWithToolUse) {
     if (chunk.at("type") == "content_block_delta") input += chunk.at("delta").at("partial_json").as_string();
   }
   EXPECT_EQ(types, (std::vector<std::string>{"message_start", "content_block_start", "content_block_delta",
-                                             "content_block_delta", "content_block_stop", "message_delta", "message_stop"}));
+                                             "content_block_delta", "content_block_delta", "content_block_delta",
+                                             "content_block_stop", "message_delta", "message_stop"}));
   EXPECT_EQ(json::parse(input).at("city").as_string(), "sample");
 
   // A tool_result in the last user message: a text answer.

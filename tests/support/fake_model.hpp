@@ -1,5 +1,6 @@
 #pragma once
 // A scripted ModelClient for tests: replies (or errors) are queued; every request is recorded.
+#include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -12,8 +13,25 @@ namespace ba::test {
 
 struct ScriptedReply {
   Result<bedrock::ChatResponse> result;
-  std::vector<std::string> deltas;  // streamed before the result (chat_stream only)
+  std::vector<bedrock::StreamDelta> deltas;  // streamed before the result (chat_stream only)
 };
+
+// Text deltas as stream pieces.
+inline std::vector<bedrock::StreamDelta> text_deltas(const std::vector<std::string>& texts) {
+  std::vector<bedrock::StreamDelta> out;
+  for (const auto& t : texts) out.push_back(bedrock::StreamDelta::make_text(t));
+  return out;
+}
+
+// A tool call as it streams: its start, then its input in `pieces` (none: a tool without input).
+inline std::vector<bedrock::StreamDelta> tool_deltas(std::int64_t block_index, const std::string& id,
+                                                     const std::string& name, const std::vector<std::string>& pieces) {
+  using Kind = bedrock::StreamDelta::Kind;
+  std::vector<bedrock::StreamDelta> out{{.kind = Kind::tool_use_start, .block_index = block_index, .tool_use_id = id, .name = name}};
+  for (const auto& p : pieces)
+    out.push_back({.kind = Kind::tool_use_input, .block_index = block_index, .text = p, .tool_use_id = id, .name = name});
+  return out;
+}
 
 class FakeModel final : public bedrock::ModelClient {
  public:
@@ -24,15 +42,17 @@ class FakeModel final : public bedrock::ModelClient {
     r.usage.input_tokens = 10;
     r.usage.output_tokens = 5;
     r.request_id = "upstream-req";
-    script.push_back({r, std::move(deltas)});
+    script.push_back({r, text_deltas(deltas)});
   }
+  // The last scripted reply streams `pieces` (text, tool calls, reasoning) instead of its text deltas.
+  void stream(std::vector<bedrock::StreamDelta> pieces) { script.back().deltas = std::move(pieces); }
   // A reply that calls tools (stop reason tool_use): text (may be empty) then the tool_use blocks.
   void reply_tools(std::string text, std::vector<bedrock::ContentBlock> calls, std::vector<std::string> deltas = {}) {
     reply(std::move(text), std::move(deltas));
     script.back().result->tool_uses = std::move(calls);
     script.back().result->stop_reason = "tool_use";
   }
-  void error(Error e, std::vector<std::string> deltas = {}) { script.push_back({std::unexpected(std::move(e)), std::move(deltas)}); }
+  void error(Error e, std::vector<std::string> deltas = {}) { script.push_back({std::unexpected(std::move(e)), text_deltas(deltas)}); }
 
   boost::asio::awaitable<Result<bedrock::ChatResponse>> chat(const bedrock::ChatRequest& request,
                                                              bedrock::CallOptions options) override {
