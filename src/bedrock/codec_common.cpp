@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "bedrock/model_id.hpp"
+#include "util/encoding.hpp"
 
 namespace ba::bedrock {
 namespace {
@@ -222,8 +223,31 @@ bool has_tool_blocks(const std::vector<Message>& messages) {
   return false;
 }
 
+void StreamAccumulator::add_reasoning(const StreamDelta& piece) {
+  using Kind = StreamDelta::Kind;
+  if (piece.kind != Kind::reasoning_text && piece.kind != Kind::reasoning_signature && piece.kind != Kind::reasoning_redacted)
+    return;
+  ContentBlock* block = nullptr;
+  for (std::size_t i = 0; i < reasoning.size(); ++i)
+    if (reasoning_indexes[i] == piece.block_index) block = &reasoning[i];
+  if (!block) {
+    reasoning.push_back(ContentBlock{.type = ContentBlock::Type::reasoning});
+    reasoning_indexes.push_back(piece.block_index);
+    block = &reasoning.back();
+  }
+  switch (piece.kind) {
+    case Kind::reasoning_text: block->text += piece.text; break;
+    case Kind::reasoning_signature: block->signature += piece.text; break;
+    case Kind::reasoning_redacted:  // base64 as on the wire
+      if (auto bytes = base64_decode(piece.text)) block->bytes += *bytes;
+      break;
+    default: break;
+  }
+}
+
 ChatResponse StreamAccumulator::to_response() const {
   ChatResponse r;
+  r.reasoning = reasoning;
   r.text = text;
   r.tool_uses = tool_uses;
   for (auto& t : r.tool_uses)

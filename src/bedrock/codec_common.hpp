@@ -35,7 +35,12 @@ struct StreamAccumulator {
   std::int64_t latency_ms = 0;  // as reported by Bedrock (metrics.latencyMs / invocationLatency)
   bool finished = false;        // the stream's terminal event (messageStop, message_stop, Titan completionReason)
   bool has_metadata = false;    // usage/metrics seen
+  std::vector<ContentBlock> reasoning;  // reasoning blocks so far, assembled from the reasoning pieces
+  std::vector<std::int64_t> reasoning_indexes;  // each reasoning block's contentBlockIndex (InvokeModel: index)
 
+  // Adds a reasoning piece (StreamDelta reasoning_text / _signature / _redacted) to its block; other
+  // pieces are ignored. The Bedrock client calls it with every piece a codec returns.
+  void add_reasoning(const StreamDelta& piece);
   ChatResponse to_response() const;
 };
 

@@ -615,11 +615,45 @@ class AnthropicFormat final : public ChatFormat {
     return event("message_start", d);
   }
   // Text into the open text block (one is started after a tool call); a tool call as its own block,
-  // content_block_start with input {}, then each input fragment as an input_json_delta. Reasoning is not
-  // shown.
+  // content_block_start with input {}, then each input fragment as an input_json_delta. Reasoning as
+  // Anthropic streams it: a thinking block (content_block_start {"type": "thinking", "thinking": "",
+  // "signature": ""}, thinking_delta, signature_delta), a redacted_thinking block whole in its start.
   std::string stream_delta(const bedrock::StreamDelta& d) const override {
     using Kind = bedrock::StreamDelta::Kind;
     switch (d.kind) {
+      case Kind::reasoning_text:
+      case Kind::reasoning_signature: {
+        std::string events;
+        if (open_ != Open::thinking || open_source_ != d.block_index) {
+          events = close_block();
+          open_ = Open::thinking;
+          open_source_ = d.block_index;
+          events += block_start(R"({"type":"content_block_start","index":)" + std::to_string(next_index_++) +
+                                R"(,"content_block":{"type":"thinking","thinking":"","signature":""}})");
+        }
+        std::string f;
+        JsonWriter w(f);
+        w.begin_object().member("type", "content_block_delta").member("index", static_cast<std::int64_t>(next_index_ - 1));
+        w.key("delta").begin_object();
+        if (d.kind == Kind::reasoning_text) {
+          w.member("type", "thinking_delta").member("thinking", d.text);
+        } else {
+          w.member("type", "signature_delta").member("signature", d.text);
+        }
+        w.end_object().end_object();
+        return events + event("content_block_delta", f);
+      }
+      case Kind::reasoning_redacted: {
+        std::string events = close_block();
+        open_ = Open::redacted;
+        open_source_ = d.block_index;
+        std::string f;
+        JsonWriter w(f);
+        w.begin_object().member("type", "content_block_start").member("index", static_cast<std::int64_t>(next_index_++));
+        w.key("content_block").begin_object().member("type", "redacted_thinking").member("data", d.text).end_object();
+        w.end_object();
+        return events + block_start(f);
+      }
       case Kind::text: {
         std::string events;
         if (open_ != Open::text) {
@@ -650,7 +684,7 @@ class AnthropicFormat final : public ChatFormat {
   std::string stream_error(const Error& e) const override { return event("error", anthropic_json(status_for(e), e.message)); }
 
  private:
-  enum class Open { none, text, tool };
+  enum class Open { none, text, tool, thinking, redacted };
   // A tool call streamed as it arrived: its id, block index, whether an input fragment came.
   struct StreamedTool {
     std::string id;
@@ -763,6 +797,17 @@ class AnthropicFormat final : public ChatFormat {
     };
     AnthropicFormat original(str("id"), str("model"));  // the repeat is the first answer again
     std::string events = original.stream_start();
+    using Kind = bedrock::StreamDelta::Kind;
+    for (std::size_t i = 0; i < a.reasoning.size(); ++i) {  // each block as the model streamed it
+      const auto& r = a.reasoning[i];
+      const auto index = static_cast<std::int64_t>(i);
+      if (r.is_redacted_reasoning()) {
+        events += original.stream_delta(bedrock::StreamDelta{.kind = Kind::reasoning_redacted, .block_index = index, .text = base64_encode(r.bytes)});
+        continue;
+      }
+      events += original.stream_delta(bedrock::StreamDelta{.kind = Kind::reasoning_text, .block_index = index, .text = r.text});
+      events += original.stream_delta(bedrock::StreamDelta{.kind = Kind::reasoning_signature, .block_index = index, .text = r.signature});
+    }
     if (!a.text.empty()) events += original.stream_delta(bedrock::StreamDelta::make_text(a.text));
     events += original.done(a);
     return events;
@@ -821,6 +866,7 @@ class AnthropicFormat final : public ChatFormat {
   // streamed, whether the ping was sent.
   mutable std::size_t next_index_ = 0;
   mutable Open open_ = Open::none;
+  mutable std::int64_t open_source_ = -1;  // the open reasoning block's index in the model's reply
   mutable std::vector<StreamedTool> streamed_tools_;
   mutable bool pinged_ = false;
 };

@@ -841,11 +841,15 @@ class OpenAIFormat final : public ChatFormat {
   }
   std::string stream_start() const override { return chunk("role", "assistant", {}); }
   // Text as content chunks; a tool call as it arrives: its first chunk names it (index, id, type, name,
-  // arguments ""), each input fragment is an arguments chunk. Reasoning is not shown.
+  // arguments ""), each input fragment is an arguments chunk. Reasoning text as reasoning_content chunks;
+  // its signature and redacted content reach the client whole in the thinking_blocks chunk at the end.
   std::string stream_delta(const bedrock::StreamDelta& d) const override {
     using Kind = bedrock::StreamDelta::Kind;
     switch (d.kind) {
       case Kind::text: return chunk("content", d.text, {});
+      case Kind::reasoning_text:
+        reasoning_streamed_ = true;
+        return chunk("reasoning_content", d.text, {});
       case Kind::tool_use_start: {
         std::string events = close_tools();
         streamed_.push_back(StreamedCall{d.tool_use_id, false});
@@ -901,12 +905,33 @@ class OpenAIFormat final : public ChatFormat {
     OpenAIFormat original(str("id"), created && created->is_int64() ? created->as_int64() : created_, str("model"),
                           include_usage_);
     std::string events = original.stream_start();
+    if (auto reasoning = reasoning_text(a.reasoning); !reasoning.empty()) {
+      events += original.stream_delta(bedrock::StreamDelta{.kind = bedrock::StreamDelta::Kind::reasoning_text, .text = reasoning});
+    }
     if (!a.text.empty()) events += original.stream_delta(bedrock::StreamDelta::make_text(a.text));
     events += original.done(a);
     return events;
   }
 
  private:
+  // The chunk whose delta is {"thinking_blocks": [...]}: the answer's reasoning blocks whole (LiteLLM's
+  // field), what a client sends back; reasoning_content too when the model did not stream it.
+  std::string thinking_chunk(const Answer& a) const {
+    std::string d;
+    JsonWriter w(d);
+    w.begin_object();
+    head(w, "chat.completion.chunk");
+    w.key("choices").begin_array().begin_object().member("index", 0);
+    w.key("delta").begin_object();
+    if (!reasoning_streamed_) w.member("reasoning_content", reasoning_text(a.reasoning));
+    write_thinking_blocks(w, a.reasoning);
+    w.end_object();
+    w.key("logprobs").null().key("finish_reason").null();
+    w.end_object().end_array();
+    if (include_usage_) w.key("usage").null();
+    w.end_object();
+    return sse_data(d);
+  }
   void head(JsonWriter& w, std::string_view object) const {
     w.member("id", id_).member("object", object).member("created", created_).member("model", model_);
   }
@@ -973,6 +998,7 @@ class OpenAIFormat final : public ChatFormat {
   // sends them with its reply), the finish reason, the usage chunk (stream_options.include_usage), [DONE].
   std::string done(const Answer& a) const {
     std::string events = close_tools();
+    if (!a.reasoning.empty()) events += thinking_chunk(a);
     for (std::size_t i = streamed_.size(); i < a.tool_calls.size(); ++i) {
       events += tool_chunk(i, &a.tool_calls[i].tool_use_id, a.tool_calls[i].name, {});
       for (auto piece : fragments(a.tool_calls[i].input, 64)) events += tool_chunk(i, nullptr, {}, piece);
@@ -1003,6 +1029,7 @@ class OpenAIFormat final : public ChatFormat {
   std::string model_;
   bool include_usage_;
   mutable std::vector<StreamedCall> streamed_;  // one format per request
+  mutable bool reasoning_streamed_ = false;     // reasoning_content chunks were sent
 };
 
 }  // namespace

@@ -616,6 +616,51 @@ async function reasoning() {
       return { usage: second.usage };
     });
   }
+  await check("openai: streamed reasoning_content deltas, thinking_blocks whole; the helper's message sent back", async () => {
+    const stream = openai.chat.completions.stream({ model: alias, reasoning_effort: "medium", tools: [WEATHER_FN], messages: [question] });
+    let reasoning = "", reasoningChunks = 0, firstContentAfterReasoning = true, sawContent = false;
+    stream.on("chunk", (c) => {
+      const d = c.choices[0]?.delta ?? {};
+      if (d.reasoning_content) { reasoning += d.reasoning_content; reasoningChunks++; if (sawContent) firstContentAfterReasoning = false; }
+      if (d.content) sawContent = true;
+    });
+    const final = await stream.finalChatCompletion();
+    const m = final.choices[0].message;
+    expect(reasoningChunks > 1 && /^Considering: /.test(reasoning) && firstContentAfterReasoning, "reasoning deltas first: " + reasoning);
+    expect(m.thinking_blocks?.length === 1 && m.thinking_blocks[0].thinking === reasoning && m.thinking_blocks[0].signature,
+      "thinking_blocks whole: " + JSON.stringify(m.thinking_blocks));
+    expect(final.choices[0].finish_reason === "tool_calls" && m.tool_calls.length === 1, "a tool call");
+    const second = await openai.chat.completions.create({ model: alias, reasoning_effort: "medium", tools: [WEATHER_FN],
+      messages: [question, m, { role: "tool", tool_call_id: m.tool_calls[0].id, content: "21 C" }] });
+    expect(second.choices[0].message.content === "The tool returned: 21 C", "the answer: " + JSON.stringify(second.choices[0].message));
+    return { reasoningChunks };
+  });
+  await check("anthropic: streamed thinking block (thinking_delta, signature_delta) first; the final message's content sent back", async () => {
+    const stream = anthropic.messages.stream({ model: alias, max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024 },
+      tools: [WEATHER_TOOL], messages: [question] });
+    const events = [];
+    stream.on("streamEvent", (e) => events.push(e.type === "content_block_start" ? `start:${e.index}:${e.content_block.type}`
+      : e.type === "content_block_delta" ? `delta:${e.index}:${e.delta.type}` : e.type === "content_block_stop" ? `stop:${e.index}` : e.type));
+    const first = await stream.finalMessage();
+    const seq = events.filter((e, i) => e !== events[i - 1]).join(" ");
+    expect(/^message_start start:0:thinking delta:0:thinking_delta delta:0:signature_delta stop:0 start:1:text delta:1:text_delta stop:1 start:2:tool_use delta:2:input_json_delta stop:2 message_delta message_stop$/.test(seq),
+      "the event sequence: " + seq);
+    const block = first.content[0];
+    expect(block.type === "thinking" && /^Considering: /.test(block.thinking) && block.signature, "the assembled block: " + JSON.stringify(block));
+    const use = first.content.find((b) => b.type === "tool_use");
+    const second = await anthropic.messages.create({ model: alias, max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024 },
+      tools: [WEATHER_TOOL], messages: [question, { role: "assistant", content: first.content },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "21 C" }] }] });
+    expect(second.content.at(-1).text === "The tool returned: 21 C", "the answer: " + JSON.stringify(second.content));
+    return { seq };
+  });
+  await check("anthropic: a streamed redacted_thinking block, whole in its start", async () => {
+    const stream = anthropic.messages.stream({ model: alias, max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024 },
+      messages: [redactedQuestion] });
+    const final = await stream.finalMessage();
+    expect(final.content[0].type === "redacted_thinking" && final.content[0].data && final.content[1].type === "text",
+      "redacted first: " + JSON.stringify(final.content));
+  });
   await check("openai and anthropic: settings Claude refuses with thinking are 400 naming them", async () => {
     const e = await expectError(openai.chat.completions.create({ model: alias, reasoning_effort: "high", temperature: 0.3,
       messages: [question] }), 400, "temperature with reasoning");
