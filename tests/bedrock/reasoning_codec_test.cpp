@@ -112,5 +112,25 @@ TEST(ReasoningCodec, TheBudgetAndTheBlocksAreCheckedBeforeAnythingIsSent) {
   EXPECT_FALSE(validate_request(r).has_value());
 }
 
+TEST(ReasoningCodec, AStreamsReasoningPiecesAssembleTheReplysBlocks) {
+  StreamAccumulator acc;
+  for (const auto& [type, payload] : std::vector<std::pair<std::string, std::string>>{
+           {"contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"Hm"}}})"},
+           {"contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"m."}}})"},
+           {"contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"signature":"sig=="}}})"},
+           {"contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"reasoningContent":{"redactedContent":"AP8="}}})"},
+           {"contentBlockDelta", R"({"contentBlockIndex":2,"delta":{"text":"Noon."}}})"}}) {
+    auto piece = converse::apply_stream_event(acc, type, payload);
+    ASSERT_TRUE(piece.has_value());
+    if (*piece) acc.add_reasoning(**piece);
+  }
+  const ChatResponse r = acc.to_response();
+  ASSERT_EQ(r.reasoning.size(), 2u);
+  EXPECT_EQ(r.reasoning[0].text, "Hmm.");
+  EXPECT_EQ(r.reasoning[0].signature, "sig==");
+  EXPECT_EQ(r.reasoning[1].bytes, std::string("\x00\xff", 2));
+  EXPECT_EQ(r.text, "Noon.");
+}
+
 }  // namespace
 }  // namespace ba::bedrock

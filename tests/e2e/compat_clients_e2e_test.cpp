@@ -209,7 +209,7 @@ TEST_F(CompatClients, ReasoningIsKeptAcrossAToolTurnOverConverseAndInvokeModel) 
       answered += l.at("status") == 200 ? 1 : 0;
       refused_upstream += l.at("status") == 400 && l.contains("attempts") && l.at("attempts") == 1 ? 1 : 0;
     }
-    EXPECT_EQ(answered, 8) << api;          // two turns, two clients, signed and redacted
+    EXPECT_EQ(answered, 13) << api;         // two turns, two clients, signed and redacted; 5 streamed
     EXPECT_EQ(refused_upstream, 5) << api;  // the dropped (4) and edited (1) reasoning reached Bedrock
     agent.reset();
   }

@@ -205,5 +205,87 @@ TEST_F(ReasoningApiTest, CountTokensTakesThinkingAndCountsTheConversation) {
   EXPECT_EQ(parse(r.body).at("input_tokens"), 42);
 }
 
+// Streams: the pieces as they arrive (FakeModel scripts what the Bedrock client hands on).
+std::vector<bedrock::StreamDelta> reasoning_pieces() {
+  using Kind = bedrock::StreamDelta::Kind;
+  std::vector<bedrock::StreamDelta> out{{.kind = Kind::reasoning_text, .block_index = 0, .text = "Let me "},
+                                        {.kind = Kind::reasoning_text, .block_index = 0, .text = "think."},
+                                        {.kind = Kind::reasoning_signature, .block_index = 0, .text = "c2lnLTE="},
+                                        {.kind = Kind::reasoning_redacted, .block_index = 1, .text = "AQL/"}};
+  for (auto& d : tool_deltas(2, "tooluse_1", "now", {"{}"})) out.push_back(std::move(d));
+  return out;
+}
+
+TEST_F(ReasoningApiTest, OpenAIStreamsReasoningContentThenTheThinkingBlocksWhole) {
+  reply_reasoning_then_tool();
+  model.stream(reasoning_pieces());
+  auto r = openai(R"({"model": "sonnet37", "stream": true, "reasoning_effort": "low", "tools": [)" + std::string(kFunction) +
+                  R"(], "messages": [{"role": "user", "content": "Time?"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string body = drain(r);
+  std::vector<json::object> deltas;
+  for (std::size_t at = 0; (at = body.find("data: ", at)) != std::string::npos;) {
+    const auto end = body.find("\n\n", at);
+    const std::string data = body.substr(at + 6, end - at - 6);
+    at = end;
+    if (data == "[DONE]") continue;
+    deltas.push_back(parse(data).at("choices").at(0).at("delta").as_object());
+  }
+  ASSERT_GE(deltas.size(), 6u) << body;
+  EXPECT_EQ(deltas[1].at("reasoning_content"), "Let me ");
+  EXPECT_EQ(deltas[2].at("reasoning_content"), "think.");
+  EXPECT_TRUE(deltas[3].contains("tool_calls")) << body;  // the signature and redacted content are not text
+  std::size_t blocks = 0;
+  for (const auto& d : deltas) {
+    if (!d.contains("thinking_blocks")) continue;
+    ++blocks;
+    EXPECT_FALSE(d.contains("reasoning_content"));  // already streamed
+    EXPECT_EQ(d.at("thinking_blocks"), json::parse(R"([{"type": "thinking", "thinking": "Let me think.", "signature": "c2lnLTE="},
+                                                        {"type": "redacted_thinking", "data": "AQL/"}])"));
+  }
+  EXPECT_EQ(blocks, 1u) << body;
+}
+
+TEST_F(ReasoningApiTest, AnthropicStreamsThinkingBlocksWithTheirIndexes) {
+  reply_reasoning_then_tool();
+  model.stream(reasoning_pieces());
+  auto r = anthropic(R"({"model": "sonnet37", "stream": true, "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024},
+    "tools": [)" + std::string(kTool) + R"(], "messages": [{"role": "user", "content": "Time?"}]})");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string body = drain(r);
+  std::vector<json::object> events;
+  for (std::size_t at = 0; (at = body.find("data: ", at)) != std::string::npos;) {
+    const auto end = body.find("\n\n", at);
+    events.push_back(parse(body.substr(at + 6, end - at - 6)).as_object());
+    at = end;
+  }
+  std::vector<std::string> seq;
+  for (const auto& e : events) seq.push_back(std::string(e.at("type").as_string()) + (e.contains("index") ? ":" + std::to_string(e.at("index").as_int64()) : ""));
+  const std::vector<std::string> want = {"message_start", "content_block_start:0", "ping", "content_block_delta:0",
+                                         "content_block_delta:0", "content_block_delta:0", "content_block_stop:0",
+                                         "content_block_start:1", "content_block_stop:1", "content_block_start:2",
+                                         "content_block_delta:2", "content_block_stop:2", "message_delta", "message_stop"};
+  ASSERT_EQ(seq, want) << body;
+  EXPECT_EQ(events[1].at("content_block"), json::parse(R"({"type": "thinking", "thinking": "", "signature": ""})"));
+  EXPECT_EQ(events[3].at("delta"), json::parse(R"({"type": "thinking_delta", "thinking": "Let me "})"));
+  EXPECT_EQ(events[5].at("delta"), json::parse(R"({"type": "signature_delta", "signature": "c2lnLTE="})"));
+  EXPECT_EQ(events[7].at("content_block"), json::parse(R"({"type": "redacted_thinking", "data": "AQL/"})"));
+  EXPECT_EQ(events[9].at("content_block").at("type"), "tool_use");
+
+  // A streamed repeat of an Idempotency-Key replays the blocks the same way.
+  reply_reasoning_then_tool();
+  net::Headers h;
+  h.set("anthropic-version", "2023-06-01");
+  h.set("Idempotency-Key", "k-reasoning-1");
+  const std::string req = R"({"model": "sonnet37", "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024},
+    "tools": [)" + std::string(kTool) + R"(], "messages": [{"role": "user", "content": "Time?"}])";
+  auto first = post("/v1/messages", req + "}", h);
+  ASSERT_EQ(first.status, 200) << first.body;
+  auto again = post("/v1/messages", req + R"(, "stream": true})", h);
+  const std::string replay = drain(again);
+  EXPECT_NE(replay.find(R"({"type":"thinking_delta","thinking":"Let me think."})"), std::string::npos) << replay;
+  EXPECT_NE(replay.find(R"("content_block":{"type":"redacted_thinking","data":"AQL/"})"), std::string::npos) << replay;
+}
+
 }  // namespace
 }  // namespace ba::test

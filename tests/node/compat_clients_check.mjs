@@ -630,8 +630,9 @@ async function reasoning() {
     expect(m.thinking_blocks?.length === 1 && m.thinking_blocks[0].thinking === reasoning && m.thinking_blocks[0].signature,
       "thinking_blocks whole: " + JSON.stringify(m.thinking_blocks));
     expect(final.choices[0].finish_reason === "tool_calls" && m.tool_calls.length === 1, "a tool call");
+    const { parsed, ...back } = m;  // the helper's own field, not OpenAI's
     const second = await openai.chat.completions.create({ model: alias, reasoning_effort: "medium", tools: [WEATHER_FN],
-      messages: [question, m, { role: "tool", tool_call_id: m.tool_calls[0].id, content: "21 C" }] });
+      messages: [question, back, { role: "tool", tool_call_id: m.tool_calls[0].id, content: "21 C" }] });
     expect(second.choices[0].message.content === "The tool returned: 21 C", "the answer: " + JSON.stringify(second.choices[0].message));
     return { reasoningChunks };
   });
