@@ -119,7 +119,7 @@ TEST(ReasoningCodec, AStreamsReasoningPiecesAssembleTheReplysBlocks) {
            {"contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"text":"m."}}})"},
            {"contentBlockDelta", R"({"contentBlockIndex":0,"delta":{"reasoningContent":{"signature":"sig=="}}})"},
            {"contentBlockDelta", R"({"contentBlockIndex":1,"delta":{"reasoningContent":{"redactedContent":"AP8="}}})"},
-           {"contentBlockDelta", R"({"contentBlockIndex":2,"delta":{"text":"Noon."}}})"}}) {
+           {"contentBlockDelta", R"({"contentBlockIndex":2,"delta":{"text":"Noon."}})"}}) {
     auto piece = converse::apply_stream_event(acc, type, payload);
     ASSERT_TRUE(piece.has_value());
     if (*piece) acc.add_reasoning(**piece);

@@ -279,8 +279,9 @@ TEST_F(ReasoningApiTest, AnthropicStreamsThinkingBlocksWithTheirIndexes) {
   h.set("Idempotency-Key", "k-reasoning-1");
   const std::string req = R"({"model": "sonnet37", "max_tokens": 2048, "thinking": {"type": "enabled", "budget_tokens": 1024},
     "tools": [)" + std::string(kTool) + R"(], "messages": [{"role": "user", "content": "Time?"}])";
-  auto first = post("/v1/messages", req + "}", h);
+  auto first = post("/v1/messages", req + R"(, "stream": true})", h);
   ASSERT_EQ(first.status, 200) << first.body;
+  drain(first);
   auto again = post("/v1/messages", req + R"(, "stream": true})", h);
   const std::string replay = drain(again);
   EXPECT_NE(replay.find(R"({"type":"thinking_delta","thinking":"Let me think."})"), std::string::npos) << replay;
