@@ -47,6 +47,7 @@ std::string last_user_text(const std::vector<bedrock::Message>& messages) {
         case bedrock::ContentBlock::Type::document: text += "[document]"; break;
         case bedrock::ContentBlock::Type::tool_use: text += "[tool call]"; break;
         case bedrock::ContentBlock::Type::tool_result: text += "[tool result]"; break;
+        case bedrock::ContentBlock::Type::reasoning: text += "[reasoning]"; break;
       }
     }
     return text;
@@ -101,6 +102,45 @@ ChatService::ChatService(bedrock::ModelClient& model, store::HistoryStore& histo
     : ChatService(model, history, std::move(config), files) {
   idempotency_ = idempotency;
   clock_ = &clock;
+}
+
+Result<ChatService::ReasoningPlan> ChatService::reasoning_plan(const ChatInput& in, std::string_view model_id) const {
+  const ChatInput::Reasoning r = in.reasoning.value_or(ChatInput::Reasoning{});
+  const ratelimit::ModelProfile profile = model_id.empty() || model_id == config_.model_id
+                                              ? profile_
+                                              : ratelimit::model_profile(std::string(model_id), config_.rate_limit);
+  constexpr int kMin = bedrock::kMinReasoningBudget;
+  ReasoningPlan plan;
+  if (r.budget_tokens > 0) {  // explicit: Anthropic's thinking.budget_tokens
+    plan.max_tokens = ratelimit::effective_max_tokens(in.max_tokens.value_or(0), profile);
+    plan.budget_tokens = r.budget_tokens;
+    if (plan.budget_tokens < kMin) {
+      return fail(ErrorKind::invalid_input, "thinking.budget_tokens must be at least " + std::to_string(kMin) + " (got " +
+                                                std::to_string(plan.budget_tokens) + ")");
+    }
+    if (plan.budget_tokens >= plan.max_tokens) {
+      return fail(ErrorKind::invalid_input, "thinking.budget_tokens (" + std::to_string(plan.budget_tokens) +
+                                                ") must be less than max_tokens (" + std::to_string(plan.max_tokens) +
+                                                (in.max_tokens && *in.max_tokens > plan.max_tokens ? ", this model's clamp" : "") + ")");
+    }
+    return plan;
+  }
+  const int effort = r.effort == "high" ? 16384 : r.effort == "medium" ? 4096 : kMin;  // minimal, low: the least
+  if (in.max_tokens) {
+    plan.max_tokens = ratelimit::effective_max_tokens(*in.max_tokens, profile);
+  } else {  // the default leaves the answer its usual room: raised by the budget, within the clamp
+    plan.max_tokens = static_cast<int>(std::min<std::int64_t>(profile.max_tokens_clamp,
+                                                              std::int64_t{profile.default_max_tokens} + effort));
+  }
+  if (plan.max_tokens <= kMin) {
+    return fail(ErrorKind::invalid_input, "reasoning_effort needs max_tokens above " + std::to_string(kMin) +
+                                              " (the smallest reasoning budget, which max_tokens includes); got " +
+                                              std::to_string(plan.max_tokens));
+  }
+  const int room = in.max_tokens ? plan.max_tokens / 2
+                                 : std::max(plan.max_tokens - profile.default_max_tokens, plan.max_tokens / 2);
+  plan.budget_tokens = std::max(kMin, std::min(effort, room));
+  return plan;
 }
 
 int ChatService::effective_max_tokens(std::optional<int> requested, std::string_view model_id) const {
@@ -182,6 +222,13 @@ Status ChatService::validate_messages(const ChatInput& in) const {
           if (m.role != "assistant") return fail(ErrorKind::invalid_input, at + ": tool calls belong in assistant messages");
           chars += b.name.size() + b.input.size();
           break;
+        case bedrock::ContentBlock::Type::reasoning:
+          if (m.role != "assistant") return fail(ErrorKind::invalid_input, at + ": reasoning belongs in assistant messages");
+          if (b.text.empty() == b.bytes.empty()) {
+            return fail(ErrorKind::invalid_input, at + ": a reasoning block holds its text with its signature, or redacted data");
+          }
+          chars += b.text.size() + b.signature.size() + b.bytes.size();
+          break;
         case bedrock::ContentBlock::Type::tool_result:
           if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": tool results belong in user messages");
           for (const auto& part : b.content) {
@@ -238,6 +285,34 @@ Status ChatService::validate_tools(const ChatInput& in) const {
   return bedrock::validate_request_tools(in.tools, in.tool_choice, *in.messages);
 }
 
+// Extended thinking: Anthropic Claude models, without the sampling settings Claude refuses with it (a
+// temperature other than 1, top_k, top_p below 0.95) or a forced tool call, within max_tokens.
+Status ChatService::validate_reasoning(const ChatInput& in, const std::string& model) const {
+  if (!in.reasoning) return {};
+  const std::string what = "reasoning (thinking / reasoning_effort)";
+  if (bedrock::model_family(model) != bedrock::ModelFamily::anthropic_claude) {
+    return fail(ErrorKind::invalid_input, "model '" + model + "' does not support " + what +
+                                              " here: extended thinking is offered for Anthropic Claude models (Claude "
+                                              "3.7 Sonnet, Claude 4 and later); see docs/api.md, Reasoning");
+  }
+  if (in.temperature && *in.temperature != 1.0) {
+    return fail(ErrorKind::invalid_input, "temperature cannot be set with " + what +
+                                              ": Claude reasons at its default temperature (1) only; remove temperature");
+  }
+  if (in.top_k) return fail(ErrorKind::invalid_input, "top_k cannot be set with " + what + ": remove top_k");
+  if (in.top_p && *in.top_p < 0.95) {
+    return fail(ErrorKind::invalid_input, "top_p must be between 0.95 and 1 with " + what);
+  }
+  const auto mode = in.tool_choice.mode;
+  if (mode == bedrock::ToolChoice::Mode::any || mode == bedrock::ToolChoice::Mode::tool) {
+    return fail(ErrorKind::invalid_input, "tool_choice cannot force a tool call with " + what +
+                                              ": Claude takes only auto (or none) with thinking");
+  }
+  auto plan = reasoning_plan(in, model);
+  if (!plan) return fail(std::move(plan.error()));
+  return {};
+}
+
 Status ChatService::validate(const ChatInput& in) const {
   const auto& lim = config_.limits;
   if (in.conversation_id && !valid_conversation_id(*in.conversation_id)) {
@@ -279,6 +354,7 @@ Status ChatService::validate(const ChatInput& in) const {
     }
   }
   if (auto st = validate_output_format(in, model); !st) return st;
+  if (auto st = validate_reasoning(in, model); !st) return st;
   if (in.stop_sequences.size() > lim.max_stop_sequences) {
     return fail(ErrorKind::invalid_input, "at most " + std::to_string(lim.max_stop_sequences) + " stop sequences");
   }
@@ -311,6 +387,7 @@ Status ChatService::validate(const ChatInput& in) const {
 
 boost::asio::awaitable<Result<std::int64_t>> ChatService::count_tokens(ChatInput input) {
   if (!input.messages) co_return fail(ErrorKind::internal, "count_tokens needs a stateless conversation (messages)");
+  input.reasoning.reset();  // the budget bounds the answer, not the input (no max_tokens to check it against)
   if (auto st = validate(input); !st) co_return std::unexpected(std::move(st.error()));
   bedrock::ChatRequest request;
   request.model_id = input.model_id.empty() ? config_.model_id : input.model_id;
@@ -585,6 +662,12 @@ PendingChat ChatService::start_call(std::unique_ptr<PendingChat::State> state, C
   req.tool_choice = std::move(in.tool_choice);
   req.system_cache_point = in.system_cache_point;
   req.output_format = std::move(in.output_format);
+  if (in.reasoning) {  // checked by validate(): the plan fits
+    if (auto plan = reasoning_plan(in, req.model_id)) {
+      req.max_tokens = plan->max_tokens;
+      req.reasoning = bedrock::ReasoningConfig{.budget_tokens = plan->budget_tokens};
+    }
+  }
   if (in.messages) {
     state->turn_input = last_user_text(*in.messages);
     req.messages = std::move(*in.messages);
@@ -664,6 +747,7 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat
   }
 
   ChatOutput out = std::move(p.out);
+  out.reasoning = std::move(reply->reasoning);
   out.response = std::move(reply->text);
   out.tool_uses = std::move(reply->tool_uses);
   out.stop_reason = std::move(reply->stop_reason);

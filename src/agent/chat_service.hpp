@@ -107,6 +107,14 @@ struct ChatInput {
   bool system_cache_point = false;
   // The reply as JSON satisfying this schema (Converse structured output); models that support it only.
   std::optional<bedrock::OutputFormat> output_format;
+  // Extended thinking (Anthropic Claude models only): an explicit budget (Anthropic's thinking.budget_tokens,
+  // at least 1024 and below max_tokens) or an effort (OpenAI's reasoning_effort) the budget is derived
+  // from (ChatService::reasoning_plan). Unset: no reasoning. docs/api.md, "Reasoning".
+  struct Reasoning {
+    int budget_tokens = 0;  // > 0: explicit
+    std::string effort;     // minimal | low | medium | high (budget_tokens 0)
+  };
+  std::optional<Reasoning> reasoning;
   bool stream = false;  // streaming is chosen by passing a DeltaHandler; this tells admission to expect it
   std::optional<SteadyTime> deadline;
   std::string request_id;                      // ours, saved with the turn
@@ -124,6 +132,7 @@ struct ChatInput {
 };
 
 struct ChatOutput {
+  std::vector<bedrock::ContentBlock> reasoning;  // the model's reasoning blocks, before its text (in order)
   std::string response;
   std::vector<bedrock::ContentBlock> tool_uses;  // the model's tool calls (stop_reason tool_use), after the text
   std::string conversation_id;
@@ -236,6 +245,15 @@ class ChatService {
   // What a request asking for `requested` (absent: the default) is sent with (to `model_id`; empty:
   // the configured model).
   int effective_max_tokens(std::optional<int> requested, std::string_view model_id = {}) const;
+  // A turn with reasoning: the max_tokens it is sent with and its reasoning budget (below max_tokens).
+  // An explicit budget keeps the effective max_tokens; an effort's budget (minimal and low 1024, medium
+  // 4096, high 16384) is cut to half of an explicit max_tokens (at least 1024), and without max_tokens
+  // the default is raised by the budget (within the model's clamp). invalid_input when it cannot fit.
+  struct ReasoningPlan {
+    int max_tokens = 0;
+    int budget_tokens = 0;
+  };
+  Result<ReasoningPlan> reasoning_plan(const ChatInput& input, std::string_view model_id) const;
   // The model id a caller's name stands for: ChatConfig::model_id, an alias, or an alias's target;
   // nullopt: not a model this agent calls.
   std::optional<std::string> resolve_model(std::string_view name) const;
@@ -255,6 +273,7 @@ class ChatService {
   Error map_model_error(Error e, const std::string& model_id) const;
   Status validate_messages(const ChatInput& input) const;
   Status validate_tools(const ChatInput& input) const;
+  Status validate_reasoning(const ChatInput& input, const std::string& model) const;
   // prepare()'s plain part (no frame space while the history loads): the model request and its call.
   PendingChat start_call(std::unique_ptr<PendingChat::State> state, ChatInput& input,
                          const std::vector<store::Turn>& turns);

@@ -94,6 +94,7 @@ awaitable<bool> handle_frame(StreamState& st, const aws::eventstream::Message& m
     st.error = std::move(delta.error());
     co_return false;
   }
+  if (*delta) st.acc.add_reasoning(**delta);  // the reply's reasoning blocks, whole, for the response
   if (*delta && st.on_delta && *st.on_delta) {
     const StreamDelta piece = std::move(**delta);
     ++st.delivered;

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "bedrock/model_id.hpp"
+#include "util/encoding.hpp"
 
 namespace ba::bedrock {
 namespace {
@@ -132,6 +133,7 @@ Status validate_tool_result_content(const ContentBlock& b, const std::string& at
         break;
       case ContentBlock::Type::tool_use:
       case ContentBlock::Type::tool_result:
+      case ContentBlock::Type::reasoning:
         return fail(ErrorKind::invalid_input, at + ": a tool result holds text, JSON, images and documents only");
     }
   }
@@ -152,6 +154,13 @@ Status validate_request(const ChatRequest& request) {
     return fail(ErrorKind::invalid_input, "top_p must be between 0 and 1");
   for (const auto& s : request.stop_sequences)
     if (s.empty()) return fail(ErrorKind::invalid_input, "stop sequences must not be empty strings");
+  if (request.reasoning) {
+    const int budget = request.reasoning->budget_tokens;
+    if (budget < kMinReasoningBudget || budget >= request.max_tokens)
+      return fail(ErrorKind::invalid_input, "the reasoning budget must be at least " + std::to_string(kMinReasoningBudget) +
+                                                " tokens and less than max_tokens (got " + std::to_string(budget) +
+                                                " with max_tokens " + std::to_string(request.max_tokens) + ")");
+  }
   if (auto ok = validate_request_tools(request.tools, request.tool_choice, request.messages); !ok) return ok;
   for (std::size_t i = 0; i < request.messages.size(); ++i) {
     const auto& m = request.messages[i];
@@ -181,6 +190,11 @@ Status validate_request(const ChatRequest& request) {
             return fail(ErrorKind::invalid_input, at + ": a tool call id must be 1-64 characters of a-z A-Z 0-9 _ . : - (got \"" + b.tool_use_id + "\")");
           if (auto ok = validate_tool_result_content(b, at); !ok) return ok;
           break;
+        case ContentBlock::Type::reasoning:
+          if (m.role != "assistant") return fail(ErrorKind::invalid_input, at + ": reasoning is only allowed in assistant messages");
+          if (b.text.empty() == b.bytes.empty())
+            return fail(ErrorKind::invalid_input, at + ": a reasoning block holds either its text (with its signature) or redacted content");
+          break;
         case ContentBlock::Type::image:
           if (m.role != "user") return fail(ErrorKind::invalid_input, at + ": images are only allowed in user messages");
           if (!one_of(b.format, kImageFormats))
@@ -209,8 +223,31 @@ bool has_tool_blocks(const std::vector<Message>& messages) {
   return false;
 }
 
+void StreamAccumulator::add_reasoning(const StreamDelta& piece) {
+  using Kind = StreamDelta::Kind;
+  if (piece.kind != Kind::reasoning_text && piece.kind != Kind::reasoning_signature && piece.kind != Kind::reasoning_redacted)
+    return;
+  ContentBlock* block = nullptr;
+  for (std::size_t i = 0; i < reasoning.size(); ++i)
+    if (reasoning_indexes[i] == piece.block_index) block = &reasoning[i];
+  if (!block) {
+    reasoning.push_back(ContentBlock{.type = ContentBlock::Type::reasoning});
+    reasoning_indexes.push_back(piece.block_index);
+    block = &reasoning.back();
+  }
+  switch (piece.kind) {
+    case Kind::reasoning_text: block->text += piece.text; break;
+    case Kind::reasoning_signature: block->signature += piece.text; break;
+    case Kind::reasoning_redacted:  // base64 as on the wire
+      if (auto bytes = base64_decode(piece.text)) block->bytes += *bytes;
+      break;
+    default: break;
+  }
+}
+
 ChatResponse StreamAccumulator::to_response() const {
   ChatResponse r;
+  r.reasoning = reasoning;
   r.text = text;
   r.tool_uses = tool_uses;
   for (auto& t : r.tool_uses)

@@ -36,7 +36,12 @@ struct StreamAccumulator {
   bool finished = false;        // the stream's terminal event (messageStop, message_stop, Titan completionReason)
   bool has_metadata = false;    // usage/metrics seen
   std::string guardrail_trace;  // the metadata event's trace.guardrail (compact JSON), if any
+  std::vector<ContentBlock> reasoning;  // reasoning blocks so far, assembled from the reasoning pieces
+  std::vector<std::int64_t> reasoning_indexes;  // each reasoning block's contentBlockIndex (InvokeModel: index)
 
+  // Adds a reasoning piece (StreamDelta reasoning_text / _signature / _redacted) to its block; other
+  // pieces are ignored. The Bedrock client calls it with every piece a codec returns.
+  void add_reasoning(const StreamDelta& piece);
   ChatResponse to_response() const;
 };
 

@@ -1,6 +1,7 @@
 #include "bedrock/converse_codec.hpp"
 
 #include <boost/json.hpp>
+#include <optional>
 
 #include "util/encoding.hpp"
 #include "util/json_writer.hpp"
@@ -50,8 +51,43 @@ void write_block(JsonWriter& w, const ContentBlock& b) {
       if (b.is_error) w.member("status", "error");
       w.end_object();
       break;
+    case ContentBlock::Type::reasoning:  // sent back unchanged; member order as the official JS SDK writes it
+      w.key("reasoningContent").begin_object();
+      if (b.is_redacted_reasoning()) {
+        w.member("redactedContent", base64_encode(b.bytes));
+      } else {
+        w.key("reasoningText").begin_object().member("text", b.text);
+        if (!b.signature.empty()) w.member("signature", b.signature);
+        w.end_object();
+      }
+      w.end_object();
+      break;
   }
   w.end_object();
+}
+
+// additionalModelRequestFields (after guardrailConfig, as the official JS SDK writes it): the model's own
+// parameters, top_k and extended thinking.
+void write_additional_fields(JsonWriter& w, const ChatRequest& request) {
+  if (!request.top_k && !request.reasoning) return;
+  w.key("additionalModelRequestFields").begin_object();
+  if (request.top_k) w.member("top_k", *request.top_k);
+  if (request.reasoning) {
+    w.key("thinking").begin_object().member("type", "enabled").member("budget_tokens", request.reasoning->budget_tokens);
+    w.end_object();
+  }
+  w.end_object();
+}
+
+// A reply's reasoningContent block: {reasoningText: {text, signature}} or {redactedContent: base64}.
+std::optional<ContentBlock> reasoning_of(const json::object& rc) {
+  if (const auto* rt = object_field(rc, "reasoningText"))
+    return ContentBlock::make_reasoning(string_field(*rt, "text"), string_field(*rt, "signature"));
+  if (auto red = rc.find("redactedContent"); red != rc.end() && red->value().is_string()) {
+    auto bytes = base64_decode(std::string_view(red->value().get_string()));
+    if (bytes && !bytes->empty()) return ContentBlock::make_redacted_reasoning(std::move(*bytes));
+  }
+  return std::nullopt;
 }
 
 // Prompt caching: {"cachePoint": {"type": "default"}}, after the block, tool or system prompt it marks.
@@ -148,7 +184,8 @@ void write_messages_and_system(JsonWriter& w, const ChatRequest& request) {
 std::size_t encoded_size_hint(const ChatRequest& request) {
   std::size_t size = 256 + request.system.size();
   for (const auto& m : request.messages)
-    for (const auto& b : m.content) size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3 + b.input.size();
+    for (const auto& b : m.content)
+      size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3 + b.input.size() + b.signature.size();
   for (const auto& t : request.tools) size += 96 + t.name.size() + t.description.size() + t.input_schema.size();
   return size;
 }
@@ -162,7 +199,7 @@ std::string encode_count_tokens(const ChatRequest& request) {
   w.begin_object().key("input").begin_object().key("converse").begin_object();
   write_messages_and_system(w, request);
   write_tool_config(w, request);  // the tools' definitions are input tokens too
-  if (request.top_k) w.key("additionalModelRequestFields").begin_object().member("top_k", *request.top_k).end_object();
+  write_additional_fields(w, request);
   w.end_object().end_object().end_object();
   return out;
 }
@@ -194,8 +231,7 @@ std::string encode_request(const ChatRequest& request) {
   w.end_object();
   write_tool_config(w, request);
   write_guardrail_config(w, request);
-  // The model's own parameters, where the official client writes them (after inferenceConfig).
-  if (request.top_k) w.key("additionalModelRequestFields").begin_object().member("top_k", *request.top_k).end_object();
+  write_additional_fields(w, request);
   write_output_config(w, request);
   w.end_object();
   return out;
@@ -229,6 +265,8 @@ Result<ChatResponse> decode_response(std::string_view body) {
     if (auto t = block.get_object().find("text"); t != block.get_object().end() && t->value().is_string())
       r.text += t->value().get_string();
     if (const auto* tu = object_field(block.get_object(), "toolUse")) r.tool_uses.push_back(tool_use_of(*tu));
+    if (const auto* rc = object_field(block.get_object(), "reasoningContent"))
+      if (auto reasoning = reasoning_of(*rc)) r.reasoning.push_back(std::move(*reasoning));
   }
   r.stop_reason = string_field(root, "stopReason");
   if (const auto* usage = object_field(root, "usage")) r.usage = parse_usage(*usage);

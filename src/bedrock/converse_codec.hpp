@@ -20,7 +20,8 @@ std::string encode_count_tokens(const ChatRequest& request);
 // A 2xx CountTokens response's inputTokens; anything else is ErrorKind::upstream.
 Result<std::int64_t> decode_count_tokens(std::string_view body);
 
-// Parses a 2xx Converse response: text blocks concatenated, stopReason, usage (incl. cache tokens),
+// Parses a 2xx Converse response: reasoningContent blocks (ChatResponse::reasoning), text blocks
+// concatenated, toolUse blocks, stopReason, usage (incl. cache tokens),
 // metrics.latencyMs. Unknown keys are ignored. Invalid JSON or a missing output message is
 // ErrorKind::upstream.
 Result<ChatResponse> decode_response(std::string_view body);

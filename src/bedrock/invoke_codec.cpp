@@ -112,6 +112,9 @@ Result<json::object> claude_block_uncached(const ContentBlock& b) {
       if (b.is_error) out["is_error"] = true;
       return out;
     }
+    case ContentBlock::Type::reasoning:  // sent back unchanged
+      if (b.is_redacted_reasoning()) return json::object{{"type", "redacted_thinking"}, {"data", base64_encode(b.bytes)}};
+      return json::object{{"type", "thinking"}, {"thinking", b.text}, {"signature", b.signature}};
   }
   return std::unexpected(invalid("unknown content block type"));
 }
@@ -164,6 +167,7 @@ Result<std::string> claude_request(const ChatRequest& r) {
   if (r.top_k) body["top_k"] = *r.top_k;
   if (!r.stop_sequences.empty()) body["stop_sequences"] = detail::string_array(r.stop_sequences);
   if (auto ok = claude_tools(body, r); !ok) return std::unexpected(std::move(ok.error()));
+  if (r.reasoning) body["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", r.reasoning->budget_tokens}};
   return detail::to_json(body);
 }
 
@@ -188,6 +192,13 @@ Result<ChatResponse> claude_response(const json::object& root) {
     const auto& b = block.get_object();
     const std::string type = string_field(b, "type");
     if (type == "text") r.text += string_field(b, "text");
+    if (type == "thinking") r.reasoning.push_back(ContentBlock::make_reasoning(string_field(b, "thinking"), string_field(b, "signature")));
+    if (type == "redacted_thinking") {
+      // Claude's `data` is the redacted content's base64 (Converse's redactedContent blob, as bytes).
+      auto bytes = base64_decode(string_field(b, "data"));
+      if (!bytes || bytes->empty()) return std::unexpected(detail::malformed("Claude response", "redacted_thinking data is not base64"));
+      r.reasoning.push_back(ContentBlock::make_redacted_reasoning(std::move(*bytes)));
+    }
     if (type == "tool_use") {
       auto input = b.find("input");
       r.tool_uses.push_back(ContentBlock::make_tool_use(
@@ -306,9 +317,12 @@ Result<std::string> titan_request(const ChatRequest& r) {
     for (const auto& b : m.content)
       if (b.type != ContentBlock::Type::text)
         return std::unexpected(invalid(std::string("Amazon Titan Text models accept text only: remove the ") +
-                                       (b.type == ContentBlock::Type::image ? "image" : "document") +
+                                       (b.type == ContentBlock::Type::image      ? "image"
+                                        : b.type == ContentBlock::Type::reasoning ? "reasoning"
+                                                                                  : "document") +
                                        " or use a model that supports it (e.g. Anthropic Claude 3+)"));
   if (r.top_k) return std::unexpected(invalid("Amazon Titan Text models take no top_k"));
+  if (r.reasoning) return std::unexpected(invalid("Amazon Titan Text models do not reason (no extended thinking)"));
   json::object config;
   config["maxTokenCount"] = r.max_tokens;
   if (r.temperature) config["temperature"] = *r.temperature;

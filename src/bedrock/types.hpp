@@ -10,12 +10,17 @@
 namespace ba::bedrock {
 
 struct ContentBlock {
-  enum class Type { text, image, document, tool_use, tool_result };
+  enum class Type { text, image, document, tool_use, tool_result, reasoning };
   Type type = Type::text;
-  std::string text;    // text
+  std::string text;    // text; reasoning: the reasoning text (empty when redacted)
   std::string format;  // image: png|jpeg|gif|webp; document: pdf|csv|doc|docx|xls|xlsx|html|txt|md
   std::string name;    // document name; tool_use: the tool's name
-  std::string bytes;   // raw bytes (base64-encoded on the wire)
+  std::string bytes;   // raw bytes (base64-encoded on the wire); reasoning: the redacted (encrypted) content
+  // reasoning: the signature the model gave its reasoning text. A reasoning block (assistant messages and
+  // replies) is sent back exactly as the model returned it: its text with its signature (Converse
+  // reasoningContent.reasoningText, Claude's "thinking" block), or, redacted, its encrypted bytes (Converse
+  // reasoningContent.redactedContent, Claude's "redacted_thinking" block, whose `data` is their base64).
+  std::string signature;
   // tool_use (assistant) and tool_result (user): the call's id, as the model gave it.
   std::string tool_use_id;
   // tool_use: the tool's input, a JSON object as compact JSON text (written to the wire as it is).
@@ -33,6 +38,15 @@ struct ContentBlock {
   // A tool result's JSON document (compact JSON text).
   static ContentBlock make_json(std::string json) { return ContentBlock{.type = Type::text, .text = std::move(json), .format = "json"}; }
   bool is_json() const { return type == Type::text && format == "json"; }
+  static ContentBlock make_reasoning(std::string text, std::string signature) {
+    ContentBlock b{.type = Type::reasoning, .text = std::move(text)};
+    b.signature = std::move(signature);
+    return b;
+  }
+  static ContentBlock make_redacted_reasoning(std::string bytes) {
+    return ContentBlock{.type = Type::reasoning, .bytes = std::move(bytes)};
+  }
+  bool is_redacted_reasoning() const { return type == Type::reasoning && !bytes.empty(); }
   static ContentBlock make_tool_use(std::string id, std::string name, std::string input_json) {
     ContentBlock b{.type = Type::tool_use, .name = std::move(name)};
     b.tool_use_id = std::move(id);
@@ -73,6 +87,14 @@ struct OutputFormat {
   std::string description;  // empty: none
 };
 
+// Extended thinking (Claude): the model reasons before it answers, within `budget_tokens` of max_tokens
+// (Converse additionalModelRequestFields.thinking, Claude's native `thinking`; budget_tokens >= 1024 and
+// below max_tokens). The reply's reasoning blocks come first (ChatResponse::reasoning).
+struct ReasoningConfig {
+  int budget_tokens = 0;
+};
+inline constexpr int kMinReasoningBudget = 1024;
+
 struct Message {
   std::string role;  // "user" | "assistant"
   std::vector<ContentBlock> content;
@@ -92,6 +114,7 @@ struct ChatRequest {
   bool system_cache_point = false;  // prompt caching: a cache point after the system prompt
   std::optional<GuardrailConfig> guardrail;  // none: no guardrail
   std::optional<OutputFormat> output_format;  // unset: free text
+  std::optional<ReasoningConfig> reasoning;   // unset: no extended thinking
 };
 
 // Where a model takes prompt-cache points (Bedrock's prompt caching: Claude 3.5 Haiku, Claude 3.7 Sonnet
@@ -123,6 +146,8 @@ struct Usage {
 };
 
 struct ChatResponse {
+  // The reply's reasoning blocks (Type::reasoning), in order: they come before its text and tool uses.
+  std::vector<ContentBlock> reasoning;
   std::string text;
   std::vector<ContentBlock> tool_uses;  // the reply's tool_use blocks, in order (after its text)
   std::string stop_reason;  // end_turn, max_tokens, stop_sequence, ...

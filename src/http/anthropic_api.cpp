@@ -3,7 +3,7 @@
 // admission, streaming). Only a translator: no chat logic here.
 //
 // Unsupported fields: a field that would change the answer and that we cannot honour yet is a 400
-// naming it (server tools, thinking, ...); metadata and
+// naming it (server tools, container, ...); metadata and
 // service_tier are accepted and ignored; anything the Messages API does not define is a 400 ("Extra
 // inputs are not permitted", as Anthropic answers it). See docs/api.md.
 #include <boost/json.hpp>
@@ -306,8 +306,65 @@ std::expected<void, WireError> parse_tool_choice(const json::value& v, agent::Ch
   return {};
 }
 
-// A content block list: text blocks; in a message (not the system prompt) also image, document, tool_use
-// and tool_result blocks.
+// ---- Extended thinking ----
+
+// {"type": "thinking", "thinking", "signature"} | {"type": "redacted_thinking", "data": base64} (in an
+// assistant message, as a response gave it) -> a reasoning block, sent back unchanged.
+std::expected<bedrock::ContentBlock, WireError> thinking_block(const json::object& b, std::string_view t, const std::string& at) {
+  for (const auto& [key, val] : b) {
+    const bool known = key == "type" || key == "cache_control" ||
+                       (t == "thinking" && (key == "thinking" || key == "signature")) || (t == "redacted_thinking" && key == "data");
+    if (!known) return std::unexpected(bad(at + "." + std::string(key) + ": Extra inputs are not permitted"));
+  }
+  auto str = [&](std::string_view k) -> const json::string* {
+    auto v = b.if_contains(k);
+    return v && v->is_string() ? &v->as_string() : nullptr;
+  };
+  if (t == "redacted_thinking") {
+    const auto* data = str("data");
+    if (!data) return std::unexpected(bad(at + ".data: Field required"));
+    auto bytes = base64_decode(*data);
+    if (!bytes || bytes->empty()) return std::unexpected(bad(at + ".data: not the base64 a response gave"));
+    return bedrock::ContentBlock::make_redacted_reasoning(std::move(*bytes));
+  }
+  const auto* text = str("thinking");
+  const auto* signature = str("signature");
+  if (!text) return std::unexpected(bad(at + ".thinking: Field required"));
+  if (!signature) return std::unexpected(bad(at + ".signature: Field required"));
+  return bedrock::ContentBlock::make_reasoning(std::string(*text), std::string(*signature));
+}
+
+// thinking: {"type": "enabled", "budget_tokens": N} | {"type": "disabled"} | null.
+std::expected<void, WireError> parse_thinking(const json::value& v, agent::ChatInput& in) {
+  if (v.is_null()) return {};
+  const auto* o = v.if_object();
+  if (!o) return std::unexpected(bad("thinking: Input should be an object"));
+  auto type = o->if_contains("type");
+  if (type && *type == "disabled") {
+    for (const auto& [key, val] : *o) {
+      if (key != "type") return std::unexpected(bad("thinking." + std::string(key) + ": Extra inputs are not permitted"));
+    }
+    return {};
+  }
+  if (!type || *type != "enabled") return std::unexpected(bad("thinking.type: Input should be 'enabled' or 'disabled'"));
+  for (const auto& [key, val] : *o) {
+    if (key != "type" && key != "budget_tokens") {
+      return std::unexpected(bad("thinking." + std::string(key) + ": Extra inputs are not permitted"));
+    }
+  }
+  auto budget = o->if_contains("budget_tokens");
+  if (!budget) return std::unexpected(bad("thinking.budget_tokens: Field required"));
+  if (!budget->is_int64() || budget->as_int64() < bedrock::kMinReasoningBudget) {
+    return std::unexpected(bad("thinking.budget_tokens: Input should be greater than or equal to " +
+                               std::to_string(bedrock::kMinReasoningBudget)));
+  }
+  in.reasoning = agent::ChatInput::Reasoning{
+      .budget_tokens = static_cast<int>(std::min<std::int64_t>(budget->as_int64(), std::numeric_limits<int>::max()))};
+  return {};
+}
+
+// A content block list: text blocks; in a message (not the system prompt) also image, document, tool_use,
+// tool_result, thinking and redacted_thinking blocks.
 std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const json::value& v, const std::string& at,
                                                                           bool images) {
   std::vector<bedrock::ContentBlock> out;
@@ -354,6 +411,10 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const 
       auto block = t == "tool_use" ? tool_use_block(b, bat) : tool_result_block(b, bat);
       if (!block) return std::unexpected(block.error());
       out.push_back(std::move(*block));
+    } else if ((t == "thinking" || t == "redacted_thinking") && images) {
+      auto block = thinking_block(b, t, bat);
+      if (!block) return std::unexpected(block.error());
+      out.push_back(std::move(*block));
     } else if (t == "image" && images) {
       auto block = image_block(b, bat);
       if (!block) return std::unexpected(block.error());
@@ -365,7 +426,7 @@ std::expected<std::vector<bedrock::ContentBlock>, WireError> parse_blocks(const 
     } else {
       return std::unexpected(bad(bat + ": content blocks of type '" + std::string(t) +
                                  "' are not supported by this agent yet (supported: text" +
-                                 (images ? ", image, document, tool_use, tool_result)" : ")")));
+                                 (images ? ", image, document, tool_use, tool_result, thinking, redacted_thinking)" : ")")));
     }
     if (cache_point) out.back().cache_point = true;
   }
@@ -462,8 +523,9 @@ std::expected<agent::ChatInput, WireError> parse_request(std::string_view body, 
       if (auto st = parse_tools(val, in); !st) return std::unexpected(st.error());
     } else if (key == "tool_choice") {
       if (auto st = parse_tool_choice(val, in); !st) return std::unexpected(st.error());
-    } else if (key == "thinking" || key == "container" ||
-               key == "mcp_servers" || key == "context_management") {
+    } else if (key == "thinking") {
+      if (auto st = parse_thinking(val, in); !st) return std::unexpected(st.error());
+    } else if (key == "container" || key == "mcp_servers" || key == "context_management") {
       if (val.is_null()) continue;
       return std::unexpected(unsupported(key));
     } else {
@@ -490,12 +552,22 @@ struct Answer {
   std::string stop_reason;
   std::int64_t input_tokens = 0, output_tokens = 0, cache_write = 0, cache_read = 0;
   std::vector<bedrock::ContentBlock> tool_uses;  // after the text block
+  std::vector<bedrock::ContentBlock> reasoning;  // thinking / redacted_thinking blocks, before the text
 };
 
 Answer answer_of(const agent::ChatOutput& out) {
   return Answer{out.response, std::string(stop_reason(out.stop_reason)), out.usage.input_tokens,
                 out.usage.output_tokens, out.usage.cache_write_input_tokens, out.usage.cache_read_input_tokens,
-                out.tool_uses};
+                out.tool_uses, out.reasoning};
+}
+
+// A reasoning block as Anthropic writes it: thinking (text, signature) or redacted_thinking (data, base64).
+void write_thinking(JsonWriter& w, const bedrock::ContentBlock& r) {
+  if (r.is_redacted_reasoning()) {
+    w.begin_object().member("type", "redacted_thinking").member("data", base64_encode(r.bytes)).end_object();
+  } else {
+    w.begin_object().member("type", "thinking").member("thinking", r.text).member("signature", r.signature).end_object();
+  }
 }
 
 void write_tool_use(JsonWriter& w, const bedrock::ContentBlock& t) {
@@ -543,11 +615,45 @@ class AnthropicFormat final : public ChatFormat {
     return event("message_start", d);
   }
   // Text into the open text block (one is started after a tool call); a tool call as its own block,
-  // content_block_start with input {}, then each input fragment as an input_json_delta. Reasoning is not
-  // shown.
+  // content_block_start with input {}, then each input fragment as an input_json_delta. Reasoning as
+  // Anthropic streams it: a thinking block (content_block_start {"type": "thinking", "thinking": "",
+  // "signature": ""}, thinking_delta, signature_delta), a redacted_thinking block whole in its start.
   std::string stream_delta(const bedrock::StreamDelta& d) const override {
     using Kind = bedrock::StreamDelta::Kind;
     switch (d.kind) {
+      case Kind::reasoning_text:
+      case Kind::reasoning_signature: {
+        std::string events;
+        if (open_ != Open::thinking || open_source_ != d.block_index) {
+          events = close_block();
+          open_ = Open::thinking;
+          open_source_ = d.block_index;
+          events += block_start(R"({"type":"content_block_start","index":)" + std::to_string(next_index_++) +
+                                R"(,"content_block":{"type":"thinking","thinking":"","signature":""}})");
+        }
+        std::string f;
+        JsonWriter w(f);
+        w.begin_object().member("type", "content_block_delta").member("index", static_cast<std::int64_t>(next_index_ - 1));
+        w.key("delta").begin_object();
+        if (d.kind == Kind::reasoning_text) {
+          w.member("type", "thinking_delta").member("thinking", d.text);
+        } else {
+          w.member("type", "signature_delta").member("signature", d.text);
+        }
+        w.end_object().end_object();
+        return events + event("content_block_delta", f);
+      }
+      case Kind::reasoning_redacted: {
+        std::string events = close_block();
+        open_ = Open::redacted;
+        open_source_ = d.block_index;
+        std::string f;
+        JsonWriter w(f);
+        w.begin_object().member("type", "content_block_start").member("index", static_cast<std::int64_t>(next_index_++));
+        w.key("content_block").begin_object().member("type", "redacted_thinking").member("data", d.text).end_object();
+        w.end_object();
+        return events + block_start(f);
+      }
       case Kind::text: {
         std::string events;
         if (open_ != Open::text) {
@@ -578,7 +684,7 @@ class AnthropicFormat final : public ChatFormat {
   std::string stream_error(const Error& e) const override { return event("error", anthropic_json(status_for(e), e.message)); }
 
  private:
-  enum class Open { none, text, tool };
+  enum class Open { none, text, tool, thinking, redacted };
   // A tool call streamed as it arrived: its id, block index, whether an input fragment came.
   struct StreamedTool {
     std::string id;
@@ -668,6 +774,10 @@ class AnthropicFormat final : public ChatFormat {
         if (b.is_object() && b.as_object().if_contains("type") && b.as_object().at("type") == "tool_use") {
           a.tool_uses.push_back(read_tool_use(b.as_object()));
         }
+        auto type = b.is_object() ? b.as_object().if_contains("type") : nullptr;
+        if (type && (*type == "thinking" || *type == "redacted_thinking")) {
+          if (auto r = thinking_block(b.as_object(), type->as_string(), "content")) a.reasoning.push_back(std::move(*r));
+        }
       }
     }
     if (auto s = o.if_contains("stop_reason"); s && s->is_string()) a.stop_reason = std::string(s->as_string());
@@ -687,6 +797,17 @@ class AnthropicFormat final : public ChatFormat {
     };
     AnthropicFormat original(str("id"), str("model"));  // the repeat is the first answer again
     std::string events = original.stream_start();
+    using Kind = bedrock::StreamDelta::Kind;
+    for (std::size_t i = 0; i < a.reasoning.size(); ++i) {  // each block as the model streamed it
+      const auto& r = a.reasoning[i];
+      const auto index = static_cast<std::int64_t>(i);
+      if (r.is_redacted_reasoning()) {
+        events += original.stream_delta(bedrock::StreamDelta{.kind = Kind::reasoning_redacted, .block_index = index, .text = base64_encode(r.bytes)});
+        continue;
+      }
+      events += original.stream_delta(bedrock::StreamDelta{.kind = Kind::reasoning_text, .block_index = index, .text = r.text});
+      events += original.stream_delta(bedrock::StreamDelta{.kind = Kind::reasoning_signature, .block_index = index, .text = r.signature});
+    }
     if (!a.text.empty()) events += original.stream_delta(bedrock::StreamDelta::make_text(a.text));
     events += original.done(a);
     return events;
@@ -700,6 +821,8 @@ class AnthropicFormat final : public ChatFormat {
     JsonWriter w(body);
     w.begin_object().member("id", id_).member("type", "message").member("role", "assistant").member("model", model_);
     w.key("content").begin_array();
+    if (complete)
+      for (const auto& r : a.reasoning) write_thinking(w, r);
     if (complete && !a.text.empty()) w.begin_object().member("type", "text").member("text", a.text).end_object();
     if (complete)
       for (const auto& t : a.tool_uses) write_tool_use(w, t);
@@ -743,6 +866,7 @@ class AnthropicFormat final : public ChatFormat {
   // streamed, whether the ping was sent.
   mutable std::size_t next_index_ = 0;
   mutable Open open_ = Open::none;
+  mutable std::int64_t open_source_ = -1;  // the open reasoning block's index in the model's reply
   mutable std::vector<StreamedTool> streamed_tools_;
   mutable bool pinged_ = false;
 };

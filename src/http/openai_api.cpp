@@ -372,6 +372,58 @@ std::expected<void, WireError> parse_tool_choice(const json::value& v, agent::Ch
   return {};
 }
 
+// ---- Reasoning ----
+
+// An assistant message's thinking_blocks (LiteLLM's convention, as the answer writes them): [{"type":
+// "thinking", "thinking", "signature"} | {"type": "redacted_thinking", "data": base64}] -> reasoning blocks,
+// sent back unchanged before the message's text and tool calls.
+std::expected<std::vector<bedrock::ContentBlock>, WireError> thinking_blocks(const json::value& v, const std::string& at) {
+  std::vector<bedrock::ContentBlock> out;
+  if (v.is_null()) return out;
+  if (!v.is_array()) return std::unexpected(bad(at, at + " must be an array"));
+  std::size_t j = 0;
+  for (const auto& bv : v.as_array()) {
+    const std::string bat = at + "[" + std::to_string(j++) + "]";
+    const auto* b = bv.if_object();
+    auto type = b ? b->if_contains("type") : nullptr;
+    auto str = [&](std::string_view k) -> const json::string* {
+      auto x = b->if_contains(k);
+      return x && x->is_string() ? &x->as_string() : nullptr;
+    };
+    if (type && *type == "thinking") {
+      for (const auto& [key, val] : *b) {
+        if (key != "type" && key != "thinking" && key != "signature" && key != "cache_control") {
+          return std::unexpected(bad(bat + "." + std::string(key), bat + ": field '" + std::string(key) + "' is not supported"));
+        }
+      }
+      const auto* text = str("thinking");
+      const auto* signature = str("signature");
+      if (!text || text->empty()) return std::unexpected(bad(bat + ".thinking", bat + ".thinking must be a non-empty string"));
+      if (!signature) return std::unexpected(bad(bat + ".signature", bat + ".signature must be a string (as the answer gave it)"));
+      out.push_back(bedrock::ContentBlock::make_reasoning(std::string(*text), std::string(*signature)));
+    } else if (type && *type == "redacted_thinking") {
+      const auto* data = str("data");
+      auto bytes = data ? base64_decode(*data) : std::nullopt;
+      if (!bytes || bytes->empty()) return std::unexpected(bad(bat + ".data", bat + ".data must be the base64 the answer gave"));
+      out.push_back(bedrock::ContentBlock::make_redacted_reasoning(std::move(*bytes)));
+    } else {
+      return std::unexpected(bad(bat + ".type", bat + ".type must be \"thinking\" or \"redacted_thinking\""));
+    }
+  }
+  return out;
+}
+
+// reasoning_effort: none (or null) -> no reasoning; minimal | low | medium | high -> a budget
+// (ChatService::reasoning_plan).
+std::expected<void, WireError> parse_reasoning_effort(const json::value& v, agent::ChatInput& in) {
+  if (v.is_null() || v == "none") return {};
+  if (v != "minimal" && v != "low" && v != "medium" && v != "high") {
+    return std::unexpected(bad("reasoning_effort", "reasoning_effort must be none, minimal, low, medium or high"));
+  }
+  in.reasoning = agent::ChatInput::Reasoning{.effort = std::string(v.as_string())};
+  return {};
+}
+
 std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatInput& in) {
   if (!v.is_array()) return std::unexpected(bad("messages", "messages must be an array"));
   std::vector<bedrock::Message> messages;
@@ -399,6 +451,9 @@ std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatI
     for (const auto& [key, val] : m) {
       if (key == "role" || key == "content" || key == "name") continue;  // name: accepted, not sent
       if (key == "tool_calls" && role == "assistant") continue;  // read below
+      // The reasoning an answer gave: thinking_blocks is sent back (read below); reasoning_content, its text
+      // alone (no signature), is not (docs/api.md, Reasoning).
+      if ((key == "thinking_blocks" || key == "reasoning_content") && role == "assistant") continue;
       if (key == "function_call" && role == "assistant") {
         if (val.is_null()) continue;
         return std::unexpected(bad(at + ".function_call", at + ".function_call (the legacy functions API) is not "
@@ -414,10 +469,17 @@ std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatI
       if (!parsed_calls) return std::unexpected(parsed_calls.error());
       calls = std::move(*parsed_calls);
     }
+    std::vector<bedrock::ContentBlock> reasoning;
+    if (auto tb = m.find("thinking_blocks"); role == "assistant" && tb != m.end()) {
+      auto parsed_blocks = thinking_blocks(tb->value(), at + ".thinking_blocks");
+      if (!parsed_blocks) return std::unexpected(parsed_blocks.error());
+      reasoning = std::move(*parsed_blocks);
+    }
     const bool no_content = content == m.end() || content->value().is_null() ||
                             (content->value().is_string() && content->value().as_string().empty());
-    if (!calls.empty() && no_content) {  // an assistant turn that only calls tools
-      agent::append_message(messages, bedrock::Message{"assistant", std::move(calls)});
+    if (!calls.empty() && no_content) {  // an assistant turn that only calls tools (after its reasoning)
+      for (auto& c : calls) reasoning.push_back(std::move(c));
+      agent::append_message(messages, bedrock::Message{"assistant", std::move(reasoning)});
       continue;
     }
     if (content == m.end() || content->value().is_null()) {
@@ -427,6 +489,8 @@ std::expected<void, WireError> parse_messages(const json::value& v, agent::ChatI
     auto blocks = parse_content(content->value(), at + ".content", role == "user");
     if (!blocks) return std::unexpected(blocks.error());
     for (auto& c : calls) blocks->push_back(std::move(c));
+    if (!reasoning.empty()) blocks->insert(blocks->begin(), std::make_move_iterator(reasoning.begin()),
+                                           std::make_move_iterator(reasoning.end()));
     if (system) {
       // Bedrock takes one system prompt, before the conversation.
       if (!messages.empty()) {
@@ -608,10 +672,12 @@ ParseResult parse_request(std::string_view body, const agent::ChatService& chat)
       if (!val.is_null() && !val.is_bool()) return std::unexpected(bad(key, "parallel_tool_calls must be true or false"));
     } else if (key == "response_format") {
       if (auto st = parse_response_format(val, in); !st) return std::unexpected(st.error());
+    } else if (key == "reasoning_effort") {
+      if (auto st = parse_reasoning_effort(val, in); !st) return std::unexpected(st.error());
     } else if (key == "logprobs" || key == "top_logprobs" || key == "frequency_penalty" || key == "presence_penalty" ||
                key == "logit_bias" || key == "functions" ||
                key == "function_call" ||
-               key == "modalities" || key == "reasoning_effort" || key == "audio" || key == "prediction" ||
+               key == "modalities" || key == "audio" || key == "prediction" ||
                key == "web_search_options" || key == "verbosity") {
       if (asks_nothing(key, val)) continue;
       return std::unexpected(bad(key, key + " is not supported by this agent yet; remove it (see docs/api.md)"));
@@ -643,13 +709,46 @@ struct Answer {
   std::string finish_reason;
   std::int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
   std::vector<bedrock::ContentBlock> tool_calls;  // tool_use blocks: tool_use_id, name, input (arguments)
+  std::vector<bedrock::ContentBlock> reasoning;   // the reasoning blocks (before the text)
 };
 
 Answer answer_of(const agent::ChatOutput& out) {
   const auto& u = out.usage;
   return Answer{out.response, std::string(finish_reason(out.stop_reason)),
                 u.input_tokens + u.cache_read_input_tokens + u.cache_write_input_tokens, u.output_tokens,
-                u.cache_read_input_tokens, out.tool_uses};
+                u.cache_read_input_tokens, out.tool_uses, out.reasoning};
+}
+
+// message.reasoning_content: the reasoning text (its blocks' text, joined; DeepSeek's and vLLM's field).
+std::string reasoning_text(const std::vector<bedrock::ContentBlock>& reasoning) {
+  std::string out;
+  for (const auto& r : reasoning) {
+    if (r.is_redacted_reasoning()) continue;
+    if (!out.empty()) out += "\n\n";
+    out += r.text;
+  }
+  return out;
+}
+
+// message.thinking_blocks (LiteLLM's field): each reasoning block as Anthropic writes it, to be sent back.
+void write_thinking_blocks(JsonWriter& w, const std::vector<bedrock::ContentBlock>& reasoning) {
+  w.key("thinking_blocks").begin_array();
+  for (const auto& r : reasoning) {
+    if (r.is_redacted_reasoning()) {
+      w.begin_object().member("type", "redacted_thinking").member("data", base64_encode(r.bytes)).end_object();
+    } else {
+      w.begin_object().member("type", "thinking").member("thinking", r.text).member("signature", r.signature).end_object();
+    }
+  }
+  w.end_array();
+}
+
+// A stored answer's thinking_blocks, read back for a streamed repeat.
+std::vector<bedrock::ContentBlock> read_thinking_blocks(const json::object& message) {
+  auto blocks = message.if_contains("thinking_blocks");
+  if (!blocks) return {};
+  auto parsed = thinking_blocks(*blocks, "thinking_blocks");
+  return parsed ? std::move(*parsed) : std::vector<bedrock::ContentBlock>{};
 }
 
 // message.tool_calls / a stored answer's, read back for a streamed repeat.
@@ -725,6 +824,10 @@ class OpenAIFormat final : public ChatFormat {
     } else {
       w.member("content", a.text);
     }
+    if (!a.reasoning.empty()) {
+      w.member("reasoning_content", reasoning_text(a.reasoning));
+      write_thinking_blocks(w, a.reasoning);
+    }
     w.key("refusal").null();
     if (!a.tool_calls.empty()) write_tool_calls(w, a.tool_calls);
     w.end_object();
@@ -738,11 +841,15 @@ class OpenAIFormat final : public ChatFormat {
   }
   std::string stream_start() const override { return chunk("role", "assistant", {}); }
   // Text as content chunks; a tool call as it arrives: its first chunk names it (index, id, type, name,
-  // arguments ""), each input fragment is an arguments chunk. Reasoning is not shown.
+  // arguments ""), each input fragment is an arguments chunk. Reasoning text as reasoning_content chunks;
+  // its signature and redacted content reach the client whole in the thinking_blocks chunk at the end.
   std::string stream_delta(const bedrock::StreamDelta& d) const override {
     using Kind = bedrock::StreamDelta::Kind;
     switch (d.kind) {
       case Kind::text: return chunk("content", d.text, {});
+      case Kind::reasoning_text:
+        reasoning_streamed_ = true;
+        return chunk("reasoning_content", d.text, {});
       case Kind::tool_use_start: {
         std::string events = close_tools();
         streamed_.push_back(StreamedCall{d.tool_use_id, false});
@@ -778,6 +885,7 @@ class OpenAIFormat final : public ChatFormat {
       a.text = std::string(content->as_string());
     }
     if (text && text->is_object()) a.tool_calls = read_tool_calls(text->as_object());
+    if (text && text->is_object()) a.reasoning = read_thinking_blocks(text->as_object());
     if (auto fr = c.as_object().if_contains("finish_reason"); fr && fr->is_string()) a.finish_reason = std::string(fr->as_string());
     auto num = [&](std::string_view name) {
       auto n = usage->as_object().if_contains(name);
@@ -797,12 +905,33 @@ class OpenAIFormat final : public ChatFormat {
     OpenAIFormat original(str("id"), created && created->is_int64() ? created->as_int64() : created_, str("model"),
                           include_usage_);
     std::string events = original.stream_start();
+    if (auto reasoning = reasoning_text(a.reasoning); !reasoning.empty()) {
+      events += original.stream_delta(bedrock::StreamDelta{.kind = bedrock::StreamDelta::Kind::reasoning_text, .text = reasoning});
+    }
     if (!a.text.empty()) events += original.stream_delta(bedrock::StreamDelta::make_text(a.text));
     events += original.done(a);
     return events;
   }
 
  private:
+  // The chunk whose delta is {"thinking_blocks": [...]}: the answer's reasoning blocks whole (LiteLLM's
+  // field), what a client sends back; reasoning_content too when the model did not stream it.
+  std::string thinking_chunk(const Answer& a) const {
+    std::string d;
+    JsonWriter w(d);
+    w.begin_object();
+    head(w, "chat.completion.chunk");
+    w.key("choices").begin_array().begin_object().member("index", 0);
+    w.key("delta").begin_object();
+    if (!reasoning_streamed_) w.member("reasoning_content", reasoning_text(a.reasoning));
+    write_thinking_blocks(w, a.reasoning);
+    w.end_object();
+    w.key("logprobs").null().key("finish_reason").null();
+    w.end_object().end_array();
+    if (include_usage_) w.key("usage").null();
+    w.end_object();
+    return sse_data(d);
+  }
   void head(JsonWriter& w, std::string_view object) const {
     w.member("id", id_).member("object", object).member("created", created_).member("model", model_);
   }
@@ -869,6 +998,7 @@ class OpenAIFormat final : public ChatFormat {
   // sends them with its reply), the finish reason, the usage chunk (stream_options.include_usage), [DONE].
   std::string done(const Answer& a) const {
     std::string events = close_tools();
+    if (!a.reasoning.empty()) events += thinking_chunk(a);
     for (std::size_t i = streamed_.size(); i < a.tool_calls.size(); ++i) {
       events += tool_chunk(i, &a.tool_calls[i].tool_use_id, a.tool_calls[i].name, {});
       for (auto piece : fragments(a.tool_calls[i].input, 64)) events += tool_chunk(i, nullptr, {}, piece);
@@ -899,6 +1029,7 @@ class OpenAIFormat final : public ChatFormat {
   std::string model_;
   bool include_usage_;
   mutable std::vector<StreamedCall> streamed_;  // one format per request
+  mutable bool reasoning_streamed_ = false;     // reasoning_content chunks were sent
 };
 
 }  // namespace

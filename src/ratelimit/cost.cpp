@@ -110,6 +110,9 @@ std::int64_t estimate_input_tokens(const bedrock::ChatRequest& request, double c
             }
           }
           break;
+        case bedrock::ContentBlock::Type::reasoning:  // earlier reasoning sent back (a tool turn): read as input
+          total += estimate_text_tokens(b.text, chars_per_token) + static_cast<std::int64_t>((b.bytes.size() + 3) / 4);
+          break;
       }
     }
   }

@@ -131,6 +131,44 @@ ToolCall make_tool_call(std::uint64_t seed, std::string_view fingerprint, std::s
   return t;
 }
 
+namespace {
+// The simulator's own secret for reasoning signatures: signatures only need to be unforgeable by a client
+// that edits the reasoning, not secret from one that reads this source.
+constexpr std::string_view kReasoningSecret = "bedrock-agent-simulator/reasoning-signature/v1";
+std::string reasoning_mac(std::string_view data) { return hmac_sha256(kReasoningSecret, data); }
+}  // namespace
+
+Reasoning make_reasoning(std::uint64_t seed, std::string_view fingerprint, std::string_view last_user_text,
+                         std::int64_t budget_tokens) {
+  Reasoning r;
+  const std::string digest = sha256(std::to_string(seed) + "\nreasoning\n" + std::string(fingerprint));
+  if (last_user_text.find(kRedactedThinkingTrigger) != std::string_view::npos) {
+    const std::string nonce = digest.substr(0, 16);
+    r.redacted = nonce + reasoning_mac("redacted\n" + nonce).substr(0, 16);
+    r.output_tokens = 8;
+    return r;
+  }
+  // "Considering: <the question's start>." then words, within the budget (one word a token).
+  std::string_view topic = utf8_prefix(last_user_text, 48);
+  Reply words = make_reply(ReplySpec{.seed = seed ^ 0x7265617361ULL, .fingerprint = fingerprint, .last_user_text = {},
+                                     .reply_tokens = 12, .max_tokens = std::max<std::int64_t>(budget_tokens - 16, 1),
+                                     .echo = false});
+  r.pieces.push_back("Considering: " + std::string(topic) + ".");
+  for (auto& p : words.pieces) r.pieces.push_back(p.starts_with(' ') ? p : " " + p);
+  for (const auto& p : r.pieces) r.text += p;
+  r.signature = base64_encode(reasoning_mac("text\n" + r.text));
+  r.output_tokens = count_tokens(r.text);
+  return r;
+}
+
+bool reasoning_signature_valid(std::string_view text, std::string_view signature) {
+  return !signature.empty() && base64_encode(reasoning_mac("text\n" + std::string(text))) == signature;
+}
+
+bool redacted_reasoning_valid(std::string_view bytes) {
+  return bytes.size() == 32 && reasoning_mac("redacted\n" + std::string(bytes.substr(0, 16))).substr(0, 16) == bytes.substr(16);
+}
+
 std::int64_t count_tokens(std::string_view text) { return static_cast<std::int64_t>((text.size() + 3) / 4); }
 
 std::optional<std::int64_t> requested_tokens(std::string_view text) {

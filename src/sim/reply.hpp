@@ -51,4 +51,23 @@ struct ToolCall {
 std::string tool_input_for(std::string_view schema_json);
 ToolCall make_tool_call(std::uint64_t seed, std::string_view fingerprint, std::string name, std::string_view schema_json);
 
+// ---- Extended thinking (docs/simulator.md, "Reasoning") ----
+
+// The reasoning the simulator answers with when thinking is enabled: a text with a signature (base64 of an
+// HMAC-SHA256 of the text under the simulator's secret), or, when the last user message holds
+// kRedactedThinkingTrigger, redacted content (16 random-looking bytes and their 16-byte MAC).
+inline constexpr std::string_view kRedactedThinkingTrigger = "[[redacted-thinking]]";
+struct Reasoning {
+  std::string text;                 // empty when redacted
+  std::string signature;            // base64
+  std::string redacted;             // raw bytes; empty unless redacted
+  std::vector<std::string> pieces;  // the stream deltas of `text`
+  std::int64_t output_tokens = 0;   // counted in the reply's output tokens, within the budget
+};
+Reasoning make_reasoning(std::uint64_t seed, std::string_view fingerprint, std::string_view last_user_text,
+                         std::int64_t budget_tokens);
+// Whether a reasoning block sent back is one the simulator gave (its signature or MAC verifies).
+bool reasoning_signature_valid(std::string_view text, std::string_view signature);
+bool redacted_reasoning_valid(std::string_view bytes);
+
 }  // namespace ba::sim

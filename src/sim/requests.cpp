@@ -3,9 +3,11 @@
 #include <boost/json.hpp>
 
 #include <array>
+#include <optional>
 #include "sim/text.hpp"
 
 #include "sim/reply.hpp"
+#include "util/encoding.hpp"
 
 namespace ba::sim {
 namespace json = boost::json;
@@ -80,6 +82,95 @@ std::string check_roles(const std::vector<std::string_view>& roles, bool convers
                       : detail::format("messages: roles must alternate between \"user\" and \"assistant\", but found "
                                     "multiple \"{}\" roles in a row", roles[i]);
   return {};
+}
+
+// ---- Extended thinking ----
+
+// What the thinking rules look at in a conversation: each assistant turn's first block and whether it
+// calls tools, and the first reasoning block whose signature does not verify.
+struct ThinkingCheck {
+  struct Turn {
+    std::size_t index = 0;
+    std::string first;  // the first block's type, in Anthropic's terms (thinking, redacted_thinking, text, tool_use)
+    bool tool_use = false;
+  };
+  std::vector<Turn> assistant_turns;
+  std::string bad_signature;  // "messages.1.content.0": the first reasoning block that is not the simulator's
+  std::optional<double> temperature;
+  bool top_k = false;
+  std::optional<std::int64_t> budget;  // thinking enabled (whatever the value)
+};
+
+void note_reasoning(ThinkingCheck& c, bool valid, std::size_t message, std::size_t block) {
+  if (!valid && c.bad_signature.empty()) c.bad_signature = detail::format("messages.{}.content.{}", message, block);
+}
+
+// Anthropic's checks behind Bedrock (its messages, wrapped as Bedrock wraps a model's 400); empty when fine.
+std::string check_thinking(const ThinkingCheck& c, ParsedRequest& out) {
+  if (!c.budget) return {};
+  constexpr std::string_view kWrap = "The model returned the following errors: ";
+  constexpr std::string_view kDocs = " Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking";
+  if (*c.budget < 1024)
+    return detail::format("{}thinking.enabled.budget_tokens: Input should be greater than or equal to 1024", kWrap);
+  if (*c.budget >= out.max_tokens) return detail::format("{}`max_tokens` must be greater than `thinking.budget_tokens`.{}", kWrap, kDocs);
+  if (c.temperature && *c.temperature != 1.0)
+    return detail::format("{}`temperature` may only be set to 1 when thinking is enabled.{}", kWrap, kDocs);
+  if (c.top_k) return detail::format("{}`top_k` must be unset when thinking is enabled.{}", kWrap, kDocs);
+  if (out.tool_choice == "any" || out.tool_choice == "tool")
+    return detail::format("{}Thinking may not be enabled when tool_choice forces tool use.", kWrap);
+  for (auto t = c.assistant_turns.rbegin(); t != c.assistant_turns.rend(); ++t) {
+    if (!t->tool_use) continue;
+    if (t->first != "thinking" && t->first != "redacted_thinking")
+      return detail::format("{}messages.{}.content.0.type: Expected `thinking` or `redacted_thinking`, but found `{}`. When "
+                            "`thinking` is enabled, a final `assistant` message must start with a thinking block (preceeding "
+                            "the lastmost set of `tool_use` and `tool_result` blocks). We recommend you include thinking blocks "
+                            "from previous turns. To avoid this requirement, disable `thinking`.{}",
+                            kWrap, t->index, t->first, kDocs);
+    break;
+  }
+  if (!c.bad_signature.empty())
+    return detail::format("{}{}: Invalid `signature` in `thinking` block", kWrap, c.bad_signature);
+  out.thinking_budget = *c.budget;
+  return {};
+}
+
+// {"type": "enabled", "budget_tokens": N} | {"type": "disabled"}; empty when fine.
+std::string parse_thinking_config(const json::value& v, std::string_view at, ThinkingCheck& c) {
+  const auto* o = v.if_object();
+  auto type = o ? o->if_contains("type") : nullptr;
+  if (!type || (*type != "enabled" && *type != "disabled")) return detail::format("{}.type: must be enabled or disabled", at);
+  if (*type == "disabled") return {};
+  auto budget = o->if_contains("budget_tokens");
+  auto n = budget ? as_int(*budget) : std::nullopt;
+  if (!n) return detail::format("{}.budget_tokens: expected type: Integer", at);
+  c.budget = *n;
+  return {};
+}
+
+// A Converse reasoningContent block: {reasoningText: {text, signature?}} | {redactedContent: base64}; empty
+// when fine. Its validity is noted in `c`.
+std::string converse_reasoning_block(const json::object& b, std::string_view role, const std::string& at, ThinkingCheck& c,
+                                     std::size_t message, std::size_t block, std::string& kind) {
+  if (role != "assistant") return detail::format("{}.content.reasoningContent: only assistant messages may hold reasoningContent", at);
+  if (b.size() != 1) return detail::format("{}.content.reasoningContent: exactly one of reasoningText, redactedContent", at);
+  const auto& kv = *b.begin();
+  if (kv.key() == "reasoningText") {
+    const auto* rt = kv.value().if_object();
+    auto text = rt ? rt->if_contains("text") : nullptr;
+    if (!text || !text->is_string()) return detail::format("{}.content.reasoningContent.reasoningText.text: required key not found", at);
+    auto sig = rt->if_contains("signature");
+    note_reasoning(c, sig && sig->is_string() && reasoning_signature_valid(text->as_string(), sig->as_string()), message, block);
+    kind = "thinking";
+    return {};
+  }
+  if (kv.key() == "redactedContent") {
+    auto bytes = kv.value().is_string() ? base64_decode(kv.value().as_string()) : std::nullopt;
+    if (!bytes) return detail::format("{}.content.reasoningContent.redactedContent: expected base64 bytes", at);
+    note_reasoning(c, redacted_reasoning_valid(*bytes), message, block);
+    kind = "redacted_thinking";
+    return {};
+  }
+  return detail::format("{}.content.reasoningContent: unknown member [{}]", at, std::string_view(kv.key()));
 }
 
 constexpr std::array<std::string_view, 12> kConverseKeys = {
@@ -305,7 +396,9 @@ Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
   std::size_t index = 0;
   std::string tool_text, results;  // all tool input and result text; the current message's result text
   bool tool_blocks = false;
+  ThinkingCheck thinking;
   for (const auto& m : mit->value().as_array()) {
+    const std::size_t message_index = index;
     const std::string at = detail::format("messages.{}", index++);
     if (!m.is_object()) return malformed(detail::format("{}: expected type: JSONObject", at));
     const auto& mo = m.as_object();
@@ -325,11 +418,20 @@ Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
       return std::unexpected(detail::format("The content field in the Message object at {} is empty. Add a ContentBlock "
                                          "object to the content field and try again.", at));
     std::string text;
+    ThinkingCheck::Turn turn{.index = message_index};
+    std::size_t block_index = 0;
     for (const auto& b : content->value().as_array()) {
       if (!b.is_object() || b.as_object().size() != 1)
         return malformed(detail::format("{}.content: each ContentBlock must have exactly one member", at));
       const auto& kv = *b.as_object().begin();
       if (!one_of(kv.key(), kBlockKeys)) return malformed(detail::format("{}.content: unknown ContentBlock [{}]", at, std::string_view(kv.key())));
+      std::string kind = kv.key() == "text" ? "text" : kv.key() == "toolUse" ? "tool_use" : std::string(kv.key());
+      if (kv.key() == "reasoningContent" && kv.value().is_object()) {
+        auto bad = converse_reasoning_block(kv.value().as_object(), r, at, thinking, message_index, block_index, kind);
+        if (!bad.empty()) return malformed(bad);
+      }
+      if (block_index++ == 0) turn.first = kind;
+      turn.tool_use = turn.tool_use || kv.key() == "toolUse";
       if (kv.key() == "text") {
         if (!kv.value().is_string()) return malformed(detail::format("{}.content.text: expected type: String", at));
         text += kv.value().as_string();
@@ -350,9 +452,18 @@ Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
       out.last_user_has_tool_results = !results.empty();
       out.tool_results = std::move(results);
     }
+    if (r == "assistant") thinking.assistant_turns.push_back(std::move(turn));
     results.clear();
   }
   if (auto bad = check_roles(roles, true); !bad.empty()) return std::unexpected(bad);
+  if (auto it = obj->find("additionalModelRequestFields"); it != obj->end()) {
+    if (!it->value().is_object()) return malformed("additionalModelRequestFields: expected type: JSONObject");
+    const auto& fields = it->value().as_object();
+    if (auto th = fields.if_contains("thinking")) {
+      if (auto bad = parse_thinking_config(*th, "additionalModelRequestFields.thinking", thinking); !bad.empty()) return malformed(bad);
+    }
+    thinking.top_k = fields.contains("top_k");
+  }
   if (auto it = obj->find("toolConfig"); it != obj->end()) {
     if (auto bad = converse_tool_config(it->value(), out, tool_text); !bad.empty()) return malformed(bad);
   } else if (tool_blocks) {
@@ -379,10 +490,12 @@ Parsed parse_converse(std::string_view body, std::int64_t default_max_tokens) {
       out.max_tokens = *n;
     }
     if (auto bad = check_unit(ic, "temperature", "inferenceConfig.temperature"); !bad.empty()) return malformed(bad);
+    if (auto t = ic.find("temperature"); t != ic.end()) thinking.temperature = as_number(t->value());
     if (auto bad = check_unit(ic, "topP", "inferenceConfig.topP"); !bad.empty()) return malformed(bad);
     if (auto ss = ic.find("stopSequences"); ss != ic.end() && !string_list(ss->value()))
       return malformed("inferenceConfig.stopSequences: expected a list of strings");
   }
+  if (auto bad = check_thinking(thinking, out); !bad.empty()) return std::unexpected(bad);
   out.input_tokens = count_tokens(all_text);
   out.cache_points = converse_cache_points(*obj);
   if (auto it = obj->find("guardrailConfig"); it != obj->end()) {
@@ -431,7 +544,9 @@ Parsed parse_claude(std::string_view body) {
   std::size_t index = 0;
   std::string tool_text, results;
   bool has_results = false;
+  ThinkingCheck thinking;
   for (const auto& m : messages.as_array()) {
+    const std::size_t message_index = index;
     const std::string at = detail::format("#/messages/{}", index++);
     if (!m.is_object()) return malformed(detail::format("{}: expected type: JSONObject", at));
     const auto& mo = m.as_object();
@@ -442,17 +557,34 @@ Parsed parse_claude(std::string_view body) {
     if (r != "user" && r != "assistant") return malformed(detail::format("{}/role: {} is not a valid enum value", at, r));
     roles.push_back(r);
     std::string text;
+    ThinkingCheck::Turn turn{.index = message_index, .first = "text"};
     const auto& content = mo.at("content");
     if (content.is_string()) {
       text = content.as_string();
     } else if (content.is_array()) {
       std::size_t bi = 0;
       for (const auto& b : content.as_array()) {
+        const std::size_t block_index = bi;
         const std::string bat = detail::format("{}/content/{}", at, bi++);
         if (!b.is_object()) return malformed(detail::format("{}: expected type: JSONObject", bat));
         const auto& bo = b.as_object();
         auto type = bo.find("type");
         if (type == bo.end() || !type->value().is_string()) return malformed(detail::format("{}: required key [type] not found", bat));
+        const std::string_view block_type = type->value().as_string();
+        if (block_index == 0) turn.first = std::string(block_type);
+        turn.tool_use = turn.tool_use || block_type == "tool_use";
+        if (block_type == "thinking") {
+          auto t = bo.if_contains("thinking");
+          auto sig = bo.if_contains("signature");
+          if (!t || !t->is_string() || !sig || !sig->is_string())
+            return malformed(detail::format("{}: required keys [thinking, signature] not found", bat));
+          note_reasoning(thinking, reasoning_signature_valid(t->as_string(), sig->as_string()), message_index, block_index);
+        } else if (block_type == "redacted_thinking") {
+          auto data = bo.if_contains("data");
+          auto bytes = data && data->is_string() ? base64_decode(data->as_string()) : std::nullopt;
+          if (!bytes) return malformed(detail::format("{}: required key [data] not found", bat));
+          note_reasoning(thinking, redacted_reasoning_valid(*bytes), message_index, block_index);
+        }
         if (type->value().as_string() == "text") {
           auto t = bo.find("text");
           if (t == bo.end() || !t->value().is_string()) return malformed(detail::format("{}: required key [text] not found", bat));
@@ -482,16 +614,23 @@ Parsed parse_claude(std::string_view body) {
       out.last_user_has_tool_results = has_results;
       out.tool_results = std::move(results);
     }
+    if (r == "assistant") thinking.assistant_turns.push_back(std::move(turn));
     results.clear();
     has_results = false;
   }
   if (auto bad = check_roles(roles, false); !bad.empty()) return std::unexpected(bad);
   if (auto bad = claude_tools(*obj, out, tool_text); !bad.empty()) return malformed(bad);
+  if (auto th = obj->find("thinking"); th != obj->end()) {
+    if (auto bad = parse_thinking_config(th->value(), "#/thinking", thinking); !bad.empty()) return malformed(bad);
+  }
+  if (auto t = obj->find("temperature"); t != obj->end()) thinking.temperature = as_number(t->value());
+  thinking.top_k = obj->contains("top_k");
   all_text += tool_text;
   if (auto bad = check_unit(*obj, "temperature", "#/temperature"); !bad.empty()) return malformed(bad);
   if (auto bad = check_unit(*obj, "top_p", "#/top_p"); !bad.empty()) return malformed(bad);
   if (auto ss = obj->find("stop_sequences"); ss != obj->end() && !string_list(ss->value()))
     return malformed("#/stop_sequences: expected type: JSONArray of String");
+  if (auto bad = check_thinking(thinking, out); !bad.empty()) return std::unexpected(bad);
   out.input_tokens = count_tokens(all_text);
   out.cache_points = claude_cache_points(*obj);
   if (out.cache_points.size() > 4)

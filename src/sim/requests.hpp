@@ -42,6 +42,10 @@ struct ParsedRequest {
   std::string guardrail_trace;  // "", enabled, disabled, enabled_full
   // Converse outputConfig.textFormat (json_schema): the schema the reply's text must satisfy, as JSON text.
   std::string output_schema;
+  // Extended thinking (Converse additionalModelRequestFields.thinking, Claude's `thinking`): the budget when
+  // enabled, 0 otherwise. With it, the last assistant turn that calls tools must start with its reasoning,
+  // and every reasoning block sent back must carry the simulator's signature (sim/reply.hpp).
+  std::int64_t thinking_budget = 0;
 };
 
 // On failure: the ValidationException message.

@@ -199,8 +199,19 @@ json::object claude_message_delta(std::string_view stop, std::int64_t out, bool 
 }
 
 // Claude's content blocks: the text (unless a tool call has none) and the tool call.
-json::array claude_content(const Reply& reply, const std::optional<ToolCall>& tool) {
+// A reasoning block as Converse returns it (reasoningContent) and as Claude's native body does.
+json::object converse_reasoning(const Reasoning& r) {
+  if (!r.redacted.empty()) return json::object{{"redactedContent", base64_encode(r.redacted)}};
+  return json::object{{"reasoningText", {{"text", r.text}, {"signature", r.signature}}}};
+}
+json::object claude_thinking(const Reasoning& r) {
+  if (!r.redacted.empty()) return json::object{{"type", "redacted_thinking"}, {"data", base64_encode(r.redacted)}};
+  return json::object{{"type", "thinking"}, {"thinking", r.text}, {"signature", r.signature}};
+}
+
+json::array claude_content(const Reply& reply, const std::optional<ToolCall>& tool, const std::optional<Reasoning>& reasoning) {
   json::array content;
+  if (reasoning) content.push_back(claude_thinking(*reasoning));
   if (!tool || !reply.text.empty()) content.push_back(json::object{{"type", "text"}, {"text", reply.text}});
   if (tool)
     content.push_back(json::object{{"type", "tool_use"}, {"id", tool->id}, {"name", tool->name}, {"input", json::parse(tool->input)}});
@@ -577,12 +588,19 @@ class SimulatorImpl final : public Simulator {
     const Guardrail guardrail = guardrail_of(req, *parsed);
     const bool blocked = guardrail.intervenes;
     const std::optional<ToolCall> tool = blocked ? std::nullopt : tool_call_for(*parsed, opts_.seed, fingerprint);
+    // Extended thinking: the reasoning comes first and takes its tokens out of max_tokens.
+    std::optional<Reasoning> reasoning;
+    if (!blocked && parsed->thinking_budget > 0) {
+      reasoning = make_reasoning(opts_.seed, fingerprint, parsed->last_user_text, parsed->thinking_budget);
+      parsed->max_tokens = std::max<std::int64_t>(parsed->max_tokens - reasoning->output_tokens, 0);
+    }
     const Reply reply = blocked ? blocked_reply() : tool ? tool_preface(*parsed, *tool) : text_reply(*parsed, fingerprint);
     const std::size_t tool_pieces = tool ? tool->input_pieces.size() : 0;
-    const auto total = opts_.ttft + opts_.per_token * static_cast<std::int64_t>(reply.pieces.size() + tool_pieces);
+    const std::size_t reasoning_pieces = reasoning ? reasoning->pieces.size() : 0;
+    const auto total = opts_.ttft + opts_.per_token * static_cast<std::int64_t>(reply.pieces.size() + tool_pieces + reasoning_pieces);
     const std::int64_t latency_ms = total.count();
     const std::int64_t in = parsed->input_tokens - cached.read - cached.write;
-    const std::int64_t out = reply.output_tokens + (tool ? tool->output_tokens : 0);
+    const std::int64_t out = reply.output_tokens + (tool ? tool->output_tokens : 0) + (reasoning ? reasoning->output_tokens : 0);
     const char* stop = blocked && (op == Operation::converse || op == Operation::converse_stream) ? "guardrail_intervened"
                        : tool                                                                    ? "tool_use"
                        : reply.truncated                                                         ? "max_tokens"
@@ -595,6 +613,7 @@ class SimulatorImpl final : public Simulator {
       count([](SimStats& s) { ++s.succeeded; });
       if (op == Operation::converse) {
         json::array content;
+        if (reasoning) content.push_back(json::object{{"reasoningContent", converse_reasoning(*reasoning)}});
         if (!tool || !reply.text.empty()) content.push_back(json::object{{"text", reply.text}});
         if (tool)
           content.push_back(json::object{{"toolUse", {{"toolUseId", tool->id}, {"name", tool->name}, {"input", json::parse(tool->input)}}}});
@@ -612,7 +631,7 @@ class SimulatorImpl final : public Simulator {
                             {"type", "message"},
                             {"role", "assistant"},
                             {"model", claude_model_name(model_id)},
-                            {"content", claude_content(reply, tool)},
+                            {"content", claude_content(reply, tool, reasoning)},
                             {"stop_reason", stop},
                             {"stop_sequence", nullptr},
                             {"usage", claude_usage(in, out, cached, caching)}};
@@ -652,16 +671,29 @@ class SimulatorImpl final : public Simulator {
     std::size_t first_delta = 0;
     if (op == Operation::converse_stream) {
       steps.push_back({opts_.ttft, event_frame("messageStart", json::object{{"role", "assistant"}}), 0});
+      // Reasoning first (block 0): its text deltas then its signature, or its redacted content in one delta.
+      const std::int64_t text_at = reasoning ? 1 : 0;
+      if (reasoning) {
+        auto delta = [](json::object rc) { return json::object{{"contentBlockIndex", 0}, {"delta", {{"reasoningContent", std::move(rc)}}}}; };
+        if (!reasoning->redacted.empty()) {
+          steps.push_back({opts_.per_token, event_frame("contentBlockDelta", delta({{"redactedContent", base64_encode(reasoning->redacted)}})), 0});
+        } else {
+          for (const auto& piece : reasoning->pieces)
+            steps.push_back({opts_.per_token, event_frame("contentBlockDelta", delta({{"text", piece}})), 0});
+          steps.push_back({milliseconds{0}, event_frame("contentBlockDelta", delta({{"signature", reasoning->signature}})), 0});
+        }
+        steps.push_back({milliseconds{0}, event_frame("contentBlockStop", json::object{{"contentBlockIndex", 0}}), 0});
+      }
       first_delta = steps.size();
       for (std::size_t i = 0; i < n; ++i)
         steps.push_back({opts_.per_token,
-                         event_frame("contentBlockDelta", json::object{{"contentBlockIndex", 0}, {"delta", {{"text", reply.pieces[i]}}}}),
+                         event_frame("contentBlockDelta", json::object{{"contentBlockIndex", text_at}, {"delta", {{"text", reply.pieces[i]}}}}),
                          tokens_after(i + 1)});
       plan->fault_at = first_delta + n / 2;
-      // A forced tool call has no text block: the tool's block is then the first (index 0).
-      if (!tool || n > 0) steps.push_back({milliseconds{0}, event_frame("contentBlockStop", json::object{{"contentBlockIndex", 0}}), out});
+      // A forced tool call has no text block: the tool's block then follows the reasoning (or is the first).
+      if (!tool || n > 0) steps.push_back({milliseconds{0}, event_frame("contentBlockStop", json::object{{"contentBlockIndex", text_at}}), out});
       if (tool) {
-        const std::int64_t at = n > 0 ? 1 : 0;
+        const std::int64_t at = text_at + (n > 0 ? 1 : 0);
         steps.push_back({milliseconds{0},
                          event_frame("contentBlockStart", json::object{{"contentBlockIndex", at},
                                                                        {"start", {{"toolUse", {{"toolUseId", tool->id}, {"name", tool->name}}}}}}),
@@ -687,22 +719,47 @@ class SimulatorImpl final : public Simulator {
                                       {"stop_sequence", nullptr},
                                       {"usage", claude_usage(in, 1, cached, caching)}}}};
       steps.push_back({opts_.ttft, chunk_frame(start), 0});
+      // Reasoning first (block 0): a thinking block (thinking_delta pieces, then signature_delta) or a
+      // redacted_thinking block whose start carries it all.
+      const std::int64_t text_at = reasoning ? 1 : 0;
+      if (reasoning) {
+        if (!reasoning->redacted.empty()) {
+          steps.push_back({opts_.per_token,
+                           chunk_frame(json::object{{"type", "content_block_start"}, {"index", 0}, {"content_block", claude_thinking(*reasoning)}}),
+                           0});
+        } else {
+          steps.push_back({milliseconds{0},
+                           chunk_frame(json::object{{"type", "content_block_start"}, {"index", 0},
+                                                    {"content_block", {{"type", "thinking"}, {"thinking", ""}, {"signature", ""}}}}),
+                           0});
+          for (const auto& piece : reasoning->pieces)
+            steps.push_back({opts_.per_token,
+                             chunk_frame(json::object{{"type", "content_block_delta"}, {"index", 0},
+                                                      {"delta", {{"type", "thinking_delta"}, {"thinking", piece}}}}),
+                             0});
+          steps.push_back({milliseconds{0},
+                           chunk_frame(json::object{{"type", "content_block_delta"}, {"index", 0},
+                                                    {"delta", {{"type", "signature_delta"}, {"signature", reasoning->signature}}}}),
+                           0});
+        }
+        steps.push_back({milliseconds{0}, chunk_frame(json::object{{"type", "content_block_stop"}, {"index", 0}}), 0});
+      }
       const bool text_block = !tool || n > 0;
       if (text_block)
         steps.push_back({milliseconds{0},
-                         chunk_frame(json::object{{"type", "content_block_start"}, {"index", 0},
+                         chunk_frame(json::object{{"type", "content_block_start"}, {"index", text_at},
                                                   {"content_block", {{"type", "text"}, {"text", ""}}}}),
                          0});
       first_delta = steps.size();
       for (std::size_t i = 0; i < n; ++i)
         steps.push_back({opts_.per_token,
-                         chunk_frame(json::object{{"type", "content_block_delta"}, {"index", 0},
+                         chunk_frame(json::object{{"type", "content_block_delta"}, {"index", text_at},
                                                   {"delta", {{"type", "text_delta"}, {"text", reply.pieces[i]}}}}),
                          tokens_after(i + 1)});
       plan->fault_at = first_delta + n / 2;
-      if (text_block) steps.push_back({milliseconds{0}, chunk_frame(json::object{{"type", "content_block_stop"}, {"index", 0}}), out});
+      if (text_block) steps.push_back({milliseconds{0}, chunk_frame(json::object{{"type", "content_block_stop"}, {"index", text_at}}), out});
       if (tool) {
-        const std::int64_t at = text_block ? 1 : 0;
+        const std::int64_t at = text_at + (text_block ? 1 : 0);
         steps.push_back({milliseconds{0},
                          chunk_frame(json::object{{"type", "content_block_start"}, {"index", at},
                                                   {"content_block", {{"type", "tool_use"}, {"id", tool->id}, {"name", tool->name}, {"input", json::object{}}}}}),

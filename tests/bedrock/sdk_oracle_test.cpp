@@ -82,6 +82,17 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
         if (b.is_error) result["status"] = "error";
         content.push_back(json::object{{"toolResult", result}});
       }
+      if (b.type == ContentBlock::Type::reasoning) {  // members in reverse order: the SDK writes the model's
+        json::object rc;
+        if (b.is_redacted_reasoning()) {
+          rc["redactedContent"] = base64_encode(b.bytes);  // the oracle makes it a Uint8Array (a blob)
+        } else {
+          json::object text{{"signature", b.signature}, {"text", b.text}};
+          if (b.signature.empty()) text.erase("signature");
+          rc["reasoningText"] = text;
+        }
+        content.push_back(json::object{{"reasoningContent", rc}});
+      }
       if (b.cache_point) content.push_back(json::object{{"cachePoint", json::object{{"type", "default"}}}});
     }
     messages.push_back(json::object{{"role", m.role}, {"content", content}});
@@ -113,7 +124,12 @@ std::string sdk_input(const ChatRequest& r, bool stream) {
     if (r.tool_choice.mode == ToolChoice::Mode::tool) choice["tool"] = json::object{{"name", r.tool_choice.name}};
     input["toolConfig"] = json::object{{"toolChoice", choice}, {"tools", tools}};
   }
-  if (r.top_k) input["additionalModelRequestFields"] = json::object{{"top_k", *r.top_k}};
+  if (r.top_k || r.reasoning) {  // a document: the SDK writes it as given
+    json::object fields;
+    if (r.top_k) fields["top_k"] = *r.top_k;
+    if (r.reasoning) fields["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", r.reasoning->budget_tokens}};
+    input["additionalModelRequestFields"] = fields;
+  }
   if (r.guardrail) {
     json::object g{{"guardrailIdentifier", r.guardrail->identifier}, {"guardrailVersion", r.guardrail->version}};
     if (!r.guardrail->trace.empty()) g["trace"] = r.guardrail->trace;
@@ -242,6 +258,21 @@ std::vector<ChatRequest> cases() {
   listed.content = {ContentBlock::make_json("[1,2,3]")};
   rich.messages[2] = Message{.role = "user", .content = {shown, listed}};
   out.push_back(rich);
+
+  // Extended thinking: the budget (with top_k, and alone) and a tool turn sent back with its reasoning
+  // first: a signed text (escapes, non-ASCII) and redacted content of every byte value.
+  ChatRequest thinking = tools;
+  thinking.model_id = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+  thinking.max_tokens = 4096;
+  thinking.reasoning = ReasoningConfig{.budget_tokens = 2048};
+  thinking.tool_choice = ToolChoice{};
+  auto& turn = thinking.messages[1].content;
+  turn.insert(turn.begin(), {ContentBlock::make_reasoning("Let me \"think\"\n\u00e9 \xf0\x9f\x98\x80", "EqQBCkgIARABGAIiQL+/sig=="),
+                             ContentBlock::make_redacted_reasoning(all_bytes)});
+  out.push_back(thinking);
+  thinking.top_k.reset();
+  thinking.temperature.reset();
+  out.push_back(thinking);
   return out;
 }
 

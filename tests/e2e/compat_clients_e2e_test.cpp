@@ -60,9 +60,9 @@ class CompatClients : public ::testing::Test {
   }
 
   // Runs the clients' checks; fails the test with their output unless every check passed.
-  void run_checks(const std::string& scenario, const std::string& base) {
+  void run_checks(const std::string& scenario, const std::string& base, const std::string& alias = "claude") {
     auto r = shell("cd '" + std::string(BA_SOURCE_DIR) + "' && NODE_NO_WARNINGS=1 timeout 120 node " +
-                   "tests/node/compat_clients_check.mjs " + scenario + " " + base + " " + kKey + " claude");
+                   "tests/node/compat_clients_check.mjs " + scenario + " " + base + " " + kKey + " " + alias);
     EXPECT_EQ(r.rc, 0) << r.output;
     EXPECT_NE(r.output.find("\"failed\":0"), std::string::npos) << r.output;
   }
@@ -212,6 +212,27 @@ TEST_F(CompatClients, StructuredOutputThroughTheOfficialClientsHelpers) {
   for (const auto& l : stop_and_read_log())
     if (l.at("status") == 200 && l.contains("model") && l.at("model") == "anthropic.claude-sonnet-4-5-20250929-v1:0") ++structured;
   EXPECT_GE(structured, 2);
+}
+
+// Extended thinking through both clients, over Converse and over InvokeModel (Claude's native thinking):
+// the reasoning kept across a tool turn (signed, and redacted), and its absence refused by the simulator
+// as Bedrock refuses it.
+TEST_F(CompatClients, ReasoningIsKeptAcrossAToolTurnOverConverseAndInvokeModel) {
+  if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
+  for (const std::string api : {"converse", "invoke"}) {
+    const std::string base = start({"--api", api, "--model-alias", "sonnet37=us.anthropic.claude-3-7-sonnet-20250219-v1:0"});
+    ASSERT_FALSE(base.empty()) << agent->rest();
+    run_checks("reasoning", base, "sonnet37");
+    int refused_upstream = 0, answered = 0;
+    for (const auto& l : stop_and_read_log()) {
+      if (!l.at("route").as_string().starts_with("/v1/")) continue;
+      answered += l.at("status") == 200 ? 1 : 0;
+      refused_upstream += l.at("status") == 400 && l.contains("attempts") && l.at("attempts") == 1 ? 1 : 0;
+    }
+    EXPECT_EQ(answered, 13) << api;         // two turns, two clients, signed and redacted; 5 streamed
+    EXPECT_EQ(refused_upstream, 5) << api;  // the dropped (4) and edited (1) reasoning reached Bedrock
+    agent.reset();
+  }
 }
 
 TEST_F(CompatClients, OurLimitersRetryAfterIsHonouredByTheClientsOwnRetries) {

@@ -87,7 +87,7 @@ TEST_F(OpenAIApiTest, UnsupportedAndUnknownFieldsAre400NamingTheParameter) {
       {R"("response_format": {"type": "json_object"})", "response_format.type"},
       {R"("logprobs": true)", "logprobs"},
       {R"("presence_penalty": 0.5)", "presence_penalty"},
-      {R"("reasoning_effort": "high")", "reasoning_effort"},
+      {R"("reasoning_effort": "extreme")", "reasoning_effort"},
       {R"("temperature": 1.5)", "temperature"},
       {R"("max_tokens": 0)", "max_tokens"},
       {R"("max_tokens": 10, "max_completion_tokens": 20)", "max_tokens"},

@@ -1,7 +1,8 @@
 // Differential oracle for src/bedrock/converse_codec.cpp and model_id.cpp, using the official
 // @aws-sdk/client-bedrock-runtime serializer (no network: a capturing request handler answers).
 // Reads JSON lines on stdin: {"op":"converse"|"converse-stream"|"count-tokens"|"invoke"|"invoke-stream","input":{the command's input},
-// "bearer":"<token>"?}, where image/document "source":{"bytes":"<base64>"} is given as base64. With
+// "bearer":"<token>"?}, where image/document "source":{"bytes":"<base64>"} and a reasoning block's
+// "redactedContent" are given as base64. With
 // "bearer", the request is made by a client created while AWS_BEARER_TOKEN_BEDROCK=<token> is set (the
 // SDK then prefers its httpBearerAuth scheme). Writes one line per input:
 // {"method":"POST","path":"/model/.../converse","content_type":"...","body":"<request body>",
@@ -51,7 +52,9 @@ function bytesToUint8(v) {
   if (v && typeof v === "object") {
     const out = {};
     for (const [k, x] of Object.entries(v)) {
-      out[k] = k === "bytes" && typeof x === "string" ? new Uint8Array(Buffer.from(x, "base64")) : bytesToUint8(x);
+      // Blobs given as base64: image/document bytes, a reasoning block's redactedContent.
+      const blob = (k === "bytes" || k === "redactedContent") && typeof x === "string";
+      out[k] = blob ? new Uint8Array(Buffer.from(x, "base64")) : bytesToUint8(x);
     }
     return out;
   }

@@ -1,7 +1,7 @@
 // The official `openai` and `@anthropic-ai/sdk` clients against the agent's compatible routes
 // (POST /v1/chat/completions, POST /v1/messages, POST /v1/messages/count_tokens, GET /v1/models), the agent running `serve --simulate` (started and
 // stopped by tests/e2e/compat_clients_e2e_test.cpp).
-// Usage: node tests/node/compat_clients_check.mjs <main|tools|shapes|ratelimit|caching|guardrail> <base url> <api key> [model alias]
+// Usage: node tests/node/compat_clients_check.mjs <main|tools|shapes|reasoning|ratelimit|caching|guardrail> <base url> <api key> [model alias]
 // (main includes tools; tools alone is run against an agent using InvokeModel too.)
 // Prints one JSON line per check, then {"passed": N, "failed": M}; exits 1 when a check failed.
 import OpenAI from "openai";
@@ -564,7 +564,116 @@ async function shapes() {
   });
 }
 
+// Extended thinking (the alias is a Claude model that reasons): reasoning_effort / thinking, the reasoning
+// in each API's fields, sent back as the client got it across a tool turn; dropped, the simulator's 400
+// (Bedrock's ValidationException, Anthropic's words) reaches the client.
+async function reasoning() {
+  const question = { role: "user", content: "What is the weather in Paris?" };
+  const redactedQuestion = { role: "user", content: "What is the weather in Paris? [[redacted-thinking]]" };
+  for (const q of [question, redactedQuestion]) {
+    const redacted = q === redactedQuestion;
+    await check(`openai: reasoning_effort, the message with its thinking_blocks sent back across a tool turn${redacted ? " (redacted)" : ""}`, async () => {
+      const ask = (messages) => openai.chat.completions.create({ model: alias, reasoning_effort: "low", tools: [WEATHER_FN], messages });
+      const first = await ask([q]);
+      const m = first.choices[0].message;
+      expect(first.choices[0].finish_reason === "tool_calls", "a tool call: " + JSON.stringify(first));
+      expect(m.thinking_blocks?.length === 1, "thinking_blocks: " + JSON.stringify(m));
+      if (redacted) {
+        expect(m.thinking_blocks[0].type === "redacted_thinking" && m.thinking_blocks[0].data && m.reasoning_content === "", "redacted: " + JSON.stringify(m));
+      } else {
+        expect(/^Considering: /.test(m.reasoning_content), "reasoning_content: " + JSON.stringify(m));
+        expect(m.thinking_blocks[0].type === "thinking" && m.thinking_blocks[0].thinking === m.reasoning_content && m.thinking_blocks[0].signature,
+          "the block: " + JSON.stringify(m.thinking_blocks));
+      }
+      const result = { role: "tool", tool_call_id: m.tool_calls[0].id, content: "21 C" };
+      const second = await ask([q, m, result]);
+      expect(second.choices[0].message.content === "The tool returned: 21 C", "the answer: " + JSON.stringify(second.choices[0].message));
+      const { thinking_blocks, ...withoutBlocks } = m;
+      const e = await expectError(ask([q, withoutBlocks, result]), 400, "the tool turn without its reasoning");
+      expect(e instanceof OpenAI.BadRequestError && /Expected `thinking` or `redacted_thinking`/.test(e.message), "Bedrock's words: " + e.message);
+      return { usage: second.usage };
+    });
+    await check(`anthropic: thinking, the response's content sent back as is across a tool turn${redacted ? " (redacted)" : ""}`, async () => {
+      const ask = (messages) => anthropic.messages.create({ model: alias, max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024 },
+        tools: [WEATHER_TOOL], messages });
+      const first = await ask([q]);
+      const block = first.content[0];
+      expect(block.type === (redacted ? "redacted_thinking" : "thinking"), "the reasoning first: " + JSON.stringify(first.content));
+      expect(redacted ? !!block.data : /^Considering: /.test(block.thinking) && !!block.signature, "the block: " + JSON.stringify(block));
+      const use = first.content.find((b) => b.type === "tool_use");
+      expect(first.stop_reason === "tool_use" && use, "a tool call");
+      const result = { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "21 C" }] };
+      const second = await ask([q, { role: "assistant", content: first.content }, result]);
+      expect(second.content[0].type === "thinking", "reasoning again (the trigger was in the first question)");
+      expect(second.content.at(-1).text === "The tool returned: 21 C", "the answer: " + JSON.stringify(second.content));
+      const e = await expectError(ask([q, { role: "assistant", content: first.content.slice(1) }, result]), 400, "the tool turn without its reasoning");
+      expect(e instanceof Anthropic.BadRequestError && /Expected `thinking` or `redacted_thinking`, but found `text`/.test(e.message), "Bedrock's words: " + e.message);
+      if (!redacted) {
+        const forged = [{ ...block, thinking: block.thinking + " (edited)" }, ...first.content.slice(1)];
+        const f = await expectError(ask([q, { role: "assistant", content: forged }, result]), 400, "edited reasoning");
+        expect(/Invalid `signature`/.test(f.message), "the signature: " + f.message);
+      }
+      return { usage: second.usage };
+    });
+  }
+  await check("openai: streamed reasoning_content deltas, thinking_blocks whole; the helper's message sent back", async () => {
+    const stream = openai.chat.completions.stream({ model: alias, reasoning_effort: "medium", tools: [WEATHER_FN], messages: [question] });
+    let reasoning = "", reasoningChunks = 0, firstContentAfterReasoning = true, sawContent = false;
+    stream.on("chunk", (c) => {
+      const d = c.choices[0]?.delta ?? {};
+      if (d.reasoning_content) { reasoning += d.reasoning_content; reasoningChunks++; if (sawContent) firstContentAfterReasoning = false; }
+      if (d.content) sawContent = true;
+    });
+    const final = await stream.finalChatCompletion();
+    const m = final.choices[0].message;
+    expect(reasoningChunks > 1 && /^Considering: /.test(reasoning) && firstContentAfterReasoning, "reasoning deltas first: " + reasoning);
+    expect(m.thinking_blocks?.length === 1 && m.thinking_blocks[0].thinking === reasoning && m.thinking_blocks[0].signature,
+      "thinking_blocks whole: " + JSON.stringify(m.thinking_blocks));
+    expect(final.choices[0].finish_reason === "tool_calls" && m.tool_calls.length === 1, "a tool call");
+    const { parsed, ...back } = m;  // the helper's own field, not OpenAI's
+    const second = await openai.chat.completions.create({ model: alias, reasoning_effort: "medium", tools: [WEATHER_FN],
+      messages: [question, back, { role: "tool", tool_call_id: m.tool_calls[0].id, content: "21 C" }] });
+    expect(second.choices[0].message.content === "The tool returned: 21 C", "the answer: " + JSON.stringify(second.choices[0].message));
+    return { reasoningChunks };
+  });
+  await check("anthropic: streamed thinking block (thinking_delta, signature_delta) first; the final message's content sent back", async () => {
+    const stream = anthropic.messages.stream({ model: alias, max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024 },
+      tools: [WEATHER_TOOL], messages: [question] });
+    const events = [];
+    stream.on("streamEvent", (e) => events.push(e.type === "content_block_start" ? `start:${e.index}:${e.content_block.type}`
+      : e.type === "content_block_delta" ? `delta:${e.index}:${e.delta.type}` : e.type === "content_block_stop" ? `stop:${e.index}` : e.type));
+    const first = await stream.finalMessage();
+    const seq = events.filter((e, i) => e !== events[i - 1]).join(" ");
+    expect(/^message_start start:0:thinking delta:0:thinking_delta delta:0:signature_delta stop:0 start:1:text delta:1:text_delta stop:1 start:2:tool_use delta:2:input_json_delta stop:2 message_delta message_stop$/.test(seq),
+      "the event sequence: " + seq);
+    const block = first.content[0];
+    expect(block.type === "thinking" && /^Considering: /.test(block.thinking) && block.signature, "the assembled block: " + JSON.stringify(block));
+    const use = first.content.find((b) => b.type === "tool_use");
+    const second = await anthropic.messages.create({ model: alias, max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024 },
+      tools: [WEATHER_TOOL], messages: [question, { role: "assistant", content: first.content },
+        { role: "user", content: [{ type: "tool_result", tool_use_id: use.id, content: "21 C" }] }] });
+    expect(second.content.at(-1).text === "The tool returned: 21 C", "the answer: " + JSON.stringify(second.content));
+    return { seq };
+  });
+  await check("anthropic: a streamed redacted_thinking block, whole in its start", async () => {
+    const stream = anthropic.messages.stream({ model: alias, max_tokens: 2048, thinking: { type: "enabled", budget_tokens: 1024 },
+      messages: [redactedQuestion] });
+    const final = await stream.finalMessage();
+    expect(final.content[0].type === "redacted_thinking" && final.content[0].data && final.content[1].type === "text",
+      "redacted first: " + JSON.stringify(final.content));
+  });
+  await check("openai and anthropic: settings Claude refuses with thinking are 400 naming them", async () => {
+    const e = await expectError(openai.chat.completions.create({ model: alias, reasoning_effort: "high", temperature: 0.3,
+      messages: [question] }), 400, "temperature with reasoning");
+    expect(/temperature/.test(e.message), "names temperature: " + e.message);
+    const a = await expectError(anthropic.messages.create({ model: alias, max_tokens: 1024, thinking: { type: "enabled", budget_tokens: 1024 },
+      messages: [question] }), 400, "a budget not below max_tokens");
+    expect(/budget_tokens/.test(a.message), "names budget_tokens: " + a.message);
+  });
+}
+
 if (scenario === "shapes") await shapes();
+else if (scenario === "reasoning") await reasoning();
 else if (scenario === "main") {
   await main();
   await tools();
@@ -572,7 +681,7 @@ else if (scenario === "main") {
 else if (scenario === "ratelimit") await ratelimit();
 else if (scenario === "caching") await caching();
 else if (scenario === "guardrail") await guardrail();
-else if (scenario !== "shapes") throw new Error("scenario must be main, tools, shapes, ratelimit, caching or guardrail");
+else if (scenario !== "shapes") throw new Error("scenario must be main, tools, shapes, reasoning, ratelimit, caching or guardrail");
 const failed = results.filter((r) => !r.ok).length;
 console.log(JSON.stringify({ passed: results.length - failed, failed }));
 process.exit(failed ? 1 : 0);

@@ -283,6 +283,52 @@ await check("ConverseStream tool use", async () => {
   assert(stop === "tool_use", stop);
 });
 
+// --- Extended thinking -------------------------------------------------------------------------------------------
+const SONNET37 = "us.anthropic.claude-3-7-sonnet-20250219-v1:0";
+const thinking = { thinking: { type: "enabled", budget_tokens: 1024 } };
+const thinkingTurn = (text, extra = {}) => ({ modelId: SONNET37, toolConfig, inferenceConfig: { maxTokens: 2048 },
+  additionalModelRequestFields: thinking, messages: [{ role: "user", content: [{ text }] }], ...extra });
+await check("Converse reasoning kept across a tool turn (signed text and redacted)", async () => {
+  for (const question of ["Weather in Paris?", "Weather in Paris? [[redacted-thinking]]"]) {
+    const r = await ok.send(new ConverseCommand(thinkingTurn(question)));
+    const content = r.output.message.content;
+    const rc = content[0].reasoningContent;
+    assert(rc && (rc.reasoningText?.text && rc.reasoningText?.signature || rc.redactedContent instanceof Uint8Array), JSON.stringify(content));
+    assert(/redacted/.test(question) === !!rc.redactedContent, "redacted on the trigger only");
+    const use = content.find((b) => b.toolUse)?.toolUse;
+    assert(r.stopReason === "tool_use" && use, r.stopReason);
+    const next = (assistant) => ok.send(new ConverseCommand(thinkingTurn(question, { messages: [
+      { role: "user", content: [{ text: question }] }, { role: "assistant", content: assistant },
+      { role: "user", content: [{ toolResult: { toolUseId: use.toolUseId, content: [{ text: "21 C" }] } }] }] })));
+    const answer = await next(content);  // the content as the SDK parsed it, sent back
+    assert(answer.stopReason === "end_turn" && answer.output.message.content[0].reasoningContent, JSON.stringify(answer.output));
+    let err;
+    await next(content.slice(1)).catch((e) => { err = e; });
+    assert(err?.name === "ValidationException" && /Expected `thinking` or `redacted_thinking`, but found `text`/.test(err.message),
+      "dropped reasoning: " + err?.message);
+    if (rc.reasoningText) {
+      const forged = [{ reasoningContent: { reasoningText: { text: rc.reasoningText.text + "!", signature: rc.reasoningText.signature } } },
+        ...content.slice(1)];
+      err = undefined;
+      await next(forged).catch((e) => { err = e; });
+      assert(err?.name === "ValidationException" && /Invalid `signature`/.test(err.message), "forged: " + err?.message);
+    }
+  }
+});
+await check("ConverseStream reasoning deltas then the signature, the text at index 1", async () => {
+  const out = await ok.send(new ConverseStreamCommand(thinkingTurn("Hello there", { toolConfig: undefined })));
+  let reasoning = "", signature, text = "", textIndex;
+  for await (const ev of out.stream) {
+    const d = ev.contentBlockDelta;
+    if (d?.delta?.reasoningContent?.text) reasoning += d.delta.reasoningContent.text;
+    if (d?.delta?.reasoningContent?.signature) signature = d.delta.reasoningContent.signature;
+    if (d?.delta?.text) { text += d.delta.text; textIndex = d.contentBlockIndex; }
+  }
+  assert(reasoning.startsWith("Considering: Hello there.") && signature && text && textIndex === 1, JSON.stringify({ reasoning, signature, text, textIndex }));
+});
+await expectError("thinking budget not below maxTokens", () => ok.send(new ConverseCommand(thinkingTurn("x", { inferenceConfig: { maxTokens: 1024 } }))),
+  { type: "ValidationException", status: 400, message: "The model returned the following errors: `max_tokens` must be greater than `thinking.budget_tokens`" });
+
 // --- Simulator endpoints ------------------------------------------------------------------------------------
 await check("GET /sim/stats", async () => {
   const r = await fetch(`${endpoint}/sim/stats`);
