@@ -57,7 +57,19 @@ Result<json::object> json_object(std::string_view text, std::string_view what) {
 
 // ---- Claude ----
 
+// Prompt caching in Claude's native body: a block (or tool, or the system prompt) marked with
+// cache_control, where Converse puts a cachePoint block after it.
+json::object ephemeral() { return json::object{{"type", "ephemeral"}}; }
+
+Result<json::object> claude_block_uncached(const ContentBlock& b);
+
 Result<json::object> claude_block(const ContentBlock& b) {
+  auto block = claude_block_uncached(b);
+  if (block && b.cache_point) (*block)["cache_control"] = ephemeral();
+  return block;
+}
+
+Result<json::object> claude_block_uncached(const ContentBlock& b) {
   switch (b.type) {
     case ContentBlock::Type::text: return json::object{{"type", "text"}, {"text", b.text}};
     case ContentBlock::Type::image:
@@ -117,6 +129,7 @@ Status claude_tools(json::object& body, const ChatRequest& r) {
     json::object tool{{"name", t.name}};
     if (!t.description.empty()) tool["description"] = t.description;
     tool["input_schema"] = std::move(*schema);
+    if (t.cache_point) tool["cache_control"] = ephemeral();
     tools.push_back(std::move(tool));
   }
   body["tools"] = std::move(tools);
@@ -133,7 +146,11 @@ Result<std::string> claude_request(const ChatRequest& r) {
   json::object body;
   body["anthropic_version"] = kAnthropicVersion;
   body["max_tokens"] = r.max_tokens;
-  if (!r.system.empty()) body["system"] = r.system;
+  if (!r.system.empty() && r.system_cache_point) {
+    body["system"] = json::array{json::object{{"type", "text"}, {"text", r.system}, {"cache_control", ephemeral()}}};
+  } else if (!r.system.empty()) {
+    body["system"] = r.system;
+  }
   json::array messages;
   for (const auto& m : r.messages) {
     json::array content;

@@ -92,8 +92,7 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
       ->check(CLI::IsMember({"converse", "invoke"}))
       ->capture_default_str();
   app.add_flag("--prompt-cache", o.prompt_cache,
-               "/chat: prompt-cache points after the system prompt and the history (models that cache; --api "
-               "converse)")
+               "/chat: prompt-cache points after the system prompt and the history (models that cache)")
       ->envname("BEDROCK_AGENT_PROMPT_CACHE");
   app.add_option("--guardrail", o.guardrail,
                  "ID:VERSION of a Bedrock guardrail applied to every model call (ID or ARN; VERSION: DRAFT or a number)")

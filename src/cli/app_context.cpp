@@ -205,9 +205,20 @@ void open_history(boost::asio::io_context& io, App& app, aws::CredentialsProvide
     const std::string resource = "DynamoDB table '" + table + "'";
     app.history = store::guard_history(
         store::make_dynamodb_history(*app.dynamodb,
-                                     store::DynamoHistoryOptions{.table = table,
-                                                                 .retention = std::chrono::hours(24) * o.retention_days,
-                                                                 .files = app.files.get()}),
+                                     store::DynamoHistoryOptions{
+                                         .table = table,
+                                         .retention = std::chrono::hours(24) * o.retention_days,
+                                         .files = app.files.get(),
+                                         // The turn was stored and answered; only the list lags: logged, not the caller's error.
+                                         .on_list_item_failure =
+                                             [resource = resource + ", conversation list item (the turn was saved)"](const Error& e) {
+                                               store::StoreFailure f{.fault = store::classify_store_error(e),
+                                                                     .store = "history store",
+                                                                     .resource = resource,
+                                                                     .error = &e};
+                                               if (f.fault == store::StoreFault::none) f.fault = store::StoreFault::failed;
+                                               log_store_failure(f);
+                                             }}),
         resource, log_store_failure);
     app.idempotency = store::guard_idempotency(
         store::make_dynamodb_idempotency(*app.dynamodb, store::DynamoIdempotencyOptions{.table = table}), resource,
@@ -562,9 +573,6 @@ std::unique_ptr<App> build_app(boost::asio::io_context& io, const ServeOptions& 
     }
   } else {
     throw ConfigError("--api must be converse or invoke, got '" + o.api + "'");
-  }
-  if (o.prompt_cache && api != bedrock::Api::converse) {
-    throw ConfigError("--prompt-cache needs --api converse (cache points are Converse blocks)");
   }
   app->target_specs = read_targets(o);
   for (auto& t : app->target_specs) {

@@ -106,8 +106,17 @@ boost::asio::awaitable<void> stream_chat(std::shared_ptr<ApiState> state, agent:
     if (client_gone) {
       log.error_type = "client_disconnected";
     } else {
-      note_error(log, out.error(), status_for(out.error()));  // a 5xx's message, as for a buffered chat
-      co_await writer.write(format->stream_error(for_caller(out.error())));
+      Error e = out.error();
+      if (e.kind == ErrorKind::cancelled) {
+        // Not by the client (it is still there): the end of a drain cancelled the call. Like a buffered
+        // chat's 503 (net/http_server.cpp), the stream ends with an error the caller may retry; the
+        // Idempotency-Key was released and nothing was saved.
+        e = Error::make(ErrorKind::unavailable, "the server is shutting down; retry the request");
+        e.retryable = true;
+        e.retry_after = std::chrono::seconds{1};
+      }
+      note_error(log, e, status_for(e));  // a 5xx's message, as for a buffered chat
+      co_await writer.write(format->stream_error(for_caller(std::move(e))));
     }
   }
 }

@@ -27,7 +27,61 @@ void add_text(const json::value& v, std::string& text) {
   }
 }
 
+bool has_cache_control(const json::value& v) { return v.is_object() && v.as_object().if_contains("cache_control"); }
+
+// A Claude block's text for the token count (as parse_claude counts it: text, tool inputs and results,
+// tool definitions).
+void add_claude_text(const json::value& v, std::string& text) {
+  if (v.is_string()) text += v.as_string();
+  if (!v.is_object()) return;
+  const auto& o = v.as_object();
+  if (auto t = o.if_contains("text"); t && t->is_string()) text += t->as_string();
+  if (auto in = o.if_contains("input")) text += json::serialize(*in);
+  if (auto c = o.if_contains("content")) {
+    if (c->is_string()) text += c->as_string();
+    if (c->is_array())
+      for (const auto& part : c->as_array()) add_claude_text(part, text);
+  }
+  if (auto n = o.if_contains("name"); n && n->is_string() && o.contains("input_schema")) {
+    text += n->as_string();
+    text += json::serialize(o.at("input_schema"));
+    if (auto d = o.if_contains("description"); d && d->is_string()) text += d->as_string();
+  }
+}
+
 }  // namespace
+
+std::vector<CachePoint> claude_cache_points(const json::object& body) {
+  std::vector<CachePoint> points;
+  std::string prefix, text;
+  auto walk = [&](const json::value& list, std::string_view section) {
+    prefix += section;
+    if (!list.is_array()) {  // a string: no mark possible
+      if (list.is_string()) prefix += list.as_string();
+      add_claude_text(list, text);
+      return;
+    }
+    for (const auto& item : list.as_array()) {
+      json::value unmarked = item;
+      if (unmarked.is_object()) unmarked.as_object().erase("cache_control");
+      prefix += json::serialize(unmarked);
+      add_claude_text(item, text);
+      if (has_cache_control(item)) points.push_back({hex_encode(sha256(prefix)), count_tokens(text)});
+    }
+  };
+  if (auto tools = body.if_contains("tools")) walk(*tools, "tools:");
+  if (auto system = body.if_contains("system")) walk(*system, "system:");
+  if (auto messages = body.if_contains("messages"); messages && messages->is_array()) {
+    for (const auto& m : messages->as_array()) {
+      if (!m.is_object()) continue;
+      auto role = m.as_object().if_contains("role");
+      auto content = m.as_object().if_contains("content");
+      if (!content) continue;
+      walk(*content, role && role->is_string() ? std::string("message:") + std::string(role->as_string()) + ":" : "message:");
+    }
+  }
+  return points;
+}
 
 std::vector<CachePoint> converse_cache_points(const json::object& body) {
   std::vector<CachePoint> points;

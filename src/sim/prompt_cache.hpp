@@ -29,6 +29,9 @@ struct CachePoint {
 // The cache points of a Converse body (system, messages and toolConfig.tools blocks {"cachePoint": ...}),
 // in prefix order. An object that is not a Converse body has none.
 std::vector<CachePoint> converse_cache_points(const boost::json::object& body);
+// The cache points of a Claude native body (InvokeModel): each tools[], system[] or message content block
+// with "cache_control" ends a prefix, in the same order. A string system prompt or content has none.
+std::vector<CachePoint> claude_cache_points(const boost::json::object& body);
 
 struct CacheUse {
   std::int64_t read = 0;

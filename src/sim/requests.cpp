@@ -632,6 +632,10 @@ Parsed parse_claude(std::string_view body) {
     return malformed("#/stop_sequences: expected type: JSONArray of String");
   if (auto bad = check_thinking(thinking, out); !bad.empty()) return std::unexpected(bad);
   out.input_tokens = count_tokens(all_text);
+  out.cache_points = claude_cache_points(*obj);
+  if (out.cache_points.size() > 4)
+    return std::unexpected(detail::format("A maximum of 4 blocks with cache_control may be provided. Found {}.",
+                                          out.cache_points.size()));
   return out;
 }
 

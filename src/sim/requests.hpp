@@ -35,7 +35,7 @@ struct ParsedRequest {
   std::string tool_choice_name;  // "tool": the tool's name
   bool last_user_has_tool_results = false;
   std::string tool_results;      // the last user message's tool results' text, joined with "; "
-  std::vector<CachePoint> cache_points;  // Converse cachePoint blocks, in prefix order (sim/prompt_cache.hpp)
+  std::vector<CachePoint> cache_points;  // Converse cachePoint blocks or Claude cache_control marks, in prefix order (sim/prompt_cache.hpp)
   // Converse guardrailConfig (InvokeModel: the X-Amzn-Bedrock-Guardrail* headers, read by the simulator).
   std::string guardrail_id;     // empty: no guardrail
   std::string guardrail_version;

@@ -174,6 +174,16 @@ json::object guardrail_trace(const Guardrail& g) {
   return json::object{{"guardrail", {{"inputAssessment", {{g.id, {{"wordPolicy", std::move(words)}}}}}}}};
 }
 
+// Claude's native usage; with cache marks (caching) also cache_creation_input_tokens and cache_read_input_tokens.
+json::object claude_usage(std::int64_t in, std::int64_t out, const CacheUse& cached, bool caching) {
+  json::object u{{"input_tokens", in}, {"output_tokens", out}};
+  if (caching) {
+    u["cache_creation_input_tokens"] = cached.write;
+    u["cache_read_input_tokens"] = cached.read;
+  }
+  return u;
+}
+
 json::object converse_metadata(std::int64_t in, std::int64_t out, const CacheUse& cached, bool caching, std::int64_t latency_ms,
                                bool blocked, const Guardrail& g) {
   json::object m{{"usage", converse_usage(in, out, cached, caching)}, {"metrics", {{"latencyMs", latency_ms}}}};
@@ -624,7 +634,7 @@ class SimulatorImpl final : public Simulator {
                             {"content", claude_content(reply, tool, reasoning)},
                             {"stop_reason", stop},
                             {"stop_sequence", nullptr},
-                            {"usage", {{"input_tokens", in}, {"output_tokens", out}}}};
+                            {"usage", claude_usage(in, out, cached, caching)}};
       } else {
         body = json::object{{"inputTextTokenCount", in},
                             {"results", json::array{json::object{{"tokenCount", out},
@@ -654,6 +664,10 @@ class SimulatorImpl final : public Simulator {
                          {"outputTokenCount", out},
                          {"invocationLatency", latency_ms},
                          {"firstByteLatency", opts_.ttft.count()}};
+    if (caching) {
+      metrics["cacheReadInputTokenCount"] = cached.read;
+      metrics["cacheWriteInputTokenCount"] = cached.write;
+    }
     std::size_t first_delta = 0;
     if (op == Operation::converse_stream) {
       steps.push_back({opts_.ttft, event_frame("messageStart", json::object{{"role", "assistant"}}), 0});
@@ -703,7 +717,7 @@ class SimulatorImpl final : public Simulator {
                                       {"content", json::array{}},
                                       {"stop_reason", nullptr},
                                       {"stop_sequence", nullptr},
-                                      {"usage", {{"input_tokens", in}, {"output_tokens", 1}}}}}};
+                                      {"usage", claude_usage(in, 1, cached, caching)}}}};
       steps.push_back({opts_.ttft, chunk_frame(start), 0});
       // Reasoning first (block 0): a thinking block (thinking_delta pieces, then signature_delta) or a
       // redacted_thinking block whose start carries it all.

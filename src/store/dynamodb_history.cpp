@@ -196,7 +196,9 @@ class DynamoHistory final : public HistoryStore {
       cond.values[":e"] = ttl->value();
       update += ", #e = :e";
     }
-    (void)co_await client_.update_item(options_.table, std::move(key), std::move(update), std::move(cond));
+    auto updated = co_await client_.update_item(options_.table, std::move(key), std::move(update), std::move(cond));
+    if (!updated && updated.error().kind != ErrorKind::conflict && options_.on_list_item_failure)
+      options_.on_list_item_failure(updated.error());
   }
 
   awaitable<Result<ConversationPage>> list_impl(const std::string& owner, std::size_t limit, const std::string& cursor) {

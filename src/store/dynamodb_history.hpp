@@ -15,6 +15,7 @@
 // Calls run on the io_context of the client's HttpClient (call them from coroutines on that context).
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -40,6 +41,10 @@ struct DynamoHistoryOptions {
   FileStore* files = nullptr;      // spill target; nullptr: too-large turns fail with too_large
   Clock* clock = nullptr;          // nullptr: system_clock()
   Random* random = nullptr;        // backoff jitter; nullptr: system_random()
+  // Told when a conversation's list item could not be updated after its turn was stored (the turn stays;
+  // GET /conversations shows the previous count and time until a later turn repairs the item). A lost race
+  // with a newer turn is not a failure. Empty: not told.
+  std::function<void(const Error&)> on_list_item_failure;
 };
 
 // `client` (and `options.files`) must outlive the store. Throws std::invalid_argument for an empty table name.

@@ -62,6 +62,43 @@ TEST(PromptCacheCodec, CachePointsFollowTheMarkedSystemPromptBlocksAndTools) {
   EXPECT_EQ(count_cache_points(marked("x")), 4u);
 }
 
+// InvokeModel with Claude's native body: the same points as cache_control marks on the marked block,
+// tool or (as a text block) the system prompt.
+TEST(PromptCacheCodec, ClaudesNativeBodyMarksTheBlocksWithCacheControl) {
+  auto body = invoke::encode_request(marked("anthropic.claude-sonnet-4-20250514-v1:0"), ModelFamily::anthropic_claude);
+  ASSERT_TRUE(body) << body.error().message;
+  const auto b = J(*body);
+  EXPECT_EQ(b.at("system"), J(R"([{"type":"text","text":"You are terse.","cache_control":{"type":"ephemeral"}}])"));
+  EXPECT_EQ(b.at("messages"), J(R"([
+      {"role":"user","content":[{"type":"text","text":"long document","cache_control":{"type":"ephemeral"}},
+                                {"type":"text","text":"q1"}]},
+      {"role":"assistant","content":[{"type":"text","text":"a1","cache_control":{"type":"ephemeral"}}]},
+      {"role":"user","content":[{"type":"text","text":"q2"}]}])"));
+  EXPECT_EQ(b.at("tools"), J(R"([{"name":"a","input_schema":{"type":"object"},"cache_control":{"type":"ephemeral"}},
+                                  {"name":"b","input_schema":{"type":"object"}}])"));
+
+  ChatRequest plain = marked("anthropic.claude-sonnet-4-20250514-v1:0");
+  plain.system_cache_point = false;
+  for (auto& m : plain.messages)
+    for (auto& blk : m.content) blk.cache_point = false;
+  for (auto& t : plain.tools) t.cache_point = false;
+  auto unmarked = invoke::encode_request(plain, ModelFamily::anthropic_claude);
+  ASSERT_TRUE(unmarked);
+  EXPECT_EQ(J(*unmarked).at("system"), J(R"("You are terse.")"));  // unchanged without marks
+  EXPECT_EQ(unmarked->find("cache_control"), std::string::npos);
+}
+
+TEST(PromptCacheCodec, ReadsCacheUsageFromClaudesNativeReply) {
+  auto r = invoke::decode_response(R"({"type":"message","role":"assistant",
+      "content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn",
+      "usage":{"input_tokens":5,"output_tokens":2,"cache_creation_input_tokens":300,"cache_read_input_tokens":1200}})",
+                                  ModelFamily::anthropic_claude);
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r->usage.input_tokens, 5);
+  EXPECT_EQ(r->usage.cache_read_input_tokens, 1200);
+  EXPECT_EQ(r->usage.cache_write_input_tokens, 300);
+}
+
 TEST(PromptCacheCodec, NoCachePointsWithoutMarks) {
   ChatRequest r = marked("anthropic.claude-sonnet-4-20250514-v1:0");
   r.system_cache_point = false;

@@ -258,9 +258,18 @@ struct DrainRun {
   int exit_code = -1;
 };
 
+// With `stream`, the chat is streamed and the model takes `per_token_ms` a token (the signal goes at
+// `signal_ms`, once deltas are flowing).
+struct DrainChat {
+  bool stream = false;
+  int per_token_ms = 0;
+  int signal_ms = 0;  // 0: ttft_ms / 3
+};
+
 DrainRun sigterm_during_a_chat(const std::filesystem::path& db, int ttft_ms, int drain_s,
-                               const std::string& idempotency_key = {}) {
-  Child sim({binary(), "simulate-bedrock", "--port", "0", "--ttft-ms", std::to_string(ttft_ms)});
+                               const std::string& idempotency_key = {}, DrainChat shape = {}) {
+  Child sim({binary(), "simulate-bedrock", "--port", "0", "--ttft-ms", std::to_string(ttft_ms), "--per-token-ms",
+             std::to_string(shape.per_token_ms)});
   auto sim_port = listening_port(sim, "simulator listening");
   if (!sim_port) throw std::runtime_error("simulator did not start: " + sim.rest());
   Child agent({binary(), "serve", "--port", "0", "--history", "sqlite:" + db.string(), "--drain-timeout",
@@ -278,7 +287,8 @@ DrainRun sigterm_during_a_chat(const std::filesystem::path& db, int ttft_ms, int
   net::HttpRequest chat{.method = "POST",
                         .url = "http://127.0.0.1:" + std::to_string(*port) + "/chat",
                         .headers = {{"Content-Type", "application/json"}},
-                        .body = R"({"input": "echo:drained", "conversation_id": "drain-1"})"};
+                        .body = shape.stream ? R"({"input": "echo:drained while it streamed its many words", "conversation_id": "drain-1", "stream": true})"
+                                             : R"({"input": "echo:drained", "conversation_id": "drain-1"})"};
   if (!idempotency_key.empty()) chat.headers.set("Idempotency-Key", idempotency_key);
   boost::asio::co_spawn(io, client->send(std::move(chat)), [&](std::exception_ptr, Result<net::HttpResponse> r) {
     run.status = r ? r->status : -1;
@@ -289,7 +299,7 @@ DrainRun sigterm_during_a_chat(const std::filesystem::path& db, int ttft_ms, int
     done = true;
   });
   // The signal goes once the chat is in flight (the model answers after ttft_ms).
-  boost::asio::steady_timer signal_at(io, std::chrono::milliseconds(ttft_ms / 3));
+  boost::asio::steady_timer signal_at(io, std::chrono::milliseconds(shape.signal_ms ? shape.signal_ms : ttft_ms / 3));
   std::chrono::steady_clock::time_point signalled;
   signal_at.async_wait([&](boost::system::error_code) {
     signalled = std::chrono::steady_clock::now();
@@ -353,6 +363,43 @@ TEST(BinaryE2E, AChatPastTheDrainTimeoutIsCancelledWithNothingSaved) {
              net::HttpRequest{.method = "GET",
                               .url = "http://127.0.0.1:" + std::to_string(*port) + "/conversations/drain-1"});
   EXPECT_EQ(got.status, 200) << got.body;
+  client.reset();
+  again.signal(SIGTERM);
+  EXPECT_EQ(again.wait_exit(), 0);
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
+// A stream under way when the drain timeout ends: the caller has its first deltas, then the stream ends
+// with an error event it may retry on (its status, 200, went out long before); the Bedrock call is
+// aborted, nothing is saved and the Idempotency-Key is released.
+TEST(BinaryE2E, AStreamPastTheDrainTimeoutEndsWithAnErrorEventAndNothingSaved) {
+  auto dir = std::filesystem::temp_directory_path() / ("ba-bin-" + uuid_v4());
+  std::filesystem::create_directories(dir);
+  // 8 words at 1.5 s each: the stream runs for 12 s; the signal at 2 s, the 1 s drain ends at 3 s.
+  auto run = sigterm_during_a_chat(dir / "h.db", 100, 1, "drain-key-2", DrainChat{.stream = true, .per_token_ms = 1500, .signal_ms = 2000});
+  ASSERT_EQ(run.status, 200) << run.body;
+  EXPECT_NE(run.body.find("event: delta"), std::string::npos) << run.body;  // deltas before the drain ended
+  EXPECT_EQ(run.body.find("event: done"), std::string::npos) << run.body;
+  const auto error_at = run.body.rfind("event: error");
+  ASSERT_NE(error_at, std::string::npos) << run.body;
+  EXPECT_NE(run.body.find("shutting down", error_at), std::string::npos) << run.body;
+  EXPECT_EQ(run.exit_code, 0);
+  EXPECT_LT(run.exit_after, std::chrono::seconds(8));  // not the stream's 12 s
+
+  Child again({binary(), "serve", "--simulate", "--port", "0", "--history", "sqlite:" + (dir / "h.db").string()});
+  auto port = listening_port(again, "listening");
+  ASSERT_TRUE(port) << again.rest();
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  const std::string base = "http://127.0.0.1:" + std::to_string(*port);
+  EXPECT_EQ(call(io, *client, net::HttpRequest{.method = "GET", .url = base + "/conversations/drain-1"}).status, 404);
+  auto repeat = call(io, *client,
+                     net::HttpRequest{.method = "POST",
+                                      .url = base + "/chat",
+                                      .headers = {{"Content-Type", "application/json"}, {"Idempotency-Key", "drain-key-2"}},
+                                      .body = R"({"input": "echo:again", "conversation_id": "drain-1"})"});
+  EXPECT_EQ(repeat.status, 200) << repeat.body;  // the key was released, not left in progress (409)
   client.reset();
   again.signal(SIGTERM);
   EXPECT_EQ(again.wait_exit(), 0);

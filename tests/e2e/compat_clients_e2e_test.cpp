@@ -148,7 +148,8 @@ TEST_F(CompatClients, ToolRoundTripsOverInvokeModel) {
 }
 
 // Prompt caching: the simulator keeps the prefixes before cache points; the Anthropic client sees the
-// cache write, then the read on the second identical call; /chat with --prompt-cache too.
+// cache write, then the read on the second identical call; /chat with --prompt-cache too; over Converse
+// and over InvokeModel (--api invoke).
 TEST_F(CompatClients, PromptCacheTokensReachTheClients) {
   if (!clients_available()) GTEST_SKIP() << "node or node_modules/openai, @anthropic-ai/sdk not available";
   json::object listening;
@@ -163,6 +164,14 @@ TEST_F(CompatClients, PromptCacheTokensReachTheClients) {
   ASSERT_FALSE(cached.empty()) << agent->rest();
   EXPECT_EQ(listening["prompt_cache"], "on");
   run_checks("caching", cached);
+  agent.reset();
+  // Over InvokeModel: the same points as Claude's cache_control marks, the usage in Claude's names.
+  const std::string invoke = start({"--api", "invoke", "--prompt-cache", "--model-id", "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                                    "--model-alias", "sonnet4=us.anthropic.claude-sonnet-4-20250514-v1:0"},
+                                   {}, &listening);
+  ASSERT_FALSE(invoke.empty()) << agent->rest();
+  EXPECT_EQ(listening["prompt_cache"], "on");
+  run_checks("caching", invoke);
 }
 
 // A guardrail configured on the agent: Converse guardrailConfig to the simulator, which blocks on its

@@ -8,6 +8,7 @@
 
 #include "sim/sim_harness.hpp"
 #include "sim/simulator.hpp"
+#include "util/encoding.hpp"
 
 namespace ba::sim {
 namespace {
@@ -121,6 +122,48 @@ TEST_F(SimPromptCacheServer, TheSecondIdenticalCallReadsTheCache) {
   clock.advance(6min);  // past the 5-minute TTL: written again
   auto third = send("converse", cached_body("hi"));
   EXPECT_EQ(json::parse(third.body).at("usage").at("cacheWriteInputTokens").as_int64(), 100);
+}
+
+// InvokeModel with Claude's native body: cache_control marks are the points; usage in Claude's names
+// (and, streamed, in the invocation metrics); more than 4 marks is Bedrock's 400.
+std::string claude_cached_body(std::string_view question, int marks = 1) {
+  json::array system;
+  for (int i = 0; i < marks; ++i)
+    system.push_back(json::object{{"type", "text"}, {"text", std::string(400, static_cast<char>('s' + i))},
+                                  {"cache_control", {{"type", "ephemeral"}}}});
+  json::object body{{"anthropic_version", "bedrock-2023-05-31"},
+                    {"max_tokens", 10},
+                    {"system", std::move(system)},
+                    {"messages", json::array{json::object{{"role", "user"}, {"content", question}}}}};
+  return json::serialize(body);
+}
+
+TEST_F(SimPromptCacheServer, ClaudesCacheControlMarksAreCachePointsOverInvokeModel) {
+  auto first = send("invoke", claude_cached_body("hi"));
+  ASSERT_EQ(first.response.status, 200) << first.body;
+  auto u1 = json::parse(first.body).at("usage").as_object();
+  EXPECT_EQ(u1.at("cache_creation_input_tokens").as_int64(), 100);
+  EXPECT_EQ(u1.at("cache_read_input_tokens").as_int64(), 0);
+  EXPECT_EQ(u1.at("input_tokens").as_int64(), 1);
+
+  auto second = send("invoke-with-response-stream", claude_cached_body("hi"));
+  ASSERT_EQ(second.response.status, 200) << second.body;
+  auto frames = testing::decode_frames(second.body);
+  ASSERT_FALSE(frames.frames.empty());
+  auto chunk = [](const testing::Frame& f) {
+    return json::parse(base64_decode(std::string(f.json().at("bytes").as_string())).value());
+  };
+  auto start = chunk(frames.frames.front());
+  EXPECT_EQ(start.at("message").at("usage").at("cache_read_input_tokens").as_int64(), 100);
+  EXPECT_EQ(start.at("message").at("usage").at("cache_creation_input_tokens").as_int64(), 0);
+  auto last = chunk(frames.frames.back());
+  EXPECT_EQ(last.at("amazon-bedrock-invocationMetrics").at("cacheReadInputTokenCount").as_int64(), 100);
+  EXPECT_EQ(last.at("amazon-bedrock-invocationMetrics").at("cacheWriteInputTokenCount").as_int64(), 0);
+  EXPECT_EQ(sim_->stats().input_tokens, (1 + 100) + 1);  // the write counted as input, the read not
+
+  auto five = send("invoke", claude_cached_body("hi", 5));
+  EXPECT_EQ(five.response.status, 400);
+  EXPECT_NE(five.body.find("A maximum of 4 blocks with cache_control may be provided. Found 5."), std::string::npos) << five.body;
 }
 
 TEST_F(SimPromptCacheServer, WithoutCachePointsUsageHasNoCacheFields) {

@@ -94,7 +94,8 @@ TEST(DynamoHistoryEnvironment, DynaliteIsAvailable) {
 
 TEST_F(DynamoHistory, FiftyConcurrentAppendsOnOneIoContextLoseNothing) {
   constexpr int kChats = 50;
-  auto store = make({.conflict_backoff = 2ms});
+  int list_failures = 0;  // the list item's conditional updates lose races here: not failures
+  auto store = make({.conflict_backoff = 2ms, .on_list_item_failure = [&](const Error&) { ++list_failures; }});
   std::vector<std::optional<Result<store::Turn>>> results(kChats);
   std::atomic<int> done{0};
   std::promise<void> all;
@@ -126,6 +127,7 @@ TEST_F(DynamoHistory, FiftyConcurrentAppendsOnOneIoContextLoseNothing) {
     inputs.insert((*turns)[i].user_input);
   }
   EXPECT_EQ(inputs.size(), static_cast<std::size_t>(kChats));  // every chat's own turn, none twice
+  EXPECT_EQ(list_failures, 0);
   // Each turn's seq is the one its append reported.
   for (int i = 0; i < kChats; ++i) {
     EXPECT_EQ((*turns)[(*results[i])->seq - 1].user_input, "q" + std::to_string(i));
@@ -319,6 +321,75 @@ TEST_F(DynamoHistory, CheckReportsTheLastFailure) {
   ASSERT_FALSE(nf);
   EXPECT_EQ(nf.error().kind, ErrorKind::not_found);
   EXPECT_TRUE(good->check());
+}
+
+// An HTTP client that answers every UpdateItem with DynamoDB's 500 InternalFailure and passes the rest
+// on: the list item's update fails after the turn itself was written.
+class FailingUpdateItem final : public net::HttpClient {
+ public:
+  explicit FailingUpdateItem(net::HttpClient& inner) : inner_(inner) {}
+  boost::asio::awaitable<Result<net::HttpResponse>> send(net::HttpRequest request, net::RequestOptions options) override {
+    if (auto target = request.headers.get("X-Amz-Target"); target && target->ends_with(".UpdateItem")) {
+      ++failed;
+      net::HttpResponse r{.status = 500};
+      r.headers.set("Content-Type", "application/x-amz-json-1.0");
+      r.body = R"({"__type":"com.amazon.coral.service#InternalFailure","message":"injected"})";
+      co_return r;
+    }
+    co_return co_await inner_.send(std::move(request), std::move(options));
+  }
+  boost::asio::awaitable<Result<net::HttpResponse>> send_streaming(net::HttpRequest request, net::BodySink sink,
+                                                                   net::RequestOptions options) override {
+    co_return co_await inner_.send_streaming(std::move(request), std::move(sink), std::move(options));
+  }
+  int failed = 0;
+
+ private:
+  net::HttpClient& inner_;
+};
+
+// The list item's update failing after the turn was stored is not the caller's error (the turn is saved
+// and answered) but is told (the server logs it as a store failure); the next turn repairs the list.
+TEST_F(DynamoHistory, AFailedListItemUpdateIsToldAndRepairedByTheNextTurn) {
+  std::unique_ptr<net::HttpClient> http;  // made and dropped on the rig's io thread, whose connections it holds
+  rig_->run([&]() -> boost::asio::awaitable<void> {
+    http = net::make_http_client(rig_->io());
+    co_return;
+  }());
+  FailingUpdateItem failing(*http);
+  aws::Credentials creds;
+  creds.access_key_id = "AKIDTEST";
+  creds.secret_access_key = "secret";
+  auto provider = aws::make_static_provider(creds);
+  dyn::Client client(failing, *provider, dyn::ClientConfig{.region = "us-east-1", .endpoint = shared_dynalite()->endpoint(),
+                                                           .max_attempts = 1});
+  std::vector<Error> told;
+  store::DynamoHistoryOptions o;
+  o.table = table_;
+  o.on_list_item_failure = [&](const Error& e) { told.push_back(e); };
+  auto broken = store::make_dynamodb_history(client, o);
+  ASSERT_TRUE(run(broken->append("dave", make_turn("c-list", "first question"))));
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_EQ(failing.failed, 1);
+  EXPECT_NE(told[0].kind, ErrorKind::conflict);
+  auto turns = run(broken->load("dave", "c-list", 10));
+  ASSERT_TRUE(turns) << turns.error().message;
+  EXPECT_EQ(turns->size(), 1u);  // the turn is stored
+  auto listed = run(broken->list("dave", 10, ""));
+  ASSERT_TRUE(listed);
+  EXPECT_TRUE(listed->conversations.empty());  // the list lags
+
+  auto healthy = make();
+  ASSERT_TRUE(run(healthy->append("dave", make_turn("c-list", "second question"))));
+  listed = run(healthy->list("dave", 10, ""));
+  ASSERT_TRUE(listed);
+  ASSERT_EQ(listed->conversations.size(), 1u);
+  EXPECT_EQ(listed->conversations[0].turns, 2);
+  broken.reset();
+  rig_->run([&]() -> boost::asio::awaitable<void> {
+    http.reset();
+    co_return;
+  }());
 }
 
 TEST_F(DynamoHistory, AMissingTableIsNotFound) {
