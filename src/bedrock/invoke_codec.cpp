@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "util/encoding.hpp"
+#include "util/json_writer.hpp"
 
 namespace ba::bedrock::invoke {
 namespace json = boost::json;
@@ -47,128 +48,136 @@ std::optional<std::int64_t> opt_int(const json::object& o, std::string_view key)
 
 Error invalid(std::string msg) { return Error::make(ErrorKind::invalid_input, std::move(msg)); }
 
-// JSON object text (a tool's input or schema) as a DOM to put in a body.
-Result<json::object> json_object(std::string_view text, std::string_view what) {
-  boost::system::error_code ec;
-  json::value v = json::parse(text, ec);
-  if (ec || !v.is_object()) return std::unexpected(invalid(std::string(what) + " must be a JSON object"));
-  return std::move(v.as_object());
-}
-
 // ---- Claude ----
+// Claude's native body, written straight to text as the Converse body is (util/json_writer.hpp), not built
+// as a DOM first. Tool inputs and schemas are compact JSON objects (validate_request, the API layers) and
+// are written as they are.
 
-// Prompt caching in Claude's native body: a block (or tool, or the system prompt) marked with
+// Prompt caching in Claude's native body: the marked block (or tool, or the system prompt) carries
 // cache_control, where Converse puts a cachePoint block after it.
-json::object ephemeral() { return json::object{{"type", "ephemeral"}}; }
+void write_ephemeral(JsonWriter& w) { w.key("cache_control").begin_object().member("type", "ephemeral").end_object(); }
 
-Result<json::object> claude_block_uncached(const ContentBlock& b);
-
-Result<json::object> claude_block(const ContentBlock& b) {
-  auto block = claude_block_uncached(b);
-  if (block && b.cache_point) (*block)["cache_control"] = ephemeral();
-  return block;
+Status json_object_text(std::string_view text, std::string_view what) {
+  if (text.empty() || text.front() != '{') return fail(invalid(std::string(what) + " must be a JSON object"));
+  return {};
 }
 
-Result<json::object> claude_block_uncached(const ContentBlock& b) {
+Status write_claude_block(JsonWriter& w, const ContentBlock& b) {
   switch (b.type) {
-    case ContentBlock::Type::text: return json::object{{"type", "text"}, {"text", b.text}};
+    case ContentBlock::Type::text: w.begin_object().member("type", "text").member("text", b.text); break;
     case ContentBlock::Type::image:
-      return json::object{{"type", "image"},
-                          {"source", json::object{{"type", "base64"},
-                                                  {"media_type", "image/" + b.format},
-                                                  {"data", base64_encode(b.bytes)}}}};
+      w.begin_object().member("type", "image").key("source").begin_object();
+      w.member("type", "base64").member("media_type", "image/" + b.format).member("data", base64_encode(b.bytes));
+      w.end_object();
+      break;
     case ContentBlock::Type::document: {
-      json::object doc{{"type", "document"}};
-      if (b.format == "pdf") {
-        doc["source"] = json::object{{"type", "base64"}, {"media_type", "application/pdf"}, {"data", base64_encode(b.bytes)}};
-      } else if (b.format == "txt" || b.format == "md" || b.format == "csv" || b.format == "html") {
-        if (!valid_utf8(b.bytes))
-          return std::unexpected(invalid("document \"" + b.name + "\" (" + b.format + ") is not valid UTF-8 text"));
-        doc["source"] = json::object{{"type", "text"}, {"media_type", "text/plain"}, {"data", b.bytes}};
-      } else {
-        return std::unexpected(invalid("the Claude InvokeModel body takes pdf and text documents only; \"" + b.name +
-                                       "\" is " + b.format + ": use the Converse API for it"));
-      }
-      if (!b.name.empty()) doc["title"] = b.name;
-      return doc;
+      const bool text_doc = b.format == "txt" || b.format == "md" || b.format == "csv" || b.format == "html";
+      if (b.format != "pdf" && !text_doc)
+        return fail(invalid("the Claude InvokeModel body takes pdf and text documents only; \"" + b.name + "\" is " +
+                            b.format + ": use the Converse API for it"));
+      if (text_doc && !valid_utf8(b.bytes))
+        return fail(invalid("document \"" + b.name + "\" (" + b.format + ") is not valid UTF-8 text"));
+      w.begin_object().member("type", "document").key("source").begin_object();
+      if (text_doc) w.member("type", "text").member("media_type", "text/plain").member("data", b.bytes);
+      else w.member("type", "base64").member("media_type", "application/pdf").member("data", base64_encode(b.bytes));
+      w.end_object();
+      if (!b.name.empty()) w.member("title", b.name);
+      break;
     }
-    case ContentBlock::Type::tool_use: {
-      auto input = json_object(b.input, "a tool call's input");
-      if (!input) return std::unexpected(input.error());
-      return json::object{{"type", "tool_use"}, {"id", b.tool_use_id}, {"name", b.name}, {"input", std::move(*input)}};
-    }
-    case ContentBlock::Type::tool_result: {
-      json::array content;
+    case ContentBlock::Type::tool_use:
+      if (auto ok = json_object_text(b.input, "a tool call's input"); !ok) return ok;
+      w.begin_object().member("type", "tool_use").member("id", b.tool_use_id).member("name", b.name).key("input").raw(b.input);
+      break;
+    case ContentBlock::Type::tool_result:
+      w.begin_object().member("type", "tool_result").member("tool_use_id", b.tool_use_id).key("content").begin_array();
       for (const auto& part : b.content) {
         if (part.type == ContentBlock::Type::text) {  // a JSON document too: Claude's tool_result has no JSON block
-          content.push_back(json::object{{"type", "text"}, {"text", part.text}});
+          w.begin_object().member("type", "text").member("text", part.text).end_object();
           continue;
         }
-        auto block = claude_block(part);  // image, document
-        if (!block) return std::unexpected(block.error());
-        content.push_back(std::move(*block));
+        if (auto ok = write_claude_block(w, part); !ok) return ok;  // image, document
       }
-      json::object out{{"type", "tool_result"}, {"tool_use_id", b.tool_use_id}, {"content", std::move(content)}};
-      if (b.is_error) out["is_error"] = true;
-      return out;
-    }
+      w.end_array();
+      if (b.is_error) w.member("is_error", true);
+      break;
     case ContentBlock::Type::reasoning:  // sent back unchanged
-      if (b.is_redacted_reasoning()) return json::object{{"type", "redacted_thinking"}, {"data", base64_encode(b.bytes)}};
-      return json::object{{"type", "thinking"}, {"thinking", b.text}, {"signature", b.signature}};
+      if (b.is_redacted_reasoning()) {
+        w.begin_object().member("type", "redacted_thinking").member("data", base64_encode(b.bytes));
+      } else {
+        w.begin_object().member("type", "thinking").member("thinking", b.text).member("signature", b.signature);
+      }
+      break;
   }
-  return std::unexpected(invalid("unknown content block type"));
+  if (b.cache_point) write_ephemeral(w);
+  w.end_object();
+  return {};
 }
 
 // Claude's native tools and tool_choice (none: no tools sent, as with Converse).
-Status claude_tools(json::object& body, const ChatRequest& r) {
+Status write_claude_tools(JsonWriter& w, const ChatRequest& r) {
   if (r.tools.empty() || r.tool_choice.mode == ToolChoice::Mode::none) return {};
-  json::array tools;
+  w.key("tools").begin_array();
   for (const auto& t : r.tools) {
-    auto schema = json_object(t.input_schema, "a tool's input schema");
-    if (!schema) return fail(std::move(schema.error()));
-    json::object tool{{"name", t.name}};
-    if (!t.description.empty()) tool["description"] = t.description;
-    tool["input_schema"] = std::move(*schema);
-    if (t.cache_point) tool["cache_control"] = ephemeral();
-    tools.push_back(std::move(tool));
+    if (auto ok = json_object_text(t.input_schema, "a tool's input schema"); !ok) return ok;
+    w.begin_object().member("name", t.name);
+    if (!t.description.empty()) w.member("description", t.description);
+    w.key("input_schema").raw(t.input_schema);
+    if (t.cache_point) write_ephemeral(w);
+    w.end_object();
   }
-  body["tools"] = std::move(tools);
+  w.end_array();
   switch (r.tool_choice.mode) {
-    case ToolChoice::Mode::auto_: body["tool_choice"] = json::object{{"type", "auto"}}; break;
-    case ToolChoice::Mode::any: body["tool_choice"] = json::object{{"type", "any"}}; break;
-    case ToolChoice::Mode::tool: body["tool_choice"] = json::object{{"type", "tool"}, {"name", r.tool_choice.name}}; break;
+    case ToolChoice::Mode::auto_: w.key("tool_choice").begin_object().member("type", "auto").end_object(); break;
+    case ToolChoice::Mode::any: w.key("tool_choice").begin_object().member("type", "any").end_object(); break;
+    case ToolChoice::Mode::tool:
+      w.key("tool_choice").begin_object().member("type", "tool").member("name", r.tool_choice.name).end_object();
+      break;
     case ToolChoice::Mode::none: break;
   }
   return {};
 }
 
+std::size_t claude_size_hint(const ChatRequest& r) {
+  std::size_t size = 256 + r.system.size();
+  for (const auto& m : r.messages)
+    for (const auto& b : m.content) size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3 + b.input.size();
+  for (const auto& t : r.tools) size += 96 + t.name.size() + t.description.size() + t.input_schema.size();
+  return size;
+}
+
 Result<std::string> claude_request(const ChatRequest& r) {
-  json::object body;
-  body["anthropic_version"] = kAnthropicVersion;
-  body["max_tokens"] = r.max_tokens;
+  std::string out;
+  out.reserve(claude_size_hint(r));
+  JsonWriter w(out);
+  w.begin_object().member("anthropic_version", kAnthropicVersion).member("max_tokens", r.max_tokens);
   if (!r.system.empty() && r.system_cache_point) {
-    body["system"] = json::array{json::object{{"type", "text"}, {"text", r.system}, {"cache_control", ephemeral()}}};
+    w.key("system").begin_array().begin_object().member("type", "text").member("text", r.system);
+    write_ephemeral(w);
+    w.end_object().end_array();
   } else if (!r.system.empty()) {
-    body["system"] = r.system;
+    w.member("system", r.system);
   }
-  json::array messages;
+  w.key("messages").begin_array();
   for (const auto& m : r.messages) {
-    json::array content;
-    for (const auto& b : m.content) {
-      auto block = claude_block(b);
-      if (!block) return std::unexpected(block.error());
-      content.push_back(std::move(*block));
-    }
-    messages.push_back(json::object{{"role", m.role}, {"content", std::move(content)}});
+    w.begin_object().member("role", m.role).key("content").begin_array();
+    for (const auto& b : m.content)
+      if (auto ok = write_claude_block(w, b); !ok) return std::unexpected(std::move(ok.error()));
+    w.end_array().end_object();
   }
-  body["messages"] = std::move(messages);
-  if (r.temperature) body["temperature"] = *r.temperature;
-  if (r.top_p) body["top_p"] = *r.top_p;
-  if (r.top_k) body["top_k"] = *r.top_k;
-  if (!r.stop_sequences.empty()) body["stop_sequences"] = detail::string_array(r.stop_sequences);
-  if (auto ok = claude_tools(body, r); !ok) return std::unexpected(std::move(ok.error()));
-  if (r.reasoning) body["thinking"] = json::object{{"type", "enabled"}, {"budget_tokens", r.reasoning->budget_tokens}};
-  return detail::to_json(body);
+  w.end_array();
+  if (r.temperature) w.member("temperature", *r.temperature);
+  if (r.top_p) w.member("top_p", *r.top_p);
+  if (r.top_k) w.member("top_k", *r.top_k);
+  if (!r.stop_sequences.empty()) {
+    w.key("stop_sequences").begin_array();
+    for (const auto& s : r.stop_sequences) w.value(s);
+    w.end_array();
+  }
+  if (auto ok = write_claude_tools(w, r); !ok) return std::unexpected(std::move(ok.error()));
+  if (r.reasoning)
+    w.key("thinking").begin_object().member("type", "enabled").member("budget_tokens", r.reasoning->budget_tokens).end_object();
+  w.end_object();
+  return out;
 }
 
 void claude_usage(Usage& u, const json::object& o) {
@@ -323,15 +332,19 @@ Result<std::string> titan_request(const ChatRequest& r) {
                                        " or use a model that supports it (e.g. Anthropic Claude 3+)"));
   if (r.top_k) return std::unexpected(invalid("Amazon Titan Text models take no top_k"));
   if (r.reasoning) return std::unexpected(invalid("Amazon Titan Text models do not reason (no extended thinking)"));
-  json::object config;
-  config["maxTokenCount"] = r.max_tokens;
-  if (r.temperature) config["temperature"] = *r.temperature;
-  if (r.top_p) config["topP"] = *r.top_p;
-  if (!r.stop_sequences.empty()) config["stopSequences"] = detail::string_array(r.stop_sequences);
-  json::object body;
-  body["inputText"] = titan_transcript(r);
-  body["textGenerationConfig"] = std::move(config);
-  return detail::to_json(body);
+  std::string out;
+  JsonWriter w(out);
+  w.begin_object().member("inputText", titan_transcript(r)).key("textGenerationConfig").begin_object();
+  w.member("maxTokenCount", r.max_tokens);
+  if (r.temperature) w.member("temperature", *r.temperature);
+  if (r.top_p) w.member("topP", *r.top_p);
+  if (!r.stop_sequences.empty()) {
+    w.key("stopSequences").begin_array();
+    for (const auto& s : r.stop_sequences) w.value(s);
+    w.end_array();
+  }
+  w.end_object().end_object();
+  return out;
 }
 
 Result<ChatResponse> titan_response(const json::object& root) {
@@ -419,7 +432,10 @@ bool guardrail_intervened(const json::object& o) { return string_field(o, "amazo
 
 Result<ChatResponse> decode_response(std::string_view body, ModelFamily family) {
   if (family == ModelFamily::other) return std::unexpected(no_family("InvokeModel response"));
-  auto parsed = parse_object(body, family == ModelFamily::anthropic_claude ? "Claude response" : "Titan response");
+  // What is kept of the reply is copied out: its DOM can live in a buffer on the stack (as Converse's).
+  unsigned char scratch[4096];
+  json::monotonic_resource arena(scratch, sizeof scratch);
+  auto parsed = parse_object(body, family == ModelFamily::anthropic_claude ? "Claude response" : "Titan response", &arena);
   if (!parsed) return std::unexpected(parsed.error());
   auto r = family == ModelFamily::anthropic_claude ? claude_response(*parsed) : titan_response(*parsed);
   if (r && guardrail_intervened(*parsed)) r->stop_reason = kGuardrailIntervened;
