@@ -49,6 +49,21 @@ void add_claude_text(const json::value& v, std::string& text) {
   }
 }
 
+// Each message's content with its section name ("message:<role>:"), in order: the same in Converse and
+// Claude bodies.
+template <class Walk>
+void walk_messages(const json::object& body, Walk& walk) {
+  auto messages = body.if_contains("messages");
+  if (!messages || !messages->is_array()) return;
+  for (const auto& m : messages->as_array()) {
+    if (!m.is_object()) continue;
+    auto role = m.as_object().if_contains("role");
+    auto content = m.as_object().if_contains("content");
+    if (!content) continue;
+    walk(*content, role && role->is_string() ? std::string("message:") + std::string(role->as_string()) + ":" : "message:");
+  }
+}
+
 }  // namespace
 
 std::vector<CachePoint> claude_cache_points(const json::object& body) {
@@ -71,15 +86,7 @@ std::vector<CachePoint> claude_cache_points(const json::object& body) {
   };
   if (auto tools = body.if_contains("tools")) walk(*tools, "tools:");
   if (auto system = body.if_contains("system")) walk(*system, "system:");
-  if (auto messages = body.if_contains("messages"); messages && messages->is_array()) {
-    for (const auto& m : messages->as_array()) {
-      if (!m.is_object()) continue;
-      auto role = m.as_object().if_contains("role");
-      auto content = m.as_object().if_contains("content");
-      if (!content) continue;
-      walk(*content, role && role->is_string() ? std::string("message:") + std::string(role->as_string()) + ":" : "message:");
-    }
-  }
+  walk_messages(body, walk);
   return points;
 }
 
@@ -103,15 +110,7 @@ std::vector<CachePoint> converse_cache_points(const json::object& body) {
   if (auto tc = body.if_contains("toolConfig"); tc && tc->is_object())
     if (auto tools = tc->as_object().if_contains("tools")) walk(*tools, "tools:");
   if (auto system = body.if_contains("system")) walk(*system, "system:");
-  if (auto messages = body.if_contains("messages"); messages && messages->is_array()) {
-    for (const auto& m : messages->as_array()) {
-      if (!m.is_object()) continue;
-      auto role = m.as_object().if_contains("role");
-      auto content = m.as_object().if_contains("content");
-      if (!content) continue;
-      walk(*content, role && role->is_string() ? std::string("message:") + std::string(role->as_string()) + ":" : "message:");
-    }
-  }
+  walk_messages(body, walk);
   return points;
 }
 
