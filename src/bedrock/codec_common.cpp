@@ -267,6 +267,15 @@ boost::json::array string_array(const std::vector<std::string>& items) {
   return out;
 }
 
+std::size_t encoded_size_hint(const ChatRequest& request) {
+  std::size_t size = 256 + request.system.size();
+  for (const auto& m : request.messages)
+    for (const auto& b : m.content)
+      size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3 + b.input.size() + b.signature.size();
+  for (const auto& t : request.tools) size += 96 + t.name.size() + t.description.size() + t.input_schema.size();
+  return size;
+}
+
 std::string to_json(const boost::json::value& v) {
   std::string out;
   write(out, v);

@@ -49,6 +49,8 @@ namespace detail {
 // Serializes like boost::json::serialize, but numbers with a fractional part are written as the
 // shortest round-trip decimal (0.5, not 5E-1).
 std::string to_json(const boost::json::value& v);
+// About the bytes a request's body takes (texts, base64 payloads, tools), to reserve before writing it.
+std::size_t encoded_size_hint(const ChatRequest& request);
 // A JSON array of strings (stop sequences).
 boost::json::array string_array(const std::vector<std::string>& items);
 // An ErrorKind::upstream error for a reply we cannot make sense of.

@@ -181,20 +181,11 @@ void write_messages_and_system(JsonWriter& w, const ChatRequest& request) {
   }
 }
 
-std::size_t encoded_size_hint(const ChatRequest& request) {
-  std::size_t size = 256 + request.system.size();
-  for (const auto& m : request.messages)
-    for (const auto& b : m.content)
-      size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3 + b.input.size() + b.signature.size();
-  for (const auto& t : request.tools) size += 96 + t.name.size() + t.description.size() + t.input_schema.size();
-  return size;
-}
-
 }  // namespace
 
 std::string encode_count_tokens(const ChatRequest& request) {
   std::string out;
-  out.reserve(encoded_size_hint(request) + 32);
+  out.reserve(detail::encoded_size_hint(request) + 32);
   JsonWriter w(out);
   w.begin_object().key("input").begin_object().key("converse").begin_object();
   write_messages_and_system(w, request);
@@ -215,7 +206,7 @@ Result<std::int64_t> decode_count_tokens(std::string_view body) {
 
 std::string encode_request(const ChatRequest& request) {
   std::string out;
-  out.reserve(encoded_size_hint(request));
+  out.reserve(detail::encoded_size_hint(request));
   JsonWriter w(out);
   w.begin_object();
   write_messages_and_system(w, request);

@@ -137,17 +137,9 @@ Status write_claude_tools(JsonWriter& w, const ChatRequest& r) {
   return {};
 }
 
-std::size_t claude_size_hint(const ChatRequest& r) {
-  std::size_t size = 256 + r.system.size();
-  for (const auto& m : r.messages)
-    for (const auto& b : m.content) size += 64 + b.text.size() + b.name.size() + b.bytes.size() * 4 / 3 + b.input.size();
-  for (const auto& t : r.tools) size += 96 + t.name.size() + t.description.size() + t.input_schema.size();
-  return size;
-}
-
 Result<std::string> claude_request(const ChatRequest& r) {
   std::string out;
-  out.reserve(claude_size_hint(r));
+  out.reserve(detail::encoded_size_hint(r));
   JsonWriter w(out);
   w.begin_object().member("anthropic_version", kAnthropicVersion).member("max_tokens", r.max_tokens);
   if (!r.system.empty() && r.system_cache_point) {
