@@ -258,7 +258,6 @@ SigningDetails presign_request(net::HttpRequest& request, const Credentials& cre
   if (!request.headers.has("Host")) request.headers.set("Host", host_value(url));
 
   QueryPairs query = parse_query(url.query);
-  std::erase_if(query, [](const auto& p) { return iequals(p.first, "X-Amz-Signature"); });
   std::string payload_hash = params.payload_hash;
   if (payload_hash.empty()) {
     auto h = request.headers.get("x-amz-content-sha256");
@@ -271,6 +270,15 @@ SigningDetails presign_request(net::HttpRequest& request, const Credentials& cre
   }
   request.headers = std::move(kept);
   const CanonicalHeaders ch = canonical_headers(request.headers);
+  // The parameters presigning sets replace any the URL already has, as the official signers' do (an
+  // already presigned URL presigned again): a server would read a repeated X-Amz-Date or X-Amz-Signature
+  // as the request's, and a repeated one would be signed as the caller's own parameter.
+  std::erase_if(query, [](const auto& p) {
+    for (std::string_view name : {"X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires",
+                                  "X-Amz-SignedHeaders", "X-Amz-Security-Token", "X-Amz-Signature"})
+      if (iequals(p.first, name)) return true;
+    return false;
+  });
 
   QueryPairs added = {{"X-Amz-Algorithm", std::string(kAlgorithm)},
                       {"X-Amz-Credential", creds.access_key_id + "/" + scope},

@@ -28,6 +28,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/read_size.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -205,7 +206,13 @@ std::optional<std::string_view> target_problem(const http::request<http::string_
 
 // The answer to a request head whose target, Host or framing we must refuse, or nothing (RFC 9112
 // sections 3.2, 6.1, 6.3; the version is Beast's: HTTP/1.0 or HTTP/1.1, see read_error_response). Called once the head is parsed, before any of the body is read.
-std::optional<ServerResponse> head_problem(const ServerOptions& opts, const http::request_parser<http::string_body>& parser) {
+// `head_bytes`: the head's size. Beast bounds the head by the limit when it arrives in pieces, but the
+// request line and the fields each by the limit when the request line comes in the same read as the
+// start of the fields; the limit is the whole head's either way, so an answer never depends on how the
+// bytes were cut (fuzz/corpus/http_request/head-over-the-limit-whole).
+std::optional<ServerResponse> head_problem(const ServerOptions& opts, const http::request_parser<http::string_body>& parser,
+                                           std::size_t head_bytes) {
+  if (head_bytes > opts.header_limit) return error_for(opts, 431, "header_too_large", "request header exceeds the limit");
   const auto& msg = parser.get();
   if (auto bad = target_problem(msg)) return error_for(opts, 400, "bad_request", std::string(*bad));
   // RFC 9112 section 3.2: no Host in HTTP/1.1, or more than one, or one that is not host[:port].
@@ -480,16 +487,34 @@ bool other_http_version(const beast::flat_buffer& buffer) {
   return line.starts_with(" HTTP/") && digit(line[6]) && line[7] == '.' && digit(line[8]);
 }
 
+// Whether a head the parser has not finished (`head_bytes` parsed, the rest buffered) can no longer end
+// within the limit: as Beast decides when the head arrives in pieces, and also when it came in one read
+// with the request line, which Beast bounds separately (fuzz/corpus/http_request/head-over-the-limit-cut).
+bool head_over_limit(const ServerOptions& opts, std::size_t head_bytes, const beast::flat_buffer& buffer) {
+  return head_bytes + buffer.size() >= opts.header_limit;
+}
+
+// Whether the request line ended within the head limit. Beast parses it once the whole head is buffered
+// when the head arrives in pieces, so a short request line before fields over the limit is not yet
+// parsed when the limit is hit: that is 431, not 414 (fuzz/corpus/http_request/head-over-the-limit-whole).
+bool request_line_complete(const http::request_parser<http::string_body>& parser, const beast::flat_buffer& buffer,
+                           std::size_t limit) {
+  if (!parser.get().method_string().empty()) return true;
+  const auto data = buffer.data();
+  return std::string_view(static_cast<const char*>(data.data()), std::min(data.size(), limit)).find("\r\n") !=
+         std::string_view::npos;
+}
+
 // The answer to a request that could not be read; nullopt when there is nobody to answer (a timeout,
-// a reset, EOF mid-request). `request_line_read`: the parser got past the request line.
+// a reset, EOF mid-request).
 std::optional<ServerResponse> read_error_response(const ServerOptions& opts, error_code ec, const beast::flat_buffer& buffer,
-                                                  bool request_line_read) {
+                                                  const http::request_parser<http::string_body>& parser) {
   if (ec == http::error::body_limit) {
     return error_for(opts, 413, "payload_too_large",
                      "request body exceeds the limit of " + std::to_string(opts.body_limit) + " bytes");
   }
   // RFC 9112 section 3: a request-target longer than the server parses gets 414.
-  if (ec == http::error::header_limit && !request_line_read)
+  if (ec == http::error::header_limit && !request_line_complete(parser, buffer, opts.header_limit))
     return error_for(opts, 414, "uri_too_long", "the request line exceeds the limit of the request head");
   if (ec == http::error::bad_version && other_http_version(buffer))
     return error_for(opts, 505, "http_version_not_supported", "this server speaks HTTP/1.0 and HTTP/1.1");
@@ -588,11 +613,12 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, Deadli
     limit(parser, st.opts);
     error_code ec;
     bool head_checked = false;
+    std::size_t head_bytes = 0;  // a non-eager parser takes the head and the body in separate steps
     std::optional<ServerResponse> reject;
     while (!parser.is_done()) {
       if (parser.is_header_done() && !head_checked) {
         head_checked = true;
-        if ((reject = head_problem(st.opts, parser))) break;  // before a 100 Continue and before the body
+        if ((reject = head_problem(st.opts, parser, head_bytes))) break;  // before a 100 Continue and the body
         auto expect = parser.get()[http::field::expect];
         if (iequals(expect, "100-continue") && parser.get().version() >= 11) {
           static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -601,19 +627,27 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, Deadli
           if (e) co_return;
         }
       }
-      if (detail::parse_buffered(buffer, parser, ec)) {
+      const bool in_head = !parser.is_header_done();
+      if (detail::parse_buffered(buffer, parser, ec, in_head ? &head_bytes : nullptr)) {
         if (ec) break;
         continue;
       }
+      if (in_head && head_over_limit(st.opts, head_bytes, buffer)) {
+        ec = http::error::header_limit;
+        break;
+      }
+      // Bytes are read here and parsed above (not by http::async_read_some, which would parse them itself
+      // and wait for more without coming back): the head limit is checked between reads.
       deadline.expires_after(st.opts.read_timeout);  // silence allowed between bytes
-      auto [e, n] = co_await http::async_read_some(stream, buffer, parser, kTuple);
+      auto [e, n] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), kTuple);
       if (e) {
         ec = e;
         break;
       }
+      buffer.commit(n);
     }
-    if (!ec && !head_checked) reject = head_problem(st.opts, parser);  // head and body came in one read
-    if (ec && !reject) reject = read_error_response(st.opts, ec, buffer, !parser.get().method_string().empty());
+    if (!ec && !head_checked) reject = head_problem(st.opts, parser, head_bytes);  // a request without a body
+    if (ec && !reject) reject = read_error_response(st.opts, ec, buffer, parser);
     if (ec || reject) {
       // Refused (the connection is closed: what follows may be misframed), or nobody to answer: a
       // timeout, a reset, EOF mid-request.
@@ -891,23 +925,29 @@ ReadRequests read_requests(std::string_view bytes, const ServerOptions& options,
     limit(parser, options);
     error_code ec;
     bool head_checked = false;
+    std::size_t head_bytes = 0;
     while (!parser.is_done()) {
       if (parser.is_header_done() && !head_checked) {  // as the session: before the body
         head_checked = true;
-        if ((out.error = head_problem(options, parser))) return out;
+        if ((out.error = head_problem(options, parser, head_bytes))) return out;
       }
-      if (detail::parse_buffered(buffer, parser, ec)) {
+      const bool in_head = !parser.is_header_done();
+      if (detail::parse_buffered(buffer, parser, ec, in_head ? &head_bytes : nullptr)) {
         if (ec) break;
         continue;
+      }
+      if (in_head && head_over_limit(options, head_bytes, buffer)) {
+        ec = http::error::header_limit;
+        break;
       }
       if (!feed()) {
         out.incomplete = true;  // the server answers nothing to a request cut short
         return out;
       }
     }
-    if (!ec && !head_checked && (out.error = head_problem(options, parser))) return out;
+    if (!ec && !head_checked && (out.error = head_problem(options, parser, head_bytes))) return out;
     if (ec) {
-      out.error = read_error_response(options, ec, buffer, !parser.get().method_string().empty());
+      out.error = read_error_response(options, ec, buffer, parser);
       out.incomplete = !out.error;
       return out;
     }

@@ -110,14 +110,16 @@ boost::asio::awaitable<boost::system::error_code> write_all(Stream& stream, Sour
 // completion: when that step needs no I/O (the rest of a request after its first read, a body after its
 // head: a non-eager parser stops at the end of the head), Beast completes it through a post, which costs a
 // trip through the io_context's queue and a reactor poll. Returns false when the parser needs more bytes
-// (then read with http::async_read_some); true when it made progress or failed (`ec`).
+// (then read with http::async_read_some); true when it made progress or failed (`ec`). `consumed`, when
+// given, grows by the bytes the parser took (also when it then asks for more).
 template <bool isRequest, class DynamicBuffer>
 bool parse_buffered(DynamicBuffer& buffer, boost::beast::http::basic_parser<isRequest>& parser,
-                    boost::system::error_code& ec) {
+                    boost::system::error_code& ec, std::size_t* consumed = nullptr) {
   ec = {};
   if (buffer.size() == 0) return false;
   const std::size_t used = parser.put(buffer.data(), ec);
   buffer.consume(used);
+  if (consumed) *consumed += used;
   if (ec == boost::beast::http::error::need_more || (!ec && used == 0)) {  // no progress: read more
     ec = {};
     return false;
