@@ -44,6 +44,10 @@ Handler probe_handler(std::atomic<int>* calls = nullptr) {
       };
       co_return r;
     }
+    if (req.path == "/headers") {  // the field names the handler got, in order
+      for (const auto& h : req.headers) r.body += h.name + "\n";
+      co_return r;
+    }
     if (req.path == "/split") {
       r.headers.set("X-Split", "a\r\nInjected: yes");
       r.headers.set("X-Fine", "b");
@@ -260,6 +264,20 @@ TEST(HttpConformance, AnswersInHttp11AndRefusesOtherVersions) {
   auto junk = parse_responses(roundtrip(srv.port(), "GET /a HTTP/x.y\r\nHost: x\r\n\r\n"));
   ASSERT_EQ(junk.size(), 1u);
   EXPECT_EQ(junk[0].status, 400);
+}
+
+// RFC 9110 section 6.5.1: trailer fields are not merged into the header section. A trailer Host,
+// Connection or API key must not pass for one the head carried (Beast appends them to the fields).
+TEST(HttpConformance, TrailerFieldsAreNotMergedIntoTheHead) {
+  ServerThread srv({}, probe_handler());
+  auto rs = parse_responses(roundtrip(srv.port(),
+                                      "POST /headers HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                      "2\r\nhi\r\n0\r\nHost: evil\r\nX-Api-Key: k\r\nConnection: close\r\n\r\n"
+                                      "GET /headers HTTP/1.1\r\nHost: y\r\n\r\n"));
+  ASSERT_EQ(rs.size(), 2u);  // the trailer's Connection: close did not end the connection
+  EXPECT_EQ(rs[0].status, 200);
+  EXPECT_EQ(rs[0].body, "Host\nTransfer-Encoding\n");
+  EXPECT_EQ(rs[1].body, "Host\n");
 }
 
 // RFC 9112 section 3: a request-target longer than the server parses gets 414; a head too large

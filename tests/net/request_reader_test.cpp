@@ -60,6 +60,25 @@ TEST(RequestReader, AnswersWhatTheServerAnswers) {
   EXPECT_EQ(closed.requests.size(), 1u);  // nothing is read after a request that closes the connection
 }
 
+// Trailer fields are not merged into the head (RFC 9110 section 6.5.1; found by the http_request fuzzer,
+// fuzz/corpus/http_request/trailer-host: a trailer Host was a second Host after the head's was checked).
+TEST(RequestReader, TrailerFieldsAreDropped) {
+  const std::string bytes =
+      "POST /chat HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n"
+      "Host: evil\r\nAuthorization: Bearer x\r\nConnection: close\r\n\r\n"
+      "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+  for (std::size_t piece : {0, 1, 5}) {
+    auto r = read_requests(bytes, ServerOptions{}, piece);
+    ASSERT_EQ(r.requests.size(), 2u) << piece;  // the trailer's Connection: close is not the request's
+    EXPECT_EQ(r.requests[0].body, "hello");
+    ASSERT_EQ(r.requests[0].headers.size(), 2u) << piece;
+    EXPECT_EQ(r.requests[0].headers.items()[0].name, "Host");
+    EXPECT_EQ(r.requests[0].headers.items()[0].value, "h");
+    EXPECT_EQ(r.requests[0].headers.items()[1].name, "Transfer-Encoding");
+    EXPECT_FALSE(r.requests[0].headers.has("Authorization"));
+  }
+}
+
 // The head limit is the whole head's, however the bytes are cut (found by the http_request fuzzer,
 // fuzz/corpus/http_request/head-over-the-limit-whole). Beast bounds the request line and the fields each
 // by the limit when the request line comes in the same read as the fields, so a head a little over the
