@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan fuzz clean bench-quota bench-quota-regions bench-quota-fleet package check-package bench bench-soak
+.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan fuzz clean bench-quota bench-quota-regions bench-quota-fleet package check-package bench bench-soak bench-sqlite
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -69,6 +69,13 @@ bench-quota-regions: deps
 # vs per-process budgets, request- and token-bound: about 10 minutes (14 with the original design:
 # ARGS=--modes=shared,per-process,original)
 # (docs/performance.md, "Fleet quota benchmark"). Results: bench/results/quota_fleet.json.
+# SQLite history at one caller (docs/performance.md, "Issue 17 on a quiet machine"): Google Benchmark of an
+# append on a file database, in memory, and the writer's empty round trip.
+bench-sqlite: deps
+	@cmake -S . -B $(BENCH_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBA_BENCH=ON -DBA_TESTS=OFF --log-level=WARNING
+	@cmake --build $(BENCH_DIR) -j $(JOBS) --target bench_sqlite_store
+	$(BENCH_DIR)/bench_sqlite_store
+
 bench-quota-fleet: deps
 	@cmake --preset default -DBA_BENCH=ON >/dev/null
 	@cmake --build --preset default -j $(JOBS) --target bedrock-agent bench_quota_fleet

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <filesystem>
 #include <map>
@@ -42,10 +43,35 @@ struct WalCheckpointer::State {
   sqlite3* db = nullptr;  // the checkpointer's own connection, used by its thread only
   std::mutex mutex;
   std::condition_variable wake;
-  bool requested = false;
+  bool requested = false;  // a checkpoint is asked for or running: commits do not ask again
   bool stopping = false;
   std::uint64_t done = 0;
+  // The WAL's frames copied into the database by the last checkpoint. The WAL hook reports the WAL's
+  // length, which a checkpoint does not shorten (the next writer starts the WAL over only once everything
+  // was copied and no reader still uses it): counting from here, a checkpoint runs once `pages` new
+  // frames were written, not after every commit once the WAL passed `pages` (each checkpoint syncs the
+  // WAL and the database: that was an fsync per commit or two, competing with the writer's).
+  std::atomic<int> backfilled{0};
+  std::atomic<int> last_wal{0};  // the WAL's length at the last commit
   std::thread thread;
+
+  // Frames written since the last checkpoint, for a WAL of `wal_pages` frames (on the committing thread).
+  int pending(int wal_pages) {
+    const int before = last_wal.exchange(wal_pages, std::memory_order_relaxed);
+    int copied = backfilled.load(std::memory_order_relaxed);
+    if (wal_pages < before || wal_pages < copied) {  // shorter than before: the WAL started over
+      copied = 0;
+      backfilled.store(0, std::memory_order_relaxed);
+    }
+    return wal_pages - copied;
+  }
+
+  void checkpoint(sqlite3* on) {
+    int log = 0, copied = 0;
+    // PASSIVE: copies what it can without waiting for the writer or readers; what is left goes next time.
+    if (sqlite3_wal_checkpoint_v2(on, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied) == SQLITE_OK)
+      backfilled.store(copied, std::memory_order_relaxed);
+  }
 
   void run() {
     for (;;) {
@@ -53,11 +79,10 @@ struct WalCheckpointer::State {
         std::unique_lock lock(mutex);
         wake.wait(lock, [this] { return requested || stopping; });
         if (stopping) return;
-        requested = false;
       }
-      // PASSIVE: copies what it can without waiting for the writer or readers; what is left goes next time.
-      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      checkpoint(db);
       std::lock_guard lock(mutex);
+      requested = false;
       ++done;
     }
   }
@@ -76,13 +101,15 @@ std::map<std::string, std::weak_ptr<WalCheckpointer>>& registry() {
 // as SQLite would have: the WAL stays bounded.
 int on_commit(void* arg, sqlite3* db, const char*, int wal_pages) {
   auto* st = static_cast<WalCheckpointer::State*>(arg);
-  if (wal_pages < st->pages) return SQLITE_OK;
-  if (wal_pages >= WalCheckpointer::kFallBehind * st->pages) {
-    sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  const int pending = st->pending(wal_pages);
+  if (pending < st->pages) return SQLITE_OK;
+  if (pending >= WalCheckpointer::kFallBehind * st->pages) {
+    st->checkpoint(db);
     return SQLITE_OK;
   }
   {
     std::lock_guard lock(st->mutex);
+    if (st->requested) return SQLITE_OK;  // asked for, or running
     st->requested = true;
   }
   st->wake.notify_one();
@@ -141,6 +168,11 @@ void WalCheckpointer::detach(sqlite3* db) { sqlite3_wal_hook(db, nullptr, nullpt
 std::uint64_t WalCheckpointer::checkpoints() const {
   std::lock_guard lock(state_->mutex);
   return state_->done;
+}
+
+bool WalCheckpointer::idle() const {
+  std::lock_guard lock(state_->mutex);
+  return !state_->requested;
 }
 
 }  // namespace ba::store

@@ -21,7 +21,8 @@ Result<sqlite3*> open_sqlite(const std::string& path, std::string_view what);
 // writes the database and fsyncs, for milliseconds, and SQLite runs it inside the commit that crosses
 // the threshold: on the io thread, stalling every request in flight. attach() replaces that automatic
 // checkpoint on `db` with a WAL hook that only wakes this thread, which runs a PASSIVE checkpoint
-// (it never blocks the writer) on a connection of its own. If it falls kFallBehind thresholds behind, the
+// (it never blocks the writer) on a connection of its own, once `pages` frames were written since the
+// last one (SQLite's trigger is the WAL's length, which a checkpoint does not shorten). If it falls kFallBehind thresholds behind, the
 // committing connection checkpoints itself, as SQLite would: the WAL stays bounded. One thread per file,
 // shared by the connections attached to it; it stops when the last user lets go of it.
 class WalCheckpointer {
@@ -43,6 +44,7 @@ class WalCheckpointer {
   void attach(sqlite3* db);
   static void detach(sqlite3* db);
   std::uint64_t checkpoints() const;  // run by the thread so far (tests)
+  bool idle() const;                  // no checkpoint asked for or running (tests)
   static constexpr int kFallBehind = 8;
 
   struct State;

@@ -101,6 +101,47 @@ TEST_F(WalCheckpointerTest, CommitsPastTheThresholdAreCheckpointedByItsThread) {
   sqlite3_close_v2(again);
 }
 
+// A checkpoint per `pages` frames written since the last one, not one per commit once the WAL is longer
+// than `pages`. A checkpoint does not shorten the WAL; the writer starts it over only when no reader
+// uses it. Here a reader always does (a fresh snapshot after each commit, so the checkpoints can copy
+// everything): before, every commit then woke the checkpointer, and each checkpoint synced the WAL and
+// the database (an fsync storm: docs/performance.md, "The checkpointer's fsync storm").
+TEST_F(WalCheckpointerTest, ACheckpointPerThresholdOfNewFramesNotPerCommit) {
+  sqlite3* db = open_wal();
+  sqlite3* reader = open_wal();
+  constexpr int kPages = 16;
+  auto c = WalCheckpointer::for_file(path_, kPages);
+  ASSERT_TRUE(c.has_value()) << c.error().message;
+  (*c)->attach(db);
+  exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT);");
+  const std::string blob(3000, 'x');  // about a page per row
+  auto wait_idle = [&] {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!(*c)->idle() && std::chrono::steady_clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    return (*c)->idle();
+  };
+  constexpr int kCommits = 200;
+  for (int i = 0; i < kCommits; ++i) {
+    exec(db, "INSERT INTO t (v) VALUES ('" + blob + "');");
+    ASSERT_TRUE(wait_idle()) << i;
+    if (i > 0) exec(reader, "COMMIT;");
+    exec(reader, "BEGIN; SELECT COUNT(*) FROM t;");  // holds the WAL: it cannot start over
+  }
+  exec(reader, "COMMIT;");
+  const auto frames = wal_size() / (4096 + 24);
+  EXPECT_EQ(wal_restarts(), 0u);
+  EXPECT_GE(frames, static_cast<std::uintmax_t>(kCommits));
+  EXPECT_GT((*c)->checkpoints(), 0u);
+  // About one per kPages frames (the reader's snapshot keeps the last commit's ~3 frames from each
+  // checkpoint, so a little more often); before, about one per commit (~kCommits).
+  EXPECT_LE((*c)->checkpoints(), frames / (kPages / 2)) << frames << " frames";
+  EXPECT_LT((*c)->checkpoints(), static_cast<std::uint64_t>(kCommits / 2));
+  WalCheckpointer::detach(db);
+  sqlite3_close_v2(reader);
+  sqlite3_close_v2(db);
+}
+
 // One thread per file, shared by its connections (the history and idempotency stores use one file);
 // a new one (with its own count, starting at 0) once the last user is gone.
 TEST_F(WalCheckpointerTest, OnePerFileWhileInUse) {
