@@ -92,6 +92,46 @@ TEST_F(LocalFilesTest, AFileWithoutItsSidecarDoesNotExist) {
   EXPECT_TRUE(page->files.empty());
 }
 
+// Listing reads an owner's folder once and then keeps its ids (a page used to read the whole folder: the
+// soak's GET /files over a growing folder, docs/performance.md). Files written or removed by anything
+// else, here another store on the same folder (another process), are seen: the folder's modification
+// time moved, so it is read again.
+TEST_F(LocalFilesTest, ListingSeesWhatAnotherProcessChangedInTheFolder) {
+  auto a = store::make_local_file_store(dir_.string());
+  auto b = store::make_local_file_store(dir_.string());
+  ASSERT_TRUE(a && b);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(run_sync((*a)->put("alice", "a.txt", "text/plain", "a"))->id);
+  auto ids_of = [](const store::FilePage& p) {
+    std::vector<std::string> out;
+    for (const auto& f : p.files) out.push_back(f.id);
+    return out;
+  };
+  std::sort(ids.begin(), ids.end());
+  ASSERT_EQ(ids_of(*run_sync((*a)->list("alice", 100, ""))), ids);  // indexed now
+  auto other = run_sync((*b)->put("alice", "b.txt", "text/plain", "b"));
+  ASSERT_TRUE(other);
+  ASSERT_TRUE(run_sync((*b)->remove("alice", ids[0])));
+  ids.erase(ids.begin());
+  ids.insert(std::lower_bound(ids.begin(), ids.end(), other->id), other->id);
+  EXPECT_EQ(ids_of(*run_sync((*a)->list("alice", 100, ""))), ids);
+  // This store's own changes keep its index in step: pages of 2, in id order, to the end.
+  auto mine = run_sync((*a)->put("alice", "c.txt", "text/plain", "c"));
+  ASSERT_TRUE(run_sync((*a)->remove("alice", ids[1])));
+  ids.erase(ids.begin() + 1);
+  ids.insert(std::lower_bound(ids.begin(), ids.end(), mine->id), mine->id);
+  std::vector<std::string> paged;
+  std::string token;
+  for (int pages = 0; pages < 10; ++pages) {
+    auto page = run_sync((*a)->list("alice", 2, token));
+    ASSERT_TRUE(page);
+    for (auto& id : ids_of(*page)) paged.push_back(id);
+    if (page->next_token.empty()) break;
+    token = page->next_token;
+  }
+  EXPECT_EQ(paged, ids);
+}
+
 TEST_F(LocalFilesTest, ARootThatIsAFileIsUnavailable) {
   fs::create_directories(dir_);
   std::ofstream(dir_ / "file") << "x";
