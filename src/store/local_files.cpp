@@ -82,7 +82,9 @@ Status write_atomically(const fs::path& tmp_dir, const fs::path& target, std::st
   return rename_into(*tmp, target);
 }
 
-bool same_time(const struct timespec& a, const struct timespec& b) { return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec; }
+bool same_time(const struct timespec& a, const struct timespec& b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
 
 // The whole file; not_found when absent.
 Result<std::string> read_whole(const fs::path& path, std::string_view what) {

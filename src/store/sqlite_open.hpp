@@ -22,9 +22,10 @@ Result<sqlite3*> open_sqlite(const std::string& path, std::string_view what);
 // the threshold: on the io thread, stalling every request in flight. attach() replaces that automatic
 // checkpoint on `db` with a WAL hook that only wakes this thread, which runs a PASSIVE checkpoint
 // (it never blocks the writer) on a connection of its own, once `pages` frames were written since the
-// last one (SQLite's trigger is the WAL's length, which a checkpoint does not shorten). If it falls kFallBehind thresholds behind, the
-// committing connection checkpoints itself, as SQLite would: the WAL stays bounded. One thread per file,
-// shared by the connections attached to it; it stops when the last user lets go of it.
+// last one (SQLite's trigger is the WAL's length, which a checkpoint does not shorten). If it falls
+// kFallBehind thresholds behind, the committing connection checkpoints itself, as SQLite would: the WAL
+// stays bounded. One thread per file, shared by the connections attached to it; it stops when the last
+// user lets go of it.
 class WalCheckpointer {
  public:
   // The checkpointer of `path` (started on first use). Errors: unavailable (cannot open the file).
