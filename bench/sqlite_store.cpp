@@ -55,6 +55,23 @@ store::Turn new_turn() {
   return t;
 }
 
+// One caller on one io_context awaiting `step()` (a Result or Status) once per iteration, as a
+// connection awaits its store.
+template <class Step>
+void await_each(benchmark::State& state, Step step) {
+  asio::io_context io;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (auto _ : state) {
+          auto r = co_await step();
+          if (!r) state.SkipWithError(r.error().message.c_str());
+        }
+      },
+      asio::detached);
+  io.run();
+}
+
 void append_new_conversations(benchmark::State& state, const std::string& path, bool sync) {
   store::SqliteOptions opts;
   opts.sync_to_disk = sync;
@@ -63,17 +80,7 @@ void append_new_conversations(benchmark::State& state, const std::string& path, 
     state.SkipWithError(history.error().message.c_str());
     return;
   }
-  asio::io_context io;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        for (auto _ : state) {
-          auto r = co_await (*history)->append("owner-1", new_turn());
-          if (!r) state.SkipWithError(r.error().message.c_str());
-        }
-      },
-      asio::detached);
-  io.run();
+  await_each(state, [&] { return (*history)->append("owner-1", new_turn()); });
 }
 
 void BM_AppendFile(benchmark::State& state) {
@@ -93,17 +100,7 @@ void BM_WriterRoundTripEmptyJob(benchmark::State& state) {
     state.SkipWithError(db.error().message.c_str());
     return;
   }
-  asio::io_context io;
-  asio::co_spawn(
-      io,
-      [&]() -> asio::awaitable<void> {
-        for (auto _ : state) {
-          auto st = co_await (*db)->write<Status>([] { return Status{}; });
-          if (!st) state.SkipWithError(st.error().message.c_str());
-        }
-      },
-      asio::detached);
-  io.run();
+  await_each(state, [&] { return (*db)->write<Status>([] { return Status{}; }); });
 }
 
 BENCHMARK(BM_AppendFile)->UseRealTime()->MinTime(2.0);
