@@ -255,9 +255,46 @@ await check('an image is previewed before sending and reaches the model as an im
 });
 
 await check('delete removes a conversation from the list', async () => {
-  const before = await page.locator('#conversations li').count();
-  await page.locator('#conversations li').first().getByRole('button', { name: /Delete conversation/ }).click();
-  await page.waitForFunction((n) => document.querySelectorAll('#conversations li').length === n - 1, before, { timeout: 5000 });
+  // The list is refreshed after each reply; the active item appears once the refresh has landed.
+  const item = page.locator('#conversations li.active');
+  await item.waitFor({ timeout: 5000 });
+  const id = await item.getAttribute('data-id');
+  await item.getByRole('button', { name: /Delete conversation/ }).click();
+  await page.locator(`#conversations li[data-id="${id}"]`).waitFor({ state: 'detached', timeout: 5000 });
+  const listed = await (await page.request.get(`http://127.0.0.1:${open.port}/conversations?limit=100`)).json();
+  assert(!listed.conversations.some((c) => c.id === id), 'the server still lists the deleted conversation');
+});
+
+await check('a list refresh answered late does not bring a deleted conversation back', async () => {
+  // The refresh after a reply is answered (by the server) at once but delivered to the page only after a
+  // delete's own refresh: the page must keep the newer list, which no longer has the deleted conversation.
+  let release;
+  const released = new Promise((r) => { release = r; });
+  let fetched;
+  const held = new Promise((r) => { fetched = r; });
+  let holdNext = false;
+  await page.route('**/conversations?*', async (route) => {
+    if (!holdNext) return route.continue();
+    holdNext = false;
+    const response = await route.fetch();
+    fetched();
+    await released;
+    await route.fulfill({ response });
+  });
+  const id = await page.locator('#conversations li').first().getAttribute('data-id');
+  const victim = page.locator(`#conversations li[data-id="${id}"]`);
+  await page.click('#new-chat');
+  holdNext = true;
+  await sendAndWait(page, 'echo: one more');
+  await held;
+  await victim.getByRole('button', { name: /Delete conversation/ }).click();
+  await victim.waitFor({ state: 'detached', timeout: 5000 });
+  const late = page.waitForResponse((r) => r.url().includes('/conversations?'));
+  release();
+  await late;
+  await page.waitForTimeout(300);  // let the page handle the late answer (a wait that can only hide a failure)
+  await page.unroute('**/conversations?*');
+  assert(await victim.count() === 0, 'the late list brought it back');
 });
 
 const markdown = 'echo: Three steps:\n\n1. Build it with `make run`\n2. Open **the chat page**\n3. Ask away\n\n' +

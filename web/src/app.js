@@ -14,7 +14,9 @@ DOMPurify.addHook('afterSanitizeAttributes', (node) => {
 });
 
 const $ = (id) => document.getElementById(id);
-const state = { conversation: null, attachments: [], controller: null, cursor: null, keyWaiters: [] };
+// listSeq numbers the conversation list's requests: a reply's refresh and a delete's can be in flight at
+// once, and only the newest one's answer may fill the list (an older one can hold a deleted conversation).
+const state = { conversation: null, attachments: [], controller: null, cursor: null, keyWaiters: [], listSeq: 0 };
 
 export function renderMarkdown(text) {
   return DOMPurify.sanitize(md.render(text), { FORBID_ATTR: ['style'], FORBID_TAGS: ['style', 'form'] });
@@ -96,15 +98,17 @@ function when(iso) {
 async function loadConversations(append = false) {
   const params = new URLSearchParams({ limit: '30' });
   if (append && state.cursor) params.set('cursor', state.cursor);
+  const seq = ++state.listSeq;
   try {
     const body = await (await api('/conversations?' + params)).json();
+    if (seq !== state.listSeq) return;  // a newer request's answer fills the list
     const list = $('conversations');
     if (!append) list.replaceChildren();
     for (const c of body.conversations) list.append(conversationItem(c));
     state.cursor = body.next_cursor;
     $('more').hidden = !body.next_cursor;
   } catch (err) {
-    showError(describe(err));
+    if (seq === state.listSeq) showError(describe(err));
   }
 }
 
