@@ -129,6 +129,12 @@ void add_serve(CLI::App& app, ServeOptions& o, bool lambda = false) {
       ->check(CLI::Range(0, 3600))
       ->capture_default_str();
   if (!lambda) {
+    app.add_option("--idle-timeout", o.idle_timeout_s,
+                   "Seconds a keep-alive connection may stay idle before it is closed (announced as Keep-Alive: "
+                   "timeout=N); keep it above a load balancer's idle timeout (an ALB's: 60 s)")
+        ->envname("BEDROCK_AGENT_IDLE_TIMEOUT")
+        ->check(CLI::Range(1, 3600))
+        ->capture_default_str();
     app.add_option("--threads", o.threads,
                    "io threads, each with its own event loop; a connection stays on one. 0: the number of cores")
         ->envname("BEDROCK_AGENT_THREADS")

@@ -58,6 +58,10 @@ struct ServeOptions {
   // On SIGTERM/SIGINT: stop accepting, let chats and streams in flight finish for up to this long, then
   // close their connections and exit (sooner once none is left). Default: the deadline plus 5 s.
   int drain_timeout_s = 30;
+  // --idle-timeout (serve): seconds a keep-alive connection may sit idle before the server closes it,
+  // announced in `Keep-Alive: timeout=N`. Above a load balancer's own idle timeout (an ALB's is 60 s by
+  // default), so that the balancer, which opens connections, is also the one that closes them.
+  int idle_timeout_s = 75;
   std::vector<std::string> cors_origins;  // --cors-origin: browser origins allowed to call the API ("*": any)
   // --threads N (BEDROCK_AGENT_THREADS), serve only: io threads, each running its own io_context; a
   // connection stays on one (docs/architecture.md, "Threads"). 0: the number of cores. Lambda: always 1.

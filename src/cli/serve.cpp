@@ -71,6 +71,7 @@ int run_as_server(boost::asio::io_context& io, std::vector<std::unique_ptr<boost
   server_options.port = o.port;
   server_options.body_limit = std::max(o.max_body_bytes, app.context->config.files_body_limit);  // each route checks its own
   server_options.error_response = http::server_error_response;
+  server_options.idle_timeout = std::chrono::seconds(o.idle_timeout_s);
   // Request log lines are written in batches (at most 50 ms late), not with one write(2) per request.
   if (!app.context->log) app.context->log = make_batched_stderr_log(io, std::chrono::milliseconds(50));
   // Connections go round-robin to `io` (which also runs the acceptor, the simulator, the quota refresher

@@ -296,20 +296,25 @@ std::string_view http_date(WallTime t) {
 }
 
 // The status line, the handler's headers, Date and Connection. The status line says HTTP/1.1 whatever
-// the request's version (RFC 9110 section 6.2: the highest minor version we conform to); an HTTP/1.0
-// client, whose default is to close, is told keep-alive explicitly.
+// the request's version (RFC 9110 section 6.2: the highest minor version we conform to). A connection
+// kept open says for how long it may stay idle (`Keep-Alive: timeout=N`, hop-by-hop, so named in
+// Connection, as Node's server does): clients that read it (Node's http.Agent and undici, 1 s early)
+// retire an idle connection before the server closes it, instead of sending a request into the close.
 template <class Body>
 void start_response(http::response<Body>& res, const ServerResponse& resp, unsigned request_version,
-                    bool keep_alive) {
+                    bool keep_alive, std::chrono::seconds idle_timeout) {
+  (void)request_version;
   res.version(11);
   res.result(static_cast<unsigned>(resp.status));
   if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
   copy_headers(resp.headers, res);
   if (res.find(http::field::date) == res.end()) res.set(http::field::date, http_date(system_clock().wall()));
-  if (!keep_alive)
+  if (!keep_alive) {
     res.set(http::field::connection, "close");
-  else if (request_version < 11)
+  } else {
     res.set(http::field::connection, "keep-alive");
+    res.set(http::field::keep_alive, "timeout=" + std::to_string(idle_timeout.count()));
+  }
 }
 
 void split_target(std::string_view target, ServerRequest& req) {
@@ -404,7 +409,7 @@ template <class Stream>
 asio::awaitable<bool> write_buffered(Stream& stream, const State& st, ServerResponse& resp, unsigned version,
                                      bool keep_alive, bool head) {
   http::response<http::string_body> res;
-  start_response(res, resp, version, keep_alive);
+  start_response(res, resp, version, keep_alive, st.opts.idle_timeout);
   // 1xx, 204 and 304 have no content, and no Content-Length (RFC 9110 sections 8.6, 15.3.5, 15.4.5; a 304
   // may repeat the 200's length, which we do not know); a HEAD answer has the GET one's headers, Content-
   // Length included, without its content (section 9.3.2).
@@ -548,6 +553,69 @@ std::optional<ServerResponse> read_error_response(const ServerOptions& opts, err
   return std::nullopt;
 }
 
+// One request read from a buffer that the caller fills between steps: the parse step the server's
+// session and read_requests() share, so that what the fuzzers check (they drive read_requests) is what
+// the server does. step() parses what the buffer holds and says what it needs next.
+class RequestRead {
+ public:
+  enum class Step {
+    need_bytes,    // read more into the buffer, then step() again
+    head_checked,  // the head just passed head_problem(), before any of the body: step() again
+    done,          // the request is whole: take()
+    refused,       // answer refusal() and close (nothing to answer when it is empty)
+  };
+
+  explicit RequestRead(const ServerOptions& opts) : opts_(opts) { limit(parser_, opts); }
+
+  Step step(beast::flat_buffer& buffer) {
+    for (;;) {
+      if (parser_.is_header_done() && !head_checked_) {
+        head_checked_ = true;
+        if ((refusal_ = head_problem(opts_, parser_, head_bytes_))) return Step::refused;
+        if (parser_.chunked()) head_fields_.note(parser_.get());
+        if (!parser_.is_done()) return Step::head_checked;
+      }
+      if (parser_.is_done()) return Step::done;
+      const bool in_head = !parser_.is_header_done();
+      error_code ec;
+      if (detail::parse_buffered(buffer, parser_, ec, in_head ? &head_bytes_ : nullptr)) {
+        if (ec) return refuse(ec, buffer);
+        continue;
+      }
+      if (in_head && head_over_limit(opts_, head_bytes_, buffer)) return refuse(http::error::header_limit, buffer);
+      return Step::need_bytes;
+    }
+  }
+
+  const http::request<http::string_body>& head() const { return parser_.get(); }
+  std::optional<ServerResponse>& refusal() { return refusal_; }
+
+  // After Step::done: the request as the handler gets it. Then keep_alive(), which is read after the
+  // trailer fields are dropped: a Connection field in a trailer does not count.
+  ServerRequest take() {
+    auto& msg = parser_.get();
+    ServerRequest req;
+    take_request(msg, req, head_fields_);
+    keep_alive_ = msg.keep_alive();
+    return req;
+  }
+  bool keep_alive() const { return keep_alive_; }
+
+ private:
+  Step refuse(error_code ec, const beast::flat_buffer& buffer) {
+    refusal_ = read_error_response(opts_, ec, buffer, parser_);
+    return Step::refused;
+  }
+
+  const ServerOptions& opts_;
+  http::request_parser<http::string_body> parser_;
+  bool head_checked_ = false;
+  std::size_t head_bytes_ = 0;  // a non-eager parser takes the head and the body in separate steps
+  HeadFields head_fields_;
+  std::optional<ServerResponse> refusal_;
+  bool keep_alive_ = false;
+};
+
 // The writer a streamed answer to HEAD gets: the producer stops at its first write, as when a client goes.
 class DiscardWriter final : public BodyWriter {
  public:
@@ -563,7 +631,7 @@ asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResp
   auto& lowest = beast::get_lowest_layer(stream);
   const bool chunked = version >= 11;
   http::response<http::empty_body> res;
-  start_response(res, resp, version, keep_alive);
+  start_response(res, resp, version, keep_alive, st.opts.idle_timeout);
   if (chunked) res.chunked(true);
   http::response_serializer<http::empty_body> sr(res);
   sr.split(true);
@@ -631,67 +699,44 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, Deadli
     }
     conn.busy = true;
 
-    http::request_parser<http::string_body> parser;
-    limit(parser, st.opts);
-    error_code ec;
-    bool head_checked = false;
-    std::size_t head_bytes = 0;  // a non-eager parser takes the head and the body in separate steps
-    HeadFields head_fields;
-    std::optional<ServerResponse> reject;
-    while (!parser.is_done()) {
-      if (parser.is_header_done() && !head_checked) {
-        head_checked = true;
-        if ((reject = head_problem(st.opts, parser, head_bytes))) break;  // before a 100 Continue and the body
-        if (parser.chunked()) head_fields.note(parser.get());
-        auto expect = parser.get()[http::field::expect];
-        if (iequals(expect, "100-continue") && parser.get().version() >= 11) {
-          static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-          deadline.expires_after(st.opts.read_timeout);
-          auto [e, n] = co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
-          if (e) co_return;
-        }
-      }
-      const bool in_head = !parser.is_header_done();
-      if (detail::parse_buffered(buffer, parser, ec, in_head ? &head_bytes : nullptr)) {
-        if (ec) break;
-        continue;
-      }
-      if (in_head && head_over_limit(st.opts, head_bytes, buffer)) {
-        ec = http::error::header_limit;
-        break;
-      }
-      // Bytes are read here and parsed above (not by http::async_read_some, which would parse them itself
-      // and wait for more without coming back): the head limit is checked between reads.
-      deadline.expires_after(st.opts.read_timeout);  // silence allowed between bytes
-      auto [e, n] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), kTuple);
-      if (e) {
-        ec = e;
-        break;
-      }
-      buffer.commit(n);
-    }
-    if (!ec && !head_checked) reject = head_problem(st.opts, parser, head_bytes);  // a request without a body
-    if (ec && !reject) reject = read_error_response(st.opts, ec, buffer, parser);
-    if (ec || reject) {
-      // Refused (the connection is closed: what follows may be misframed), or nobody to answer: a
-      // timeout, a reset, EOF mid-request.
-      if (!reject) co_return;
-      if (co_await write_buffered(stream, st, *reject, 11, false, false)) co_await linger(stream, 1024 * 1024);
-      co_return;
-    }
-
-    deadline.clear();  // the handler takes its time; the answer's writes have their own timeout
-    auto& msg = parser.get();
     ServerRequest req;
-    take_request(msg, req, head_fields);  // before keep_alive(): a trailer Connection does not count
+    unsigned version = 11;
+    bool head = false, keep_alive = false;
+    {
+      RequestRead read(st.opts);
+      for (auto step = read.step(buffer); step != RequestRead::Step::done; step = read.step(buffer)) {
+        if (step == RequestRead::Step::refused) {
+          // Refused: answered, then the connection is closed (what follows may be misframed).
+          if (!read.refusal()) co_return;
+          if (co_await write_buffered(stream, st, *read.refusal(), 11, false, false)) co_await linger(stream, 1024 * 1024);
+          co_return;
+        }
+        if (step == RequestRead::Step::head_checked) {
+          if (iequals(read.head()[http::field::expect], "100-continue") && read.head().version() >= 11) {
+            static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+            deadline.expires_after(st.opts.read_timeout);
+            auto [e, n] = co_await asio::async_write(stream, asio::buffer(kContinue.data(), kContinue.size()), kTuple);
+            if (e) co_return;
+          }
+          continue;
+        }
+        // Bytes are read here and parsed by step() (not by http::async_read_some, which would parse them
+        // itself and wait for more without coming back): the head limit is checked between reads.
+        deadline.expires_after(st.opts.read_timeout);  // silence allowed between bytes
+        auto [e, n] = co_await stream.async_read_some(buffer.prepare(beast::read_size(buffer, 65536)), kTuple);
+        if (e) co_return;  // a timeout, a reset, EOF mid-request: nobody to answer
+        buffer.commit(n);
+      }
+      version = read.head().version();
+      head = read.head().method() == http::verb::head;
+      req = read.take();
+      keep_alive = read.keep_alive();
+      // While the handler runs (seconds, for a model call) the connection holds no read buffer and no
+      // parsed header (`read` ends here): 10,000 waiting chats would otherwise keep ~10 KB each.
+    }
+    deadline.clear();  // the handler takes its time; the answer's writes have their own timeout
     req.remote_address = remote;
     req.connection_id = conn_id;
-    const unsigned version = msg.version();
-    const bool head = msg.method() == http::verb::head;
-    bool keep_alive = msg.keep_alive();
-    // While the handler runs (seconds, for a model call) the connection holds no read buffer and no
-    // parsed header: 10,000 waiting chats would otherwise keep ~10 KB each.
-    (void)parser.release();
     if (buffer.size() == 0) buffer.shrink_to_fit();
 
     ServerResponse resp;
@@ -945,44 +990,20 @@ ReadRequests read_requests(std::string_view bytes, const ServerOptions& options,
   };
   for (;;) {
     if (buffer.size() == 0 && !feed()) return out;
-    http::request_parser<http::string_body> parser;
-    limit(parser, options);
-    error_code ec;
-    bool head_checked = false;
-    std::size_t head_bytes = 0;
-    HeadFields head_fields;
-    while (!parser.is_done()) {
-      if (parser.is_header_done() && !head_checked) {  // as the session: before the body
-        head_checked = true;
-        if ((out.error = head_problem(options, parser, head_bytes))) return out;
-        if (parser.chunked()) head_fields.note(parser.get());
+    RequestRead read(options);
+    for (auto step = read.step(buffer); step != RequestRead::Step::done; step = read.step(buffer)) {
+      if (step == RequestRead::Step::refused) {
+        out.error = std::move(read.refusal());
+        out.incomplete = !out.error;
+        return out;
       }
-      const bool in_head = !parser.is_header_done();
-      if (detail::parse_buffered(buffer, parser, ec, in_head ? &head_bytes : nullptr)) {
-        if (ec) break;
-        continue;
-      }
-      if (in_head && head_over_limit(options, head_bytes, buffer)) {
-        ec = http::error::header_limit;
-        break;
-      }
-      if (!feed()) {
+      if (step == RequestRead::Step::need_bytes && !feed()) {
         out.incomplete = true;  // the server answers nothing to a request cut short
         return out;
       }
     }
-    if (!ec && !head_checked && (out.error = head_problem(options, parser, head_bytes))) return out;
-    if (ec) {
-      out.error = read_error_response(options, ec, buffer, parser);
-      out.incomplete = !out.error;
-      return out;
-    }
-    auto& msg = parser.get();
-    ServerRequest req;
-    take_request(msg, req, head_fields);
-    const bool keep_alive = msg.keep_alive();
-    out.requests.push_back(std::move(req));
-    if (!keep_alive) return out;
+    out.requests.push_back(read.take());
+    if (!read.keep_alive()) return out;
   }
 }
 

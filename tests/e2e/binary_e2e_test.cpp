@@ -95,6 +95,24 @@ TEST(BinaryE2E, ServeSimulateAnswersAndStopsCleanlyOnSigterm) {
   std::filesystem::remove_all(dir, ec);
 }
 
+// --idle-timeout reaches the server: every kept-open answer announces it, so that clients retire an idle
+// connection before the agent closes it (and a load balancer's own timeout can be set below it).
+TEST(BinaryE2E, IdleTimeoutIsAnnouncedOnKeptConnections) {
+  Child child({binary(), "serve", "--simulate", "--port", "0", "--history", "none", "--idle-timeout", "7"});
+  auto listening = first_line(child, "listening");
+  ASSERT_TRUE(listening) << child.rest();
+  const std::string base = "http://127.0.0.1:" + std::to_string(listening->at("port").to_number<int>());
+  boost::asio::io_context io;
+  auto client = net::make_http_client(io, net::ClientConfig{.use_proxy_env = false});
+  auto h = call(io, *client, net::HttpRequest{.method = "GET", .url = base + "/health"});
+  EXPECT_EQ(h.status, 200) << h.body;
+  EXPECT_EQ(h.headers.get("Keep-Alive"), "timeout=7");
+  EXPECT_EQ(h.headers.get("Connection"), "keep-alive");
+  client.reset();
+  child.signal(SIGTERM);
+  EXPECT_EQ(child.wait_exit(), 0);
+}
+
 // serve gives the chat use case its idempotency store (on the history backend): a repeat with the same
 // Idempotency-Key is the stored answer, byte for byte; the same key with another body is 422.
 TEST(BinaryE2E, IdempotencyKeysAreWiredIntoServe) {

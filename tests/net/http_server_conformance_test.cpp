@@ -352,6 +352,25 @@ TEST(HttpConformance, ConnectionPersistence) {
   EXPECT_EQ(kept[1].get("connection"), "close");
 }
 
+// A connection kept open says how long it may stay idle (Keep-Alive: timeout=N, named in Connection as a
+// hop-by-hop field), so that a client retires it first; one being closed says only close.
+TEST(HttpConformance, AKeptConnectionAnnouncesItsIdleTimeout) {
+  ServerOptions opts;
+  opts.idle_timeout = std::chrono::seconds(42);
+  ServerThread srv(opts, probe_handler());
+  auto rs = parse_responses(roundtrip(srv.port(),
+                                      "GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                                      "GET /2 HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"
+                                      "GET /3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+  ASSERT_EQ(rs.size(), 3u);
+  for (int i : {0, 1}) {
+    EXPECT_EQ(rs[i].get("connection"), "keep-alive") << i;
+    EXPECT_EQ(rs[i].get("keep-alive"), "timeout=42") << i;
+  }
+  EXPECT_EQ(rs[2].get("connection"), "close");
+  EXPECT_FALSE(rs[2].get("keep-alive").has_value());
+}
+
 // RFC 9112 section 9.3.2: pipelined requests are answered in the order received, bodies and all.
 TEST(HttpConformance, PipelinedRequestsAreAnsweredInOrder) {
   ServerThread srv({}, probe_handler());
