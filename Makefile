@@ -1,6 +1,6 @@
 # Two commands: `make run` (build and serve on embedded defaults) and `make test` (build, run every test).
 # Everything goes through CMake presets; this file only strings the steps together.
-.PHONY: deps deps-test build run run-offline test test-sanitize test-tsan fuzz clean bench-quota bench-quota-regions bench-quota-fleet package check-package bench bench-soak bench-sqlite
+.PHONY: deps deps-test build run run-offline test test-sanitize fuzz-ci test-tsan fuzz clean bench-quota bench-quota-regions bench-quota-fleet package check-package bench bench-soak bench-sqlite
 
 ARGS ?=
 JOBS ?= $(shell nproc)
@@ -29,10 +29,20 @@ test: deps-test
 	@cmake --build --preset $(PRESET) -j $(JOBS)
 	@ctest --preset $(PRESET) -j $(JOBS)
 
-test-sanitize: deps-test
+# The whole suite under ASan+UBSan, built with clang 16; the same build has the fuzzers (fuzz-ci runs them).
+test-sanitize:
+	@./scripts/install-deps.sh --with-browser --with-fuzz
 	@cmake --preset sanitize --log-level=WARNING
 	@cmake --build --preset sanitize -j $(JOBS)
 	@ctest --preset sanitize -j $(JOBS)
+
+# CI's fuzz stage: the fuzzers test-sanitize built (-O0), FUZZ_CI_SECONDS each on their seeds (docs/testing.md).
+FUZZ_CI_SECONDS ?= 10
+fuzz-ci:
+	@./scripts/install-deps.sh --with-fuzz
+	@cmake --preset sanitize --log-level=WARNING
+	@cmake --build --preset sanitize -j $(JOBS) --target fuzzers
+	@FUZZ_BUILD=build-sanitize ./scripts/run-fuzzers.sh $(FUZZ_CI_SECONDS)
 
 # The suites that use threads, built and run under ThreadSanitizer (docs/testing.md, "ThreadSanitizer"):
 # the build preset names the test binaries, the test preset their labels.

@@ -35,6 +35,7 @@
 #include <boost/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -42,6 +43,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -122,7 +124,20 @@ struct Conn {
   explicit Conn(asio::io_context& io) : socket(io) {}
   tcp::socket socket;
   beast::flat_buffer buffer;
+  // The server's `Keep-Alive: timeout=N` hint, as Node's http.Agent reads it: an idle connection is not
+  // reused from 1 s before the server would close it (a request sent into that close is lost).
+  Clock::time_point reuse_until = Clock::time_point::max();
 };
+
+// N from a `Keep-Alive: timeout=N` field, if there is one.
+std::optional<int> keep_alive_timeout(std::string_view field) {
+  auto at = field.find("timeout=");
+  if (at == std::string_view::npos) return std::nullopt;
+  int n = 0;
+  auto [end, ec] = std::from_chars(field.data() + at + 8, field.data() + field.size(), n);
+  if (ec != std::errc{} || n < 0) return std::nullopt;
+  return n;
+}
 
 struct Outcome {
   int status = 0;           // 0: transport error
@@ -137,6 +152,7 @@ struct Stats {
   std::uint64_t completed = 0;     // inside the window
   std::uint64_t ok = 0;            // 2xx inside the window
   std::uint64_t connections_opened = 0;
+  std::uint64_t retired_idle = 0;  // idle connections closed at the server's Keep-Alive hint (rate mode)
 
   void record(const Outcome& o, double us) {
     ++completed;
@@ -170,6 +186,7 @@ json::object summary(Stats& s, double window_s) {
   for (auto& [k, v] : s.errors) er[k] = v;
   o["errors"] = er;
   o["connections_opened"] = s.connections_opened;
+  o["connections_retired_idle"] = s.retired_idle;
   json::object lat;
   lat["p50"] = pct(s.latency_us, 0.50);
   lat["p90"] = pct(s.latency_us, 0.90);
@@ -229,6 +246,9 @@ class Generator {
       }
       out.status = static_cast<int>(p.get().result_int());
       out.keep_alive = p.get().keep_alive();
+      if (auto it = p.get().find(http::field::keep_alive); it != p.get().end()) {
+        if (auto n = keep_alive_timeout(it->value())) c.reuse_until = Clock::now() + seconds(*n) - seconds(1);
+      }
     } catch (const boost::system::system_error& e) {
       out.error = e.code().message();
     }
@@ -275,6 +295,11 @@ class Generator {
       if (t > Clock::now()) {
         timer.expires_at(t);
         co_await timer.async_wait(asio::use_awaitable);
+      }
+      while (!idle_.empty() && idle_.back()->reuse_until <= Clock::now()) {
+        idle_.pop_back();  // past the server's idle hint: closed here, not reused
+        --open_;
+        ++stats_.retired_idle;
       }
       if (!idle_.empty()) {
         auto c = std::move(idle_.back());

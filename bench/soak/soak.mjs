@@ -15,6 +15,10 @@
 //
 //   node bench/soak/soak.mjs [--build=build-bench] [--duration=1800] [--rate=500] [--warmup=120]
 //                            [--sample=10] [--fault-rate=0.01] [--out=bench/results/soak.json]
+//                            [--no-files] [--wrap='heaptrack -o /tmp/soak'] [--note='what else ran']
+//
+// --no-files drops the two files routes (the rate is then 450 of every 500). --wrap starts the agent
+// under another program (a heap profiler); RSS and descriptors are still the agent's own.
 //
 // `make bench-soak` builds the two binaries (RelWithDebInfo, build-bench/) and runs this; DURATION=S
 // overrides the duration, RATE=R the total rate.
@@ -40,6 +44,8 @@ const WARMUP = Math.min(Number(args.warmup ?? 120), Math.floor(DURATION / 4));
 const SAMPLE = Number(args.sample ?? 10);
 const FAULT_RATE = Number(args['fault-rate'] ?? 0.01);
 const OUT = path.resolve(ROOT, args.out ?? 'bench/results/soak.json');
+const NO_FILES = args['no-files'] === 'true';
+const WRAP = args.wrap ? args.wrap.split(' ').filter(Boolean) : [];
 const MODEL = 'anthropic.claude-3-sonnet-20240229-v1:0';
 const TMP = fs.mkdtempSync(path.join(os.tmpdir(), 'ba-soak-'));
 const children = [];
@@ -68,13 +74,25 @@ async function waitPort(port, ms = 30000) {
   throw new Error(`nothing listens on ${port}`);
 }
 
-async function startServer(name, argv, env, port) {
+async function startServer(name, argv, env, port, wrap = []) {
   const out = fs.openSync(path.join(TMP, `${name}.log`), 'w');
-  const child = spawn(AGENT, argv, { env: { ...process.env, ...env }, stdio: ['ignore', out, out], cwd: TMP });
+  const [cmd, ...pre] = wrap.length ? [...wrap, AGENT] : [AGENT];
+  const child = spawn(cmd, [...pre, ...argv], { env: { ...process.env, ...env }, stdio: ['ignore', out, out], cwd: TMP });
   children.push(child);
   child.on('exit', (code, sig) => { if (!child.stopping) log(`${name} exited (${code ?? sig}); log: ${path.join(TMP, name + '.log')}`); });
   await waitPort(port);
-  return { name, child, pid: child.pid, port };
+  return { name, child, pid: wrap.length ? agentPid(port) : child.pid, port };
+}
+
+// Under --wrap, the agent is the wrapper's descendant: the process running AGENT with this --port.
+function agentPid(port) {
+  for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      const argv = fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (fs.readlinkSync(`/proc/${d}/exe`) === AGENT && argv[argv.indexOf('--port') + 1] === String(port)) return Number(d);
+    } catch { /* gone, or not ours */ }
+  }
+  throw new Error(`no ${AGENT} on port ${port} under ${WRAP.join(' ')}`);
 }
 
 async function stopChild(child) {
@@ -147,7 +165,7 @@ async function main() {
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${simPort}`, AWS_ACCESS_KEY_ID: 'AKIDSOAK0000000000000',
     AWS_SECRET_ACCESS_KEY: 'soak-secret-not-a-secret', AWS_REGION: 'us-east-1', AWS_PROFILE: 'soak-none',
     AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null',
-  }, agentPort);
+  }, agentPort, WRAP);
 
   // A conversation to read back (10 turns), retried past injected faults.
   for (let i = 0; i < 10; ++i) {
@@ -166,6 +184,10 @@ async function main() {
     files_post: { port: agentPort, path: '/files', rate: 25 * r, body: JSON.stringify(upload) },
     files_list: { port: agentPort, path: '/files?limit=20', rate: 25 * r, method: 'GET' },
   };
+  if (NO_FILES) {
+    delete targets.files_post;
+    delete targets.files_list;
+  }
 
   log(`agent pid ${agent.pid} port ${agentPort}, simulator port ${simPort}; ${RATE} req/s for ${DURATION} s (warm-up ${WARMUP} s); load ${loadavg()}`);
   const started = Date.now();
@@ -195,13 +217,14 @@ async function main() {
     completed += res.completed;
     ok += res.ok;
     routes[name] = { rate: targets[name].rate, completed: res.completed, ok: res.ok, throughput_rps: +res.throughput_rps.toFixed(1),
-      statuses: res.statuses, errors: res.errors, latency_us: res.latency_us };
+      statuses: res.statuses, errors: res.errors, latency_us: res.latency_us,
+      connections_opened: res.connections_opened, connections_retired_idle: res.connections_retired_idle };
     for (const [st, n] of Object.entries(res.statuses)) if (!st.startsWith('2')) errorsByKind[`${name} HTTP ${st}`] = n;
     for (const [e, n] of Object.entries(res.errors)) errorsByKind[`${name} ${e}`] = n;
   }
   const out = {
-    when: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, note: 'shared with other builds and fuzzers' },
-    duration_s: DURATION, warmup_s: WARMUP, target_rps: RATE, fault_rate: FAULT_RATE,
+    when: new Date().toISOString(), machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, note: args.note ?? '' },
+    duration_s: DURATION, warmup_s: WARMUP, target_rps: RATE, fault_rate: FAULT_RATE, files: !NO_FILES, wrap: WRAP.join(' ') || undefined,
     achieved_rps: +(completed / DURATION).toFixed(1), ok_rps: +(ok / DURATION).toFixed(1), requested: Math.round(requested), completed, ok,
     rss_kb: { after_warmup: afterWarm.rss_kb, end: end.rss_kb, growth_pct: +((end.rss_kb / afterWarm.rss_kb - 1) * 100).toFixed(2), peak: end.hwm_kb },
     fds: { min: Math.min(...fds), max: Math.max(...fds), start: samples[0].fds, after_warmup: afterWarm.fds, end: end.fds },

@@ -76,7 +76,12 @@ std::optional<std::string> emf_from_request_log(std::string_view line, const Emf
 
   json::object directive;
   directive["Namespace"] = options.metric_namespace;
-  directive["Dimensions"] = json::array{json::array{"Model"}};
+  // One dimension set, [["Model"]], built in two steps: `json::array{json::array{"Model"}}` is a copy of
+  // the inner array under the standard's rule for a braced list of one element of the class's own type
+  // (CWG 1467, as clang reads it: ["Model"], an EMF document CloudWatch rejects), a nested array under GCC 12.
+  json::array dimension_sets;
+  dimension_sets.emplace_back(json::array{"Model"});
+  directive["Dimensions"] = std::move(dimension_sets);
   directive["Metrics"] = std::move(metrics);
   json::object aws;
   aws["Timestamp"] = timestamp_ms;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "raw_server.hpp"
+#include "support/sanitizers.hpp"
 #include "support/server_harness.hpp"
 #include "tls_cert.hpp"
 #include "util/encoding.hpp"
@@ -373,11 +374,7 @@ TEST(HttpClient, ConnectionRefusedIsNetworkError) {
 // or at the end of the scope, however the test ends.
 // The sanitizers' runtime needs descriptors of its own (UBSan's vptr check probes memory through a pipe):
 // with none left it reports false errors, so the squeeze tests run in the plain build only.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
+constexpr bool kSanitized = ba::test::kAddressSanitizer;
 
 struct Squeeze {
   rlimit saved{};
