@@ -437,13 +437,13 @@ async function streaming(stack) {
 }
 
 // One burst of CONCURRENT chats at `agentBin` (the simulator is always this build's).
-async function concurrencyOnce(agentBin, tag) {
+async function concurrencyOnce(agentBin, tag, threads = THREADS) {
   const simPort = await freePort();
   const sim = await startServer(`simulator-2s${tag}`, AGENT, ['simulate-bedrock', '--port', String(simPort), '--no-fault-header', '--ttft-ms', '2000'], { port: simPort, nofile: null });
   const port = await freePort();
   const history = CONC_HISTORY === 'sqlite' ? `sqlite:${path.join(TMP, `concurrency${tag}.db`)}` : 'none';
   const agent = await startServer(`agent-concurrency${tag}`, agentBin, ['serve', '--port', String(port), '--history', history,
-    '--max-rpm', '1e9', '--max-tpm', '0', '--model-id', MODEL], {
+    '--max-rpm', '1e9', '--max-tpm', '0', '--model-id', MODEL, ...threads], {
     env: { AWS_ENDPOINT_URL_BEDROCK_RUNTIME: `http://127.0.0.1:${simPort}`, AWS_ACCESS_KEY_ID: 'AKIDBENCH000000000000',
       AWS_SECRET_ACCESS_KEY: 'bench-secret-not-a-secret', AWS_REGION: 'us-east-1', AWS_CONFIG_FILE: '/dev/null', AWS_SHARED_CREDENTIALS_FILE: '/dev/null' },
     port, nofile: null });
@@ -459,7 +459,7 @@ async function concurrencyOnce(agentBin, tag) {
   const simStats = (await httpJson(simPort, 'GET', '/sim/stats')).body;
   await agent.stop();
   await sim.stop();
-  return { agent: agentBin, history: CONC_HISTORY, concurrent: CONCURRENT, model_latency_ms: 2000, loadavg: load, ...r,
+  return { agent: agentBin, threads: threads[1] ?? 'cores', history: CONC_HISTORY, concurrent: CONCURRENT, model_latency_ms: 2000, loadavg: load, ...r,
     agent_rss_idle_kb: idle.rss_kb, agent_rss_peak_sampled_kb: peakRss, agent_vmhwm_kb: st.hwm_kb, agent_rss_after_kb: st.rss_kb,
     simulator_peak_in_flight: simStats.peak_in_flight, simulator_requests: simStats.requests_total };
 }
@@ -482,18 +482,18 @@ async function concurrency() {
   // the sockets of the last one to close.
   const runs = [];
   for (let round = 0; round < CONC_ROUNDS; ++round) {
-    const pair = [['after', AGENT], ['before', BASE_AGENT]];
+    const pair = [['after', AGENT, THREADS], ['before', BASE_AGENT, BASE_THREADS]];
     if (round % 2 === 0) pair.reverse();
-    for (const [which, bin] of pair) {
+    for (const [which, bin, threads] of pair) {
       if (runs.length) await sleep(5000);
-      const r = await concurrencyOnce(bin, `-${which}-${round}`);
+      const r = await concurrencyOnce(bin, `-${which}-${round}`, threads);
       runs.push({ round, build: which, ...r });
       log(`concurrency round ${round + 1}/${CONC_ROUNDS} ${which}: ok ${r.ok}/${r.completed} VmHWM ${(r.agent_vmhwm_kb / 1024).toFixed(1)} MB p50 ${us(r.latency_us.p50)} (load ${r.loadavg})`);
     }
   }
   const result = { machine: machine(), concurrent: CONCURRENT, model_latency_ms: 2000, rounds: CONC_ROUNDS, runs };
-  save('concurrency', result);
-  table(`Concurrency: ${CONCURRENT} chats at once, 2 s model latency; before = ${buildInfo(BASELINE).git}, after = ${buildInfo(BUILD).git}`,
+  save(`concurrency${CONC_HISTORY === 'none' ? '' : `-${CONC_HISTORY}`}${SUFFIX}`, result);
+  table(`Concurrency: ${CONCURRENT} chats at once, 2 s model latency, --history ${CONC_HISTORY}; before = ${BASE_THREADS.length && !args['baseline-build'] ? `this build, ${BASE_THREADS.join(' ')}` : buildInfo(BASELINE).git}, after = ${buildInfo(BUILD).git} ${THREADS.join(' ')}`,
     CONC_HEADER, runs.map((x) => concRow(`${x.round + 1} ${x.build}`, x)));
   return result;
 }

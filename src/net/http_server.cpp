@@ -301,9 +301,8 @@ std::string_view http_date(WallTime t) {
 // Connection, as Node's server does): clients that read it (Node's http.Agent and undici, 1 s early)
 // retire an idle connection before the server closes it, instead of sending a request into the close.
 template <class Body>
-void start_response(http::response<Body>& res, const ServerResponse& resp, unsigned request_version,
-                    bool keep_alive, std::chrono::seconds idle_timeout) {
-  (void)request_version;
+void start_response(http::response<Body>& res, const ServerResponse& resp, bool keep_alive,
+                    std::chrono::seconds idle_timeout) {
   res.version(11);
   res.result(static_cast<unsigned>(resp.status));
   if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
@@ -406,10 +405,10 @@ class ChunkWriter final : public BodyWriter {
 
 // Sends a buffered response; false when the write failed.
 template <class Stream>
-asio::awaitable<bool> write_buffered(Stream& stream, const State& st, ServerResponse& resp, unsigned version,
-                                     bool keep_alive, bool head) {
+asio::awaitable<bool> write_buffered(Stream& stream, const State& st, ServerResponse& resp, bool keep_alive,
+                                     bool head) {
   http::response<http::string_body> res;
-  start_response(res, resp, version, keep_alive, st.opts.idle_timeout);
+  start_response(res, resp, keep_alive, st.opts.idle_timeout);
   // 1xx, 204 and 304 have no content, and no Content-Length (RFC 9110 sections 8.6, 15.3.5, 15.4.5; a 304
   // may repeat the 200's length, which we do not know); a HEAD answer has the GET one's headers, Content-
   // Length included, without its content (section 9.3.2).
@@ -631,7 +630,7 @@ asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResp
   auto& lowest = beast::get_lowest_layer(stream);
   const bool chunked = version >= 11;
   http::response<http::empty_body> res;
-  start_response(res, resp, version, keep_alive, st.opts.idle_timeout);
+  start_response(res, resp, keep_alive, st.opts.idle_timeout);
   if (chunked) res.chunked(true);
   http::response_serializer<http::empty_body> sr(res);
   sr.split(true);
@@ -708,7 +707,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, Deadli
         if (step == RequestRead::Step::refused) {
           // Refused: answered, then the connection is closed (what follows may be misframed).
           if (!read.refusal()) co_return;
-          if (co_await write_buffered(stream, st, *read.refusal(), 11, false, false)) co_await linger(stream, 1024 * 1024);
+          if (co_await write_buffered(stream, st, *read.refusal(), false, false)) co_await linger(stream, 1024 * 1024);
           co_return;
         }
         if (step == RequestRead::Step::head_checked) {
@@ -765,7 +764,7 @@ asio::awaitable<void> session_loop(State& st, Conn& conn, Stream& stream, Deadli
     if (auto c = resp.headers.get("connection"); c && iequals(*c, "close")) keep_alive = false;
 
     if (!resp.stream) {
-      if (!co_await write_buffered(stream, st, resp, version, keep_alive, head)) co_return;
+      if (!co_await write_buffered(stream, st, resp, keep_alive, head)) co_return;
     } else {
       if (version < 11 && !head) keep_alive = false;  // HTTP/1.0: the body ends when the connection closes
       if (!co_await write_streamed(stream, st, resp, version, keep_alive, head)) co_return;
