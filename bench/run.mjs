@@ -492,7 +492,7 @@ async function concurrency() {
     }
   }
   const result = { machine: machine(), concurrent: CONCURRENT, model_latency_ms: 2000, rounds: CONC_ROUNDS, runs };
-  save(`concurrency${CONC_HISTORY === 'none' ? '' : `-${CONC_HISTORY}`}${SUFFIX}`, result);
+  save(`concurrency${CONC_HISTORY === 'none' ? '' : `-${CONC_HISTORY}`}`, result);
   table(`Concurrency: ${CONCURRENT} chats at once, 2 s model latency, --history ${CONC_HISTORY}; before = ${BASE_THREADS.length && !args['baseline-build'] ? `this build, ${BASE_THREADS.join(' ')}` : buildInfo(BASELINE).git}, after = ${buildInfo(BUILD).git} ${THREADS.join(' ')}`,
     CONC_HEADER, runs.map((x) => concRow(`${x.round + 1} ${x.build}`, x)));
   return result;
