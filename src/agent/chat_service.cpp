@@ -717,6 +717,42 @@ boost::asio::awaitable<Status> ChatService::admit(PendingChat& chat) {
   co_return Status{};
 }
 
+// A stateless chat without a conversation id saves nothing (out.conversation_id is empty), nor does a turn
+// a guardrail blocked (ChatConfig::guardrail).
+bool ChatService::saves_turn(const PendingChat& chat, const bedrock::ChatResponse& reply) {
+  return !chat.state_->out.conversation_id.empty() && reply.stop_reason != "guardrail_intervened";
+}
+
+store::Turn ChatService::turn_of(PendingChat& chat, const bedrock::ChatResponse& reply) {
+  PendingChat::State& p = *chat.state_;
+  store::Turn turn;
+  turn.conversation_id = p.out.conversation_id;
+  turn.user_input = std::move(p.turn_input);
+  turn.assistant_reply = reply.text;
+  turn.model_id = p.out.model_id;
+  turn.input_tokens = reply.usage.input_tokens;
+  turn.output_tokens = reply.usage.output_tokens;
+  turn.stop_reason = reply.stop_reason;
+  turn.request_id = p.request_id;
+  return turn;
+}
+
+ChatOutput ChatService::output_of(PendingChat& chat, bedrock::ChatResponse reply, std::int64_t seq) {
+  ChatOutput out = std::move(chat.state_->out);
+  out.reasoning = std::move(reply.reasoning);
+  out.response = std::move(reply.text);
+  out.tool_uses = std::move(reply.tool_uses);
+  out.stop_reason = std::move(reply.stop_reason);
+  out.guardrail_trace = std::move(reply.guardrail_trace);
+  out.usage = reply.usage;
+  out.upstream_request_id = std::move(reply.request_id);
+  out.seq = seq;
+  out.call = chat.report();
+  out.max_tokens = out.call.max_tokens;
+  out.new_conversation = out.new_conversation || out.seq == 1;
+  return out;
+}
+
 boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat, bedrock::DeltaHandler on_delta) {
   PendingChat::State& p = *chat.state_;
   auto reply = co_await p.call->send(std::move(on_delta));
@@ -724,40 +760,16 @@ boost::asio::awaitable<Result<ChatOutput>> ChatService::finish(PendingChat& chat
     co_await release_key(p.owner, p.key);
     co_return fail(map_model_error(std::move(reply.error()), p.out.model_id));
   }
-
-  // A stateless chat without a conversation id saves nothing (out.conversation_id is empty), nor does a
-  // turn a guardrail blocked (ChatConfig::guardrail).
-  std::optional<store::Turn> saved;
-  if (!p.out.conversation_id.empty() && reply->stop_reason != "guardrail_intervened") {
-    store::Turn turn;
-    turn.conversation_id = p.out.conversation_id;
-    turn.user_input = std::move(p.turn_input);
-    turn.assistant_reply = reply->text;
-    turn.model_id = p.out.model_id;
-    turn.input_tokens = reply->usage.input_tokens;
-    turn.output_tokens = reply->usage.output_tokens;
-    turn.stop_reason = reply->stop_reason;
-    turn.request_id = p.request_id;
-    auto appended = co_await history_.append(p.owner, std::move(turn));
+  std::int64_t seq = 0;
+  if (saves_turn(chat, *reply)) {
+    auto appended = co_await history_.append(p.owner, turn_of(chat, *reply));
     if (!appended) {
       co_await release_key(p.owner, p.key);
       co_return fail(appended.error());
     }
-    saved = std::move(*appended);
+    seq = appended->seq;
   }
-
-  ChatOutput out = std::move(p.out);
-  out.reasoning = std::move(reply->reasoning);
-  out.response = std::move(reply->text);
-  out.tool_uses = std::move(reply->tool_uses);
-  out.stop_reason = std::move(reply->stop_reason);
-  out.guardrail_trace = std::move(reply->guardrail_trace);
-  out.usage = reply->usage;
-  out.upstream_request_id = std::move(reply->request_id);
-  out.seq = saved ? saved->seq : 0;
-  out.call = chat.report();
-  out.max_tokens = out.call.max_tokens;
-  out.new_conversation = out.new_conversation || out.seq == 1;
+  ChatOutput out = output_of(chat, std::move(*reply), seq);
   co_await complete_key(p.owner, p.key, out);
   co_return out;
 }

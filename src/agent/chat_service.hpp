@@ -270,6 +270,11 @@ class ChatService {
   boost::asio::awaitable<void> release_key(const std::string& owner, std::optional<IdempotentRequest>& key);
   boost::asio::awaitable<void> complete_key(const std::string& owner, std::optional<IdempotentRequest>& key,
                                             const ChatOutput& out);
+  // finish()'s work that does not wait, out of its frame (which lives for the whole model call): whether
+  // the turn is saved, the turn, and the answer.
+  static bool saves_turn(const PendingChat& chat, const bedrock::ChatResponse& reply);
+  static store::Turn turn_of(PendingChat& chat, const bedrock::ChatResponse& reply);
+  static ChatOutput output_of(PendingChat& chat, bedrock::ChatResponse reply, std::int64_t seq);
   Error map_model_error(Error e, const std::string& model_id) const;
   Status validate_messages(const ChatInput& input) const;
   Status validate_tools(const ChatInput& input) const;

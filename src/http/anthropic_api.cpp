@@ -887,19 +887,20 @@ std::expected<agent::ChatInput, net::ServerResponse> parse_anthropic_body(std::s
 // POST /v1/messages: the body translated (errors in Anthropic's shape), then the chat driver in
 // Anthropic's format. `anthropic-version` and `anthropic-beta` are accepted (the body says what is
 // asked); `x-conversation-id` saves the turn under that conversation.
+// A plain function, not a coroutine: the translated body goes into run_chat, not into a frame of its own.
 boost::asio::awaitable<Reply> handle_anthropic_messages(std::shared_ptr<ApiState> state, net::ServerRequest& req,
                                                         RequestLog& log, std::string /*param*/) {
   auto parsed = parse_request(req.body, state->ctx.chat);
   if (!parsed) {
     const WireError& e = parsed.error();
     log.error_type = std::string(to_string(e.status == 404 ? ErrorKind::not_found : ErrorKind::invalid_input));
-    co_return Reply{json_response(e.status, anthropic_json(e.status, e.message)), nullptr};
+    return ready(Reply{json_response(e.status, anthropic_json(e.status, e.message)), nullptr});
   }
   if (auto id = req.headers.get("x-conversation-id")) parsed->conversation_id = std::string(*id);
   std::string id = "msg_" + log.request_id;
   std::erase(id, '-');
   auto format = std::make_shared<const AnthropicFormat>(std::move(id), parsed->model_id);
-  co_return co_await run_chat(std::move(state), req, log, std::move(*parsed), std::move(format));
+  return run_chat(std::move(state), req, log, std::move(*parsed), std::move(format));
 }
 
 // POST /v1/messages/count_tokens: the Messages body without max_tokens and sampling settings, counted by

@@ -118,6 +118,10 @@ class ChatFormat {
 boost::asio::awaitable<Reply> run_chat(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
                                        agent::ChatInput input, std::shared_ptr<const ChatFormat> format);
 
+// An awaitable already done: what a handler that is a plain function (one whose synchronous part should
+// not sit in a coroutine frame while the chat is in flight) returns when it answers without waiting.
+boost::asio::awaitable<Reply> ready(Reply reply);
+
 // Headers an answer in an event stream carries (200, text/event-stream, no caching or proxy buffering).
 net::ServerResponse sse_response(const std::string& request_id);
 

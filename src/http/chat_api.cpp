@@ -172,12 +172,12 @@ class ChatApiFormat final : public ChatFormat {
 }  // namespace
 
 // POST /chat: the body translated, then the chat driver (run_chat) in /chat's format.
+// A plain function, not a coroutine: the parsed body goes into run_chat, not into a frame of its own.
 boost::asio::awaitable<Reply> handle_chat(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
                                           std::string /*param*/) {
   auto input = parse_chat(req.body);
-  if (!input) co_return failed(log, input.error());
-  co_return co_await run_chat(std::move(state), req, log, std::move(*input),
-                              std::make_shared<const ChatApiFormat>(log.request_id));
+  if (!input) return ready(failed(log, input.error()));
+  return run_chat(std::move(state), req, log, std::move(*input), std::make_shared<const ChatApiFormat>(log.request_id));
 }
 
 }  // namespace ba::http

@@ -251,15 +251,19 @@ net::ServerResponse sse_response(const std::string& request_id) {
 // by the model client before its headers go out, so a refused stream gets a real status (429 with
 // Retry-After); a buffered chat is admitted and sent in one step. The use case completes or releases
 // the key in those steps; this driver only answers.
-boost::asio::awaitable<Reply> run_chat(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
-                                       agent::ChatInput input, std::shared_ptr<const ChatFormat> format) {
+namespace {
+
+// From the claim to the answer. The checked input is on the heap (8 bytes in this frame, not 720) and
+// is gone once prepare() has taken it: this frame lives while the model answers and the turn is saved.
+boost::asio::awaitable<Reply> run_checked(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
+                                          std::unique_ptr<agent::CheckedChat> checked,
+                                          std::shared_ptr<const ChatFormat> format) {
   ApiState& s = *state;
-  auto checked = checked_input(s, req, log, std::move(input));
-  if (!checked) co_return failed_as(log, *format, checked.error());
   if (auto answer = co_await claim_key(s, req, log, *checked, format)) co_return Reply{std::move(*answer), nullptr};
   const bool stream = checked->input().stream;
 
   auto pending = co_await s.ctx.chat.prepare(std::move(*checked));
+  checked.reset();
   if (!pending) co_return failed_as(log, *format, pending.error());
   Result<agent::ChatOutput> out;
   if (stream) {
@@ -270,6 +274,20 @@ boost::asio::awaitable<Reply> run_chat(std::shared_ptr<ApiState> state, net::Ser
     out = co_await s.ctx.chat.finish(*pending);
   }
   co_return Reply{chat_answer(log, *format, pending->report(), out), nullptr};
+}
+
+}  // namespace
+
+boost::asio::awaitable<Reply> ready(Reply reply) { co_return reply; }
+
+// Not a coroutine: the check does no I/O, and a frame would keep the input and its checked copy
+// (1.3 KB) for as long as the chat is in flight (10,000 chats: 13 MB).
+boost::asio::awaitable<Reply> run_chat(std::shared_ptr<ApiState> state, net::ServerRequest& req, RequestLog& log,
+                                       agent::ChatInput input, std::shared_ptr<const ChatFormat> format) {
+  auto checked = checked_input(*state, req, log, std::move(input));
+  if (!checked) return ready(failed_as(log, *format, checked.error()));
+  return run_checked(std::move(state), req, log, std::make_unique<agent::CheckedChat>(std::move(*checked)),
+                     std::move(format));
 }
 
 }  // namespace ba::http

@@ -1050,20 +1050,21 @@ std::expected<agent::ChatInput, net::ServerResponse> parse_openai_body(std::stri
 
 // POST /v1/chat/completions: the body translated (errors in OpenAI's shape, naming the parameter),
 // then the chat driver in OpenAI's format. `x-conversation-id` saves the turn under that conversation.
+// A plain function, not a coroutine: the translated body goes into run_chat, not into a frame of its own.
 boost::asio::awaitable<Reply> handle_openai_chat(std::shared_ptr<ApiState> state, net::ServerRequest& req,
                                                  RequestLog& log, std::string /*param*/) {
   auto parsed = parse_request(req.body, state->ctx.chat);
   if (!parsed) {
     const WireError& e = parsed.error();
     log.error_type = e.code.empty() ? std::string(to_string(ErrorKind::invalid_input)) : e.code;
-    co_return Reply{json_response(e.status, openai_json(openai_type(e.status, {}), e.message, e.param, e.code)), nullptr};
+    return ready(Reply{json_response(e.status, openai_json(openai_type(e.status, {}), e.message, e.param, e.code)), nullptr});
   }
   if (auto id = req.headers.get("x-conversation-id")) parsed->input.conversation_id = std::string(*id);
   const auto created =
       std::chrono::duration_cast<std::chrono::seconds>(state->clock.wall().time_since_epoch()).count();
   auto format = std::make_shared<const OpenAIFormat>("chatcmpl-" + log.request_id, created, parsed->input.model_id,
                                                      parsed->include_usage);
-  co_return co_await run_chat(std::move(state), req, log, std::move(parsed->input), std::move(format));
+  return run_chat(std::move(state), req, log, std::move(parsed->input), std::move(format));
 }
 
 }  // namespace ba::http
