@@ -37,6 +37,21 @@ ratelimit::RateLimitConfig budgets(double rpm, double tpm, std::int64_t daily = 
 
 Key fresh_key() { return Key{"model-" + uuid_v4().substr(0, 8), "us-east-1"}; }
 
+// A store is single-threaded: it is called on the rig's thread (reserve(), on_rig()) and destroyed
+// there too, where its polls run. Destroyed on the test's thread, its destructor raced a poll reading
+// the store's notify callback (ThreadSanitizer, FourInstancesDrawOneBudgetInOneFifoQueue).
+struct OnRig {
+  DynamoRig* rig = nullptr;
+  void operator()(SharedBudgetStore* s) const {
+    auto task = [s]() -> asio::awaitable<int> {
+      delete s;
+      co_return 0;
+    };
+    rig->run(task());
+  }
+};
+using Store = std::unique_ptr<SharedBudgetStore, OnRig>;
+
 class SharedBudget : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -53,8 +68,8 @@ class SharedBudget : public ::testing::Test {
     table_ = table;
   }
 
-  std::unique_ptr<SharedBudgetStore> instance(ratelimit::RateLimitConfig config, DynamoRig* rig = nullptr,
-                                              std::vector<std::string>* logged = nullptr) {
+
+  Store instance(ratelimit::RateLimitConfig config, DynamoRig* rig = nullptr, std::vector<std::string>* logged = nullptr) {
     DynamoBudgetOptions o;
     o.table = table_;
     o.config = std::move(config);
@@ -62,7 +77,8 @@ class SharedBudget : public ::testing::Test {
     if (logged) o.log = [logged](std::string_view level, std::string_view message) {
       logged->push_back(std::string(level) + ": " + std::string(message));
     };
-    return make_dynamodb_budget((rig ? rig : rig_)->client(), std::move(o), clock_);
+    DynamoRig* on = rig ? rig : rig_;
+    return Store(make_dynamodb_budget(on->client(), std::move(o), clock_).release(), OnRig{on});
   }
 
   Result<Grant> reserve(SharedBudgetStore& s, const Key& key, Cost cost,
@@ -112,7 +128,7 @@ TEST(SharedBudgetSpec, AcceptsOnlyDynamodbTable) {
 
 TEST_F(SharedBudget, FourInstancesDrawOneBudgetInOneFifoQueue) {
   const Key key = fresh_key();
-  std::vector<std::unique_ptr<SharedBudgetStore>> fleet;
+  std::vector<Store> fleet;
   for (int i = 0; i < 4; ++i) fleet.push_back(instance(budgets(60, 0)));  // 1 request/s, 60 of burst
   const SteadyTime t0 = clock_.now();
   // 100 requests, taken in turn by the four instances. 95% of the burst goes at once (57), then one a
@@ -135,7 +151,7 @@ TEST_F(SharedBudget, FourInstancesDrawOneBudgetInOneFifoQueue) {
 
 TEST_F(SharedBudget, ConcurrentInstancesNeverAdmitMoreThanCapacityPlusRefill) {
   const Key key = fresh_key();
-  std::vector<std::unique_ptr<SharedBudgetStore>> fleet;
+  std::vector<Store> fleet;
   for (int i = 0; i < 4; ++i) fleet.push_back(instance(budgets(120, 12'000)));  // 2 req/s, 200 tokens/s
   const SteadyTime t0 = clock_.now();
   std::vector<Result<Grant>> grants(160);
@@ -367,7 +383,7 @@ TEST(SharedBudgetOutage, ServesFromTheLocalShareWhileTheTableIsDownAndReturnsToI
   o.retry_after_failure = 1s;
   o.metrics = &registry;
   o.log = [&](std::string_view level, std::string_view message) { logged.push_back(std::string(level) + ": " + std::string(message)); };
-  auto store = make_dynamodb_budget(rig.client(), o, clock);
+  Store store(make_dynamodb_budget(rig.client(), o, clock).release(), OnRig{&rig});
   const Key key{"m", "us-east-1"};
   auto reserve = [&] {
     auto task = [&]() -> asio::awaitable<Result<Grant>> { co_return co_await store->reserve(key, Cost{1, 0}, std::nullopt); };
