@@ -96,6 +96,7 @@ struct State {
       : io(*contexts_.front()),
         contexts(std::move(contexts_)),
         opts(std::move(o)),
+        keep_alive_value("timeout=" + std::to_string(opts.idle_timeout.count())),
         handler(std::move(h)),
         strand(asio::make_strand(io)),
         acceptor(strand) {}
@@ -104,6 +105,7 @@ struct State {
   std::vector<asio::io_context*> contexts;    // where connections run, in turn
   std::size_t next_context = 0;               // on strand
   ServerOptions opts;
+  const std::string keep_alive_value;  // `Keep-Alive: timeout=N` of every kept-open answer, formatted once
   Handler handler;
   asio::strand<asio::io_context::executor_type> strand;  // acceptor and grace timers
   tcp::acceptor acceptor;
@@ -302,7 +304,7 @@ std::string_view http_date(WallTime t) {
 // retire an idle connection before the server closes it, instead of sending a request into the close.
 template <class Body>
 void start_response(http::response<Body>& res, const ServerResponse& resp, bool keep_alive,
-                    std::chrono::seconds idle_timeout) {
+                    std::string_view keep_alive_value) {
   res.version(11);
   res.result(static_cast<unsigned>(resp.status));
   if (auto reason = reason_phrase(resp.status); reason != "Unknown") res.reason(reason);
@@ -312,7 +314,7 @@ void start_response(http::response<Body>& res, const ServerResponse& resp, bool 
     res.set(http::field::connection, "close");
   } else {
     res.set(http::field::connection, "keep-alive");
-    res.set(http::field::keep_alive, "timeout=" + std::to_string(idle_timeout.count()));
+    res.set(http::field::keep_alive, keep_alive_value);
   }
 }
 
@@ -408,7 +410,7 @@ template <class Stream>
 asio::awaitable<bool> write_buffered(Stream& stream, const State& st, ServerResponse& resp, bool keep_alive,
                                      bool head) {
   http::response<http::string_body> res;
-  start_response(res, resp, keep_alive, st.opts.idle_timeout);
+  start_response(res, resp, keep_alive, st.keep_alive_value);
   // 1xx, 204 and 304 have no content, and no Content-Length (RFC 9110 sections 8.6, 15.3.5, 15.4.5; a 304
   // may repeat the 200's length, which we do not know); a HEAD answer has the GET one's headers, Content-
   // Length included, without its content (section 9.3.2).
@@ -630,7 +632,7 @@ asio::awaitable<bool> write_streamed(Stream& stream, const State& st, ServerResp
   auto& lowest = beast::get_lowest_layer(stream);
   const bool chunked = version >= 11;
   http::response<http::empty_body> res;
-  start_response(res, resp, keep_alive, st.opts.idle_timeout);
+  start_response(res, resp, keep_alive, st.keep_alive_value);
   if (chunked) res.chunked(true);
   http::response_serializer<http::empty_body> sr(res);
   sr.split(true);
