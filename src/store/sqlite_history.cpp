@@ -286,13 +286,14 @@ class SqliteHistory final : public HistoryStore {
       insert_conversation_.bind(2, owner);
       insert_conversation_.bind(3, turn.created_at_ms);
       if (insert_conversation_.step() != SQLITE_DONE) return db_error(w, "create conversation");
+      turn.seq = 1;  // a conversation created here has no turns yet (deleting one deletes its turns)
     } else {
-      ResetGuard g{touch_conversation_};
-      touch_conversation_.bind(1, turn.conversation_id);
-      touch_conversation_.bind(2, turn.created_at_ms);
-      if (touch_conversation_.step() != SQLITE_DONE) return db_error(w, "update conversation");
-    }
-    {
+      {
+        ResetGuard g{touch_conversation_};
+        touch_conversation_.bind(1, turn.conversation_id);
+        touch_conversation_.bind(2, turn.created_at_ms);
+        if (touch_conversation_.step() != SQLITE_DONE) return db_error(w, "update conversation");
+      }
       ResetGuard g{next_seq_};
       next_seq_.bind(1, turn.conversation_id);
       if (next_seq_.step() != SQLITE_ROW) return db_error(w, "next sequence number");
