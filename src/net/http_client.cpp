@@ -143,6 +143,11 @@ struct Shared {
   // never needs it. A configured ca_file is loaded at once, so a bad path fails at start-up.
   explicit Shared(ClientConfig c) : config(std::move(c)) {
     if (!config.ca_file.empty()) tls();  // throws: a configuration error
+    if (config.use_proxy_env) {
+      proxy_env.http = env_either("http_proxy", "HTTP_PROXY");
+      proxy_env.https = env_either("https_proxy", "HTTPS_PROXY");
+      proxy_env.no_proxy = env_either("no_proxy", "NO_PROXY");
+    }
   }
 
   ssl::context& tls() {
@@ -164,6 +169,11 @@ struct Shared {
   }
 
   ClientConfig config;
+  // The proxy variables, read once when the client is made (as Go's ProxyFromEnvironment does): not a
+  // getenv per request on the io threads.
+  struct {
+    std::optional<std::string> http, https, no_proxy;
+  } proxy_env;
   std::once_flag tls_once;
   std::optional<ssl::context> tls_ctx;
   std::mutex mu;
@@ -185,7 +195,7 @@ struct Shared {
   }
 
   bool no_proxy_matches(const Url& u) const {
-    auto list = env_either("no_proxy", "NO_PROXY");
+    const auto& list = proxy_env.no_proxy;
     if (!list) return false;
     std::string_view rest = *list;
     while (!rest.empty()) {
@@ -215,7 +225,7 @@ struct Shared {
   Result<Route> route(const Url& u) const {
     Route r{.origin = u};
     if (config.use_proxy_env && !no_proxy_matches(u)) {
-      auto proxy = u.scheme == "https" ? env_either("https_proxy", "HTTPS_PROXY") : env_either("http_proxy", "HTTP_PROXY");
+      const auto& proxy = u.scheme == "https" ? proxy_env.https : proxy_env.http;
       if (proxy) {
         std::string text = std::string(trim(*proxy));
         if (text.find("://") == std::string::npos) text = "http://" + text;
