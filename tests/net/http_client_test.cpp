@@ -694,6 +694,36 @@ TEST(HttpClient, HttpProxyGetsAbsoluteFormAndCredentials) {
   EXPECT_EQ(log.size(), 2u);
 }
 
+// The proxy variables are read when the client is made, not on every request (they were four getenv
+// calls and four strings per request on the io threads); a client made later sees a changed value.
+TEST(HttpClient, ProxyVariablesAreReadOnceWhenTheClientIsMade) {
+  ServerThread origin({}, echo_handler());
+  asio::io_context io;
+  int reads = 0;
+  std::string no_proxy = "*";
+  ClientConfig cfg;
+  cfg.getenv = [&](std::string_view name) -> std::optional<std::string> {
+    ++reads;
+    if (name == "NO_PROXY") return no_proxy;
+    if (name == "HTTP_PROXY") return "http://127.0.0.1:1";  // refuses: a request sent through it fails
+    return std::nullopt;
+  };
+  auto client = make_http_client(io, cfg);
+  const int at_start = reads;
+  EXPECT_GT(at_start, 0);
+  for (int i = 0; i < 3; ++i) {
+    auto r = run_until_done(io, client->send(get(origin.url("/direct"))));
+    ASSERT_TRUE(r) << r.error().message;  // NO_PROXY=* as read at the start: direct
+  }
+  EXPECT_EQ(reads, at_start);
+
+  no_proxy = "";  // a new client reads the new value: through the (refusing) proxy
+  auto later = make_http_client(io, cfg);
+  EXPECT_FALSE(run_until_done(io, later->send(get(origin.url("/direct")))));
+  auto first = run_until_done(io, client->send(get(origin.url("/direct"))));
+  EXPECT_TRUE(first) << first.error().message;
+}
+
 asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from, std::shared_ptr<tcp::socket> to) {
   std::array<char, 8192> buf;
   for (;;) {
