@@ -6,11 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/thread_pool.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <cerrno>
 #include <cstring>
@@ -160,7 +155,6 @@ class LocalFileStore final : public FileStore {
   LocalFileStore(fs::path root, LocalFileOptions options) : root_(std::move(root)), options_(options) {
     if (options_.chunk_bytes == 0) options_.chunk_bytes = 64 * 1024;
   }
-  ~LocalFileStore() override { writer_.join(); }  // every write handed to it has run
 
   Status init() {
     for (const fs::path& p : {root_, root_ / "owners", root_ / "blobs", root_ / "tmp"}) {
@@ -172,13 +166,9 @@ class LocalFileStore final : public FileStore {
     return check();
   }
 
-  // Runs on the writer thread: two files written and fsynced, then renamed into place.
   boost::asio::awaitable<Result<FileInfo>> put(std::string owner, std::string name, std::string content_type,
                                                std::string content) override {
-    return on_writer([this, owner = std::move(owner), name = std::move(name), content_type = std::move(content_type),
-                      content = std::move(content)]() mutable {
-      return put_sync(owner, std::move(name), std::move(content_type), content);
-    });
+    co_return put_sync(owner, std::move(name), std::move(content_type), content);
   }
 
   boost::asio::awaitable<Result<FileInfo>> head(std::string owner, std::string id) override {
@@ -253,16 +243,13 @@ class LocalFileStore final : public FileStore {
     return fail(ErrorKind::invalid_input, std::string(kPresignMessage));
   }
 
-  // Runs on the writer thread (an fsync).
   boost::asio::awaitable<Status> put_blob(std::string key, std::string content) override {
-    return on_writer([this, key = std::move(key), content = std::move(content)]() -> Status {
-      if (!valid_blob_key(key)) return fail(ErrorKind::invalid_input, "file store: invalid blob key");
-      const fs::path path = root_ / "blobs" / key;
-      std::error_code ec;
-      fs::create_directories(path.parent_path(), ec);
-      if (ec) return fail(ErrorKind::unavailable, "file store: cannot create " + path.parent_path().string() + ": " + ec.message());
-      return write_atomically(root_ / "tmp", path, content, random());
-    });
+    if (!valid_blob_key(key)) co_return fail(ErrorKind::invalid_input, "file store: invalid blob key");
+    const fs::path path = root_ / "blobs" / key;
+    std::error_code ec;
+    fs::create_directories(path.parent_path(), ec);
+    if (ec) co_return fail(ErrorKind::unavailable, "file store: cannot create " + path.parent_path().string() + ": " + ec.message());
+    co_return write_atomically(root_ / "tmp", path, content, random());
   }
 
   boost::asio::awaitable<Result<std::string>> get_blob(std::string key) override {
@@ -289,24 +276,6 @@ class LocalFileStore final : public FileStore {
 
  private:
   Random& random() { return options_.random ? *options_.random : system_random(); }
-
-  // Runs `f` on the writer thread; the caller resumes on its own executor with the result. The writes
-  // (puts and blobs: each fsyncs, milliseconds on a real disk) leave the io thread, which serves every
-  // other connection meanwhile, as SQLite's writer does (storage.md); reads and listings stay on the
-  // caller's thread (page-cache reads and a stat). One thread: writes run one at a time, in order.
-  template <class F>
-  boost::asio::awaitable<std::invoke_result_t<F&>> on_writer(F f) {
-    using R = std::invoke_result_t<F&>;
-    return boost::asio::async_initiate<const boost::asio::use_awaitable_t<>&, void(R)>(
-        [this](auto handler, F fn) {
-          auto work = boost::asio::make_work_guard(handler);
-          boost::asio::post(writer_, [fn = std::move(fn), handler = std::move(handler), work = std::move(work)]() mutable {
-            auto ex = work.get_executor();
-            boost::asio::post(ex, [handler = std::move(handler), r = fn()]() mutable { std::move(handler)(std::move(r)); });
-          });
-        },
-        boost::asio::use_awaitable, std::move(f));
-  }
 
   std::int64_t now_ms() const {
     Clock& clock = options_.clock ? *options_.clock : system_clock();
@@ -510,7 +479,6 @@ class LocalFileStore final : public FileStore {
 
   fs::path root_;
   LocalFileOptions options_;
-  boost::asio::thread_pool writer_{1};  // last: its thread ends (the destructor joins it) before the rest goes
 };
 
 }  // namespace

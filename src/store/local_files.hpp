@@ -7,9 +7,8 @@
 //   blobs/<key>                                internal blobs (history spill)
 //   tmp/                                       writes land here first, then rename() into place (atomic)
 // No path is built from caller input except validated ids and blob keys; the owner string never
-// appears in a path. Writes (put, put_blob: each fsyncs) run on a thread of the store's own, one at a
-// time, and the caller resumes on its own executor; reads, listings and removals run on the caller's
-// thread; get() streams in 64 KiB chunks.
+// appears in a path. Calls are synchronous inside the returned awaitable (short local-disk I/O on the
+// caller's io thread, as the SQLite store does); get() streams in 64 KiB chunks.
 #include <cstdint>
 #include <memory>
 #include <string>

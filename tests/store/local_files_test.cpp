@@ -4,9 +4,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <mutex>
-#include <set>
-#include <thread>
 
 #include "store/file_store_suite.hpp"
 #include "support/run_sync.hpp"
@@ -167,42 +164,6 @@ TEST_F(LocalFilesTest, CreatedAtComesFromTheInjectedClockAndIdsFromTheRandomSour
   EXPECT_EQ(pa->created_at_ms, 1'700'000'000'000);
   EXPECT_EQ(pa->id, pb->id);
   EXPECT_EQ(pa->id.size(), 22u);
-}
-
-// A put's writes (and their fsyncs) run on the store's writer thread, not on the caller's io thread;
-// the caller resumes on its own thread with the result. Blobs likewise.
-TEST_F(LocalFilesTest, WritesRunOffTheCallersThreadAndTheCallerResumesOnIt) {
-  struct ThreadsOfRandom final : Random {
-    SeededRandom inner{7};
-    std::mutex mutex;
-    std::set<std::thread::id> threads;
-    double uniform() override { return inner.uniform(); }
-    std::uint64_t next_u64() override {
-      std::lock_guard lock(mutex);
-      threads.insert(std::this_thread::get_id());
-      return inner.next_u64();
-    }
-  } random;
-  auto s = store::make_local_file_store(dir_.string(), {.random = &random});
-  ASSERT_TRUE(s);
-  const auto caller = std::this_thread::get_id();
-  std::thread::id resumed;
-  auto task = [&]() -> boost::asio::awaitable<Result<store::FileInfo>> {
-    auto r = co_await (*s)->put("o", "x.txt", "text/plain", "x");
-    resumed = std::this_thread::get_id();
-    if (r) {
-      auto b = co_await (*s)->put_blob("spill/1", "blob");
-      if (!b) co_return fail(b.error());
-    }
-    co_return r;
-  };
-  auto put = run_sync(task());
-  ASSERT_TRUE(put) << put.error().message;
-  EXPECT_EQ(resumed, caller);
-  std::lock_guard lock(random.mutex);
-  ASSERT_EQ(random.threads.size(), 1u);  // the id and both temporary names: one thread
-  EXPECT_NE(*random.threads.begin(), caller);
-  EXPECT_EQ(run_sync((*s)->get_blob("spill/1")).value_or(""), "blob");
 }
 
 }  // namespace
