@@ -148,7 +148,6 @@ class SqliteDatabase {
   std::unique_ptr<Worker> writer_owned_, reader_owned_;
   Worker* writer_ = nullptr;
   Worker* reader_ = nullptr;
-  std::shared_ptr<WalCheckpointer> checkpointer_;  // outlives the writer's connection (its hook)
 };
 
 }  // namespace ba::store
